@@ -1,0 +1,314 @@
+"""The engine: discovery, watching and reading, wired together for the app and the CLI.
+
+Data flow (DESIGN.md §2): a watchdog observer (or our own stat loop) marks runs dirty; a
+periodic reconcile re-stats every run and re-walks ROOT, because file events are a hint,
+not the truth; :meth:`Engine.read` turns dirty runs into immutable batches. The engine
+never touches the store: the caller applies the batches on its own thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import errno
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from tui.core.discover import default_adapters, walk
+from tui.core.formats.base import READ_BUDGET, Adapter, Source
+from tui.core.store import Batch
+
+NETWORK_FS = frozenset(
+    {
+        "nfs",
+        "nfs4",
+        "cifs",
+        "smb3",
+        "smbfs",
+        "9p",
+        "lustre",
+        "gpfs",
+        "beegfs",
+        "ceph",
+        "glusterfs",
+        "afs",
+        "fuse.sshfs",
+        "fuse.s3fs",
+        "fuse.gcsfuse",
+        "virtiofs",
+    }
+)
+_IGNORED_EVENTS = frozenset({"opened", "closed_no_write"})
+
+
+def filesystem_type(path: Path) -> str | None:
+    """The type of the filesystem holding ``path`` (from /proc/self/mountinfo), if known."""
+    try:
+        text = Path("/proc/self/mountinfo").read_text(errors="replace")
+    except OSError:
+        return None
+    target = os.path.realpath(path)
+    best, kind = "", None
+    for line in text.splitlines():
+        left, _, right = line.partition(" - ")
+        fields = left.split()
+        if len(fields) < 5 or not right:
+            continue
+        mount = fields[4].encode().decode("unicode_escape")
+        if (target == mount or target.startswith(mount.rstrip("/") + "/")) and len(mount) > len(
+            best
+        ):
+            best, kind = mount, right.split()[0]
+    return kind
+
+
+class Engine:
+    """Finds the runs under ROOT and reads what is new in them.
+
+    Args:
+        root: the directory to watch.
+        adapters: format adapters (default: all).
+        watch: ``auto`` (inotify unless ROOT is on a network filesystem), ``native`` or
+            ``poll``.
+        poll_interval: seconds between stat passes in polling mode.
+        reconcile_interval: seconds between full re-checks in native mode.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        adapters: list[Adapter] | None = None,
+        *,
+        watch: str = "auto",
+        poll_interval: float = 1.0,
+        reconcile_interval: float = 5.0,
+    ) -> None:
+        self.root = Path(os.path.abspath(root))
+        self.adapters = adapters if adapters is not None else default_adapters()
+        self.sources: dict[str, Source] = {}
+        self.errors: list[str] = []
+        self.watch_request = watch
+        self.mode = "not watching"
+        self.poll_interval = poll_interval
+        self.reconcile_interval = reconcile_interval
+        self._dirs: dict[str, set[str]] = {}
+        self._dirty: set[str] = set()
+        self._rescan = False
+        self._lock = threading.Lock()
+        self._on_dirty: Callable[[], None] | None = None
+        self._observer: object | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._previewed: set[str] = set()
+
+    # Discovery -------------------------------------------------------------------------
+    def scan(self) -> list[str]:
+        """Walk ROOT; register new runs (marked dirty) and return their keys."""
+        found = walk(self.root, self.adapters)
+        self.errors = found.errors
+        new: list[str] = []
+        with self._lock:
+            for source in found.sources:
+                if source.key in self.sources:
+                    continue
+                self.sources[source.key] = source
+                self._dirs.setdefault(str(source.directory), set()).add(source.key)
+                self._dirty.add(source.key)
+                new.append(source.key)
+            self._rescan = False
+        return new
+
+    # Dirty tracking --------------------------------------------------------------------
+    def _signal(self) -> None:
+        callback = self._on_dirty
+        if callback is not None:
+            with contextlib.suppress(Exception):  # the UI's callback must not kill our thread
+                callback()
+
+    def mark_path(self, path: str) -> None:
+        """Note that something changed at ``path`` (called from watcher threads)."""
+        directory = path
+        became_dirty = False
+        with self._lock:
+            for _ in range(4):
+                keys = self._dirs.get(directory)
+                if keys is not None:
+                    if not keys <= self._dirty:
+                        became_dirty = not self._dirty
+                        self._dirty |= keys
+                    break
+                parent = os.path.dirname(directory)
+                if parent == directory or len(parent) < len(str(self.root)):
+                    break
+                directory = parent
+            else:
+                keys = None
+            if keys is None and not self._rescan:
+                self._rescan = True
+                became_dirty = not self._dirty
+        if became_dirty:
+            self._signal()
+
+    def mark(self, keys: Iterable[str]) -> None:
+        """Mark runs dirty by key."""
+        with self._lock:
+            was_empty = not self._dirty and not self._rescan
+            self._dirty.update(k for k in keys if k in self.sources)
+            fire = was_empty and bool(self._dirty)
+        if fire:
+            self._signal()
+
+    def take_dirty(self) -> tuple[list[str], bool]:
+        """Return and clear the dirty runs, and whether ROOT needs a new walk."""
+        with self._lock:
+            keys, rescan = sorted(self._dirty), self._rescan
+            self._dirty.clear()
+            self._rescan = False
+        return keys, rescan
+
+    @property
+    def dirty(self) -> bool:
+        """Whether anything waits to be read."""
+        return bool(self._dirty) or self._rescan
+
+    # Reading ---------------------------------------------------------------------------
+    def preview(self, key: str, tail_bytes: int = 65536) -> Batch | None:
+        """The end of a run's history for the first paint (see ``Source.preview``)."""
+        source = self.sources[key]
+        batch = source.preview(tail_bytes)
+        if batch is not None:
+            self._previewed.add(key)
+        return batch
+
+    def read(self, keys: Iterable[str], budget: int = READ_BUDGET) -> list[Batch]:
+        """Read what is new in ``keys``; runs that hit the budget stay dirty."""
+        batches: list[Batch] = []
+        again: list[str] = []
+        for key in keys:
+            source = self.sources.get(key)
+            if source is None:
+                continue
+            try:
+                batch = source.read(budget)
+            except Exception as exc:  # one broken run must not stop the others
+                batch = source.batch(notes=(f"reading failed: {exc!r}"[:300],))
+            if key in self._previewed:
+                self._previewed.discard(key)
+                batch = (
+                    dataclasses.replace(batch, replace=True)
+                    if batch
+                    else source.batch(replace=True)
+                )
+            if batch is not None:
+                batches.append(batch)
+            if source.more:
+                again.append(key)
+        if again:
+            self.mark(again)
+        return batches
+
+    def read_all(self, key: str, budget: int = 64 * 1024 * 1024) -> list[Batch]:
+        """Read a run to its current end."""
+        batches = []
+        while True:
+            batches.extend(self.read([key], budget))
+            source = self.sources[key]
+            if not source.more:
+                with self._lock:
+                    self._dirty.discard(key)
+                return batches
+
+    # Watching --------------------------------------------------------------------------
+    def start(self, on_dirty: Callable[[], None] | None = None) -> None:
+        """Start watching (watchdog or polling) and the reconcile loop."""
+        self._on_dirty = on_dirty
+        request = self.watch_request
+        kind = filesystem_type(self.root)
+        if request == "poll":
+            self.mode = "polling (requested)"
+        elif (request == "auto" and kind in NETWORK_FS) or (kind or "").startswith("fuse."):
+            self.mode = f"polling ({kind} is a network filesystem)"
+        else:
+            self.mode = self._start_observer()
+        self._thread = threading.Thread(target=self._loop, name="tracktui-reconcile", daemon=True)
+        self._thread.start()
+
+    def _start_observer(self) -> str:
+        try:
+            from watchdog.events import FileSystemEvent, FileSystemEventHandler
+            from watchdog.observers import Observer
+        except ImportError:
+            return "polling (watchdog unavailable)"
+        engine = self
+
+        class Handler(FileSystemEventHandler):
+            def on_any_event(self, event: FileSystemEvent) -> None:
+                try:
+                    if event.event_type in _IGNORED_EVENTS:
+                        return
+                    engine.mark_path(os.fsdecode(event.src_path))
+                    dest = getattr(event, "dest_path", "")
+                    if dest:
+                        engine.mark_path(os.fsdecode(dest))
+                except Exception:  # a handler exception would kill the observer thread
+                    pass
+
+        observer = Observer()
+        try:
+            observer.schedule(Handler(), str(self.root), recursive=True)
+            observer.start()
+        except OSError as exc:
+            with contextlib.suppress(Exception):
+                observer.stop()
+            if exc.errno == errno.ENOSPC:
+                return "polling (inotify watch limit reached: raise fs.inotify.max_user_watches)"
+            if exc.errno == errno.EMFILE:
+                return "polling (inotify instance limit reached: fs.inotify.max_user_instances)"
+            return f"polling (inotify failed: {exc.strerror or exc})"
+        self._observer = observer
+        return "inotify"
+
+    def _loop(self) -> None:
+        last_walk = time.monotonic()
+        while not self._stop.is_set():
+            polling = self.mode.startswith("polling")
+            self._stop.wait(self.poll_interval if polling else self.reconcile_interval)
+            if self._stop.is_set():
+                return
+            try:
+                self.reconcile(walk_root=time.monotonic() - last_walk >= self.reconcile_interval)
+            except Exception as exc:  # keep the loop alive whatever a filesystem does
+                self.errors.append(f"reconcile failed: {exc!r}")
+            if polling is False or self.mode.startswith("polling"):
+                last_walk = (
+                    time.monotonic()
+                    if time.monotonic() - last_walk >= self.reconcile_interval
+                    else last_walk
+                )
+
+    def reconcile(self, walk_root: bool = True) -> None:
+        """Stat every run (and walk ROOT for new ones): the truth behind the file events."""
+        observer = self._observer
+        if observer is not None and not observer.is_alive():  # type: ignore[attr-defined]
+            self._observer = None
+            self.mode = "polling (file watcher stopped unexpectedly)"
+        changed = [key for key, source in list(self.sources.items()) if source.changed()]
+        if walk_root:
+            changed.extend(self.scan())
+        if changed:
+            self.mark(changed)
+
+    def stop(self) -> None:
+        """Stop watching and close every file."""
+        self._stop.set()
+        observer = self._observer
+        if observer is not None:
+            observer.stop()  # type: ignore[attr-defined]
+            observer.join(timeout=2)  # type: ignore[attr-defined]
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+        for source in self.sources.values():
+            source.close()

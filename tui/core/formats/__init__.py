@@ -1,0 +1,1 @@
+"""Readers for every run format tracktui understands, behind one interface (``base``)."""

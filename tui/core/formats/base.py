@@ -1,0 +1,134 @@
+"""The interface every format implements: detect runs under ROOT, then read incrementally.
+
+An :class:`Adapter` looks at one directory during the discovery walk and claims the runs
+it recognises there, as :class:`Source` objects. A source remembers its position in its
+files and, on each :meth:`Source.read`, returns a :class:`~tui.core.store.Batch` with only
+what is new. Sources never write, and must be picklable before their first read (the
+headless command reads runs in worker processes).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tui.core.store import Batch
+
+READ_BUDGET = 4 * 1024 * 1024
+"""Default bytes a source may read in one call before yielding (it stays dirty)."""
+
+
+@dataclass(slots=True)
+class Claim:
+    """What an adapter found in one directory.
+
+    Attributes:
+        sources: the runs found (keys must be unique under ROOT).
+        prune: do not descend into this directory's subdirectories.
+        skip: names of subdirectories not to descend into (their content was claimed).
+        watch: extra directories whose changes concern these sources.
+    """
+
+    sources: list[Source] = field(default_factory=list)
+    prune: bool = False
+    skip: frozenset[str] = frozenset()
+    watch: list[Path] = field(default_factory=list)
+
+
+class Source(ABC):
+    """One run's files, read incrementally and only ever read.
+
+    Attributes:
+        key: identity of the run under ROOT (relative path, plus a suffix when several
+            runs share a directory).
+        format: the format name shown in the table and in ``status --json``.
+        root: absolute ROOT.
+        directory: absolute directory whose changes make this source dirty.
+        more: set by :meth:`read` when it stopped early because of its budget.
+    """
+
+    format = "unknown"
+
+    def __init__(self, root: Path, key: str, directory: Path) -> None:
+        self.root = root
+        self.key = key
+        self.directory = directory
+        self.more = False
+        self._stamp: tuple[tuple[str, int, float], ...] | None = None
+
+    @property
+    def path(self) -> str:
+        """The run's location relative to ROOT."""
+        try:
+            return self.directory.relative_to(self.root).as_posix() or "."
+        except ValueError:
+            return str(self.directory)
+
+    def watched_files(self) -> list[Path]:
+        """Files whose size or mtime reveal new data (used by polling and reconcile)."""
+        return []
+
+    def changed(self) -> bool:
+        """Cheap stat check: did any watched file change since the last call?"""
+        stamp = []
+        for file in self.watched_files():
+            try:
+                info = os.stat(file)
+            except OSError:
+                continue
+            stamp.append((file.name, info.st_size, info.st_mtime))
+        current = tuple(stamp)
+        if current == self._stamp:
+            return False
+        self._stamp = current
+        return True
+
+    @abstractmethod
+    def read(self, budget: int = READ_BUDGET) -> Batch | None:
+        """Return what is new since the last call, or ``None`` when nothing is."""
+
+    def preview(self, tail_bytes: int = 65536) -> Batch | None:
+        """A quick look at the end of the history for the first paint (``partial=True``).
+
+        Must not move the reading position. Formats without a cheap tail return ``None``
+        and are read in full by the backfill.
+        """
+        return None
+
+    def close(self) -> None:
+        """Release open files (the source may be read again later)."""
+
+    def batch(self, **fields: object) -> Batch:
+        """A batch for this source with key, format and path filled in."""
+        return Batch(key=self.key, format=self.format, path=self.path, **fields)  # type: ignore[arg-type]
+
+
+class Adapter(ABC):
+    """Finds runs of one format during the discovery walk."""
+
+    format = "unknown"
+
+    @abstractmethod
+    def discover(self, root: Path, directory: Path, names: list[str]) -> Claim | None:
+        """Claim runs in ``directory`` (``names``: its entries), or return ``None``."""
+
+
+def newest_mtime(paths: list[Path]) -> float | None:
+    """The newest modification time among ``paths`` that exist."""
+    best = None
+    for path in paths:
+        try:
+            mtime = os.stat(path).st_mtime
+        except OSError:
+            continue
+        if best is None or mtime > best:
+            best = mtime
+    return best
+
+
+def now() -> float:
+    """Wall clock (one place to patch in tests)."""
+    return time.time()

@@ -1,0 +1,209 @@
+"""The native run directory (DESIGN.md §3): run.json, metrics.jsonl, output.log, media/."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import orjson
+
+from tui.core.formats.base import READ_BUDGET, Adapter, Claim, Source, newest_mtime, now
+from tui.core.records import RecordBuilder
+from tui.core.sanitize import decode, sanitize, sanitize_tree
+from tui.core.store import Batch
+from tui.core.tail import FileTail, Lines, UnsafeFile, open_regular
+
+METRICS = "metrics.jsonl"
+META = "run.json"
+LOG = "output.log"
+MEDIA = "media"
+META_LIMIT = 1024 * 1024
+LOG_PREVIEW = 32 * 1024
+
+
+def read_meta(path: Path, root: Path) -> tuple[dict[str, object] | None, str | None]:
+    """Read and sanitize a run.json; ``(None, reason)`` when it is missing or unreadable."""
+    try:
+        fd = open_regular(path, root)
+    except FileNotFoundError:
+        return None, None
+    except (UnsafeFile, OSError) as exc:
+        return None, sanitize(str(exc), 300)
+    try:
+        data = os.read(fd, META_LIMIT + 1)
+    finally:
+        os.close(fd)
+    if len(data) > META_LIMIT:
+        return None, f"{path.name} is larger than {META_LIMIT // 1024} KiB; ignored"
+    if not data.strip():
+        return None, None
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        return None, sanitize(
+            f"{path.name} is not valid JSON ({exc}); keeping what was read before", 300
+        )
+    if not isinstance(value, dict):
+        return None, f"{path.name} is not a JSON object"
+    return sanitize_tree(value), None  # type: ignore[return-value]
+
+
+def log_lines(lines: list[bytes]) -> tuple[str, ...]:
+    """Decode and sanitize log lines (``\\r`` endings dropped)."""
+    return tuple(decode(line.rstrip(b"\r"), 2000) for line in lines)
+
+
+def tail_preview(path: Path, root: Path, tail_bytes: int) -> tuple[list[bytes], int]:
+    """The complete lines in the last ``tail_bytes`` of a file, and the file size."""
+    try:
+        fd = open_regular(path, root)
+    except (FileNotFoundError, UnsafeFile, OSError):
+        return [], 0
+    try:
+        size = os.fstat(fd).st_size
+        start = max(0, size - tail_bytes)
+        data = os.pread(fd, size - start, start)
+    finally:
+        os.close(fd)
+    end = data.rfind(b"\n")
+    if end < 0:
+        return [], size
+    data = data[: end + 1]
+    if start > 0:
+        first = data.find(b"\n")
+        data = data[first + 1 :]
+    lines = data.split(b"\n")
+    lines.pop()
+    return lines, size
+
+
+class NativeSource(Source):
+    """A run directory written by ``tracktui run``, the client, or any JSONL logger."""
+
+    format = "tracktui"
+
+    def __init__(self, root: Path, key: str, directory: Path) -> None:
+        super().__init__(root, key, directory)
+        self.metrics = FileTail(directory / METRICS, root)
+        self.log = FileTail(directory / LOG, root)
+        self.ordinal = 0
+        self._meta_stamp: tuple[int, int, int] | None = None
+        self._media_stamp: float | None = None
+        self._meta_error: str | None = None
+
+    def watched_files(self) -> list[Path]:
+        return [self.directory / METRICS, self.directory / META, self.directory / LOG]
+
+    def close(self) -> None:
+        self.metrics.close()
+        self.log.close()
+
+    def _read_meta(self, notes: list[str]) -> dict[str, object] | None:
+        path = self.directory / META
+        try:
+            info = os.stat(path)
+        except OSError:
+            return None
+        stamp = (info.st_ino, info.st_size, info.st_mtime_ns)
+        if stamp == self._meta_stamp:
+            return None
+        meta, error = read_meta(path, self.root)
+        if error is not None:
+            if error != self._meta_error:
+                notes.append(error)
+            self._meta_error = error
+            return None
+        self._meta_stamp, self._meta_error = stamp, None
+        return meta
+
+    def _read_media(self) -> tuple[str, ...] | None:
+        media = self.directory / MEDIA
+        try:
+            mtime = os.stat(media).st_mtime
+        except OSError:
+            return None
+        if mtime == self._media_stamp:
+            return None
+        self._media_stamp = mtime
+        try:
+            names = sorted(
+                entry.name for entry in os.scandir(media) if entry.is_file(follow_symlinks=False)
+            )
+        except OSError:
+            return None
+        return tuple(sanitize(name, 200) for name in names[:500])
+
+    def read(self, budget: int = READ_BUDGET) -> Batch | None:
+        notes: list[str] = []
+        meta = self._read_meta(notes)
+        chunk = self.metrics.read(budget)
+        builder = RecordBuilder(self.ordinal, now())
+        bad: list[tuple[str, int, str]] = []
+        if chunk.lines:
+            builder.add_lines(chunk.lines, chunk.first_lineno)
+            self.ordinal = builder.ordinal
+        bad.extend((METRICS, n, r) for n, r in builder.bad)
+        bad.extend((METRICS, n, r) for n, r in chunk.skipped)
+        notes.extend(chunk.notes)
+        notes.extend(
+            f"{name}: values of an unsupported shape ignored" for name in sorted(builder.ignored)
+        )
+        logs = self.log.read(budget)
+        notes.extend(logs.notes)
+        media = self._read_media()
+        self.more = chunk.more or logs.more
+        records = builder.build()
+        if (
+            records is None
+            and meta is None
+            and not logs
+            and not notes
+            and not bad
+            and media is None
+        ):
+            return None
+        return self.batch(
+            records=records,
+            meta=meta,
+            log=log_lines(logs.lines),
+            bad_lines=tuple(bad),
+            notes=tuple(notes),
+            mtime=newest_mtime(self.watched_files()),
+            media=media,
+        )
+
+    def preview(self, tail_bytes: int = 65536) -> Batch | None:
+        notes: list[str] = []
+        meta = self._read_meta(notes)
+        self._meta_stamp = None  # the full read must deliver the metadata again
+        lines, size = tail_preview(self.directory / METRICS, self.root, tail_bytes)
+        average = (tail_bytes / len(lines)) if lines else 1.0
+        ordinal = max(0, int(size / average) - len(lines)) if size > tail_bytes else 0
+        builder = RecordBuilder(ordinal, now())
+        builder.add_lines(lines)
+        log, _ = tail_preview(self.directory / LOG, self.root, LOG_PREVIEW)
+        return self.batch(
+            records=builder.build(),
+            replace=True,
+            partial=size > tail_bytes,
+            meta=meta,
+            log=log_lines(log),
+            mtime=newest_mtime(self.watched_files()),
+        )
+
+
+class NativeAdapter(Adapter):
+    """Claims directories holding metrics.jsonl or run.json."""
+
+    format = "tracktui"
+
+    def discover(self, root: Path, directory: Path, names: list[str]) -> Claim | None:
+        if METRICS not in names and META not in names:
+            return None
+        key = directory.relative_to(root).as_posix() if directory != root else "."
+        return Claim(sources=[NativeSource(root, key, directory)], prune=True)
+
+
+def lines_of(chunk: Lines) -> list[bytes]:
+    """The lines of a tail read (helper for sources that filter lines)."""
+    return chunk.lines

@@ -1,0 +1,391 @@
+"""The run store: columnar series with incrementally kept summaries.
+
+The store is owned by one thread (the app's main thread, or the headless command). It
+applies immutable :class:`Batch` objects produced by readers on other threads and returns
+a :class:`Delta` naming what changed, so the UI updates only what it must.
+
+Storage per run: a record table (x value and wall time per record, float64) shared by all
+metrics of the run, and per metric the record positions (uint32) and values (float32) of
+its points. Summaries (last, min, max with their steps, counts, first non-finite step) are
+float64 and exact; they never need a pass over the history.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tui.core.records import RecordBlock
+from tui.core.shapes import Bar, Line, Matrix, Shape, Table
+
+LOG_LINES = 5000
+"""Log lines kept per run (the tail the UI can show and search)."""
+
+OBJECT_HISTORY = 2000
+"""Values kept per text/vector/matrix metric (latest always kept)."""
+
+BAD_SAMPLES = 50
+"""Bad-line examples kept per run (the count is exact)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Everything new about one run since its reader last looked. Immutable by contract.
+
+    Attributes:
+        key: the run's identity, its path relative to ROOT (plus a suffix for runs that
+            share a directory, e.g. one NePS config).
+        format: ``tracktui``, ``valohai``, ``neps``, ``gymnos``, ``csv``, ``mlflow``,
+            ``tensorboard``.
+        path: the run's directory or file relative to ROOT.
+        records: new records, or ``None``.
+        replace: drop the run's series before applying (a full history replaces the
+            preview read from the end of the file).
+        meta: the run's metadata (run.json fields) when it changed, else ``None``.
+        log: new log lines, sanitized.
+        bad_lines: ``(file, line number, reason)`` for lines that are not records.
+        notes: events worth showing in the run's health (truncation, rotation...).
+        mtime: newest modification time seen among the run's files.
+        media: files the run logged under ``media/`` (names), when they changed.
+        group: a group the run belongs to (a NePS search), if any.
+        partial: the records are only the end of the history (phase-one preview).
+    """
+
+    key: str
+    format: str = "tracktui"
+    path: str = ""
+    records: RecordBlock | None = None
+    replace: bool = False
+    meta: dict[str, Any] | None = None
+    log: tuple[str, ...] = ()
+    bad_lines: tuple[tuple[str, int, str], ...] = ()
+    notes: tuple[str, ...] = ()
+    mtime: float | None = None
+    media: tuple[str, ...] | None = None
+    group: str | None = None
+    partial: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """What one applied batch changed."""
+
+    key: str
+    created: bool = False
+    metrics: frozenset[str] = frozenset()
+    objects: frozenset[str] = frozenset()
+    meta: bool = False
+    log: int = 0
+    health: bool = False
+    replaced: bool = False
+
+
+class Series:
+    """One scalar metric of one run: record positions, values, and running summaries."""
+
+    __slots__ = (
+        "count",
+        "first_nonfinite_step",
+        "index",
+        "last",
+        "last_step",
+        "max",
+        "max_step",
+        "min",
+        "min_step",
+        "name",
+        "nonfinite",
+        "values",
+    )
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.index = array("I")
+        self.values = array("f")
+        self.count = 0
+        self.nonfinite = 0
+        self.first_nonfinite_step: float | None = None
+        self.last = math.nan
+        self.last_step: float | None = None
+        self.min = math.inf
+        self.min_step: float | None = None
+        self.max = -math.inf
+        self.max_step: float | None = None
+
+    def extend(self, index: np.ndarray, values: np.ndarray, steps: np.ndarray) -> None:
+        """Append points (``index`` into the run's records, ``steps`` their x values)."""
+        n = len(values)
+        if not n:
+            return
+        self.index.frombytes(index.astype(np.uint32).tobytes())
+        self.values.frombytes(values.astype(np.float32).tobytes())
+        self.count += n
+        if n <= 8:
+            self._summarise_small(values.tolist(), steps.tolist())
+        else:
+            self._summarise(values, steps)
+
+    def _summarise_small(self, values: list[float], steps: list[float]) -> None:
+        for value, step in zip(values, steps):
+            if math.isfinite(value):
+                if value < self.min:
+                    self.min, self.min_step = value, step
+                if value > self.max:
+                    self.max, self.max_step = value, step
+            else:
+                self.nonfinite += 1
+                if self.first_nonfinite_step is None:
+                    self.first_nonfinite_step = step
+        self.last, self.last_step = values[-1], steps[-1]
+
+    def _summarise(self, values: np.ndarray, steps: np.ndarray) -> None:
+        finite = np.isfinite(values)
+        if not finite.all():
+            bad = np.flatnonzero(~finite)
+            self.nonfinite += len(bad)
+            if self.first_nonfinite_step is None:
+                self.first_nonfinite_step = float(steps[bad[0]])
+        if finite.any():
+            masked = np.where(finite, values, np.inf)
+            i = int(masked.argmin())
+            if values[i] < self.min:
+                self.min, self.min_step = float(values[i]), float(steps[i])
+            masked = np.where(finite, values, -np.inf)
+            i = int(masked.argmax())
+            if values[i] > self.max:
+                self.max, self.max_step = float(values[i]), float(steps[i])
+        self.last, self.last_step = float(values[-1]), float(steps[-1])
+
+    def best(self, mode: str) -> tuple[float, float | None]:
+        """``(value, step)`` of the best finite point: ``mode`` is ``"min"`` or ``"max"``."""
+        if mode == "max":
+            return (self.max, self.max_step) if self.max_step is not None else (math.nan, None)
+        return (self.min, self.min_step) if self.min_step is not None else (math.nan, None)
+
+    def array(self) -> np.ndarray:
+        """The values as float64 (a copy: the store keeps appending to its own buffer)."""
+        return np.frombuffer(self.values, dtype=np.float32).astype(np.float64)
+
+    def positions(self) -> np.ndarray:
+        """Record positions of the points (a copy)."""
+        return np.frombuffer(self.index, dtype=np.uint32).astype(np.int64)
+
+    def nbytes(self) -> int:
+        """Bytes held by the point buffers."""
+        return self.index.buffer_info()[1] * 4 + self.values.buffer_info()[1] * 4
+
+
+@dataclass(slots=True)
+class Health:
+    """Problems met while reading a run; never fatal."""
+
+    bad_lines: int = 0
+    samples: deque[tuple[str, int, str]] = field(default_factory=lambda: deque(maxlen=BAD_SAMPLES))
+    notes: list[str] = field(default_factory=list)
+    truncations: int = 0
+
+    def note(self, text: str) -> None:
+        """Record an event, collapsing immediate repeats."""
+        if not self.notes or self.notes[-1] != text:
+            self.notes.append(text)
+            del self.notes[:-200]
+
+
+class Run:
+    """Everything known about one run. Mutated only by :meth:`RunStore.apply`."""
+
+    def __init__(self, key: str, format: str, path: str) -> None:
+        self.key = key
+        self.format = format
+        self.path = path
+        self.meta: dict[str, Any] = {}
+        self.steps = array("d")
+        self.times = array("d")
+        self.series: dict[str, Series] = {}
+        self.objects: dict[str, deque[tuple[float, Shape]]] = {}
+        self.log: deque[str] = deque(maxlen=LOG_LINES)
+        self.log_total = 0
+        self.health = Health()
+        self.mtime: float | None = None
+        self.media: tuple[str, ...] = ()
+        self.group: str | None = None
+        self.partial = False
+        self.status = "unknown"
+
+    # Metadata views -------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        """Display name: run.json's ``name``, else the last part of the path."""
+        name = self.meta.get("name")
+        if isinstance(name, str) and name:
+            return name
+        return self.key.rstrip("/").rsplit("/", 1)[-1] or self.key
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """Hyperparameters (nested allowed)."""
+        value = self.meta.get("config")
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def tags(self) -> dict[str, Any]:
+        """Mutable labels."""
+        value = self.meta.get("tags")
+        if isinstance(value, list):
+            return {str(v): True for v in value}
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def properties(self) -> dict[str, Any]:
+        """Immutable facts."""
+        value = self.meta.get("properties")
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def first_time(self) -> float | None:
+        """Wall time of the first record read."""
+        return self.times[0] if self.times else None
+
+    @property
+    def last_time(self) -> float | None:
+        """Wall time of the last record read."""
+        return self.times[-1] if self.times else None
+
+    @property
+    def last_step(self) -> float | None:
+        """Largest x value seen (the run's progress)."""
+        return (
+            max(s.last_step for s in self.series.values() if s.last_step is not None)
+            if any(s.last_step is not None for s in self.series.values())
+            else (self.steps[-1] if self.steps else None)
+        )
+
+    def x_values(self, series: Series, axis: str = "step") -> np.ndarray:
+        """The x value of each point of ``series``.
+
+        ``axis`` is ``step``, ``time`` (epoch seconds), ``relative`` (seconds since the
+        run's first record) or the name of another scalar metric, matched by record.
+        """
+        positions = series.positions()
+        if axis == "step":
+            return np.frombuffer(self.steps, dtype=np.float64)[positions]
+        times = np.frombuffer(self.times, dtype=np.float64)[positions]
+        if axis == "time":
+            return times.copy()
+        if axis == "relative":
+            return times - (self.times[0] if self.times else 0.0)
+        other = self.series.get(axis)
+        if other is None:
+            return np.full(len(positions), np.nan)
+        lookup = np.full(len(self.steps), np.nan)
+        lookup[other.positions()] = other.array()
+        return lookup[positions]
+
+    def latest(self, name: str) -> Shape | None:
+        """The latest value of a non-scalar metric."""
+        history = self.objects.get(name)
+        return history[-1][1] if history else None
+
+    def objects_of(self, kind: type | tuple[type, ...]) -> list[str]:
+        """Names of object metrics whose latest value is of ``kind``."""
+        return [n for n, h in self.objects.items() if h and isinstance(h[-1][1], kind)]
+
+    def nbytes(self) -> int:
+        """Bytes held by the record table and the series buffers."""
+        own = (self.steps.buffer_info()[1] + self.times.buffer_info()[1]) * 8
+        return own + sum(s.nbytes() for s in self.series.values())
+
+
+TEXT_KINDS: tuple[type, ...] = (str,)
+VECTOR_KINDS: tuple[type, ...] = (tuple,)
+SHAPE_KINDS: dict[str, type] = {"matrix": Matrix, "bar": Bar, "line": Line, "table": Table}
+
+
+class RunStore:
+    """All runs under one ROOT, keyed by run key."""
+
+    def __init__(self) -> None:
+        self.runs: dict[str, Run] = {}
+
+    def __len__(self) -> int:
+        return len(self.runs)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.runs.values())
+
+    def get(self, key: str) -> Run | None:
+        """The run with ``key``, if known."""
+        return self.runs.get(key)
+
+    def apply(self, batch: Batch) -> Delta:
+        """Apply one batch and report what changed."""
+        run = self.runs.get(batch.key)
+        created = run is None
+        if run is None:
+            run = self.runs[batch.key] = Run(batch.key, batch.format, batch.path)
+        run.format = batch.format
+        if batch.path:
+            run.path = batch.path
+        if batch.group is not None:
+            run.group = batch.group
+        if batch.replace:
+            run.steps, run.times, run.series, run.objects = array("d"), array("d"), {}, {}
+            run.log.clear()
+            run.log_total = 0
+        if batch.records is not None or batch.replace:
+            run.partial = batch.partial
+        metrics: set[str] = set()
+        objects: set[str] = set()
+        if batch.records is not None and len(batch.records):
+            self._apply_records(run, batch.records, metrics, objects)
+        if batch.meta is not None:
+            run.meta = batch.meta
+        if batch.log:
+            run.log.extend(batch.log)
+            run.log_total += len(batch.log)
+        health = bool(batch.bad_lines or batch.notes)
+        if batch.bad_lines:
+            run.health.bad_lines += len(batch.bad_lines)
+            run.health.samples.extend(batch.bad_lines)
+        for note in batch.notes:
+            run.health.note(note)
+            if "truncated" in note:
+                run.health.truncations += 1
+        if batch.mtime is not None and (run.mtime is None or batch.mtime > run.mtime):
+            run.mtime = batch.mtime
+        if batch.media is not None:
+            run.media = batch.media
+        return Delta(
+            key=batch.key,
+            created=created,
+            metrics=frozenset(metrics),
+            objects=frozenset(objects),
+            meta=batch.meta is not None,
+            log=len(batch.log),
+            health=health,
+            replaced=batch.replace,
+        )
+
+    @staticmethod
+    def _apply_records(run: Run, block: RecordBlock, metrics: set[str], objects: set[str]) -> None:
+        base = len(run.steps)
+        run.steps.frombytes(block.steps.astype(np.float64).tobytes())
+        run.times.frombytes(block.times.astype(np.float64).tobytes())
+        for name, (index, values) in block.scalars.items():
+            series = run.series.get(name)
+            if series is None:
+                series = run.series[name] = Series(name)
+            series.extend(index + base, values, block.steps[index])
+            metrics.add(name)
+        for name, items in block.objects.items():
+            history = run.objects.get(name)
+            if history is None:
+                history = run.objects[name] = deque(maxlen=OBJECT_HISTORY)
+            for position, shape in items:
+                history.append((float(block.steps[position]), shape))
+            objects.add(name)
