@@ -1,13 +1,86 @@
-"""Command-line entry point: ``tracktui [ROOT]``, ``status``, ``run``, ``kill``."""
+"""Command-line entry point: ``tracktui [ROOT]``, ``status``, ``run`` and ``kill``.
+
+Thin by design: each subcommand's options and behaviour live with the code they drive.
+"""
 
 from __future__ import annotations
 
+import argparse
 import sys
+from pathlib import Path
+
+from tui import __version__
+
+SUBCOMMANDS = ("status", "run", "kill")
+
+
+def app_parser() -> argparse.ArgumentParser:
+    """Options of the interactive app, ``tracktui [ROOT]``."""
+    parser = argparse.ArgumentParser(
+        prog="tracktui",
+        description="Watch, compare and stop ML training runs. "
+        "Subcommands: status, run, kill (tracktui SUBCOMMAND --help).",
+    )
+    parser.add_argument(
+        "root", nargs="?", type=Path, default=Path("."), help="directory holding the runs"
+    )
+    parser.add_argument(
+        "--rules", type=Path, metavar="FILE", help="rules file (default ROOT/tracktui.toml)"
+    )
+    parser.add_argument("--auto-kill", action="store_true", help="let kill-rules terminate runs")
+    parser.add_argument(
+        "--read-only", action="store_true", help="disable every action on processes"
+    )
+    parser.add_argument("--poll", action="store_true", help="poll files instead of using inotify")
+    parser.add_argument(
+        "--grace", type=float, default=10.0, help="seconds between SIGTERM and SIGKILL"
+    )
+    parser.add_argument("--version", action="version", version=f"tracktui {__version__}")
+    return parser
+
+
+def sub_parser(name: str) -> argparse.ArgumentParser:
+    """The parser of one subcommand."""
+    parser = argparse.ArgumentParser(prog=f"tracktui {name}")
+    if name == "status":
+        from tui import statuscmd
+
+        statuscmd.add_arguments(parser)
+    elif name == "run":
+        from tui.core import launcher
+
+        launcher.add_arguments(parser)
+    else:
+        from tui.core import killcmd
+
+        killcmd.add_arguments(parser)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Dispatch to a subcommand (filled in as the subcommands land)."""
-    raise SystemExit("not wired yet")
+    """Parse ``argv`` and run the command; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in SUBCOMMANDS:
+        name = argv.pop(0)
+        args = sub_parser(name).parse_args(argv)
+        if name == "status":
+            from tui import statuscmd
+
+            return statuscmd.main(args)
+        if name == "run":
+            from tui.core import launcher
+
+            return launcher.main(args)
+        from tui.core import killcmd
+
+        return killcmd.main(args)
+    args = app_parser().parse_args(argv)
+    if not args.root.is_dir():
+        print(f"tracktui: {args.root} does not exist or is not a directory", file=sys.stderr)
+        return 2
+    from tui.app.main import run_app
+
+    return run_app(args)
 
 
 if __name__ == "__main__":

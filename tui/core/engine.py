@@ -103,6 +103,7 @@ class Engine:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._previewed: set[str] = set()
+        self._announced: set[str] = set()
 
     # Discovery -------------------------------------------------------------------------
     def scan(self) -> list[str]:
@@ -181,6 +182,7 @@ class Engine:
         batch = source.preview(tail_bytes)
         if batch is not None:
             self._previewed.add(key)
+            self._announced.add(key)
         return batch
 
     def read(self, keys: Iterable[str], budget: int = READ_BUDGET) -> list[Batch]:
@@ -195,6 +197,9 @@ class Engine:
                 batch = source.read(budget)
             except Exception as exc:  # one broken run must not stop the others
                 batch = source.batch(notes=(f"reading failed: {exc!r}"[:300],))
+            if batch is None and key not in self._announced:
+                batch = source.batch()  # an empty run still shows up in the table
+            self._announced.add(key)
             if key in self._previewed:
                 self._previewed.discard(key)
                 batch = (

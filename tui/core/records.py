@@ -11,17 +11,22 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from collections import defaultdict
+from itertools import chain
+from operator import attrgetter, itemgetter
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+import msgspec
 import numpy as np
 import orjson
 
 from tui.core.sanitize import sanitize
 from tui.core.shapes import Shape, classify, flatten, is_number
+from tui.core.tail import Lines
 
 X_KEYS = ("step", "_step", "epoch", "iteration")
 """Keys that give a record's x value, in order of preference (DESIGN.md §3)."""
@@ -29,6 +34,42 @@ X_KEYS = ("step", "_step", "epoch", "iteration")
 TIME_KEY = "_time"
 _NUMERIC = {float, int}
 _MAX_DEPTH = 64
+BULK_MIN = 64
+"""Chunks with at least this many lines try the typed bulk decoder first."""
+
+_ERROR_INDEX = re.compile(r"at `\$\[(\d+)\]")
+_decoders: dict[tuple[tuple[str, ...], bool], tuple[msgspec.json.Decoder, tuple[str, ...]]] = {}
+
+
+def _decoder(
+    keys: tuple[str, ...], text_time: bool
+) -> tuple[msgspec.json.Decoder, tuple[str, ...]]:
+    """A typed decoder for records whose keys are a subset of ``keys``, all numbers.
+
+    msgspec checks in C what the slow path checks in Python: every value a number and
+    never a bool, no unknown key, valid JSON, no NaN token. A missing key decodes as NaN,
+    which is unambiguous because a NaN value cannot pass this decoder. ``_time`` may be a
+    string or a number.
+    """
+    found = _decoders.get((keys, text_time))
+    if found is not None:
+        return found
+    fields: list[tuple[str, object, object]] = []
+    rename = {}
+    for i, key in enumerate(keys):
+        name = f"f{i}"
+        rename[name] = key
+        if key == TIME_KEY:
+            fields.append((name, str | float | None, None))
+        else:
+            fields.append((name, float, math.nan))
+    record = msgspec.defstruct(
+        "Record", fields, rename=rename, forbid_unknown_fields=True, gc=False, frozen=True
+    )
+    if len(_decoders) > 256:
+        _decoders.clear()
+    found = _decoders[(keys, text_time)] = (msgspec.json.Decoder(record), tuple(rename))
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +184,13 @@ class RecordBuilder:
             name = self._key_names[key] = sanitize(key, 200)
         return name
 
+    def add_chunk(self, chunk: Lines) -> None:
+        """Parse what a :class:`~tui.core.tail.FileTail` read (bulk-decoded when possible)."""
+        blob = chunk.blob
+        if blob is not None and chunk.count >= BULK_MIN and self._add_bulk(blob):
+            return
+        self.add_lines(chunk.lines, chunk.first_lineno)
+
     def add_lines(
         self, lines: list[bytes], first_lineno: int = 1, linenos: list[int] | None = None
     ) -> None:
@@ -151,6 +199,8 @@ class RecordBuilder:
         Line ``i`` is numbered ``first_lineno + i``, or ``linenos[i]`` when given (lines
         picked out of a log).
         """
+        if len(lines) >= BULK_MIN and self._add_bulk(b"\n".join(lines)):
+            return
         loads = orjson.loads
         number = (lambda i: linenos[i]) if linenos is not None else (lambda i: first_lineno + i)
         try:
@@ -166,7 +216,7 @@ class RecordBuilder:
                 else:
                     records.append(record)
         else:
-            if not all(type(r) is dict for r in records):
+            if set(map(type, records)) != {dict}:
                 kept = []
                 for i, record in enumerate(records):
                     if type(record) is dict:
@@ -174,24 +224,125 @@ class RecordBuilder:
                     else:
                         self.bad.append((number(i), f"not a JSON object ({type(record).__name__})"))
                 records = kept
-        self.add_records(records)
+        # Booleans and nulls are the only values numpy would silently take for numbers;
+        # when no line holds those tokens, dtype inference alone validates a column.
+        blob = b"\n".join(lines)
+        strict = b"true" in blob or b"false" in blob or b"null" in blob
+        self.add_records(records, strict=strict)
 
-    def add_records(self, records: list[dict[str, Any]]) -> None:
-        """Add parsed records (dicts), grouping those with the same keys for speed."""
+    def _add_bulk(self, blob: bytes) -> bool:
+        """Decode many all-numeric records at once; False (nothing added) if they are not."""
+        first = blob[: blob.find(b"\n")] if b"\n" in blob[:1_000_000] else blob
+        if not first.strip():
+            return False
+        try:
+            sample = orjson.loads(first)
+        except orjson.JSONDecodeError:
+            return False
+        if type(sample) is not dict:
+            return False
+        keys = tuple(sample)
+        for _ in range(8):  # each retry learns the keys of one more record shape
+            decoder, names = _decoder(keys, True)
+            try:
+                records = decoder.decode_lines(blob)
+            except msgspec.ValidationError as exc:
+                where = _ERROR_INDEX.search(str(exc))
+                if where is None or "unknown field" not in str(exc):
+                    return False
+                other = self._nth_record(blob, int(where.group(1)))
+                if other is None:
+                    return False
+                keys = keys + tuple(k for k in other if k not in keys)
+                continue
+            except msgspec.DecodeError:
+                return False
+            break
+        else:
+            return False
+        self._add_columns(records, names, keys)
+        return True
+
+    @staticmethod
+    def _nth_record(blob: bytes, n: int) -> dict[str, Any] | None:
+        """The ``n``-th non-blank line parsed (msgspec counts records, not lines)."""
+        for line in blob.split(b"\n"):
+            if line.strip():
+                if n == 0:
+                    try:
+                        value = orjson.loads(line)
+                    except orjson.JSONDecodeError:
+                        return None
+                    return value if type(value) is dict else None
+                n -= 1
+        return None
+
+    def _add_columns(
+        self, records: list[Any], names: tuple[str, ...], keys: tuple[str, ...]
+    ) -> None:
+        n = len(records)
+        if not n:
+            return
+        base = self._count
+        steps = np.arange(self.ordinal, self.ordinal + n, dtype=np.float64)
+        times = np.full(n, self.now)
+        columns: dict[str, np.ndarray] = {}
+        for name, key in zip(names, keys):
+            getter = attrgetter(name)
+            if key == TIME_KEY:
+                stamps = list(map(getter, records))
+                present = [i for i, v in enumerate(stamps) if v is not None]
+                if present:
+                    where = np.asarray(present, dtype=np.int64)
+                    times[where] = _times_column(tuple(stamps[i] for i in present), self.now)
+                continue
+            columns[key] = np.fromiter(map(getter, records), np.float64, n)
+        for key in reversed(X_KEYS):  # the most preferred x key present wins, per record
+            column = columns.get(key)
+            if column is not None:
+                has = ~np.isnan(column)
+                steps[has] = column[has]
+        index = np.arange(base, base + n, dtype=np.int64)
+        for key, column in columns.items():
+            present = ~np.isnan(column)
+            x_key = key in X_KEYS
+            if x_key:
+                # An x key is a metric only where a preferred x key also gave the step.
+                better = [columns[k] for k in X_KEYS[: X_KEYS.index(key)] if k in columns]
+                if not better:
+                    continue
+                present &= np.logical_or.reduce([~np.isnan(b) for b in better])
+            if present.all():
+                self._scalars[self._name(key)].append((index, column))
+            elif present.any():
+                self._scalars[self._name(key)].append((index[present], column[present]))
+        self._steps.append(steps)
+        self._times.append(times)
+        self._count += n
+        self.ordinal += n
+
+    def add_records(self, records: list[dict[str, Any]], *, strict: bool = True) -> None:
+        """Add parsed records (dicts), grouping those with the same keys for speed.
+
+        ``strict=False`` promises that no value is a bool or None (see ``add_lines``).
+        """
         if not records:
             return
         base = self._count
         n = len(records)
         steps = np.arange(self.ordinal, self.ordinal + n, dtype=np.float64)
         times = np.full(n, self.now)
-        groups: dict[tuple[str, ...], list[int]] = defaultdict(list)
-        for i, schema in enumerate(map(tuple, records)):
-            groups[schema].append(i)
-        for schema, positions in groups.items():
-            members = [records[i] for i in positions]
-            if not self._add_group(schema, positions, members, base, steps, times):
-                for i, record in zip(positions, members):
-                    self._add_slow(base + i, record, steps, times, i)
+        groups: dict[tuple[str, ...], list[int]] | None = None
+        schema = tuple(records[0])
+        if not self._add_group(schema, None, records, base, steps, times, strict):
+            groups = defaultdict(list)
+            for i, keys in enumerate(map(tuple, records)):
+                groups[keys].append(i)
+            for keys, positions in groups.items():
+                members = [records[i] for i in positions]
+                if not self._add_group(keys, positions, members, base, steps, times, strict):
+                    for i, record in zip(positions, members):
+                        self._add_slow(base + i, record, steps, times, i)
         self._steps.append(steps)
         self._times.append(times)
         self._count += n
@@ -200,43 +351,59 @@ class RecordBuilder:
     def _add_group(
         self,
         schema: tuple[str, ...],
-        positions: list[int],
+        positions: list[int] | None,
         members: list[dict[str, Any]],
         base: int,
         steps: np.ndarray,
         times: np.ndarray,
+        strict: bool,
     ) -> bool:
-        """Columnar fast path; returns False to send the group down the slow path."""
-        columns = list(zip(*map(dict.values, members))) if schema else []
-        numeric: list[tuple[str, tuple[Any, ...]]] = []
-        x_column = None
-        x_rank = len(X_KEYS)
-        time_column = None
-        for key, column in zip(schema, columns):
-            if key == TIME_KEY:
-                time_column = column
-                continue
-            if not set(map(type, column)) <= _NUMERIC:
-                return False
-            if key in X_KEYS and X_KEYS.index(key) < x_rank:
-                x_rank = X_KEYS.index(key)
-                if x_column is not None:
-                    numeric.append(x_column)
-                x_column = (key, column)
-                continue
-            numeric.append((key, column))
+        """Columnar fast path for records with the keys ``schema`` (in any order).
+
+        ``positions`` are the members' places in the batch (``None``: all, in order).
+        Returns False, having added nothing, when the members do not all have exactly
+        these keys or a column is not numeric; the caller then takes a slower path.
+        """
+        keys = [k for k in schema if k != TIME_KEY]
+        if not keys or len(keys) + 1 < len(schema):
+            return False
         try:
-            index = np.asarray(positions, dtype=np.int64)
-            if x_column is not None:
-                steps[index] = np.asarray(x_column[1], dtype=np.float64)
-            if time_column is not None:
-                times[index] = _times_column(time_column, self.now)
-            arrays = [(key, np.asarray(column, dtype=np.float64)) for key, column in numeric]
+            rows = list(map(itemgetter(*keys), members))
+            stamps = list(map(itemgetter(TIME_KEY), members)) if len(keys) < len(schema) else None
+        except (KeyError, TypeError):
+            return False
+        if sum(map(len, members)) != len(schema) * len(members):
+            return False  # some record has keys beyond the schema
+        if strict:
+            flat = rows if len(keys) == 1 else chain.from_iterable(rows)
+            if not set(map(type, flat)) <= _NUMERIC:
+                return False
+        try:
+            table = np.array(rows)
         except (OverflowError, ValueError, TypeError):
             return False
-        index = index + base
-        for key, values in arrays:
-            self._scalars[self._name(key)].append((index, values))
+        if table.dtype.kind not in "fiu" or table.ndim != (1 if len(keys) == 1 else 2):
+            return False  # text, vectors, objects, huge integers: the slow path
+        table = table.astype(np.float64, copy=False).reshape(len(members), len(keys))
+        if positions is None:
+            index = np.arange(base, base + len(members), dtype=np.int64)
+            local: slice | np.ndarray = slice(None)
+        else:
+            local = np.asarray(positions, dtype=np.int64)
+            index = local + base
+        x_rank = len(X_KEYS)
+        x_at = -1
+        for j, key in enumerate(keys):
+            rank = X_KEYS.index(key) if key in X_KEYS else x_rank
+            if rank < x_rank and np.isfinite(table[:, j]).all():
+                x_rank, x_at = rank, j
+        if x_at >= 0:
+            steps[local] = table[:, x_at]
+        if stamps is not None:
+            times[local] = _times_column(tuple(stamps), self.now)
+        for j, key in enumerate(keys):
+            if j != x_at:
+                self._scalars[self._name(key)].append((index, table[:, j]))
         return True
 
     def _add_slow(

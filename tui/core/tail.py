@@ -48,15 +48,49 @@ class Lines:
     contiguous. ``notes`` are human-readable events (truncation, rotation, skips).
     """
 
-    lines: list[bytes] = field(default_factory=list)
+    pieces: list[bytes | list[bytes]] = field(default_factory=list)
     first_lineno: int = 1
     notes: list[str] = field(default_factory=list)
     skipped: list[tuple[int, str]] = field(default_factory=list)
     more: bool = False
     restarted: bool = False
+    count: int = 0
 
     def __bool__(self) -> bool:
-        return bool(self.lines or self.notes or self.skipped)
+        return bool(self.count or self.notes or self.skipped)
+
+    def add(self, lines: list[bytes]) -> None:
+        """Append already split lines."""
+        self.pieces.append(lines)
+        self.count += len(lines)
+
+    def add_blob(self, blob: bytes, count: int) -> None:
+        """Append ``count`` complete lines held in one newline-terminated buffer."""
+        self.pieces.append(blob)
+        self.count += count
+
+    @property
+    def lines(self) -> list[bytes]:
+        """Every line, without its newline (split on first use)."""
+        if len(self.pieces) == 1 and isinstance(self.pieces[0], list):
+            return self.pieces[0]
+        out: list[bytes] = []
+        for piece in self.pieces:
+            if isinstance(piece, bytes):
+                split = piece.split(b"\n")
+                split.pop()
+                out.extend(split)
+            else:
+                out.extend(piece)
+        self.pieces = [out]
+        return out
+
+    @property
+    def blob(self) -> bytes | None:
+        """All lines as one newline-separated buffer, when they were read as one."""
+        if len(self.pieces) == 1 and isinstance(self.pieces[0], bytes):
+            return self.pieces[0]
+        return None
 
 
 def open_regular(path: Path, root: Path | None = None) -> int:
@@ -170,10 +204,20 @@ class FileTail:
         out = Lines(first_lineno=self.lineno + 1)
         if self.fd is not None and self._replaced():
             # Drain the old generation first: a writer may have appended before rotating.
-            self._consume(out, max_bytes, final=True)
+            self._check_truncated(out)
+            while self._consume(out, max_bytes, final=True):
+                pass
             self.close()
         if self.fd is None and not self._open(out):
             return out
+        self._check_truncated(out)
+        if not out.count and not out.restarted:
+            out.first_lineno = self.lineno + 1
+        self._consume(out, max_bytes, final=False)
+        return out
+
+    def _check_truncated(self, out: Lines) -> None:
+        """Restart from byte 0 when the file shrank or its first bytes changed."""
         assert self.fd is not None
         size = os.fstat(self.fd).st_size
         if size < self.offset or (
@@ -184,30 +228,32 @@ class FileTail:
             out.notes.append(
                 f"{self.path.name} was truncated at byte {self.offset:,}; re-reading from the start"
             )
+            identity = self.identity
             self._restart(out)
+            self.identity = identity
             self.fingerprint = os.pread(self.fd, FINGERPRINT, 0)
         elif len(self.fingerprint) < FINGERPRINT and size > len(self.fingerprint):
             self.fingerprint = os.pread(self.fd, FINGERPRINT, 0)
-        if not out.lines and not out.restarted:
-            out.first_lineno = self.lineno + 1
-        self._consume(out, max_bytes, final=False)
-        return out
 
-    def _consume(self, out: Lines, max_bytes: int, *, final: bool) -> None:
+    def _consume(self, out: Lines, max_bytes: int, *, final: bool) -> bool:
+        """Read up to ``max_bytes``; returns whether anything was read.
+
+        ``final``: the file will not grow any more (rotated away), so a partial last line
+        is complete at end of file.
+        """
         assert self.fd is not None
         try:
             data = os.pread(self.fd, max_bytes, self.offset)
         except OSError as exc:
-            if exc.errno in (errno.EAGAIN, errno.EINTR):
-                return
-            self._set_error(f"{self.path.name}: {exc.strerror or exc}", out)
-            return
+            if exc.errno not in (errno.EAGAIN, errno.EINTR):
+                self._set_error(f"{self.path.name}: {exc.strerror or exc}", out)
+            return False
         if not data:
             self._note_incomplete(out)
             if final and self.partial:
                 self._emit([self.partial], out)
                 self.partial = b""
-            return
+            return False
         if len(data) == max_bytes:
             out.more = True
         start_offset = self.offset
@@ -216,13 +262,13 @@ class FileTail:
         self._incomplete_noted = False
         if start_offset == 0 and data.startswith(_BOM):
             data = data[len(_BOM) :]
-        if out.restarted and not out.lines:
+        if out.restarted and not out.count:
             out.first_lineno = 1
         end = data.rfind(b"\n")
         if self.skipping:
             if end < 0:
                 self.skipping += len(data)
-                return
+                return True
             first_nl = data.find(b"\n")
             self._finish_skip(first_nl, out)
             data = data[first_nl + 1 :]
@@ -230,36 +276,55 @@ class FileTail:
         if end < 0:
             self.partial += data
             self._check_partial(out)
-            if final and self.partial:
-                self._emit([self.partial], out)
-                self.partial = b""
-            return
-        chunk = self.partial + data[: end + 1] if self.partial else data[: end + 1]
-        self.partial = data[end + 1 :]
-        lines = chunk.split(b"\n")
-        lines.pop()
-        self._emit(lines, out)
-        self._check_partial(out)
-        if final and self.partial:
-            self._emit([self.partial], out)
+            return True
+        if end == len(data) - 1:
+            chunk = self.partial + data if self.partial else data
             self.partial = b""
+        else:
+            chunk = self.partial + data[: end + 1] if self.partial else data[: end + 1]
+            self.partial = data[end + 1 :]
+        # memchr for any NUL first; only then the rarer question of where they are.
+        nul = b"\x00" in chunk and (b"\n\x00" in chunk or chunk[:1] == b"\x00")
+        if not nul and not self._has_long_line(chunk):
+            # No line can be too long: keep the buffer whole, split only if asked.
+            count = chunk.count(b"\n")
+            self.lineno += count
+            out.add_blob(chunk, count)
+        else:
+            lines = chunk.split(b"\n")
+            lines.pop()
+            self._emit(lines, out, nul)
+        self._check_partial(out)
+        return True
 
-    def _emit(self, lines: list[bytes], out: Lines) -> None:
+    def _has_long_line(self, chunk: bytes) -> bool:
+        """Whether a line in ``chunk`` exceeds ``max_line``, in about len/max_line steps."""
         limit = self.max_line
-        for i, line in enumerate(lines):
-            if len(line) > limit:
-                number = self.lineno + i + 1
-                reason = f"line of {len(line) / 1e6:.1f} MB skipped (limit {limit / 1e6:.1f} MB)"
-                out.skipped.append((number, reason))
-                lines[i] = b""
-            elif line[:1] == b"\x00":
-                stripped = line.lstrip(b"\x00")
-                out.notes.append(
-                    f"{self.path.name} line {self.lineno + i + 1}: {len(line) - len(stripped)} NUL bytes skipped"
-                )
-                lines[i] = stripped
+        pos, end = 0, len(chunk)
+        while end - pos > limit:
+            newline = chunk.rfind(b"\n", pos, pos + limit + 1)
+            if newline < 0:
+                return True
+            pos = newline + 1
+        return False
+
+    def _emit(self, lines: list[bytes], out: Lines, nul: bool = True) -> None:
+        if lines and max(map(len, lines)) > self.max_line:
+            for i, line in enumerate(lines):
+                if len(line) > self.max_line:
+                    reason = f"line of {len(line) / 1e6:.1f} MB skipped (limit {self.max_line / 1e6:.1f} MB)"
+                    out.skipped.append((self.lineno + i + 1, reason))
+                    lines[i] = b""
+        if nul:
+            for i, line in enumerate(lines):
+                if line[:1] == b"\x00":
+                    stripped = line.lstrip(b"\x00")
+                    out.notes.append(
+                        f"{self.path.name} line {self.lineno + i + 1}: {len(line) - len(stripped)} NUL bytes skipped"
+                    )
+                    lines[i] = stripped
         self.lineno += len(lines)
-        out.lines.extend(lines)
+        out.add(lines)
 
     def _check_partial(self, out: Lines) -> None:
         if len(self.partial) > self.max_line:
@@ -271,7 +336,7 @@ class FileTail:
         self.lineno += 1
         reason = f"line of {total / 1e6:.1f} MB skipped (limit {self.max_line / 1e6:.1f} MB)"
         out.skipped.append((self.lineno, reason))
-        out.lines.append(b"")
+        out.add([b""])
         self.skipping = 0
 
     def _note_incomplete(self, out: Lines) -> None:

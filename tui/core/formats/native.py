@@ -11,7 +11,7 @@ from tui.core.formats.base import READ_BUDGET, Adapter, Claim, Source, newest_mt
 from tui.core.records import RecordBuilder
 from tui.core.sanitize import decode, sanitize, sanitize_tree
 from tui.core.store import Batch
-from tui.core.tail import FileTail, Lines, UnsafeFile, open_regular
+from tui.core.tail import FileTail, UnsafeFile, open_regular
 
 METRICS = "metrics.jsonl"
 META = "run.json"
@@ -139,8 +139,8 @@ class NativeSource(Source):
         chunk = self.metrics.read(budget)
         builder = RecordBuilder(self.ordinal, now())
         bad: list[tuple[str, int, str]] = []
-        if chunk.lines:
-            builder.add_lines(chunk.lines, chunk.first_lineno)
+        if chunk.count:
+            builder.add_chunk(chunk)
             self.ordinal = builder.ordinal
         bad.extend((METRICS, n, r) for n, r in builder.bad)
         bad.extend((METRICS, n, r) for n, r in chunk.skipped)
@@ -202,8 +202,3 @@ class NativeAdapter(Adapter):
             return None
         key = directory.relative_to(root).as_posix() if directory != root else "."
         return Claim(sources=[NativeSource(root, key, directory)], prune=True)
-
-
-def lines_of(chunk: Lines) -> list[bytes]:
-    """The lines of a tail read (helper for sources that filter lines)."""
-    return chunk.lines

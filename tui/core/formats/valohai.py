@@ -101,7 +101,8 @@ class ValohaiSource(Source):
 
     def preview(self, tail_bytes: int = 65536) -> Batch | None:
         lines, size = tail_preview(self.file, self.root, tail_bytes)
-        chunk = Lines(lines=lines, first_lineno=1)
+        chunk = Lines(first_lineno=1)
+        chunk.add(lines)
         return self._batch(
             chunk,
             RecordBuilder(0, now()),

@@ -1,0 +1,141 @@
+"""The engine on real files: watchdog events, the polling fallback, discovery, health."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tui.core.engine import Engine
+from tui.core.store import RunStore
+
+WRITER = """
+import os, sys, time
+path, count = sys.argv[1], int(sys.argv[2])
+fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+for step in range(count):
+    os.write(fd, ('{"step": %d, "loss": %s}\\n' % (step, 1.0 / (step + 1))).encode())
+    time.sleep(0.01)
+os.close(fd)
+"""
+
+
+def pump(engine: Engine, store: RunStore, until, timeout: float = 10.0) -> None:
+    """Apply batches as the app does, whenever the engine reports dirty runs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        keys, rescan = engine.take_dirty()
+        if rescan:
+            keys = sorted(set(keys) | set(engine.scan()))
+        for batch in engine.read(keys):
+            store.apply(batch)
+        if until():
+            return
+        time.sleep(0.02)
+    raise AssertionError("condition not reached in time")
+
+
+@pytest.mark.parametrize("watch", ["native", "poll"])
+def test_appends_from_another_process_arrive(tmp_path: Path, watch: str) -> None:
+    run = tmp_path / "exp" / "run1"
+    run.mkdir(parents=True)
+    (run / "metrics.jsonl").write_bytes(b"")
+    engine = Engine(tmp_path, watch=watch, poll_interval=0.1)
+    engine.scan()
+    woke = threading.Event()
+    engine.start(woke.set)
+    try:
+        assert engine.mode == ("inotify" if watch == "native" else "polling (requested)")
+        store = RunStore()
+        pump(engine, store, lambda: "exp/run1" in store.runs)
+        woke.clear()
+        subprocess.run([sys.executable, "-c", WRITER, str(run / "metrics.jsonl"), "50"], check=True)
+        assert woke.wait(5), "the watcher never reported the writes"
+        pump(engine, store, lambda: store.runs["exp/run1"].series.get("loss") is not None
+             and store.runs["exp/run1"].series["loss"].count == 50)
+        loss = store.runs["exp/run1"].series["loss"]
+        assert loss.last_step == 49 and loss.min == pytest.approx(1 / 50)
+    finally:
+        engine.stop()
+
+
+def test_new_runs_are_discovered_while_watching(tmp_path: Path) -> None:
+    engine = Engine(tmp_path, watch="native", reconcile_interval=0.2)
+    engine.scan()
+    engine.start()
+    try:
+        store = RunStore()
+        deep = tmp_path / "a" / "b" / "c"
+        deep.mkdir(parents=True)
+        (deep / "metrics.jsonl").write_text('{"step": 1, "acc": 0.5}\n')
+        pump(engine, store, lambda: "a/b/c" in store.runs and "acc" in store.runs["a/b/c"].series)
+    finally:
+        engine.stop()
+
+
+def test_inotify_failure_falls_back_to_polling(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from watchdog.observers import Observer
+
+    def exhausted(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "inotify watch limit reached")
+
+    monkeypatch.setattr(Observer, "schedule", exhausted)
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text('{"step": 1, "acc": 0.5}\n')
+    engine = Engine(tmp_path, poll_interval=0.1)
+    engine.scan()
+    engine.start()
+    try:
+        assert engine.mode.startswith("polling (inotify watch limit")
+        store = RunStore()
+        pump(engine, store, lambda: "r" in store.runs)
+        with open(run / "metrics.jsonl", "a") as handle:
+            handle.write('{"step": 2, "acc": 0.7}\n')
+        pump(engine, store, lambda: store.runs["r"].series["acc"].count == 2)
+    finally:
+        engine.stop()
+
+
+def test_health_collects_bad_lines_and_truncation(tmp_path: Path) -> None:
+    run = tmp_path / "r"
+    run.mkdir()
+    path = run / "metrics.jsonl"
+    path.write_bytes(b'{"step": 1, "loss": 1}\nnot json\n\xff\xfe\n{"step": 2, "loss": NaN}\n')
+    engine = Engine(tmp_path, watch="poll")
+    engine.scan()
+    store = RunStore()
+    for batch in engine.read(engine.take_dirty()[0]):
+        store.apply(batch)
+    health = store.runs["r"].health
+    assert health.bad_lines == 2 and [s[1] for s in health.samples] == [2, 3]
+    path.write_bytes(b'{"step": 0, "loss": 5}\n')
+    engine.mark(["r"])
+    for batch in engine.read(engine.take_dirty()[0]):
+        store.apply(batch)
+    assert health.truncations == 1 and any("truncated" in n for n in health.notes)
+    loss = store.runs["r"].series["loss"]
+    assert loss.count == 3 and loss.last == 5  # the history read before is kept
+
+
+def test_preview_then_full_read_replaces_history(tmp_path: Path) -> None:
+    run = tmp_path / "r"
+    run.mkdir()
+    lines = "".join(f'{{"step": {i}, "loss": {1 / (i + 1)}}}\n' for i in range(20_000))
+    (run / "metrics.jsonl").write_text(lines)
+    engine = Engine(tmp_path, watch="poll")
+    engine.scan()
+    store = RunStore()
+    store.apply(engine.preview("r", tail_bytes=4096))
+    run_state = store.runs["r"]
+    assert run_state.partial and run_state.series["loss"].last_step == 19_999
+    assert run_state.series["loss"].count < 200
+    for batch in engine.read_all("r"):
+        store.apply(batch)
+    assert not run_state.partial and run_state.series["loss"].count == 20_000

@@ -1,0 +1,167 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tui.core.records import RecordBuilder, parse_line, parse_time
+from tui.core.shapes import Bar, Line, Matrix, Table, as_matrix
+from tui.core.store import Batch, RunStore
+
+
+def build(lines: list[bytes]) -> tuple[RunStore, RecordBuilder]:
+    builder = RecordBuilder(now=1000.0)
+    builder.add_lines(lines)
+    store = RunStore()
+    store.apply(Batch("r", records=builder.build()))
+    return store, builder
+
+
+def test_python_nan_and_infinity_parse() -> None:
+    record, reason = parse_line(b'{"loss": NaN, "a": Infinity, "b": -Infinity}')
+    assert reason is None and record is not None
+    assert math.isnan(record["loss"]) and record["a"] == math.inf and record["b"] == -math.inf
+
+
+def test_rejections_are_explained() -> None:
+    assert parse_line(b"[1, 2]")[1] == "not a JSON object (list)"
+    assert parse_line(b"3")[1] == "not a JSON object (int)"
+    assert "invalid JSON" in (parse_line(b'{"a": nan}')[1] or "")
+    assert "invalid JSON" in (parse_line(b'{"a": 1')[1] or "")
+    assert "invalid JSON" in (parse_line(b'{"a": "\xff\xfe"}')[1] or "")
+    deep = b'{"a": ' + b"[" * 100_000 + b"NaN" + b"]" * 100_000 + b"}"
+    assert parse_line(deep)[0] is None  # RecursionError is caught, not raised
+
+
+def test_bad_lines_are_counted_with_their_numbers() -> None:
+    store, builder = build(
+        [b'{"step": 1, "loss": 1.0}', b"garbage", b"", b"[1]", b'{"step": 2, "loss": 0.5}']
+    )
+    assert [n for n, _ in builder.bad] == [2, 4]
+    assert store.runs["r"].series["loss"].count == 2
+
+
+def test_x_value_preference_and_fallback_to_index() -> None:
+    store, _ = build(
+        [
+            b'{"epoch": 3, "iteration": 9, "acc": 0.1}',
+            b'{"_step": 7, "epoch": 4, "acc": 0.2}',
+            b'{"acc": 0.3}',
+        ]
+    )
+    run = store.runs["r"]
+    acc = run.series["acc"]
+    assert run.x_values(acc).tolist() == [3.0, 7.0, 2.0]  # epoch, _step, then the record index
+    assert run.series["iteration"].last == 9  # a lower-priority x key stays a metric
+
+
+def test_booleans_are_not_numbers() -> None:
+    store, _ = build([b'{"step": 1, "flag": true, "loss": 1}'])
+    run = store.runs["r"]
+    assert "flag" not in run.series and run.latest("flag") == "true"
+
+
+def test_nested_objects_are_flattened() -> None:
+    store, _ = build([b'{"step": 1, "train": {"loss": 0.3, "extra": {"acc": 0.9}}}'])
+    assert set(store.runs["r"].series) == {"train/loss", "train/extra/acc"}
+
+
+def test_time_is_taken_from_records_or_read_time() -> None:
+    store, _ = build(
+        [
+            b'{"step": 1, "_time": "2017-04-04T15:03:39.321000", "a": 1}',
+            b'{"step": 2, "a": 2}',
+            b'{"step": 3, "_time": 1500000000.5, "a": 3}',
+        ]
+    )
+    times = list(store.runs["r"].times)
+    assert times[0] == parse_time("2017-04-04T15:03:39.321000Z") == 1491318219.321
+    assert times[1] == 1000.0 and times[2] == 1500000000.5
+
+
+def test_iso_time_column_fast_path_matches_slow_path() -> None:
+    stamps = [f"2026-01-01T00:00:{s:02d}.500000" for s in range(20)]
+    lines = [f'{{"step": {i}, "_time": "{t}", "loss": 1}}'.encode() for i, t in enumerate(stamps)]
+    store, _ = build(lines)
+    assert list(store.runs["r"].times) == [parse_time(t) for t in stamps]
+
+
+def test_every_value_shape() -> None:
+    store, _ = build(
+        [
+            b'{"step": 1, "model_layout": "ReLU8x-3xELUx32", "vec": [1, 2, 3.5]}',
+            b'{"step": 2, "cm": [[3, 0, 0], [0, 1, 2], [2, 1, 3]]}',
+            b'{"step": 3, "cm2": [["a", "b"], [5, 1], [2, 7]]}',
+            b'{"step": 4, "cm3": [["cat", "cat", 4], ["cat", "dog", 1], ["dog", "cat", 2], ["dog", "dog", 6]]}',
+            b'{"step": 5, "heat": {"categories": ["a", "b"], "values": [[5, 1, 0], [2, 7, 1], [1, 0, 0]]}}',
+            b'{"step": 6, "bar": {"x": ["a", "b"], "y": [1, 2]}, "roc": {"steps": [0, 0.5, 1], "values": [0, 0.8, 1]}}',
+            b'{"step": 7, "tab": {"epoch": [1, 2], "name": ["x", "y"]}}',
+        ]
+    )
+    run = store.runs["r"]
+    assert run.latest("model_layout") == "ReLU8x-3xELUx32"
+    assert run.latest("vec") == (1.0, 2.0, 3.5)
+    assert run.latest("cm") == Matrix(
+        ("0", "1", "2"), ("0", "1", "2"), ((3, 0, 0), (0, 1, 2), (2, 1, 3))
+    )
+    assert run.latest("cm2") == Matrix(("a", "b"), ("a", "b"), ((5, 1), (2, 7)))
+    assert run.latest("cm3") == Matrix(("cat", "dog"), ("cat", "dog"), ((4, 1), (2, 6)))
+    heat = run.latest("heat")
+    assert (
+        isinstance(heat, Matrix)
+        and heat.fp_fn
+        and heat.rows == ("a", "b", "FP")
+        and heat.cols[-1] == "FN"
+    )
+    assert run.latest("bar") == Bar(("a", "b"), (1.0, 2.0))
+    assert run.latest("roc") == Line((0.0, 0.5, 1.0), (0.0, 0.8, 1.0))
+    assert run.latest("tab") == Table(("epoch", "name"), ((1.0, "x"), (2.0, "y")))
+    assert run.objects["cm"][-1][0] == 2.0  # matrices are kept per step
+
+
+def test_three_by_three_numeric_rows_are_a_matrix_not_triples() -> None:
+    assert as_matrix([[1, 2, 3], [4, 5, 6], [7, 8, 9]]) == Matrix(
+        ("0", "1", "2"), ("0", "1", "2"), ((1, 2, 3), (4, 5, 6), (7, 8, 9))
+    )
+
+
+def test_hostile_strings_are_sanitized_everywhere() -> None:
+    store, _ = build(
+        [b'{"step": 1, "na\\u001b[31mme": "\\u001b]52;c;eA==\\u0007[@click=app.quit]"}']
+    )
+    run = store.runs["r"]
+    assert run.latest("name") == "[@click=app.quit]"
+
+
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {"step": st.integers(0, 10**6)},
+            optional={
+                "loss": st.floats(allow_nan=True, allow_infinity=True),
+                "acc": st.floats(0, 1),
+            },
+        ),
+        max_size=30,
+    )
+)
+def test_fast_and_slow_paths_agree(records: list[dict]) -> None:
+    import json
+
+    lines = [json.dumps(r).encode() for r in records]
+    fast = RecordBuilder(now=5.0)
+    fast.add_lines(lines)
+    slow = RecordBuilder(now=5.0)
+    # A text value sends a record group down the per-record path.
+    slow.add_records([{**r, "note": "x"} for r in records])
+    a, b = fast.build(), slow.build()
+    if a is None:
+        assert b is None
+        return
+    assert a.steps.tolist() == b.steps.tolist()
+    assert set(a.scalars) == set(b.scalars)
+    for name in a.scalars:
+        np.testing.assert_array_equal(a.scalars[name][0], b.scalars[name][0])
+        np.testing.assert_array_equal(a.scalars[name][1], b.scalars[name][1])

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import math
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tui.core.records import RecordBuilder
+from tui.core.store import Batch, RunStore
+
+
+def block(records: list[dict], ordinal: int = 0):
+    builder = RecordBuilder(ordinal, now=0.0)
+    builder.add_records(records)
+    return builder.build()
+
+
+def test_summaries_track_last_min_max_and_nonfinite() -> None:
+    store = RunStore()
+    delta = store.apply(
+        Batch("r", records=block([{"step": s, "loss": v} for s, v in [(0, 2.0), (1, 0.5), (2, math.nan), (3, 0.7)]]))
+    )
+    assert delta.created and delta.metrics == {"loss"}
+    loss = store.runs["r"].series["loss"]
+    assert (loss.last, loss.last_step) == (0.7, 3)
+    assert (loss.min, loss.min_step, loss.max, loss.max_step) == (0.5, 1, 2.0, 0)
+    assert (loss.count, loss.nonfinite, loss.first_nonfinite_step) == (4, 1, 2)
+
+
+def test_delta_names_only_what_changed() -> None:
+    store = RunStore()
+    store.apply(Batch("r", records=block([{"step": 0, "a": 1, "b": 2}])))
+    delta = store.apply(Batch("r", records=block([{"step": 1, "a": 3}], 1), log=("hello",)))
+    assert not delta.created and delta.metrics == {"a"} and delta.log == 1
+
+
+def test_replace_drops_the_preview() -> None:
+    store = RunStore()
+    store.apply(Batch("r", records=block([{"step": 90, "loss": 0.1}]), partial=True, replace=True))
+    assert store.runs["r"].partial
+    store.apply(Batch("r", records=block([{"step": s, "loss": 1.0 / (s + 1)} for s in range(91)]), replace=True))
+    run = store.runs["r"]
+    assert not run.partial and run.series["loss"].count == 91 and run.series["loss"].max == 1.0
+
+
+@given(
+    st.lists(st.floats(allow_nan=True, allow_infinity=True, width=32), min_size=1, max_size=60),
+    st.lists(st.integers(1, 20), min_size=1, max_size=10),
+)
+def test_incremental_summaries_equal_one_pass(values: list[float], cuts: list[int]) -> None:
+    store = RunStore()
+    start = 0
+    chunks = []
+    for cut in cuts:
+        chunks.append(values[start : start + cut])
+        start += cut
+    chunks.append(values[start:])
+    for chunk in chunks:
+        if chunk:
+            records = [{"step": start + i, "v": v} for i, v in enumerate(chunk)]
+            store.apply(Batch("r", records=block(records)))
+    s = store.runs["r"].series["v"]
+    finite = [v for v in values if math.isfinite(v)]
+    assert s.count == len(values)
+    assert s.nonfinite == len(values) - len(finite)
+    if finite:
+        assert s.min == min(finite) and s.max == max(finite)
+    else:
+        assert s.min_step is None and s.max_step is None
+    assert (math.isnan(s.last) and math.isnan(values[-1])) or s.last == values[-1]
+
+
+def test_memory_per_point_is_compact() -> None:
+    store = RunStore()
+    records = [{"step": i, "loss": 1.0, "acc": 0.5, "lr": 0.1} for i in range(100_000)]
+    store.apply(Batch("r", records=block(records)))
+    run = store.runs["r"]
+    points = sum(s.count for s in run.series.values())
+    assert run.nbytes() / points <= 16

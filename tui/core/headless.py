@@ -1,0 +1,324 @@
+"""``tracktui status``: every run under ROOT summarised as JSON, CSV or rows (DESIGN.md §8).
+
+Runs are read in full, in worker processes when there are many (parsing is CPU-bound and
+the GIL would hold one core). Each worker reads its share of runs into its own store and
+returns finished summaries; only a cross-run rule (worse_than_median) needs the series
+themselves back in the parent.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from tui.core.engine import Engine
+from tui.core.formats.base import Source
+from tui.core.shapes import Bar, Line, Matrix, Table
+from tui.core.status import derive_status
+from tui.core.store import Run, RunStore
+
+ONE_SHOT = "none (one-shot read)"
+"""What ``health.watcher`` says in headless output: files were read once, not watched."""
+
+PARALLEL_BYTES = 32 * 1024 * 1024
+"""Below this much data the runs are read in this process (no pool start-up cost)."""
+
+
+def jsonable(value: Any) -> Any:
+    """Replace non-finite floats with ``"nan"``/``"inf"``/``"-inf"`` (the JSON contract)."""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return value
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def iso(seconds: float | None) -> str | None:
+    """ISO-8601 UTC for epoch seconds."""
+    if seconds is None or not math.isfinite(seconds):
+        return None
+    return datetime.fromtimestamp(seconds, timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _number(value: float | None) -> float | int | None:
+    if value is None:
+        return None
+    if math.isfinite(value) and value == int(value) and abs(value) < 2**53:
+        return int(value)
+    return value
+
+
+def metric_summary(run: Run) -> dict[str, dict[str, Any]]:
+    """Per metric: last, min and max with their steps, counts, first non-finite step."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, s in sorted(run.series.items()):
+        has_min = s.min_step is not None
+        out[name] = {
+            "last": s.last,
+            "last_step": _number(s.last_step),
+            "min": s.min if has_min else None,
+            "min_step": _number(s.min_step),
+            "max": s.max if s.max_step is not None else None,
+            "max_step": _number(s.max_step),
+            "count": s.count,
+            "nonfinite": s.nonfinite,
+            "first_nonfinite_step": _number(s.first_nonfinite_step),
+        }
+    return out
+
+
+def _text(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Matrix):
+        return f"confusion matrix {len(value.rows)}x{len(value.cols)}"
+    if isinstance(value, Bar):
+        return f"bar chart of {len(value.x)} bars"
+    if isinstance(value, Line):
+        return f"line of {len(value.x)} points"
+    if isinstance(value, Table):
+        return f"table {len(value.rows)}x{len(value.columns)}"
+    if isinstance(value, tuple):
+        return f"vector of {len(value)} values"
+    return type(value).__name__
+
+
+def summarize(run: Run, verdicts: Iterable[Any] = (), watcher: str | None = None) -> dict[str, Any]:
+    """The JSON object for one run (DESIGN.md §8); non-finite numbers not yet replaced."""
+    meta = run.meta
+    started = meta.get("created_at") or meta.get("started_at") or iso(run.first_time)
+    texts = {name: _text(run.latest(name)) for name in sorted(run.objects)}
+    health: dict[str, Any] = {"bad_lines": run.health.bad_lines, "notes": list(run.health.notes)}
+    if run.health.samples:
+        health["examples"] = [
+            {"file": f, "line": n, "reason": r} for f, n, r in list(run.health.samples)[:10]
+        ]
+    if watcher:
+        health["watcher"] = watcher
+    return {
+        "id": str(meta.get("id") or run.key),
+        "name": run.name,
+        "path": run.path,
+        "format": run.format,
+        "status": run.status,
+        "pid": meta.get("pid") if isinstance(meta.get("pid"), int) else None,
+        "host": meta.get("host"),
+        "started_at": started,
+        "ended_at": meta.get("ended_at"),
+        "config": run.config,
+        "tags": run.tags,
+        "properties": run.properties,
+        "metrics": metric_summary(run),
+        "texts": texts,
+        "rules": [
+            {"name": v.name, "state": v.state, "step": _number(v.step), "reason": v.reason}
+            for v in verdicts
+        ],
+        "health": health,
+    }
+
+
+def flatten_config(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested config as ``a.b`` keys."""
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten_config(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def csv_row(summary: dict[str, Any]) -> dict[str, Any]:
+    """One flat CSV row: identity, status, ``config.*`` and ``metric.last/min/max`` columns."""
+    row: dict[str, Any] = {
+        key: summary[key]
+        for key in ("id", "name", "path", "format", "status", "host", "started_at", "ended_at")
+    }
+    for key, value in flatten_config(summary["config"]).items():
+        row[f"config.{key}"] = value
+    for key, value in summary["tags"].items():
+        row[f"tag.{key}"] = value
+    for name, m in summary["metrics"].items():
+        for field in ("last", "min", "max", "last_step", "count"):
+            row[f"{name}.{field}"] = m[field]
+    for verdict in summary["rules"]:
+        row[f"rule.{verdict['name']}"] = verdict["state"]
+    row["bad_lines"] = summary["health"]["bad_lines"]
+    return row
+
+
+def _load_rules(path: Path | None) -> Any:
+    if path is None:
+        return None
+    from tui.core.rules import RuleEngine, load_rules
+
+    return RuleEngine(load_rules(path))
+
+
+def _needs_all_series(rules_path: Path | None) -> bool:
+    if rules_path is None:
+        return False
+    from tui.core.rules import load_rules
+
+    return any(rule.when == "worse_than_median" for rule in load_rules(rules_path))
+
+
+def _read(sources: Sequence[Source], root: Path) -> RunStore:
+    engine = Engine(root, adapters=[])
+    store = RunStore()
+    for source in sources:
+        engine.sources[source.key] = source
+        for batch in engine.read_all(source.key):
+            store.apply(batch)
+        source.close()
+    return store
+
+
+def _finish(
+    store: RunStore, now: float, rules_path: Path | None, watcher: str, query: str | None = None
+) -> list[dict[str, Any]]:
+    for run in store:
+        run.status = derive_status(run, now)
+    rules = _load_rules(rules_path)
+    verdicts = rules.evaluate(store, None, now) if rules is not None else {}
+    matcher = None
+    if query:
+        from tui.core.query import parse_query
+
+        matcher = parse_query(query)
+    out = []
+    for run in store:
+        mine = verdicts.get(run.key, ())
+        if matcher is not None:
+            triggered = {v.name for v in mine if v.state == "triggered"}
+            if not matcher.matches(run, {"status": run.status, "rules": triggered}):
+                continue
+        out.append(summarize(run, mine, watcher))
+    return out
+
+
+def _worker(
+    sources: Sequence[Source],
+    root: Path,
+    now: float,
+    rules_path: Path | None,
+    whole: bool,
+    query: str | None,
+) -> list[dict[str, Any]] | RunStore:
+    store = _read(sources, root)
+    if whole:
+        return store
+    return _finish(store, now, rules_path, ONE_SHOT, query)
+
+
+def _size(source: Source) -> int:
+    total = 0
+    for path in source.watched_files():
+        try:
+            total += os.stat(path).st_size
+        except OSError:
+            pass
+    return total
+
+
+def collect(
+    root: Path,
+    rules_path: Path | None = None,
+    *,
+    query: str | None = None,
+    workers: int | None = None,
+    now: float | None = None,
+) -> list[dict[str, Any]]:
+    """Read every run under ``root`` to its end and return their summaries.
+
+    ``query`` (the filter language of ``tui.core.query``) keeps only matching runs; it is
+    parsed before any reading so a bad query fails fast with ``QueryError``.
+    """
+    if query:
+        from tui.core.query import parse_query
+
+        parse_query(query)
+    engine = Engine(root)
+    engine.scan()
+    sources = list(engine.sources.values())
+    now = time.time() if now is None else now
+    whole = _needs_all_series(rules_path)
+    sizes = [_size(s) for s in sources]
+    count = workers or min(len(sources), os.cpu_count() or 1)
+    if count <= 1 or sum(sizes) < PARALLEL_BYTES:
+        return _finish(_read(sources, engine.root), now, rules_path, ONE_SHOT, query)
+    # Largest first into the lightest share, so workers finish together.
+    shares: list[list[Source]] = [[] for _ in range(count * 4)]
+    loads = [0] * len(shares)
+    for size, source in sorted(zip(sizes, sources, strict=True), key=lambda p: -p[0]):
+        i = loads.index(min(loads))
+        shares[i].append(source)
+        loads[i] += size
+    results: list[dict[str, Any]] = []
+    merged = RunStore()
+    with ProcessPoolExecutor(max_workers=count) as pool:
+        futures = [
+            pool.submit(_worker, share, engine.root, now, rules_path, whole, query)
+            for share in shares
+            if share
+        ]
+        for future in futures:
+            part = future.result()
+            if isinstance(part, RunStore):
+                merged.runs.update(part.runs)
+            else:
+                results.extend(part)
+    if whole:
+        return _finish(merged, now, rules_path, ONE_SHOT, query)
+    return results
+
+
+def _sort_value(summary: dict[str, Any], key: str) -> Any:
+    for fn in ("last", "min", "max", "count"):
+        if key.startswith(fn + "(") and key.endswith(")"):
+            metric = summary["metrics"].get(key[len(fn) + 1 : -1])
+            return None if metric is None else metric[fn]
+    if key in summary and key not in ("metrics", "config", "tags", "properties"):
+        return summary[key]
+    if key.startswith("config."):
+        return flatten_config(summary["config"]).get(key[7:])
+    metric = summary["metrics"].get(key)
+    if metric is not None:
+        return metric["last"]
+    return flatten_config(summary["config"]).get(key)
+
+
+def sort_summaries(summaries: list[dict[str, Any]], spec: str) -> list[dict[str, Any]]:
+    """Sort by ``spec`` (``loss``, ``-val_acc``, ``max(val_acc)``, ``config.lr``, ``name``).
+
+    A leading ``-`` sorts descending. Missing and non-finite values always go last, in
+    their original order, whatever the direction.
+    """
+    descending = spec.startswith("-")
+    key = spec.lstrip("-+")
+    present: list[tuple[Any, int, dict[str, Any]]] = []
+    absent: list[dict[str, Any]] = []
+    for i, summary in enumerate(summaries):
+        value = _sort_value(summary, key)
+        if value is None or (isinstance(value, float) and not math.isfinite(value)):
+            absent.append(summary)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            present.append(((0, float(value)), i, summary))
+        else:
+            present.append(((1, str(value).lower()), i, summary))
+    present.sort(key=lambda item: item[0], reverse=descending)
+    return [s for _, _, s in present] + absent

@@ -1,0 +1,173 @@
+"""``tracktui status ROOT``: the headless view, as JSON, CSV or a Rich table."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from tui.core.headless import collect, csv_row, jsonable, sort_summaries
+from tui.core.shapes import format_number
+
+STATUS_STYLE = {
+    "running": "green",
+    "stalled": "yellow",
+    "pending": "cyan",
+    "finished": "blue",
+    "failed": "red",
+    "killed": "magenta",
+    "crashed": "red",
+    "unknown": "dim",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``tracktui status``."""
+    parser.add_argument("root", type=Path, help="directory holding the runs")
+    out = parser.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="one JSON object (DESIGN.md §8)")
+    out.add_argument("--csv", action="store_true", help="one row per run")
+    parser.add_argument(
+        "--sort",
+        metavar="KEY",
+        help="name, status, a metric (last value), "
+        "min(m)/max(m), config.x; prefix - for descending",
+    )
+    parser.add_argument("--filter", metavar="EXPR", help="query, e.g. 'lr<0.01 status:running'")
+    parser.add_argument(
+        "--rules", type=Path, metavar="FILE", help="rules file (default ROOT/tracktui.toml)"
+    )
+    parser.add_argument("--follow", action="store_true", help="refresh the table every 2 s")
+    parser.add_argument("--workers", type=int, default=None, help=argparse.SUPPRESS)
+
+
+def _rules_path(args: argparse.Namespace) -> Path | None:
+    if args.rules is not None:
+        return args.rules
+    default = args.root / "tracktui.toml"
+    return default if default.is_file() else None
+
+
+def gather(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Summaries of the runs, filtered and sorted as asked."""
+    summaries = collect(args.root, _rules_path(args), query=args.filter, workers=args.workers)
+    summaries.sort(key=lambda s: s["path"])
+    if args.sort:
+        summaries = sort_summaries(summaries, args.sort)
+    return summaries
+
+
+def to_json(root: Path, summaries: list[dict[str, Any]]) -> bytes:
+    """The ``--json`` document."""
+    return orjson.dumps(
+        {"root": str(root), "runs": jsonable(summaries)}, option=orjson.OPT_INDENT_2
+    )
+
+
+def to_csv(summaries: list[dict[str, Any]]) -> str:
+    """The ``--csv`` document: union of columns, in first-seen order."""
+    rows = [jsonable(csv_row(s)) for s in summaries]
+    columns: dict[str, None] = {}
+    for row in rows:
+        columns.update(dict.fromkeys(row))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def key_metrics(summaries: list[dict[str, Any]], limit: int = 3) -> list[str]:
+    """The metrics most runs report, losses and accuracies first."""
+    counts: dict[str, int] = {}
+    for s in summaries:
+        for name in s["metrics"]:
+            counts[name] = counts.get(name, 0) + 1
+
+    def rank(name: str) -> tuple[int, int, str]:
+        lowered = name.lower()
+        kind = 0 if "val" in lowered else 1
+        if "loss" in lowered or "acc" in lowered:
+            kind -= 2
+        return (kind, -counts[name], name)
+
+    return sorted(counts, key=rank)[:limit]
+
+
+def render_table(root: Path, summaries: list[dict[str, Any]]) -> Any:
+    """A Rich table of the runs (every run string is a ``Text``, never markup)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    metrics = key_metrics(summaries)
+    table = Table(title=Text(f"{len(summaries)} runs under {root}"), expand=False)
+    for column in ("status", "name", "format", "step", *metrics, "rules", "bad"):
+        table.add_column(Text(column), overflow="fold")
+    for s in summaries:
+        step = max(
+            (m["last_step"] for m in s["metrics"].values() if m["last_step"] is not None),
+            default=None,
+        )
+        cells = [
+            Text(s["status"], style=STATUS_STYLE.get(s["status"], "")),
+            Text(s["name"]),
+            Text(s["format"]),
+            Text("" if step is None else format_number(float(step))),
+        ]
+        for name in metrics:
+            m = s["metrics"].get(name)
+            if m is None:
+                cells.append(Text("-", style="dim"))
+            else:
+                value = format_number(float(m["last"]))
+                cells.append(Text(value, style="red" if value in ("nan", "inf", "-inf") else ""))
+        fired = [v["name"] for v in s["rules"] if v["state"] == "triggered"]
+        cells.append(
+            Text(" ".join(fired) or ("ok" if s["rules"] else ""), style="red" if fired else "dim")
+        )
+        bad = s["health"]["bad_lines"]
+        cells.append(Text(str(bad) if bad else "", style="yellow"))
+        table.add_row(*cells)
+    return table
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run ``tracktui status``; exit 0, or 2 on a usage error or unreadable ROOT."""
+    from tui.core.query import QueryError
+    from tui.core.rules import RulesError
+
+    if not args.root.is_dir():
+        print(f"tracktui: {args.root} is not a readable directory", file=sys.stderr)
+        return 2
+    try:
+        summaries = gather(args)
+    except (QueryError, RulesError) as exc:
+        print(f"tracktui: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        sys.stdout.buffer.write(to_json(args.root, summaries) + b"\n")
+        return 0
+    if args.csv:
+        sys.stdout.write(to_csv(summaries))
+        return 0
+    from rich.console import Console
+
+    console = Console()
+    if not args.follow:
+        console.print(render_table(args.root, summaries))
+        return 0
+    from rich.live import Live
+
+    with Live(render_table(args.root, summaries), console=console, auto_refresh=False) as live:
+        try:
+            while True:
+                time.sleep(2.0)
+                live.update(render_table(args.root, gather(args)), refresh=True)
+        except KeyboardInterrupt:
+            return 0
