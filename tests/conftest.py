@@ -16,3 +16,29 @@ def samples(tmp_path: Path) -> Path:
     target = tmp_path / "sample_runs"
     shutil.copytree(SAMPLES, target, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
     return target
+
+
+async def wait_for(pilot, condition, timeout: float = 10.0) -> None:
+    """Let the app run until ``condition()`` holds (no fixed sleeps in tests)."""
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await pilot.pause(0.02)
+        await asyncio.sleep(0)
+
+
+async def wait_loaded(pilot, runs: int = 1, timeout: float = 15.0) -> None:
+    """Wait until the app has read at least ``runs`` runs in full (backfill finished)."""
+    app = pilot.app
+    await wait_for(
+        pilot,
+        lambda: len(app.store.runs) >= runs
+        and app.progress is None
+        and not any(r.partial for r in app.store.runs.values()),
+        timeout,
+    )
+    await pilot.pause()

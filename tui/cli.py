@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.root.is_dir():
         print(f"tracktui: {args.root} does not exist or is not a directory", file=sys.stderr)
         return 2
-    from tui.app.main import run_app
+    from tui.app.app import run_app
 
     return run_app(args)
 

@@ -14,6 +14,7 @@ import orjson
 
 from tui.core.headless import collect, csv_row, jsonable, sort_summaries
 from tui.core.shapes import format_number
+from tui.core.summary import key_metrics
 
 STATUS_STYLE = {
     "running": "green",
@@ -83,32 +84,15 @@ def to_csv(summaries: list[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
-def key_metrics(summaries: list[dict[str, Any]], limit: int = 3) -> list[str]:
-    """The metrics most runs report, losses and accuracies first."""
-    counts: dict[str, int] = {}
-    for s in summaries:
-        for name in s["metrics"]:
-            counts[name] = counts.get(name, 0) + 1
-
-    def rank(name: str) -> tuple[int, int, str]:
-        lowered = name.lower()
-        kind = 0 if "val" in lowered else 1
-        if "loss" in lowered or "acc" in lowered:
-            kind -= 2
-        return (kind, -counts[name], name)
-
-    return sorted(counts, key=rank)[:limit]
-
-
 def render_table(root: Path, summaries: list[dict[str, Any]]) -> Any:
     """A Rich table of the runs (every run string is a ``Text``, never markup)."""
     from rich.table import Table
     from rich.text import Text
 
-    metrics = key_metrics(summaries)
+    metrics = key_metrics((s["metrics"] for s in summaries), limit=3)
     table = Table(title=Text(f"{len(summaries)} runs under {root}"), expand=False)
     for column in ("status", "name", "format", "step", *metrics, "rules", "bad"):
-        table.add_column(Text(column), overflow="fold")
+        table.add_column(Text(column), overflow="ellipsis", no_wrap=column != "rules")
     for s in summaries:
         step = max(
             (m["last_step"] for m in s["metrics"].values() if m["last_step"] is not None),

@@ -22,6 +22,7 @@ from tui.core.formats.base import Source
 from tui.core.shapes import Bar, Line, Matrix, Table
 from tui.core.status import derive_status
 from tui.core.store import Run, RunStore
+from tui.core.summary import flatten
 
 ONE_SHOT = "none (one-shot read)"
 """What ``health.watcher`` says in headless output: files were read once, not watched."""
@@ -123,23 +124,11 @@ def summarize(run: Run, verdicts: Iterable[Any] = (), watcher: str | None = None
         "metrics": metric_summary(run),
         "texts": texts,
         "rules": [
-            {"name": v.name, "state": v.state, "step": _number(v.step), "reason": v.reason}
+            {"name": v.rule, "state": v.state, "step": _number(v.step), "reason": v.reason}
             for v in verdicts
         ],
         "health": health,
     }
-
-
-def flatten_config(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested config as ``a.b`` keys."""
-    out: dict[str, Any] = {}
-    for key, value in config.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(flatten_config(value, name + "."))
-        else:
-            out[name] = value
-    return out
 
 
 def csv_row(summary: dict[str, Any]) -> dict[str, Any]:
@@ -148,7 +137,7 @@ def csv_row(summary: dict[str, Any]) -> dict[str, Any]:
         key: summary[key]
         for key in ("id", "name", "path", "format", "status", "host", "started_at", "ended_at")
     }
-    for key, value in flatten_config(summary["config"]).items():
+    for key, value in flatten(summary["config"]).items():
         row[f"config.{key}"] = value
     for key, value in summary["tags"].items():
         row[f"tag.{key}"] = value
@@ -204,7 +193,7 @@ def _finish(
     for run in store:
         mine = verdicts.get(run.key, ())
         if matcher is not None:
-            triggered = {v.name for v in mine if v.state == "triggered"}
+            triggered = {v.rule for v in mine if v.state == "triggered"}
             if not matcher.matches(run, {"status": run.status, "rules": triggered}):
                 continue
         out.append(summarize(run, mine, watcher))
@@ -295,11 +284,11 @@ def _sort_value(summary: dict[str, Any], key: str) -> Any:
     if key in summary and key not in ("metrics", "config", "tags", "properties"):
         return summary[key]
     if key.startswith("config."):
-        return flatten_config(summary["config"]).get(key[7:])
+        return flatten(summary["config"]).get(key[7:])
     metric = summary["metrics"].get(key)
     if metric is not None:
         return metric["last"]
-    return flatten_config(summary["config"]).get(key)
+    return flatten(summary["config"]).get(key)
 
 
 def sort_summaries(summaries: list[dict[str, Any]], spec: str) -> list[dict[str, Any]]:

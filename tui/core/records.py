@@ -14,10 +14,10 @@ import math
 import re
 import time
 from collections import defaultdict
-from itertools import chain
-from operator import attrgetter, itemgetter
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from itertools import chain
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import msgspec
@@ -37,6 +37,7 @@ _MAX_DEPTH = 64
 BULK_MIN = 64
 """Chunks with at least this many lines try the typed bulk decoder first."""
 
+_UNSAFE_KEY = re.compile(r'["\\\x00-\x1f\x7f-\x9f]')
 _ERROR_INDEX = re.compile(r"at `\$\[(\d+)\]")
 _decoders: dict[tuple[tuple[str, ...], bool], tuple[msgspec.json.Decoder, tuple[str, ...]]] = {}
 
@@ -243,7 +244,12 @@ class RecordBuilder:
             return False
         keys = tuple(sample)
         for _ in range(8):  # each retry learns the keys of one more record shape
-            decoder, names = _decoder(keys, True)
+            if any(_UNSAFE_KEY.search(key) for key in keys):
+                return False  # msgspec cannot rename to such keys; the slow path can
+            try:
+                decoder, names = _decoder(keys, True)
+            except (TypeError, ValueError):
+                return False
             try:
                 records = decoder.decode_lines(blob)
             except msgspec.ValidationError as exc:

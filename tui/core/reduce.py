@@ -30,20 +30,26 @@ def _as_floats(values: npt.ArrayLike) -> FloatArray:
 
 def _paired(x: npt.ArrayLike, y: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
     """Return x and y as flat float64 arrays of equal length, x finite and ascending."""
+    xs, ys, _ = _placed(x, y)
+    return xs, ys
+
+
+def _placed(x: npt.ArrayLike, y: npt.ArrayLike) -> tuple[FloatArray, FloatArray, IntArray | None]:
+    """Like :func:`_paired`, plus where each point came from (``None``: nowhere else)."""
     xs, ys = _as_floats(x), _as_floats(y)
     n = min(xs.size, ys.size)
     xs, ys = xs[:n], ys[:n]
     # Every comparison with NaN is false, so an ascending x holds no NaN, and only its
     # ends can be infinite: the common case costs one pass.
     if _ascending(xs) and (n == 0 or (math.isfinite(xs[0]) and math.isfinite(xs[-1]))):
-        return xs, ys
+        return xs, ys, None
     # A point without a finite x has nowhere to go on the chart.
-    placed = np.isfinite(xs)
-    xs, ys = xs[placed], ys[placed]
+    source = np.flatnonzero(np.isfinite(xs))
+    xs = xs[source]
     if not _ascending(xs):
         order = np.argsort(xs, kind="stable")
-        xs, ys = xs[order], ys[order]
-    return xs, ys
+        xs, source = xs[order], source[order]
+    return xs, ys[source], source
 
 
 def _ascending(xs: FloatArray) -> bool:
@@ -62,6 +68,17 @@ def _first_in_buckets(hits: IntArray, starts: IntArray, ends: IntArray) -> IntAr
     inside = where < hits.size
     firsts = hits[np.minimum(where, hits.size - 1)]
     return firsts[inside & (firsts < ends)]
+
+
+def minmax_indices(x: npt.ArrayLike, y: npt.ArrayLike, buckets: int) -> IntArray:
+    """Indices into ``x``/``y`` of the points :func:`minmax_reduce` keeps, in x order.
+
+    Useful to sample another series aligned with ``y`` (its smoothed version) at the same
+    points without a second reduction.
+    """
+    xs, ys, source = _placed(x, y)
+    chosen = _extremes(xs, ys, buckets)
+    return chosen if source is None else source[chosen]
 
 
 def minmax_reduce(
@@ -85,9 +102,15 @@ def minmax_reduce(
         and at most one of each non-finite kind per bucket.
     """
     xs, ys = _paired(x, y)
+    chosen = _extremes(xs, ys, buckets)
+    return xs[chosen], ys[chosen]
+
+
+def _extremes(xs: FloatArray, ys: FloatArray, buckets: int) -> IntArray:
+    """Positions of the points kept by :func:`minmax_reduce` in ascending, finite ``xs``."""
     buckets = max(1, int(buckets))
     if xs.size <= 2 * buckets:
-        return xs.copy(), ys.copy()
+        return np.arange(xs.size, dtype=np.intp)
     lo, hi = float(xs[0]), float(xs[-1])
     inner = np.linspace(lo, hi, buckets + 1)[1:-1]
     starts = np.unique(np.concatenate(([0], np.searchsorted(xs, inner, side="left"))))
@@ -123,8 +146,7 @@ def minmax_reduce(
         with np.errstate(invalid="ignore"):
             kinds = (np.isnan(bad_values), bad_values == np.inf, bad_values == -np.inf)
         picked.extend(_first_in_buckets(bad[kind], starts, ends) for kind in kinds)
-    chosen = np.unique(np.concatenate(picked))
-    return xs[chosen], ys[chosen]
+    return np.unique(np.concatenate(picked))
 
 
 def nonfinite_points(x: npt.ArrayLike, y: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
@@ -180,24 +202,31 @@ def _ema_finite(z: FloatArray, a: float) -> FloatArray:
     # One chunk of length B is one cumsum. Within a chunk the weights a**-i grow up to
     # 10**_CHUNK_DECADES, exact enough in float64 and far from overflow.
     chunk = n if span * n <= _CHUNK_DECADES else max(1, int(_CHUNK_DECADES / span))
-    rows = -(-n // chunk)
+    rows, tail = divmod(n, chunk)
     powers = np.arange(chunk, dtype=np.float64)
-    if rows * chunk == n:
-        grid = z.reshape(rows, chunk) * a**-powers
-    else:
-        grid = np.zeros((rows, chunk))
-        grid.reshape(-1)[:n] = z
-        grid *= a**-powers
-    local = np.cumsum(grid, axis=1)
-    local *= a**powers * (1.0 - a)
-    if rows > 1:
+    grow, shrink = a**-powers, a**powers * (1.0 - a)
+    carried = a ** (powers[: min(chunk, _negligible_after(span))] + 1.0)
+    out = np.empty(n)
+    whole = rows * chunk
+    if rows:
+        body = out[:whole].reshape(rows, chunk)
+        np.multiply(z[:whole].reshape(rows, chunk), grow, out=body)
+        np.cumsum(body, axis=1, out=body)
+        body *= shrink
         # Each chunk also inherits the state at the end of the one before (whose own
         # inheritance decayed by a**B, below float64 resolution), and only its first
         # points still feel it before a**i drops below resolution too.
-        reach = min(chunk, _negligible_after(span))
-        carry = local[:-1, -1].copy()
-        local[1:, :reach] += np.outer(carry, a ** (powers[:reach] + 1.0))
-    return local.reshape(-1)[:n]
+        if rows > 1:
+            body[1:, : carried.size] += np.outer(body[:-1, -1], carried)
+    if tail:
+        rest = out[whole:]
+        np.multiply(z[whole:], grow[:tail], out=rest)
+        np.cumsum(rest, out=rest)
+        rest *= shrink[:tail]
+        if rows:
+            reach = min(tail, carried.size)
+            rest[:reach] += out[whole - 1] * carried[:reach]
+    return out
 
 
 def _negligible_after(span: float) -> int:
@@ -228,9 +257,9 @@ def ema(y: npt.ArrayLike, strength: float) -> FloatArray:
     a = clamp_strength(strength)
     if a == 0.0 or ys.size == 0:
         return ys.copy()
-    finite = np.isfinite(ys)
-    all_finite = bool(finite.all())
-    z = ys if all_finite else ys[finite]
+    bad = np.flatnonzero(~np.isfinite(ys))
+    # Skipped points are usually few: delete and insert them rather than mask twice.
+    z = np.delete(ys, bad) if bad.size else ys
     if z.size == 0:
         return ys.copy()
     # Scaling keeps huge metrics (1e300) from overflowing the chunk weights.
@@ -244,8 +273,6 @@ def ema(y: npt.ArrayLike, strength: float) -> FloatArray:
         smoothed[:head] /= -np.expm1(counts * math.log(a))
     if huge:
         smoothed *= scale
-    if all_finite:
+    if bad.size == 0:
         return smoothed
-    out = ys.copy()
-    out[finite] = smoothed
-    return out
+    return np.insert(smoothed, bad - np.arange(bad.size), ys[bad])

@@ -14,11 +14,12 @@ Semantics, per ``when``:
   anything (``nonfinite`` is its own rule). Values are stored as float32, so ``value`` is
   rounded to float32 before comparing: a logged ``0.1`` is not ``above = 0.1``.
 * ``no_improvement``: Keras ``EarlyStopping`` over the points of ``metric`` (each point is
-  one evaluation), in arrival order. ``best`` starts at +inf (``mode = "min"``) or -inf
-  (``"max"``). A point improves when it is finite and ``value < best - min_delta`` (max:
-  ``value > best + min_delta``); an improvement sets ``best`` and resets the wait counter,
-  anything else (NaN and +-inf included) adds one to it. Triggered when the wait counter
-  reaches ``patience``; ``waiting`` while fewer than ``patience`` points were evaluated.
+  one evaluation) in arrival order, on the effective history (see resumes below). ``best``
+  starts at +inf (``mode = "min"``) or -inf (``"max"``). A point improves when it is
+  finite and ``value < best - min_delta`` (max: ``value > best + min_delta``); an
+  improvement sets ``best`` and resets the wait counter, anything else (NaN and +-inf
+  included) adds one to it. Triggered when the wait counter reaches ``patience``;
+  ``waiting`` while fewer than ``patience`` points were evaluated.
 * ``worse_than_median``: the median stopping rule (Golovin et al. 2017, Google Vizier).
   For a run whose latest step ``s`` is at least ``after_step``, its best finite value over
   its points with step <= ``s`` is compared with the median of the same quantity for the
@@ -31,6 +32,14 @@ Semantics, per ``when``:
 * ``stalled``: triggered when the run's status is ``running`` or ``stalled`` and more than
   ``seconds`` have passed since its last sign of life, the later of its last record's wall
   time and its files' modification time. ``ok`` for any other status.
+
+Keys: ``name`` (unique; default ``"<when> <metric>"``), ``when``, ``action`` (``flag`` or
+``kill``, default ``flag``) for every rule; then ``metric`` (required) and ``after_step``
+for all but ``stalled``; ``value`` (required) for ``above`` / ``below``; ``mode`` (``min`` or
+``max``, default ``min``), ``patience`` (required, a positive integer) and ``min_delta``
+(>= 0, default 0) for ``no_improvement``; ``mode`` and ``min_runs`` (positive integer,
+default 3) for ``worse_than_median``; ``seconds`` (required, > 0) for ``stalled``. A key
+that does not apply to the rule's ``when`` is a mistake, like an unknown one.
 
 Common to all rules:
 
@@ -113,7 +122,8 @@ _REQUIRED = {
 }
 _ALL_KEYS = _COMMON_KEYS.union(*_KEYS.values())
 _BLOCK = 256
-"""Points checked at once by ``no_improvement`` before it falls back to a Python loop."""
+"""``no_improvement`` tests this many points at once: a block without an improvement is a
+plateau it skips in one go, a block with one is scanned point by point."""
 _SMALL = 32
 """Up to this many new points are read as Python lists: numpy's cost per call would dominate
 the usual update of one or a few points."""
@@ -249,9 +259,9 @@ def parse_rules(text: str, source: str = RULES_FILE) -> list[Rule]:
     tables = data.get("rule", [])
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
         raise RulesError(source, _top_level_line(lines, "rule"), "rules must be [[rule]] tables")
-    headers = [i + 1 for i, line in enumerate(lines) if _HEADER.match(line)]
+    headers: list[int | None] = [i + 1 for i, line in enumerate(lines) if _HEADER.match(line)]
     if len(headers) != len(tables):  # inline tables (rule = [{...}]): no header per rule
-        headers = [_top_level_line(lines, "rule")] * len(tables)  # type: ignore[list-item]
+        headers = [_top_level_line(lines, "rule")] * len(tables)
     rules: list[Rule] = []
     names: set[str] = set()
     for number, (table, header) in enumerate(zip(tables, headers), start=1):
@@ -313,12 +323,17 @@ class _RuleParser:
     """Checks one ``[[rule]]`` table; every error names the line of the key at fault."""
 
     def __init__(
-        self, source: str, lines: list[str], header: int | None, number: int, table: dict
+        self,
+        source: str,
+        lines: list[str],
+        header: int | None,
+        number: int,
+        table: dict[str, Any],
     ) -> None:
         self.source = source
         self.lines = lines
         self.header = header
-        self.table: dict[str, Any] = table
+        self.table = table
         name = table.get("name")
         self.label = f'rule "{name}"' if isinstance(name, str) and name else f"rule #{number}"
 
@@ -854,11 +869,16 @@ class _Curve:
             self.n = int(np.searchsorted(self.steps[: self.n], step, side="left"))
         return step
 
+    def reserve(self, need: int) -> None:
+        """Grow the buffers (doubling) to hold ``need`` points."""
+        if need > len(self.steps):
+            size = max(need, 2 * len(self.steps))
+            self.steps = np.resize(self.steps, size)
+            self.best = np.resize(self.best, size)
+
     def push(self, step: float, signed: float) -> None:
         """Append one point (the common live update), without numpy's per-call overhead."""
-        if self.n == len(self.steps):
-            self.steps = np.resize(self.steps, 2 * self.n)
-            self.best = np.resize(self.best, 2 * self.n)
+        self.reserve(self.n + 1)
         previous = float(self.best[self.n - 1]) if self.n else math.inf
         self.steps[self.n] = step
         self.best[self.n] = min(previous, signed) if math.isfinite(signed) else previous
@@ -866,10 +886,7 @@ class _Curve:
 
     def append(self, steps: np.ndarray, signed: np.ndarray) -> None:
         need = self.n + len(steps)
-        if need > len(self.steps):
-            size = max(need, 2 * len(self.steps))
-            self.steps = np.resize(self.steps, size)
-            self.best = np.resize(self.best, size)
+        self.reserve(need)
         previous = self.best[self.n - 1] if self.n else np.inf
         self.steps[self.n : need] = steps
         self.best[self.n : need] = np.minimum(np.minimum.accumulate(signed), previous)

@@ -186,7 +186,9 @@ class MlflowFileSource(Source):
         for tail in self._tails.values():
             tail.close()
 
-    def _yaml(self, path: Path, known: tuple[int, int, int] | None, notes: list[str]) -> tuple[bool, tuple[int, int, int] | None, dict[str, Any] | None]:
+    def _yaml(
+        self, path: Path, known: tuple[int, int, int] | None, notes: list[str]
+    ) -> tuple[bool, tuple[int, int, int] | None, dict[str, Any] | None]:
         current = stamp(path)
         if current == known:
             return False, known, None
@@ -454,7 +456,11 @@ class MlflowSqliteSource(Source):
         notes: list[str] = []
         if info is None:
             meta: dict[str, Any] | None = finish_meta(
-                {"name": self.run_id[:8], "status": "unknown", "properties": {"run_id": self.run_id}}
+                {
+                    "name": self.run_id[:8],
+                    "status": "unknown",
+                    "properties": {"run_id": self.run_id},
+                }
             )
             notes.append(f"run {self.run_id} is no longer in {self.db.name}")
         else:
@@ -484,7 +490,9 @@ class MlflowSqliteSource(Source):
                 value = float("inf")
             elif value <= -_MAX_DOUBLE:
                 value = float("-inf")
-            points.append((float(timestamp or 0), float(step or 0), sanitize(str(key), 200), float(value)))
+            points.append(
+                (float(timestamp or 0), float(step or 0), sanitize(str(key), 200), float(value))
+            )
         builder = RecordBuilder(0, now())
         builder.add_records(merge_points(points))
         block = builder.build()

@@ -70,6 +70,7 @@ class _File:
     loader: Any = None
     offset: int = 0
     broken: bool = False
+    suspect: int = -1
     stalled_noted: bool = False
     metadata: dict[str, Any] = field(default_factory=dict)
 
@@ -86,12 +87,21 @@ class TensorBoardSource(Source):
         self._config: dict[str, Any] = {}
         self._meta: dict[str, Any] | None = None
         self._missing_noted = False
+        self._recheck = False
 
     def watched_files(self) -> list[Path]:
         return [self.directory, *(self.directory / name for name in event_files(self.directory))]
 
+    def changed(self) -> bool:
+        changed = super().changed()
+        if self._recheck:
+            self._recheck = False
+            return True
+        return changed
+
     def close(self) -> None:
-        self._files.clear()
+        for state in self._files.values():
+            state.loader = None  # offsets stay: a new loader skips what was read
 
     def _meta_now(self, names: list[str]) -> dict[str, Any] | None:
         name = self.directory.name if self.directory != self.root else self.root.name
@@ -117,6 +127,12 @@ class TensorBoardSource(Source):
         if state.loader is None:
             os.close(open_regular(path, self.root))  # refuse FIFOs and links out of ROOT
             state.loader = RawEventFileLoader(str(path))
+            skipped = 0
+            while skipped < state.offset:
+                raw = next(state.loader.Load(), None)
+                if raw is None:
+                    return
+                skipped += len(raw) + _RECORD_OVERHEAD
         start = state.offset
         for raw in state.loader.Load():
             state.offset += len(raw) + _RECORD_OVERHEAD
@@ -140,8 +156,6 @@ class TensorBoardSource(Source):
             if plugin:
                 self._plugins[tag] = plugin
             plugin = self._plugins.get(tag, "")
-            if not value.HasField("tensor"):
-                continue
             if plugin == "hparams":
                 content = value.metadata.plugin_data.content
                 try:
@@ -152,7 +166,7 @@ class TensorBoardSource(Source):
                     hparams = data.session_start_info.hparams
                     self._config.update({k: _hparam(hparams[k]) for k in hparams})
                 continue
-            if plugin not in ("scalars", "text"):
+            if plugin not in ("scalars", "text") or not value.HasField("tensor"):
                 continue
             try:
                 array = tensor_util.make_ndarray(value.tensor)
@@ -184,6 +198,12 @@ class TensorBoardSource(Source):
         if len(header) == 8:
             (length,) = struct.unpack("<Q", header)
             if info.st_size >= state.offset + length + _RECORD_OVERHEAD:
+                # A writer may have completed the record just after the loader stopped:
+                # only a record still unread on a later read is declared damaged.
+                if state.suspect != state.offset:
+                    state.suspect = state.offset
+                    self._recheck = True
+                    return
                 state.broken = True
                 notes.append(
                     f"{name}: damaged record at byte {state.offset:,} (checksum mismatch); "
@@ -231,13 +251,21 @@ class TensorBoardSource(Source):
                     if not record:
                         continue
                     last = records[-1] if records else None
-                    if last is not None and last["step"] == event.step and not record.keys() & last.keys():
+                    if (
+                        last is not None
+                        and last["step"] == event.step
+                        and not record.keys() & last.keys()
+                    ):
                         last.update(record)
                     else:
                         records.append({"step": event.step, "_time": event.wall_time, **record})
             except (UnsafeFile, OSError) as exc:
                 state.broken = True
                 notes_list.append(sanitize(f"{name}: {exc}", 300))
+                continue
+            except Exception as exc:  # TensorBoard's own errors (file vanished...): retry later
+                state.loader = None
+                notes_list.append(sanitize(f"{name}: {exc!r}", 300))
                 continue
             remaining -= state.offset - before
             if not self.more:

@@ -1,0 +1,415 @@
+"""``TrackApp``: owns the store, applies what the reader thread reads, hosts the screens.
+
+Threads never touch widgets: one reader thread (a Textual thread worker) does all file IO
+through the engine and posts frozen batches; the main thread applies them to the store,
+derives statuses and rule verdicts, and tells the screens which runs changed.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from textual import on, work
+from textual.app import App
+from textual.binding import Binding
+from textual.worker import get_current_worker
+
+from tui.app.messages import BatchesRead, RunsUpdated
+from tui.core.engine import Engine
+from tui.core.rules import RuleEngine, RulesError, Verdict, find_rules, load_rules
+from tui.core.status import derive_status
+from tui.core.store import Delta, Run, RunStore
+
+PREVIEW_CHUNK = 250
+"""Runs previewed per message in the first phase (the table paints after the first)."""
+
+BACKFILL_CHUNK = 8
+"""Runs read in full per message in the second phase, between looks at dirty runs."""
+
+COALESCE = 0.05
+"""Seconds to wait after a file event so bursts of writes are read together."""
+
+STATUS_INTERVAL = 5.0
+"""Seconds between re-derivations of time-dependent status (stalled, crashed)."""
+
+KILLS = {"int": "SIGINT", "term": "SIGTERM", "kill": "SIGKILL"}
+
+
+class TrackApp(App[int]):
+    """tracktui: watch, compare and stop training runs.
+
+    Args:
+        root: the directory holding the runs.
+        rules_path: rules file (default: ``ROOT/tracktui.toml`` when present).
+        auto_kill: let triggered ``action = "kill"`` rules terminate their runs.
+        read_only: disable every action on processes.
+        grace: seconds between SIGTERM and SIGKILL.
+        watch: ``auto``, ``native`` or ``poll`` (see ``Engine``).
+        engine: an engine to use instead of a new one (tests inject their own).
+        clock: wall clock (tests inject a fake one).
+    """
+
+    CSS_PATH = "app.tcss"
+    TITLE = "tracktui"
+    ENABLE_COMMAND_PALETTE = True
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("I", "kill('int')", "SIGINT", show=False),
+        Binding("T", "kill('term')", "Terminate"),
+        Binding("K", "kill('kill')", "SIGKILL", show=False),
+        Binding("X", "kill_flagged", "Kill flagged", show=False),
+    ]
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        rules_path: Path | None = None,
+        auto_kill: bool = False,
+        read_only: bool = False,
+        grace: float = 10.0,
+        watch: str = "auto",
+        engine: Engine | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__()
+        self.root = Path(os.path.abspath(root))
+        self.engine = engine or Engine(self.root, watch=watch)
+        self.store = RunStore()
+        self.clock = clock
+        self.auto_kill = auto_kill
+        self.read_only = read_only
+        self.grace = grace
+        self.verdicts: dict[str, list[Verdict]] = {}
+        self.run_colors: dict[str, int] = {}
+        self.progress: tuple[int, int] | None = None
+        self.rules_error: str | None = None
+        self.rules: RuleEngine | None = None
+        self.rules_path = find_rules(self.root, rules_path)
+        self._load_rules()
+        self._wake = threading.Event()
+        self._priority: list[str] = []
+        self._killed_by_rule: set[tuple[str, str]] = set()
+
+    # Set-up ---------------------------------------------------------------------------
+    def _load_rules(self) -> None:
+        if self.rules_path is None:
+            return
+        try:
+            self.rules = RuleEngine(load_rules(self.rules_path))
+        except RulesError as exc:
+            self.rules_error = str(exc)
+        except OSError as exc:
+            self.rules_error = f"{self.rules_path}: {exc.strerror or exc}"
+
+    def on_mount(self) -> None:
+        from tui.app.screens.runs import RunsScreen
+
+        self.push_screen(RunsScreen())
+        if self.rules_error:
+            self.notify(
+                self.rules_error,
+                title="Rules file not loaded",
+                severity="error",
+                timeout=15,
+                markup=False,
+            )
+        self.read_runs()
+        self.set_interval(STATUS_INTERVAL, self.refresh_statuses)
+
+    @property
+    def watch_mode(self) -> str:
+        """How files are watched (``inotify``, or polling and why)."""
+        return self.engine.mode
+
+    def prioritize(self, keys: Iterable[str]) -> None:
+        """Ask the reader to load these runs' full histories first (the visible ones)."""
+        self._priority = list(keys)
+        self._wake.set()
+
+    def color_of(self, key: str) -> int:
+        """A stable colour index per run, in order of first appearance."""
+        index = self.run_colors.get(key)
+        if index is None:
+            index = self.run_colors[key] = len(self.run_colors)
+        return index
+
+    # The reader thread ----------------------------------------------------------------
+    def _on_dirty(self) -> None:
+        self._wake.set()
+
+    @work(thread=True, exclusive=True, group="reader", name="reader")
+    def read_runs(self) -> None:
+        """Discover, preview (last lines first), backfill, then follow. All file IO is here."""
+        worker = get_current_worker()
+        engine = self.engine
+        keys = engine.scan()
+        engine.take_dirty()
+        total = len(keys)
+        for start in range(0, total, PREVIEW_CHUNK):
+            if worker.is_cancelled:
+                return
+            batches = [b for k in keys[start : start + PREVIEW_CHUNK] if (b := engine.preview(k))]
+            self.post_message(BatchesRead(tuple(batches), (0, total)))
+        engine.start(self._on_dirty)
+        pending = list(keys)
+        done = 0
+        while not worker.is_cancelled:
+            if pending:
+                wanted = [k for k in self._priority if k in set(pending)][:BACKFILL_CHUNK]
+                chosen = wanted or pending[:BACKFILL_CHUNK]
+                chosen_set = set(chosen)
+                pending = [k for k in pending if k not in chosen_set]
+                batches = []
+                for key in chosen:
+                    batches.extend(engine.read_all(key))
+                done += len(chosen)
+                self.post_message(BatchesRead(tuple(batches), (done, total)))
+            elif not self._wake.wait(1.0):
+                continue
+            if engine.dirty:
+                time.sleep(COALESCE)
+            self._wake.clear()
+            dirty, rescan = engine.take_dirty()
+            if rescan:
+                new = engine.scan()
+                engine.take_dirty()
+                dirty = sorted(set(dirty) | set(new))
+                total += len(new)
+                done += len(new)
+            dirty = [k for k in dirty if k not in set(pending)]
+            if dirty:
+                self.post_message(BatchesRead(tuple(engine.read(dirty))))
+
+    # Applying batches (main thread) -----------------------------------------------------
+    @on(BatchesRead)
+    def apply_batches(self, message: BatchesRead) -> None:
+        """Apply what was read, derive status and verdicts, and tell the screens."""
+        if message.progress is not None:
+            done, total = message.progress
+            self.progress = None if done >= total and total else message.progress
+        deltas: list[Delta] = []
+        for batch in message.batches:
+            deltas.append(self.store.apply(batch))
+        if not deltas and message.progress is None:
+            return
+        now = self.clock()
+        for delta in deltas:
+            run = self.store.runs[delta.key]
+            self.color_of(delta.key)
+            run.status = derive_status(run, now)
+        self._evaluate([d.key for d in deltas], now)
+        self._broadcast(RunsUpdated(tuple(deltas)))
+
+    def _broadcast(self, message: RunsUpdated) -> None:
+        for screen in self.screen_stack:
+            if hasattr(screen, "runs_updated"):
+                screen.runs_updated(message)
+
+    def refresh_statuses(self) -> None:
+        """Re-derive time-dependent statuses (stalled, crashed) and time-based rules."""
+        now = self.clock()
+        changed = set()
+        for run in self.store:
+            if run.status in ("finished", "failed", "killed"):
+                continue
+            status = derive_status(run, now)
+            if status != run.status:
+                run.status = status
+                changed.add(run.key)
+        changed |= self._evaluate(None, now)
+        if changed:
+            self._broadcast(RunsUpdated((), frozenset(changed)))
+
+    def _evaluate(self, keys: list[str] | None, now: float) -> set[str]:
+        """Update rule verdicts; returns runs whose verdicts changed."""
+        if self.rules is None:
+            return set()
+        before = {k: self.verdicts.get(k) for k in (keys if keys is not None else self.store.runs)}
+        try:
+            self.verdicts.update(self.rules.evaluate(self.store, keys, now))
+        except Exception as exc:  # a rule bug must not take the app down
+            self.notify(f"rule evaluation failed: {exc!r}", severity="error", markup=False)
+            return set()
+        for key, verdict in self.rules.take_new_triggers():
+            self._triggered(key, verdict)
+        return {k for k, v in before.items() if self.verdicts.get(k) != v}
+
+    def _triggered(self, key: str, verdict: Verdict) -> None:
+        run = self.store.runs.get(key)
+        name = run.name if run else key
+        if run is None or run.status not in ("running", "stalled"):
+            return  # history of a run that is over: shown in the table, nothing to act on
+        if verdict.action == "kill" and self.auto_kill and not self.read_only:
+            if (key, verdict.rule) not in self._killed_by_rule:
+                self._killed_by_rule.add((key, verdict.rule))
+                self.notify(
+                    f"{name}: {verdict.reason} — terminating",
+                    title=f"rule {verdict.rule}",
+                    severity="warning",
+                    markup=False,
+                )
+                self.kill_runs(
+                    [key], "term", reason=f"rule {verdict.rule}: {verdict.reason}", confirm=False
+                )
+            return
+        hint = " (press X to act on it)" if verdict.action == "kill" else ""
+        self.notify(
+            f"{name}: {verdict.reason}{hint}",
+            title=f"rule {verdict.rule} triggered",
+            severity="warning",
+            markup=False,
+        )
+
+    # Killing ------------------------------------------------------------------------------
+    def killable(self, run: Run) -> bool:
+        """Whether a kill could apply to ``run`` (details are checked at plan time)."""
+        if self.read_only:
+            return False
+        pid = run.meta.get("pid")
+        has_slurm = bool(run.meta.get("slurm_job_id"))
+        return (isinstance(pid, int) or has_slurm) and run.status in (
+            "running",
+            "stalled",
+            "unknown",
+        )
+
+    def kill_targets(self) -> list[str]:
+        """Runs the kill keys act on: the screen's marked runs, else its current run."""
+        screen = self.screen
+        getter = getattr(screen, "kill_targets", None)
+        return list(getter()) if getter is not None else []
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "kill":
+            targets = [self.store.runs[k] for k in self.kill_targets() if k in self.store.runs]
+            return None if not any(self.killable(r) for r in targets) else True
+        if action == "kill_flagged":
+            return True if self.flagged() and not self.read_only else None
+        return True
+
+    def flagged(self) -> list[str]:
+        """Runs with a triggered kill-rule that are still killable."""
+        out = []
+        for key, verdicts in self.verdicts.items():
+            run = self.store.runs.get(key)
+            if run is None or not self.killable(run):
+                continue
+            if any(v.state == "triggered" and v.action == "kill" for v in verdicts):
+                out.append(key)
+        return out
+
+    def action_kill(self, signal: str) -> None:
+        """Signal the target runs' process trees after a confirmation."""
+        self.kill_runs(self.kill_targets(), signal)
+
+    def action_kill_flagged(self) -> None:
+        """Terminate every run whose kill-rule triggered (after a confirmation)."""
+        self.kill_runs(self.flagged(), "term", reason="flagged by a rule")
+
+    @work(thread=True, group="kill", exclusive=False)
+    def kill_runs(
+        self, keys: list[str], signal: str, reason: str | None = None, confirm: bool = True
+    ) -> None:
+        """Plan, confirm (unless auto), execute and report kills of ``keys``."""
+        from tui.core import procs
+
+        if self.read_only:
+            self.call_from_thread(
+                self.notify, "read-only mode: actions are disabled", severity="warning"
+            )
+            return
+        plans = []
+        refusals = []
+        for key in keys:
+            run = self.store.runs.get(key)
+            if run is None:
+                continue
+            outcome = procs.plan_kill(self.root / run.path, run.meta)
+            if isinstance(outcome, procs.Refusal):
+                refusals.append(f"{run.name}: {outcome.message}")
+            else:
+                plans.append((key, outcome))
+        if refusals:
+            self.call_from_thread(
+                self.notify,
+                "\n".join(refusals),
+                title="Refused",
+                severity="error",
+                timeout=12,
+                markup=False,
+            )
+        if not plans:
+            return
+        if confirm:
+            from tui.app.screens.confirm_kill import ConfirmKill
+
+            answer = self._ask(ConfirmKill([p for _, p in plans], KILLS[signal], self.grace))
+            if not answer:
+                self.call_from_thread(self.notify, "nothing was signalled", title="Kill cancelled")
+                return
+        audit = procs.default_audit_path(self.root)
+        for _key, plan in plans:
+            report = procs.execute(plan, signal, self.grace, audit, reason)
+            severity = "information" if report.ok else "error"
+            self.call_from_thread(
+                self.notify,
+                report.describe(),
+                title="Kill report",
+                severity=severity,
+                timeout=10,
+                markup=False,
+            )
+        self.call_from_thread(self.engine.mark, [k for k, _ in plans])
+        self._wake.set()
+
+    def _ask(self, screen: Any) -> Any:
+        """From a thread worker: show a modal and wait for its answer (None if cancelled)."""
+        answered = threading.Event()
+        result: list[Any] = [None]
+
+        def done(value: Any) -> None:
+            result[0] = value
+            answered.set()
+
+        self.call_from_thread(self.push_screen, screen, done)
+        worker = get_current_worker()
+        while not answered.wait(0.2):
+            if worker.is_cancelled:
+                return None
+        return result[0]
+
+    # Navigation -----------------------------------------------------------------------
+    def action_help(self) -> None:
+        """Show every key binding of the current screen."""
+        from tui.app.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    def on_unmount(self) -> None:
+        self.engine.stop()
+
+    def exit_code(self) -> int:
+        """0 on a normal quit."""
+        return 0
+
+
+def run_app(args: Any) -> int:
+    """Start the app from parsed command-line options."""
+    app = TrackApp(
+        args.root,
+        rules_path=args.rules,
+        auto_kill=args.auto_kill,
+        read_only=args.read_only,
+        grace=args.grace,
+        watch="poll" if args.poll else "auto",
+    )
+    app.run()
+    return 0

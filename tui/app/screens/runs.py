@@ -1,0 +1,384 @@
+"""The main screen: every run in a sortable, filterable live table."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static
+
+from tui.app.messages import RunsUpdated
+from tui.app.widgets.run_table import (
+    Column,
+    RunTable,
+    age_column,
+    config_column,
+    duration_column,
+    metric_column,
+    order_runs,
+    rate_column,
+    rules_column,
+    status_column,
+    step_column,
+    text_column,
+)
+from tui.core.query import Query, QueryError, parse_query
+from tui.core.store import Run
+from tui.core.summary import flatten, key_metrics, varying_keys
+
+MAX_CONFIG_COLUMNS = 8
+RESORT_DELAY = 0.3
+
+
+class RunsScreen(Screen[None]):
+    """Every run under ROOT: status, progress, key metrics, rules and varying hyperparameters."""
+
+    BINDINGS = [
+        Binding("enter", "open", "Open"),
+        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("space", "mark", "Mark"),
+        Binding("a", "mark_all", "Mark all"),
+        Binding("u", "unmark_all", "Unmark", show=False),
+        Binding("c", "compare", "Compare"),
+        Binding("w", "sweep", "Sweep"),
+        Binding("s", "sort_menu", "Sort"),
+        Binding("r", "reverse", "Reverse", show=False),
+        Binding("b", "baseline", "Baseline", show=False),
+        Binding("m", "metrics_menu", "Metrics", show=False),
+        Binding("tilde", "toggle_smoothed", "Smoothed last", show=False, key_display="~"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+        Binding("g", "cursor_top", "Top", show=False),
+        Binding("G", "cursor_bottom", "Bottom", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.query_text = ""
+        self.matcher: Query | None = None
+        self.sort_key: str | None = None
+        self.descending = False
+        self.smoothing = 0.0
+        self.chosen_metrics: list[str] | None = None
+        self._resort_pending = False
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="main"):
+            yield Static(id="topbar")
+            yield Input(
+                placeholder="filter: lr<0.01 status:running name~resnet tag:baseline val_acc>=0.9",
+                id="filter",
+            )
+            yield RunTable(id="runs")
+            yield Static(id="statusbar")
+        yield Footer()
+
+    @property
+    def table(self) -> RunTable:
+        return self.query_one(RunTable)
+
+    def on_mount(self) -> None:
+        self.query_one("#filter", Input).display = False
+        self.rebuild()
+        self.table.focus()
+
+    def on_screen_resume(self) -> None:
+        self.rebuild()
+
+    # Data -------------------------------------------------------------------------------
+    def runs_updated(self, message: RunsUpdated) -> None:
+        """Called by the app when runs changed: redraw changed cells now, re-sort soon."""
+        store = self.app.store  # type: ignore[attr-defined]
+        if not self.is_attached:
+            return
+        structural = any(d.created or d.meta or d.replaced for d in message.deltas)
+        self.table.update_runs(store.runs[k] for k in message.keys if k in store.runs)
+        if structural or self.sort_key is not None or self.matcher is not None or message.statuses:
+            self._schedule_resort()
+        self.update_bars()
+
+    def _schedule_resort(self) -> None:
+        if not self._resort_pending:
+            self._resort_pending = True
+            self.set_timer(RESORT_DELAY, self._resort)
+
+    def _resort(self) -> None:
+        self._resort_pending = False
+        self.rebuild()
+
+    def visible_runs(self) -> list[Run]:
+        """Runs passing the filter, in display order."""
+        app = self.app
+        runs = list(app.store)  # type: ignore[attr-defined]
+        if self.matcher is not None:
+            verdicts = app.verdicts  # type: ignore[attr-defined]
+            runs = [
+                r
+                for r in runs
+                if self.matcher.matches(
+                    r,
+                    {
+                        "status": r.status,
+                        "rules": {
+                            v.rule for v in verdicts.get(r.key, ()) if v.state == "triggered"
+                        },
+                    },
+                )
+            ]
+        column = next((c for c in self.table.columns_spec if c.key == self.sort_key), None)
+        return order_runs(runs, column, self.descending, self.table.baseline)
+
+    def columns(self, runs: list[Run]) -> list[Column]:
+        """The columns for ``runs``: fixed ones, key metrics, rules, varying config."""
+        app = self.app
+        clock = app.clock  # type: ignore[attr-defined]
+        metrics = (
+            self.chosen_metrics
+            if self.chosen_metrics is not None
+            else key_metrics(r.series for r in runs)
+        )
+        columns = [
+            status_column(),
+            text_column("name", "name", lambda r: r.name, 28),
+            text_column("format", "format", lambda r: r.format, 9),
+            step_column(),
+            duration_column(clock),
+            rate_column(),
+            age_column(clock),
+        ]
+        for name in metrics:
+            columns.append(metric_column(name, "last", lambda: self.smoothing))
+            columns.append(metric_column(name, "best", lambda: self.smoothing))
+        if app.rules is not None:  # type: ignore[attr-defined]
+            verdicts = app.verdicts  # type: ignore[attr-defined]
+            columns.append(rules_column(lambda key: verdicts.get(key, ())))
+        for key in varying_keys([flatten(r.config) for r in runs])[:MAX_CONFIG_COLUMNS]:
+            columns.append(config_column(key))
+        return columns
+
+    def rebuild(self) -> None:
+        """Recompute columns, filter and order, and show the result."""
+        if not self.is_attached:
+            return
+        table = self.table
+        all_runs = list(self.app.store)  # type: ignore[attr-defined]
+        if table.set_columns(self.columns(all_runs)):
+            pass
+        runs = self.visible_runs()
+        table.show(runs)
+        table.update_runs(runs)
+        self.app.prioritize(r.key for r in runs[: table.size.height + 5])  # type: ignore[attr-defined]
+        self.update_bars()
+
+    def update_bars(self) -> None:
+        """The top bar (root, watcher, loading) and the status bar (counts, sort, filter)."""
+        app = self.app
+        store = app.store  # type: ignore[attr-defined]
+        top = Text("tracktui ", style="bold")
+        top.append(str(app.root), style="cyan")  # type: ignore[attr-defined]
+        top.append(f"  · watch: {app.watch_mode}", style="dim")  # type: ignore[attr-defined]
+        progress = app.progress  # type: ignore[attr-defined]
+        if progress is not None:
+            done, total = progress
+            top.append(f"  · loading history {done}/{total}", style="yellow")
+        if app.read_only:  # type: ignore[attr-defined]
+            top.append("  · read-only", style="bold yellow")
+        if app.auto_kill:  # type: ignore[attr-defined]
+            top.append("  · auto-kill on", style="bold red")
+        if app.rules_error:  # type: ignore[attr-defined]
+            top.append("  · rules file has an error", style="bold red")
+        self.query_one("#topbar", Static).update(top)
+        table = self.table
+        bar = Text()
+        if not store.runs:
+            bar.append(f"waiting for runs under {app.root} …", style="yellow")  # type: ignore[attr-defined]
+        else:
+            bar.append(
+                f"{len(store.runs)} runs · {len(table.shown)} shown · {len(table.marked)} marked"
+            )
+            if self.sort_key:
+                label = next(
+                    (c.label for c in table.columns_spec if c.key == self.sort_key), self.sort_key
+                )
+                bar.append(f" · sort: {label} {'↓' if self.descending else '↑'}")
+            if self.smoothing:
+                bar.append(f" · last values smoothed ({self.smoothing:.2f})")
+            if self.query_text:
+                bar.append(" · filter: ")
+                bar.append(self.query_text, style="bold")
+        self.query_one("#statusbar", Static).update(bar)
+
+    # Filter -----------------------------------------------------------------------------
+    def action_filter(self) -> None:
+        field = self.query_one("#filter", Input)
+        field.display = True
+        field.value = self.query_text
+        field.focus()
+
+    @on(Input.Submitted, "#filter")
+    def apply_filter(self, event: Input.Submitted) -> None:
+        """Parse the query; on an error keep the previous filter and say what is wrong."""
+        text = event.value.strip()
+        try:
+            matcher = parse_query(text)
+        except QueryError as exc:
+            self.notify(str(exc), title="Filter not applied", severity="error", markup=False)
+            return
+        self.query_text = text
+        self.matcher = None if matcher.empty else matcher
+        event.input.display = bool(text)
+        self.table.focus()
+        self.rebuild()
+
+    def action_clear_filter(self) -> None:
+        field = self.query_one("#filter", Input)
+        if field.has_focus:
+            field.display = bool(self.query_text)
+            self.table.focus()
+            return
+        if self.query_text:
+            self.query_text = ""
+            self.matcher = None
+            field.value = ""
+            field.display = False
+            self.rebuild()
+
+    # Marks, baseline ----------------------------------------------------------------------
+    def action_mark(self) -> None:
+        key = self.table.current_key
+        if key is None:
+            return
+        marked = self.table.marked
+        marked.symmetric_difference_update({key})
+        self.table.refresh_marks()
+        self.table.action_cursor_down()
+        self.update_bars()
+
+    def action_mark_all(self) -> None:
+        self.table.marked.update(self.table.shown)
+        self.table.refresh_marks()
+        self.update_bars()
+
+    def action_unmark_all(self) -> None:
+        self.table.marked.clear()
+        self.table.refresh_marks()
+        self.update_bars()
+
+    def action_baseline(self) -> None:
+        key = self.table.current_key
+        table = self.table
+        table.baseline = None if table.baseline == key else key
+        table.refresh_marks()
+        self.rebuild()
+
+    def kill_targets(self) -> list[str]:
+        """Marked runs, else the current one (what I/T/K act on)."""
+        table = self.table
+        if table.marked:
+            return [k for k in table.shown if k in table.marked]
+        return [table.current_key] if table.current_key else []
+
+    # Sorting ------------------------------------------------------------------------------
+    def sort_by(self, key: str, descending: bool | None = None) -> None:
+        if descending is None:
+            descending = not self.descending if key == self.sort_key else False
+        self.sort_key, self.descending = key, descending
+        self.rebuild()
+
+    @on(RunTable.SortRequested)
+    def header_clicked(self, event: RunTable.SortRequested) -> None:
+        self.sort_by(event.column)
+
+    def action_sort_menu(self) -> None:
+        from tui.app.screens.pick import PickOne
+
+        options = [(c.key, c.label) for c in self.table.columns_spec]
+
+        def chosen(key: str | None) -> None:
+            if key is not None:
+                self.sort_by(key, self.descending if key == self.sort_key else None)
+
+        self.app.push_screen(PickOne("Sort by", options, self.sort_key), chosen)
+
+    def action_reverse(self) -> None:
+        if self.sort_key is None:
+            self.sort_key = "name"
+        self.descending = not self.descending
+        self.rebuild()
+
+    def action_toggle_smoothed(self) -> None:
+        self.smoothing = 0.0 if self.smoothing else 0.6
+        self.table.update_runs(self.visible_runs())
+        self.rebuild()
+
+    def action_metrics_menu(self) -> None:
+        from tui.app.screens.pick import PickMany
+
+        runs = list(self.app.store)  # type: ignore[attr-defined]
+        names = sorted({name for r in runs for name in r.series})
+        current = (
+            self.chosen_metrics
+            if self.chosen_metrics is not None
+            else key_metrics(r.series for r in runs)
+        )
+
+        def chosen(picked: list[str] | None) -> None:
+            if picked is not None:
+                self.chosen_metrics = picked
+                self.rebuild()
+
+        self.app.push_screen(PickMany("Metric columns", names, current), chosen)
+
+    # Cursor -------------------------------------------------------------------------------
+    def action_cursor_down(self) -> None:
+        self.table.action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        self.table.action_cursor_up()
+
+    def action_cursor_top(self) -> None:
+        self.table.move_cursor(row=0)
+
+    def action_cursor_bottom(self) -> None:
+        self.table.move_cursor(row=max(0, self.table.row_count - 1))
+
+    # Other screens ------------------------------------------------------------------------
+    def action_open(self) -> None:
+        key = self.table.current_key
+        if key is None:
+            return
+        from tui.app.screens.run_view import RunScreen
+
+        self.app.push_screen(RunScreen(key))
+
+    @on(RunTable.RowSelected)
+    def row_selected(self, event: RunTable.RowSelected) -> None:
+        event.stop()
+        self.action_open()
+
+    def action_compare(self) -> None:
+        table = self.table
+        keys = [k for k in table.shown if k in table.marked]
+        if table.baseline and table.baseline not in keys:
+            keys.insert(0, table.baseline)
+        if len(keys) < 2:
+            self.notify(
+                "mark two or more runs with space (or pin a baseline with b)", title="Compare"
+            )
+            return
+        from tui.app.screens.compare import CompareScreen
+
+        self.app.push_screen(CompareScreen(keys))
+
+    def action_sweep(self) -> None:
+        from tui.app.screens.sweep import SweepScreen
+
+        keys = list(self.table.shown)
+        if len(keys) < 2:
+            self.notify("the sweep view needs two or more visible runs", title="Sweep")
+            return
+        self.app.push_screen(SweepScreen(keys))
