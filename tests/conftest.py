@@ -42,3 +42,11 @@ async def wait_loaded(pilot, runs: int = 1, timeout: float = 15.0) -> None:
         timeout,
     )
     await pilot.pause()
+
+
+@pytest.fixture
+def processes():
+    """Start real processes for a test; every one of them is gone after it."""
+    from processes import processes_fixture
+
+    yield from processes_fixture()

@@ -150,7 +150,7 @@ class TrackApp(App[int]):
         worker = get_current_worker()
         engine = self.engine
         keys = engine.scan()
-        engine.take_dirty()
+        engine.take_dirty()  # read below, preview first
         total = len(keys)
         for start in range(0, total, PREVIEW_CHUNK):
             if worker.is_cancelled:
@@ -179,7 +179,6 @@ class TrackApp(App[int]):
             dirty, rescan = engine.take_dirty()
             if rescan:
                 new = engine.scan()
-                engine.take_dirty()
                 dirty = sorted(set(dirty) | set(new))
                 total += len(new)
                 done += len(new)
@@ -360,7 +359,7 @@ class TrackApp(App[int]):
             severity = "information" if report.ok else "error"
             self.call_from_thread(
                 self.notify,
-                report.describe(),
+                "\n".join(report.describe()),
                 title="Kill report",
                 severity=severity,
                 timeout=10,

@@ -117,9 +117,10 @@ class Engine:
                     continue
                 self.sources[source.key] = source
                 self._dirs.setdefault(str(source.directory), set()).add(source.key)
-                self._dirty.add(source.key)
                 new.append(source.key)
             self._rescan = False
+        if new:
+            self.mark(new)
         return new
 
     # Dirty tracking --------------------------------------------------------------------

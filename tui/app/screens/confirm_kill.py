@@ -36,7 +36,7 @@ class ConfirmKill(ModalScreen[bool]):
             yield Label(Text(what, style="bold red"))
             with VerticalScroll(id="plans"):
                 for plan in self.plans:
-                    yield Static(Text(plan.describe()))  # sanitized by procs; shown as plain text
+                    yield Static(Text("\n".join(plan.describe())))  # sanitized by procs; plain text
             with Horizontal(classes="buttons"):
                 yield Button("Yes, signal (y)", variant="error", id="yes")
                 yield Button("No (n)", variant="primary", id="no")

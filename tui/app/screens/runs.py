@@ -95,8 +95,11 @@ class RunsScreen(Screen[None]):
         store = self.app.store  # type: ignore[attr-defined]
         if not self.is_attached:
             return
-        structural = any(d.created or d.meta or d.replaced for d in message.deltas)
+        if any(d.created for d in message.deltas):
+            self.rebuild()  # new runs show at once; only re-sorting waits
+            return
         self.table.update_runs(store.runs[k] for k in message.keys if k in store.runs)
+        structural = any(d.meta or d.replaced for d in message.deltas)
         if structural or self.sort_key is not None or self.matcher is not None or message.statuses:
             self._schedule_resort()
         self.update_bars()

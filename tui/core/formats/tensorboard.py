@@ -231,18 +231,30 @@ class TensorBoardSource(Source):
             return self.batch(meta=meta, notes=notes, mtime=newest_mtime(self.watched_files()))
         notes_list: list[str] = []
         records: list[dict[str, Any]] = []
-        remaining = budget
+        sizes: dict[str, int] = {}
         for name in names:
-            state = self._files.setdefault(name, _File())
-            if state.broken or remaining <= 0:
-                continue
-            path = self.directory / name
             try:
-                size = os.stat(path).st_size
+                sizes[name] = os.stat(self.directory / name).st_size
             except OSError:
                 continue
-            if size == state.offset:
+        shrunk = [
+            n for n, size in sizes.items() if n in self._files and size < self._files[n].offset
+        ]
+        replace = bool(shrunk)
+        if shrunk:
+            # Event files only grow; a shorter one was rewritten: start the run over.
+            notes_list.append(
+                sanitize(f"{shrunk[0]} was truncated; re-reading this run from the start", 300)
+            )
+            self._files.clear()
+            self._plugins.clear()
+            self._config = {}
+        remaining = budget
+        for name, size in sizes.items():
+            state = self._files.setdefault(name, _File())
+            if state.broken or remaining <= 0 or size == state.offset:
                 continue
+            path = self.directory / name
             before = state.offset
             try:
                 for event in self._events(path, state, remaining):
@@ -274,10 +286,11 @@ class TensorBoardSource(Source):
         builder.add_records(records)
         block = builder.build()
         meta = self._meta_now(names)
-        if block is None and meta is None and not notes_list:
+        if block is None and meta is None and not notes_list and not replace:
             return None
         return self.batch(
             records=block,
+            replace=replace,
             meta=meta,
             notes=tuple(notes_list),
             mtime=newest_mtime(self.watched_files()),

@@ -1,0 +1,463 @@
+"""Foreign formats while their writers write, and with damaged files.
+
+Growth: CSV rows appended and Lightning's header rewrite, MLflow (SQLite store with a
+writer in another process, file store appends), NePS configs appearing and finishing,
+TensorBoard events appended by a live writer and a record arriving in halves. Damage:
+malformed CSV rows, truncated YAML and JSON, corrupt and locked SQLite, a bad MLflow
+metric line, a TensorBoard record failing its checksum; each is a note or a bad line on
+its own run, and nothing else changes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tui.core.engine import Engine
+from tui.core.formats import foreign as foreign_module
+from tui.core.store import Run, RunStore
+
+FOREIGN = Path(__file__).resolve().parent.parent / "sample_runs" / "foreign"
+
+
+class Live:
+    """An Engine and a RunStore over one root, drained the way the app's reader does."""
+
+    def __init__(self, root: Path) -> None:
+        self.engine = Engine(root, watch="poll")
+        self.store = RunStore()
+        self.drain()
+
+    def drain(self) -> None:
+        self.engine.reconcile(walk_root=True)
+        while True:
+            keys, _ = self.engine.take_dirty()
+            if not keys:
+                return
+            for batch in self.engine.read(keys):
+                self.store.apply(batch)
+
+    def run(self, key: str) -> Run:
+        run = self.store.get(key)
+        assert run is not None, f"{key} not among {sorted(self.store.runs)}"
+        return run
+
+    def named(self, name: str) -> Run:
+        (run,) = [r for r in self.store if r.name == name]
+        return run
+
+    def close(self) -> None:
+        self.engine.stop()
+
+
+@pytest.fixture
+def copy(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Copy one sample folder into tmp_path and return its path."""
+
+    def make(name: str) -> Path:
+        target = tmp_path / name
+        shutil.copytree(FOREIGN / name, target)
+        return target
+
+    return make
+
+
+def values(run: Run, metric: str) -> list[float]:
+    return [round(v, 6) for v in run.series[metric].array().tolist()]
+
+
+def append(path: Path, data: bytes) -> None:
+    with open(path, "ab") as handle:
+        handle.write(data)
+
+
+# CSV -------------------------------------------------------------------------------------------
+def test_keras_csv_grows_row_by_row(copy) -> None:  # type: ignore[no-untyped-def]
+    root = copy("csv_keras")
+    log = root / "baseline" / "training.log"
+    live = Live(root)
+    run = live.run("baseline/training.log")
+    assert run.series["loss"].count == 7
+    append(log, b"7,0.9,0.37,0.75,0.85\r\n8,0.91,0.3")
+    live.drain()
+    assert values(run, "loss") == [1.38, 1.02, 0.81, 0.66, 0.55, 0.47, 0.41, 0.37]
+    append(log, b"4,0.76,0.84\r\n")
+    live.drain()
+    assert values(run, "loss")[-1] == 0.34
+    assert run.series["loss"].last_step == 8.0
+    assert run.health.bad_lines == 0
+    live.close()
+
+
+def test_lightning_rewrite_with_new_columns_replaces_without_duplicates(tmp_path: Path) -> None:
+    version = tmp_path / "logs" / "model" / "version_0"
+    version.mkdir(parents=True)
+    metrics = version / "metrics.csv"
+    metrics.write_bytes(b"epoch,step,train_loss\r\n0,9,1.5\r\n0,19,1.2\r\n")
+    live = Live(tmp_path)
+    run = live.run("logs/model/version_0/metrics.csv")
+    assert values(run, "train_loss") == [1.5, 1.2]
+    # Lightning rewrites the whole file when a metric appears, then appends.
+    metrics.write_bytes(b"epoch,step,train_loss,val_loss\r\n0,9,1.5,\r\n0,19,1.2,\r\n0,19,,1.4\r\n")
+    live.drain()
+    append(metrics, b"1,29,1.0,\r\n")
+    live.drain()
+    assert values(run, "train_loss") == [1.5, 1.2, 1.0]
+    assert values(run, "val_loss") == [1.4]
+    assert run.properties["columns"] == ["epoch", "step", "train_loss", "val_loss"]
+    assert run.health.notes == [] and run.health.truncations == 0
+    (version / "hparams.yaml").write_text("lr: 0.5\n")
+    live.drain()
+    assert run.config == {"lr": 0.5}
+    live.close()
+
+
+def test_malformed_csv_rows_are_bad_lines_of_that_run_only(copy) -> None:  # type: ignore[no-untyped-def]
+    root = copy("csv_keras")
+    live = Live(root)
+    append(root / "baseline" / "training.log", b"7,0.9\r\n8,0.91,0.3,0.76,0.84\r\n")
+    live.drain()
+    run = live.run("baseline/training.log")
+    assert run.health.bad_lines == 1
+    assert list(run.health.samples) == [("training.log", 9, "2 fields where the header has 5")]
+    assert values(run, "loss")[-1] == 0.3
+    other = live.run("lr-0.3.csv")
+    assert other.health.bad_lines == 0 and other.health.notes == []
+    live.close()
+
+
+# MLflow ----------------------------------------------------------------------------------------
+WRITER = r"""
+import sqlite3, sys, time
+db, run_id, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+conn = sqlite3.connect(db, timeout=30)
+for i in range(count):
+    with conn:  # one transaction per logged point, as MLflow commits each log call
+        conn.execute(
+            "INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan)"
+            " VALUES (?, ?, ?, ?, ?, 0)",
+            ("loss", 1.0 / (i + 2), 1767268804000 + i, run_id, 3 + i),
+        )
+    time.sleep(0.002)
+with conn:
+    conn.execute(
+        "UPDATE runs SET status = 'FINISHED', end_time = ? WHERE run_uuid = ?",
+        (1767268900000, run_id),
+    )
+"""
+
+
+def test_mlflow_sqlite_read_while_another_process_writes(copy) -> None:  # type: ignore[no-untyped-def]
+    root = copy("mlflow_sqlite")
+    db = root / "mlflow.db"
+    live = Live(root)
+    run = live.named("lr0.03-live")
+    run_id = run.key.split("#", 1)[1]
+    count = 300
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(db), run_id, str(count)])
+    try:
+        while writer.poll() is None:
+            live.drain()
+            time.sleep(0.01)
+    finally:
+        writer.wait(timeout=60)
+    assert writer.returncode == 0
+    live.drain()
+    loss = run.series["loss"]
+    assert loss.count == 3 + count
+    assert loss.last == pytest.approx(1.0 / (count + 1)) and loss.last_step == 2.0 + count
+    assert run.x_values(loss).tolist() == [float(s) for s in range(3 + count)]
+    assert run.meta["status"] == "finished"
+    assert all("cannot be read" not in note for note in run.health.notes)
+    live.close()
+
+
+def test_mlflow_sqlite_with_the_real_client(copy) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("sqlalchemy")
+    mlflow_tracking = pytest.importorskip("mlflow.tracking")
+    root = copy("mlflow_sqlite")
+    live = Live(root)
+    run = live.named("lr0.03-live")
+    run_id = run.key.split("#", 1)[1]
+    client = mlflow_tracking.MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
+    client.log_metric(run_id, "loss", 1.1, timestamp=1767268805000, step=3)
+    client.log_param(run_id, "warmup", "5")
+    client.set_tag(run_id, "stage", "final")
+    live.drain()
+    assert values(run, "loss") == [2.3, 1.7, 1.3, 1.1]
+    assert run.config["warmup"] == 5
+    assert run.tags["stage"] == "final"
+    new = client.create_run(client.get_run(run_id).info.experiment_id, run_name="late")
+    client.log_metric(new.info.run_id, "loss", float("nan"), step=0)
+    live.drain()
+    late = live.named("late")
+    assert late.series["loss"].nonfinite == 1
+    live.close()
+
+
+def test_locked_and_corrupt_sqlite_are_notes(copy, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    root = copy("mlflow_sqlite")
+    db = root / "mlflow.db"
+    live = Live(root)
+    run = live.named("lr0.03-live")
+    run_id = run.key.split("#", 1)[1]
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    holder.execute(
+        "INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan)"
+        " VALUES ('loss', 0.9, 1767268804000, ?, 3, 0)",
+        (run_id,),
+    )
+    live.drain()
+    assert run.health.notes == ["mlflow.db is locked by a writer; will retry"]
+    assert run.series["loss"].count == 3
+    holder.execute("COMMIT")
+    holder.close()
+    live.drain()
+    assert values(run, "loss") == [2.3, 1.7, 1.3, 0.9]
+    live.close()
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "mlflow.db").write_bytes(b"this is not a database" * 100)
+    shutil.copytree(FOREIGN / "csv_keras", broken / "csv_keras")
+    live = Live(broken)
+    store_run = live.run("mlflow.db")
+    assert store_run.format == "mlflow"
+    (note,) = store_run.health.notes
+    assert note.startswith("mlflow.db cannot be read as an MLflow database")
+    assert live.run("csv_keras/baseline/training.log").series["loss"].count == 7
+    live.close()
+
+
+def test_mlflow_file_store_grows_and_reports_damage(copy) -> None:  # type: ignore[no-untyped-def]
+    root = copy("mlflow_file")
+    live = Live(root)
+    run = live.named("lr0.01")
+    run_dir = root / run.key
+    append(run_dir / "metrics" / "loss", b"1767265209000 0.85 8\n1767265210000 oops 9\n")
+    (run_dir / "metrics" / "lr").write_text("1767265209000 0.001 8\n")
+    live.drain()
+    assert values(run, "loss")[-1] == 0.85
+    assert values(run, "lr") == [0.001]
+    assert list(run.health.samples) == [("metrics/loss", 10, "not a number")]
+    meta = run_dir / "meta.yaml"
+    text = meta.read_text()
+    meta.write_text(text.replace("status: 3", "status: 5"))
+    live.drain()
+    assert run.meta["status"] == "killed"
+    meta.write_text(text[: text.index("run_name")] + "run_name: [unclosed\n")
+    live.drain()
+    assert run.meta["status"] == "killed"  # the last readable metadata stays
+    assert run.health.notes[-1].startswith("meta.yaml: invalid YAML")
+    for other in live.store:
+        if other is not run:
+            assert other.health.notes == [] and other.health.bad_lines == 0
+    live.close()
+
+
+# NePS ------------------------------------------------------------------------------------------
+def write_trial(folder: Path, n: int, state: str, report: dict | None = None) -> None:
+    folder.mkdir(exist_ok=True)
+    (folder / "config.yaml").write_text("learning_rate: 0.002\noptimizer: adam\nnum_layers: 3\n")
+    metadata = {"id": str(n), "state": state, "time_sampled": 1767270000.0 + n}
+    if report is not None:
+        metadata["time_end"] = 1767270100.0 + n
+        (folder / "report.yaml").write_text(json.dumps(report))  # JSON is YAML too
+    (folder / "metadata.json").write_text(json.dumps(metadata))
+
+
+def test_neps_configs_appear_and_finish(copy) -> None:  # type: ignore[no-untyped-def]
+    root = copy("neps_current")
+    live = Live(root)
+    search = live.run(".")
+    assert search.properties["configs"] == 7
+    folder = root / "configs" / "config_8"
+    write_trial(folder, 8, "pending")
+    live.drain()
+    assert live.run("configs/config_8").meta["status"] == "pending"
+    assert search.properties["configs"] == 8
+    write_trial(folder, 8, "evaluating")
+    live.drain()
+    assert live.run("configs/config_8").meta["status"] == "running"
+    report = {"objective_to_minimize": 0.2, "cost": 4.0, "learning_curve": [0.5, 0.2]}
+    write_trial(folder, 8, "success", report)
+    live.drain()
+    run = live.run("configs/config_8")
+    assert run.meta["status"] == "finished"
+    assert values(run, "learning_curve") == [0.5, 0.2]
+    assert values(run, "objective_to_minimize") == [0.2]
+    assert values(search, "best_loss")[-1] == 0.2
+    assert search.latest("best_config") == "config_8"
+    assert search.series["loss"].count == 5
+    assert search.properties["configs_finished"] == 5
+    live.close()
+
+
+def test_truncated_neps_yaml_is_a_note_on_that_config(copy) -> None:  # type: ignore[no-untyped-def]
+    root = copy("neps_current")
+    live = Live(root)
+    report = root / "configs" / "config_2" / "report.yaml"
+    text = report.read_text()
+    report.write_text(text[: text.index("learning_curve")] + "learning_curve: [0.85, 0.6\n")
+    live.drain()
+    run = live.run("configs/config_2")
+    (note,) = run.health.notes
+    assert note.startswith("report.yaml: invalid YAML")
+    assert values(run, "learning_curve") == [0.85, 0.6, 0.44, 0.35, 0.31]  # kept
+    assert run.meta["status"] == "finished"
+    search = live.run(".")
+    assert values(search, "best_loss")[-1] == 0.28
+    for other in live.store:
+        if other is not run:
+            assert other.health.notes == [], other.key
+    live.close()
+
+    fresh = Live(root)  # damaged from the start: the config still shows, with the note
+    run = fresh.run("configs/config_2")
+    assert run.health.notes[0].startswith("report.yaml: invalid YAML")
+    assert run.config["num_layers"] == 4
+    fresh.close()
+
+
+# Gymnos ----------------------------------------------------------------------------------------
+def test_gymnos_log_grows_and_truncated_metrics_is_a_note(copy) -> None:  # type: ignore[no-untyped-def]
+    root = copy("gymnos")
+    live = Live(root)
+    key = "trainings/boston_housing/executions/09-30-00__01-01-2026"
+    run = live.run(key)
+    folder = root / key
+    append(folder / "execution.log", b"2026-01-01 09:31:00,100 - gymnosd - INFO - Main - retry\n")
+    (folder / "metrics.json").write_text('{"metrics": {"loss": [1.0, 0.5')
+    live.drain()
+    assert len(run.log) == 4
+    assert run.health.notes[0].startswith("metrics.json: invalid JSON")
+    assert run.series == {}
+    (folder / "metrics.json").write_text('{"metrics": {"loss": [1.0, 0.5]}}')
+    live.drain()
+    assert values(run, "loss") == [1.0, 0.5]
+    assert run.meta["status"] == "finished"
+    live.close()
+
+
+# TensorBoard -----------------------------------------------------------------------------------
+def records_of(path: Path) -> list[bytes]:
+    """Split an event file into its framed records (test-side, to cut them up)."""
+    data = path.read_bytes()
+    records, offset = [], 0
+    while offset < len(data):
+        (length,) = struct.unpack("<Q", data[offset : offset + 8])
+        records.append(data[offset : offset + length + 16])
+        offset += length + 16
+    return records
+
+
+def scalar_event(tag: str, value: float, step: int) -> object:
+    """An Event holding one scalar, as torch.utils.tensorboard's writer builds it."""
+    from tensorboard.compat.proto import event_pb2, summary_pb2
+
+    summary = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, simple_value=value)])
+    return event_pb2.Event(wall_time=1767258000.0 + step, step=step, summary=summary)
+
+
+def test_tensorboard_events_appended_by_a_live_writer(tmp_path: Path) -> None:
+    pytest.importorskip("tensorboard")
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+    writer = EventFileWriter(str(tmp_path / "live"))
+    for step in range(3):
+        writer.add_event(scalar_event("loss", 1.0 / (step + 1), step))
+    writer.flush()
+    live = Live(tmp_path)
+    run = live.run("live")
+    assert values(run, "loss") == [1.0, 0.5, 0.333333]
+    for step in range(3, 6):
+        writer.add_event(scalar_event("loss", 1.0 / (step + 1), step))
+    writer.flush()
+    live.drain()
+    assert values(run, "loss") == [1.0, 0.5, 0.333333, 0.25, 0.2, 0.166667]
+    assert run.first_time == 1767258000.0
+    writer.close()
+    assert run.health.notes == []
+    live.close()
+
+
+def test_tensorboard_half_written_record(tmp_path: Path, copy) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("tensorboard")
+    source = next((copy("tensorboard") / "run-lr0.01").glob("events.out.tfevents.*"))
+    records = records_of(source)
+    target = tmp_path / "growing"
+    target.mkdir()
+    events = target / "events.out.tfevents.1.test"
+    events.write_bytes(b"".join(records[:2]))  # file_version, then the first loss
+    live = Live(target)
+    run = live.run(".")
+    assert values(run, "loss") == [2.0]
+    half = len(records[2]) // 2
+    append(events, records[2][:half])
+    live.drain()
+    assert run.health.notes == []  # a writer may be mid-record: wait
+    old = time.time() - 3600
+    os.utime(events, (old, old))
+    live.drain()
+    assert run.health.notes == [
+        f"{events.name}: incomplete final record at byte {len(records[0]) + len(records[1]):,}"
+        " (writer stopped mid-record?)"
+    ]
+    append(events, records[2][half:] + b"".join(records[3:]))
+    live.drain()
+    assert run.series["loss"].count == 10
+    assert run.series["acc/train"].count == 10
+    live.close()
+
+
+def test_tensorboard_corrupt_record_is_a_note_and_keeps_what_came_before(
+    tmp_path: Path, copy
+) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("tensorboard")
+    samples = copy("tensorboard")
+    source = next((samples / "run-lr0.01").glob("events.out.tfevents.*"))
+    records = records_of(source)
+    damaged = bytearray(records[5])
+    damaged[14] ^= 0xFF  # inside the event data: its checksum no longer matches
+    source.write_bytes(b"".join(records[:5]) + bytes(damaged) + b"".join(records[6:]))
+    live = Live(samples)
+    live.drain()  # a suspect record is confirmed on a later read
+    run = live.run("run-lr0.01")
+    offset = sum(len(r) for r in records[:5])
+    assert run.health.notes == [
+        f"{source.name}: damaged record at byte {offset:,} (checksum mismatch);"
+        " the rest of this file is not read"
+    ]
+    assert run.series["loss"].count == 2
+    other = live.run("run-lr0.1")
+    assert other.health.notes == [] and other.series["loss"].count == 9
+    live.close()
+
+
+def test_incomplete_after_is_the_shared_threshold() -> None:
+    assert foreign_module.INCOMPLETE_AFTER == 30.0
+
+
+def test_tensorboard_file_rewritten_shorter_starts_the_run_over(copy) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("tensorboard")
+    samples = copy("tensorboard")
+    source = next((samples / "run-lr0.01").glob("events.out.tfevents.*"))
+    records = records_of(source)
+    live = Live(samples)
+    run = live.run("run-lr0.01")
+    assert run.series["loss"].count == 10
+    source.write_bytes(b"".join(records[:5]))
+    live.drain()
+    assert values(run, "loss") == [2.0, 1.6]
+    assert run.health.truncations == 1
+    live.close()
