@@ -28,6 +28,9 @@ from tui.core.store import Delta, Run, RunStore
 PREVIEW_CHUNK = 250
 """Runs previewed per message in the first phase (the table paints after the first)."""
 
+PREVIEW_BYTES = 8192
+"""Bytes read from the end of each run's metrics for the first paint (about 80 records)."""
+
 BACKFILL_CHUNK = 8
 """Runs read in full per message in the second phase, between looks at dirty runs."""
 
@@ -155,7 +158,9 @@ class TrackApp(App[int]):
         for start in range(0, total, PREVIEW_CHUNK):
             if worker.is_cancelled:
                 return
-            batches = [b for k in keys[start : start + PREVIEW_CHUNK] if (b := engine.preview(k))]
+            batches = [
+                b for k in keys[start : start + PREVIEW_CHUNK] if (b := engine.preview(k, PREVIEW_BYTES))
+            ]
             self.post_message(BatchesRead(tuple(batches), (0, total)))
         engine.start(self._on_dirty)
         pending = list(keys)

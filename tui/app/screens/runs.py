@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 
 from tui.app.messages import RunsUpdated
@@ -31,6 +34,10 @@ from tui.core.summary import flatten, key_metrics, varying_keys
 
 MAX_CONFIG_COLUMNS = 8
 RESORT_DELAY = 0.3
+CELL_INTERVAL = 0.1
+"""Seconds between cell redraws while runs keep changing (data repaints at most ~10 Hz)."""
+LOADING_CELL_INTERVAL = 1.0
+"""The same while histories load: every redraw re-renders the visible table."""
 
 
 class RunsScreen(Screen[None]):
@@ -65,6 +72,9 @@ class RunsScreen(Screen[None]):
         self.smoothing = 0.0
         self.chosen_metrics: list[str] | None = None
         self._resort_pending = False
+        self._pending: set[str] = set()
+        self._flush_timer: Timer | None = None
+        self._flushed_at = 0.0
 
     def compose(self) -> ComposeResult:
         with Vertical(id="main"):
@@ -91,17 +101,33 @@ class RunsScreen(Screen[None]):
 
     # Data -------------------------------------------------------------------------------
     def runs_updated(self, message: RunsUpdated) -> None:
-        """Called by the app when runs changed: redraw changed cells now, re-sort soon."""
-        store = self.app.store  # type: ignore[attr-defined]
+        """Called by the app when runs changed: redraw changed cells (at most ~10 times a
+        second, the first change at once) and re-sort soon."""
         if not self.is_attached:
             return
         if any(d.created for d in message.deltas):
             self.rebuild()  # new runs show at once; only re-sorting waits
             return
-        self.table.update_runs(store.runs[k] for k in message.keys if k in store.runs)
+        self._pending |= message.keys
         structural = any(d.meta or d.replaced for d in message.deltas)
         if structural or self.sort_key is not None or self.matcher is not None or message.statuses:
             self._schedule_resort()
+        if self._flush_timer is None:
+            loading = self.app.progress is not None  # type: ignore[attr-defined]
+            interval = LOADING_CELL_INTERVAL if loading else CELL_INTERVAL
+            wait = interval - (time.monotonic() - self._flushed_at)
+            if wait <= 0:
+                self._flush_cells()
+            else:
+                self._flush_timer = self.set_timer(wait, self._flush_cells)
+
+    def _flush_cells(self) -> None:
+        """Redraw the cells of runs that changed since the last flush."""
+        self._flush_timer = None
+        self._flushed_at = time.monotonic()
+        store = self.app.store  # type: ignore[attr-defined]
+        keys, self._pending = self._pending, set()
+        self.table.update_runs(store.runs[k] for k in keys if k in store.runs)
         self.update_bars()
 
     def _schedule_resort(self) -> None:
@@ -173,7 +199,6 @@ class RunsScreen(Screen[None]):
             pass
         runs = self.visible_runs()
         table.show(runs)
-        table.update_runs(runs)
         self.app.prioritize(r.key for r in runs[: table.size.height + 5])  # type: ignore[attr-defined]
         self.update_bars()
 

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.message import Message
 from textual.widgets import DataTable
-from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
+from textual.geometry import Size
+from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist, RowKey
 
 from tui.core.rules import Verdict
 from tui.core.shapes import format_number
@@ -222,6 +223,29 @@ class RunTable(DataTable[Text]):
         self.baseline: str | None = None
         self.shown: list[str] = []
 
+    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
+        """Column widths for new rows, measured as Text cell lengths.
+
+        DataTable measures each new cell through ``console.options`` (a terminal-size
+        system call per cell: most of the time to add 1,000 rows). Every cell here is a
+        one-line ``Text``, whose width is its cell length; rows are one line high.
+        Textual is pinned to one version (pyproject), which keeps this override honest.
+        """
+        columns = self.ordered_columns
+        for row_key in new_rows:
+            cells = self._data.get(row_key)
+            if cells is None:
+                continue
+            for column in columns:
+                cell = cells.get(column.key)
+                if cell is not None:
+                    width = cell.cell_len if isinstance(cell, Text) else len(str(cell))
+                    if width > column.content_width:
+                        column.content_width = width
+        data_width = sum(column.get_render_width(self) for column in self.columns.values())
+        header = self.header_height if self.show_header else 0
+        self.virtual_size = Size(data_width + self._row_label_column_width, self._total_row_height + header)
+
     # Structure ------------------------------------------------------------------------------
     def set_columns(self, columns: list[Column]) -> bool:
         """Replace the columns; returns True when they changed (rows must be re-added)."""
@@ -250,8 +274,17 @@ class RunTable(DataTable[Text]):
         keys = [run.key for run in runs]
         if keys == self.shown:
             return
-        if set(keys) == set(self.shown):
+        old = set(self.shown)
+        if set(keys) == old:
             self._reorder(keys)
+        elif old and old < set(keys):
+            # Runs were added: add just their rows, then order everything.
+            for run in runs:
+                if run.key not in old:
+                    self.add_row(*self._cells(run), key=run.key)
+            self.shown = self.shown + [k for k in keys if k not in old]
+            if self.shown != keys:
+                self._reorder(keys)
         else:
             scroll = self.scroll_y
             self.clear()

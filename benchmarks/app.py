@@ -1,0 +1,135 @@
+"""The app's interactive figures, measured in one run on generated data.
+
+1. launch to a painted table of 1,000 runs x 10,000 steps (the process start, imports
+   included, to the first frame holding every row), and to the end of the history backfill;
+2. an append to a run's file to the updated cell (median and p95 of 30 appends, inotify);
+3. re-sorting 1,000 rows after a keypress (median of 20);
+4. CPU used in 10 s while nothing changes;
+5. drawing a chart of a 1,000,000-point series (the chart benchmark's figure).
+
+The app runs headless (Textual's test driver) at 160x50. The data set is generated once by
+``benchmarks/status.py`` and cached in the temporary directory.
+
+    python benchmarks/app.py [--runs 1000] [--lines 10000]
+"""
+
+from __future__ import annotations
+
+import time
+
+STARTED = time.perf_counter()  # before the imports: they are part of the launch
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import json  # noqa: E402
+import resource  # noqa: E402
+import shutil  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from tui.app.app import TrackApp  # noqa: E402
+from tui.app.widgets.run_table import RunTable  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import status as status_bench  # noqa: E402
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def until(pilot, condition, timeout: float = 120.0, step: float = 0.002) -> float:
+    """Wait for ``condition`` while the app runs; returns the time it became true."""
+    deadline = time.perf_counter() + timeout
+    while not condition():
+        if time.perf_counter() > deadline:
+            raise TimeoutError("benchmark condition not reached")
+        await asyncio.sleep(step)
+    return time.perf_counter()
+
+
+async def measure(root: Path, runs: int) -> dict[str, object]:
+    live = root / "zz-live"
+    app = TrackApp(root, watch="native")
+    figures: dict[str, object] = {}
+    async with app.run_test(size=(160, 50)) as pilot:
+        table = app.screen.query_one(RunTable)
+        painted = await until(pilot, lambda: table.row_count >= runs + 1)
+        await pilot.pause()
+        figures["first_paint_s"] = time.perf_counter() - STARTED
+        figures["first_paint_condition_s"] = painted - STARTED
+        await until(pilot, lambda: app.progress is None and not any(r.partial for r in app.store), 300, 0.05)
+        figures["backfill_s"] = time.perf_counter() - STARTED
+        figures["points"] = sum(s.count for r in app.store for s in r.series.values())
+        await pilot.pause(1.0)
+
+        before = cpu_seconds()
+        await asyncio.sleep(10)
+        figures["idle_cpu_percent"] = (cpu_seconds() - before) / 10 * 100
+
+        latencies = []
+        for i in range(30):
+            step = 1_000_000 + i
+            with open(live / "metrics.jsonl", "a") as handle:
+                start = time.perf_counter()
+                handle.write(json.dumps({"step": step, "loss": 0.5}) + "\n")
+            seen = await until(pilot, lambda s=str(step): table.get_cell("zz-live", "step").plain == s, 10, 0.001)
+            await pilot.pause()  # the frame that shows it
+            latencies.append((max(seen, time.perf_counter()) - start) * 1000)
+            await asyncio.sleep(0.2)
+        latencies.sort()
+        figures["append_to_cell_ms_median"] = statistics.median(latencies)
+        figures["append_to_cell_ms_p95"] = latencies[int(0.95 * (len(latencies) - 1))]
+
+        screen = app.screen
+        screen.sort_by("metric:last:loss")
+        await pilot.pause()
+        sorts = []
+        for _ in range(20):
+            start = time.perf_counter()
+            await pilot.press("r")
+            sorts.append((time.perf_counter() - start) * 1000)
+        figures["resort_ms_median"] = statistics.median(sorts)
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=1000)
+    parser.add_argument("--lines", type=int, default=10_000)
+    args = parser.parse_args()
+    root = Path(tempfile.gettempdir()) / f"tracktui-bench-status-{args.runs}x{args.lines}"
+    if not (root / ".complete").exists():
+        print("generate the data first: python benchmarks/status.py", file=sys.stderr)
+        status_bench.generate(root, args.runs, args.lines)
+        (root / ".complete").write_text("ok")
+    live = root / "zz-live"
+    shutil.rmtree(live, ignore_errors=True)
+    live.mkdir()
+    (live / "metrics.jsonl").write_text('{"step": 0, "loss": 1.0}\n')
+    try:
+        figures = asyncio.run(measure(root, args.runs))
+    finally:
+        shutil.rmtree(live, ignore_errors=True)
+    print(f"app benchmark: {args.runs} runs x {args.lines} steps, headless 160x50")
+    print(f"  launch to painted table      : {figures['first_paint_s']:.2f} s   (target < 1.5 s)")
+    print(f"  launch to full history       : {figures['backfill_s']:.2f} s   ({figures['points']:,} points)")
+    print(f"  append to updated cell       : median {figures['append_to_cell_ms_median']:.0f} ms, "
+          f"p95 {figures['append_to_cell_ms_p95']:.0f} ms   (targets 100 / 250 ms)")
+    print(f"  re-sort {args.runs} rows (keypress) : median {figures['resort_ms_median']:.1f} ms   (target < 50 ms)")
+    print(f"  idle CPU over 10 s           : {figures['idle_cpu_percent']:.2f} % of a core   (target < 1 %)")
+    import subprocess
+
+    chart = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("chart.py")), "--repeat", "9"],
+        capture_output=True, text=True, check=True,
+    )
+    line = next(l for l in chart.stdout.splitlines() if "reduce + build" in l)
+    print("  1,000,000-point chart        :" + line.split(":", 1)[1])
+
+
+if __name__ == "__main__":
+    main()

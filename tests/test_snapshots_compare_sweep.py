@@ -1,0 +1,52 @@
+"""SVG snapshots of the compare and sweep screens (fixed size, fixed clock, sample runs)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from conftest import wait_for, wait_loaded
+
+from tui.app.app import TrackApp
+from tui.app.screens.compare import CompareScreen
+from tui.app.screens.sweep import SweepScreen
+from tui.app.widgets.run_table import RunTable
+
+SIZE = (120, 40)
+CLOCK = 1.8e9
+
+
+def sweep_root(samples: Path) -> Path:
+    """The five sweep runs and the diverged one."""
+    root = samples / "sweep"
+    shutil.move(samples / "diverged", root / "diverged")
+    return root
+
+
+def test_compare_snapshot(snap_compare, samples: Path) -> None:
+    app = TrackApp(sweep_root(samples), watch="poll", clock=lambda: CLOCK)
+
+    async def run_before(pilot) -> None:
+        await wait_loaded(pilot, runs=6)
+        table = app.screen.query_one(RunTable)
+        for key in ("resnet-lr0.01", "resnet-lr0.1", "diverged"):
+            table.move_cursor(row=table.get_row_index(key))
+            await pilot.press("space")
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen))
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_sweep_snapshot(snap_compare, samples: Path) -> None:
+    app = TrackApp(sweep_root(samples), watch="poll", clock=lambda: CLOCK)
+
+    async def run_before(pilot) -> None:
+        await wait_loaded(pilot, runs=6)
+        await pilot.press("w")
+        await wait_for(pilot, lambda: isinstance(app.screen, SweepScreen))
+        await pilot.press("m")  # val_loss: the diverged run is listed as such
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

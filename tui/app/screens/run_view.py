@@ -1,0 +1,335 @@
+"""The run view: one run's charts, matrices, values, config, log, health and processes.
+
+The app calls :meth:`RunScreen.runs_updated` with every store change; the screen hands
+each tab only what changed for its run (metrics to the charts, objects to the matrices and
+values, log lines to the log, metadata to the config and processes). Nothing here polls,
+except the process table while its tab is on screen.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen, Screen
+from textual.widget import Widget
+from textual.widgets import Footer, Label, OptionList, Static, TabbedContent, TabPane, Tabs
+from textual.widgets.option_list import Option
+
+from tui.app.messages import RunsUpdated
+from tui.app.widgets.chart_board import (
+    PLACEMENT_LABELS,
+    PLACEMENTS,
+    ChartBoard,
+    default_placements,
+)
+from tui.app.widgets.config_view import ConfigView
+from tui.app.widgets.health_view import HealthView
+from tui.app.widgets.log_view import LogLines, LogView
+from tui.app.widgets.matrix_browser import MatrixBrowser
+from tui.app.widgets.process_table import ProcessTable
+from tui.app.widgets.record_views import ValuesView
+from tui.app.widgets.run_table import STATUS_BADGES
+from tui.core.sanitize import sanitize
+from tui.core.shapes import format_number
+from tui.core.store import Run
+from tui.core.summary import duration, human_duration
+
+TABS: tuple[tuple[str, str], ...] = (
+    ("charts", "Charts"),
+    ("matrices", "Matrices"),
+    ("values", "Values"),
+    ("config", "Config"),
+    ("log", "Log"),
+    ("health", "Health"),
+    ("procs", "Processes"),
+)
+"""Tab ids and titles, in the order keys 1..7 select them."""
+
+
+def header_text(run: Run, now: float, triggered: list[str]) -> Text:
+    """One line: name, status badge, format, path, step, duration, host and user, flags."""
+    badge, style = STATUS_BADGES.get(run.status, (run.status, ""))
+    text = Text(no_wrap=True, overflow="ellipsis")
+    text.append(sanitize(run.name, 120), style="bold")
+    text.append("  ")
+    text.append(badge + ("…" if run.partial else ""), style=style)
+    text.append(f"  {run.format}", style="dim")
+    text.append("  ")
+    text.append(sanitize(run.path, 200), style="cyan")
+    step = run.last_step
+    if step is not None:
+        text.append(f"  step {format_number(step)}")
+    took = human_duration(duration(run, now))
+    if took:
+        text.append(f"  {took}")
+    host, user = run.meta.get("host"), run.meta.get("user")
+    if isinstance(host, str) and host:
+        text.append("  on ")
+        text.append(sanitize(host, 100))
+        if isinstance(user, str) and user:
+            text.append(" (" + sanitize(user, 64) + ")")
+    for name in triggered:
+        text.append("  ⚑ ", style="bold red")
+        text.append(sanitize(name, 60), style="bold red")
+    return text
+
+
+class RunScreen(Screen[None]):
+    """Everything about one run, keyboard first; escape goes back to the run table.
+
+    Args:
+        key: the run's key in the app's store.
+    """
+
+    CSS_PATH = "run_view.tcss"
+
+    BINDINGS = [
+        Binding("escape", "back", "Back"),
+        *(
+            Binding(str(i + 1), f"show_tab('{tab_id}')", f"{title} tab", show=False)
+            for i, (tab_id, title) in enumerate(TABS)
+        ),
+    ]
+
+    def __init__(self, key: str) -> None:
+        super().__init__()
+        self.key = key
+
+    # Layout -----------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Static(id="run-header")
+        with TabbedContent(initial="charts", id="run-tabs"):
+            with TabPane("1 Charts", id="charts"):
+                yield ChartBoard(id="chart-board")
+            with TabPane("2 Matrices", id="matrices"):
+                yield MatrixBrowser(id="matrix-browser")
+            with TabPane("3 Values", id="values"):
+                yield ValuesView(id="values-view")
+            with TabPane("4 Config", id="config"):
+                yield ConfigView(id="config-view")
+            with TabPane("5 Log", id="log"):
+                yield LogView(id="log-view")
+            with TabPane("6 Health", id="health"):
+                yield HealthView(id="health-view")
+            with TabPane("7 Processes", id="procs"):
+                yield ProcessTable(id="process-table")
+        yield Footer()
+
+    @property
+    def run_data(self) -> Run | None:
+        """The run shown, from the app's store."""
+        return self.app.store.get(self.key)  # type: ignore[attr-defined, no-any-return]
+
+    def on_mount(self) -> None:
+        # Tabs are switched with 1..7 (or a click); keeping focus off the tab bar leaves
+        # every key to the tab's content.
+        self.query_one(Tabs).can_focus = False
+        self.app.prioritize([self.key])  # type: ignore[attr-defined]
+        self.show_everything()
+        self._focus_tab("charts")
+
+    def show_everything(self) -> None:
+        """Draw every tab from scratch (on open, and when the history was replaced)."""
+        run = self.run_data
+        if run is None:
+            self.query_one("#run-header", Static).update(
+                Text(f"run {sanitize(self.key, 200)} is not known (any more)", style="bold red")
+            )
+            return
+        app = self.app
+        self.query_one(ChartBoard).show_run(run)
+        self.query_one(MatrixBrowser).show_run(run)
+        self.query_one(ValuesView).show_run(app.root, run)  # type: ignore[attr-defined]
+        self.query_one(ConfigView).show_run(run)
+        self.query_one(LogView).show_lines(run.log, run.log_total)
+        self.query_one(ProcessTable).set_run(run.meta, run.format)
+        self._show_header_and_health(run)
+
+    def _show_header_and_health(self, run: Run) -> None:
+        app = self.app
+        verdicts = app.verdicts.get(self.key, [])  # type: ignore[attr-defined]
+        triggered = [v.rule for v in verdicts if v.state == "triggered"]
+        header = header_text(run, app.clock(), triggered)  # type: ignore[attr-defined]
+        self.query_one("#run-header", Static).update(header)
+        health = self.query_one(HealthView)
+        rules = app.rules  # type: ignore[attr-defined]
+        health.show_rules(
+            None if rules is None else rules.rules,
+            verdicts,
+            app.rules_error,  # type: ignore[attr-defined]
+        )
+        health.show_reading(run, app.watch_mode)  # type: ignore[attr-defined]
+
+    # Live updates -----------------------------------------------------------------------
+    def runs_updated(self, message: RunsUpdated) -> None:
+        """Called by the app when runs changed: refresh only what changed for this run."""
+        if self.key not in message.keys or not self.is_attached:
+            return
+        run = self.run_data
+        if run is None:
+            return
+        deltas = [d for d in message.deltas if d.key == self.key]
+        if any(d.replaced or d.created for d in deltas):
+            self.show_everything()
+            return
+        metrics = frozenset().union(*(d.metrics for d in deltas))
+        objects = frozenset().union(*(d.objects for d in deltas))
+        with self.app.batch_update():
+            if metrics:
+                self.query_one(ChartBoard).metrics_changed(run, metrics)
+                self.query_one(ValuesView).metrics_changed(run)
+            if objects:
+                self.query_one(MatrixBrowser).objects_changed(run, objects)
+                self.query_one(ValuesView).objects_changed(run, objects)
+            if deltas:
+                self.query_one(ValuesView).media_changed(run)
+            if any(d.log for d in deltas):
+                self.query_one(LogView).show_lines(run.log, run.log_total)
+            if any(d.meta for d in deltas):
+                self.query_one(ConfigView).show_run(run)
+                self.query_one(ProcessTable).set_run(run.meta, run.format)
+            self._show_header_and_health(run)
+
+    # Tabs -------------------------------------------------------------------------------
+    def action_show_tab(self, tab_id: str) -> None:
+        """Show the tab ``tab_id`` and give its content the keys."""
+        self.query_one(TabbedContent).active = tab_id
+        self._focus_tab(tab_id)
+
+    @on(TabbedContent.TabActivated, "#run-tabs")
+    def tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        """A tab was shown (key or click): focus it; poll processes only while shown."""
+        tab_id = event.pane.id or ""
+        self._focus_tab(tab_id)
+
+    def _focus_tab(self, tab_id: str) -> None:
+        target = self._focus_target(tab_id)
+        if target is not None:
+            target.focus()
+        self.query_one(ProcessTable).active = tab_id == "procs" and self.is_current
+
+    def _focus_target(self, tab_id: str) -> Widget | None:
+        targets: dict[str, Widget] = {
+            "charts": self.query_one(ChartBoard).grid,
+            "matrices": self.query_one(MatrixBrowser),
+            "values": self.query_one(ValuesView),
+            "config": self.query_one(ConfigView),
+            "log": self.query_one(LogLines),
+            "health": self.query_one(HealthView),
+            "procs": self.query_one(ProcessTable).table,
+        }
+        return targets.get(tab_id)
+
+    def on_screen_suspend(self) -> None:
+        self.query_one(ProcessTable).active = False
+
+    def on_screen_resume(self) -> None:
+        active = self.query_one(TabbedContent).active
+        self.query_one(ProcessTable).active = active == "procs"
+
+    # Actions ----------------------------------------------------------------------------
+    def action_back(self) -> None:
+        """Back to the run table."""
+        self.app.pop_screen()
+
+    def kill_targets(self) -> list[str]:
+        """The run shown: what the app's I / T / K keys act on."""
+        return [self.key]
+
+    @on(ChartBoard.PickRequested)
+    def pick_metrics(self, event: ChartBoard.PickRequested) -> None:
+        """Let the user place each metric (hidden, own chart, shared left/right axis)."""
+        board = event.board
+
+        def chosen(placements: dict[str, str] | None) -> None:
+            if placements is not None:
+                board.set_placements(placements)
+
+        self.app.push_screen(PanelPicker(event.order, event.placements), chosen)
+
+
+class PanelPicker(ModalScreen[dict[str, str] | None]):
+    """Place each metric: hidden, its own chart, or the shared chart's left or right axis."""
+
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("enter", "apply", "Apply", priority=True),
+        Binding("space", "cycle", "Cycle"),
+        Binding("h", "place('hidden')", "Hide"),
+        Binding("o", "place('own')", "Own chart"),
+        Binding("l", "place('left')", "Shared, left axis"),
+        Binding("r", "place('right')", "Shared, right axis"),
+        Binding("d", "defaults", "Defaults"),
+    ]
+
+    def __init__(self, order: list[str], placements: dict[str, str]) -> None:
+        super().__init__()
+        self.order = order
+        self.placements = {n: placements.get(n, "hidden") for n in order}
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="panel-picker"):
+            yield Label(Text("Charts: where each metric goes", style="bold"))
+            yield Label(
+                Text(
+                    "space cycles · h hide · o own chart · l / r shared chart left / right axis"
+                    " · d defaults · enter applies · esc cancels",
+                    style="dim",
+                )
+            )
+            yield OptionList(*(self._option(n) for n in self.order))
+
+    def _option(self, name: str) -> Option:
+        placement = self.placements[name]
+        prompt = Text(no_wrap=True, overflow="ellipsis")
+        style = "dim" if placement == "hidden" else "bold"
+        prompt.append(f"{PLACEMENT_LABELS[placement]:<25}", style=style)
+        prompt.append(sanitize(name, 120))
+        return Option(prompt)
+
+    def on_mount(self) -> None:
+        self.query_one(OptionList).focus()
+
+    def _set(self, index: int | None, placement: str) -> None:
+        if index is None or not 0 <= index < len(self.order):
+            return
+        name = self.order[index]
+        self.placements[name] = placement
+        self.query_one(OptionList).replace_option_prompt_at_index(
+            index, self._option(name).prompt
+        )
+
+    def action_place(self, placement: str) -> None:
+        """Put the highlighted metric at ``placement``."""
+        self._set(self.query_one(OptionList).highlighted, placement)
+
+    def action_cycle(self, index: int | None = None) -> None:
+        """Move the highlighted metric to the next placement."""
+        listing = self.query_one(OptionList)
+        index = listing.highlighted if index is None else index
+        if index is None or not 0 <= index < len(self.order):
+            return
+        current = PLACEMENTS.index(self.placements[self.order[index]])
+        self._set(index, PLACEMENTS[(current + 1) % len(PLACEMENTS)])
+
+    def action_defaults(self) -> None:
+        """Back to one chart per metric for the first few, the rest hidden."""
+        for index, (_name, placement) in enumerate(default_placements(self.order).items()):
+            self._set(index, placement)
+
+    @on(OptionList.OptionSelected)
+    def clicked(self, event: OptionList.OptionSelected) -> None:
+        """A click cycles the metric's placement (enter applies)."""
+        event.stop()
+        self.action_cycle(event.option_index)
+
+    def action_apply(self) -> None:
+        """Use these placements."""
+        self.dismiss(dict(self.placements))
+
+    def action_cancel(self) -> None:
+        """Keep the charts as they were."""
+        self.dismiss(None)
