@@ -87,12 +87,26 @@ async def measure(root: Path, runs: int) -> dict[str, object]:
         screen = app.screen
         screen.sort_by("metric:last:loss")
         await pilot.pause()
-        sorts = []
+        sorts, frames, pauses = [], [], []
         for _ in range(20):
+            # The work a keypress causes: the action (sort, reorder) and rendering every
+            # visible line of the table, synchronously.
+            start = time.perf_counter()
+            screen.action_reverse()
+            for y in range(table.size.height):
+                table.render_line(y)
+            sorts.append((time.perf_counter() - start) * 1000)
+            # The same through Textual's driver: key event to the next frame, which also
+            # waits for the 60 fps frame clock; an empty pause is its floor.
             start = time.perf_counter()
             await pilot.press("r")
-            sorts.append((time.perf_counter() - start) * 1000)
+            frames.append((time.perf_counter() - start) * 1000)
+            start = time.perf_counter()
+            await pilot.pause()
+            pauses.append((time.perf_counter() - start) * 1000)
         figures["resort_ms_median"] = statistics.median(sorts)
+        figures["resort_keypress_ms_median"] = statistics.median(frames)
+        figures["empty_frame_ms_median"] = statistics.median(pauses)
     return figures
 
 
@@ -119,7 +133,9 @@ def main() -> None:
     print(f"  launch to full history       : {figures['backfill_s']:.2f} s   ({figures['points']:,} points)")
     print(f"  append to updated cell       : median {figures['append_to_cell_ms_median']:.0f} ms, "
           f"p95 {figures['append_to_cell_ms_p95']:.0f} ms   (targets 100 / 250 ms)")
-    print(f"  re-sort {args.runs} rows (keypress) : median {figures['resort_ms_median']:.1f} ms   (target < 50 ms)")
+    print(f"  re-sort {args.runs} rows + render: median {figures['resort_ms_median']:.1f} ms   (target < 50 ms)")
+    print(f"    (key press to next frame via the test driver: {figures['resort_keypress_ms_median']:.0f} ms; "
+          f"its floor, an empty frame: {figures['empty_frame_ms_median']:.0f} ms)")
     print(f"  idle CPU over 10 s           : {figures['idle_cpu_percent']:.2f} % of a core   (target < 1 %)")
     import subprocess
 

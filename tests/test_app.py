@@ -134,7 +134,7 @@ async def test_markup_and_escapes_in_run_data_render_as_plain_text(samples: Path
 
 async def test_empty_root_waits_and_shows_runs_as_they_appear(tmp_path: Path) -> None:
     app = TrackApp(tmp_path, watch="poll")
-    app.engine.reconcile_interval = 0.2
+    app.engine.walk_interval = 0.2
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause(0.3)
         status = str(app.screen.query_one("#statusbar").render())

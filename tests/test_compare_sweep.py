@@ -14,6 +14,7 @@ from textual.widgets import DataTable
 from tui.app.app import TrackApp
 from tui.app.screens.compare import CompareScreen
 from tui.app.screens.sweep import SweepScreen
+from tui.app.widgets.chart_board import SMOOTHING_STEPS, axis_label
 from tui.app.widgets.run_table import RunTable
 from tui.core.shapes import format_number
 
@@ -110,8 +111,8 @@ async def test_compare_diff_charts_and_summary(root: Path) -> None:
         legend = screen.query_one("#legend").render()
         assert all(name in str(legend) for name in names)
         await pilot.press("x", "l", "plus")
-        assert loss_chart.x_label == "time since start (s)"
-        assert all(c.log_y and c.smoothing == 0.3 for c in screen.charts)
+        assert loss_chart.x_label == axis_label(screen.x_axes()[1])
+        assert all(c.log_y and c.smoothing == SMOOTHING_STEPS[1] for c in screen.charts)
 
         # Config diff: exactly the keys that differ; a missing key shows as a dash.
         await pilot.press("2")
@@ -208,8 +209,15 @@ async def test_sweep_plots_one_point_per_run_and_lists_diverged_runs(root: Path)
         assert "1 diverged (NaN): resnet-lr0.8" in info
         ranking = screen.query_one("#ranking", DataTable)
         assert ranking.get_cell("diverged", "_note").plain == "diverged"
-        ranked = [row.value for row in ranking.rows]
+        ranked = [row.key.value for row in ranking.ordered_rows]
         assert ranked == sorted(runs, key=lambda k: (math.isnan(lasts[k]), lasts[k]))
+
+        # Arrows move between the plots, z zooms the focused one, escape restores it.
+        assert app.screen.focused is screen.scatters[0]
+        await pilot.press("right", "z")
+        assert screen.maximized is screen.scatters[1]
+        await pilot.press("escape")
+        assert screen.maximized is None and isinstance(app.screen, SweepScreen)
 
         await pilot.press("b")
         bests = {k: best_of(root / k / "metrics.jsonl", "val_loss")[0] for k in runs}
@@ -224,4 +232,4 @@ async def test_sweep_plots_one_point_per_run_and_lists_diverged_runs(root: Path)
         with open(root / "resnet-lr0.001" / "metrics.jsonl", "a") as handle:
             handle.write(json.dumps({"step": 400, "val_loss": 0.0625}) + "\n")
         await wait_for(pilot, lambda: values()["resnet-lr0.001"] == 0.0625)
-        assert next(iter(ranking.rows)).value == "resnet-lr0.001"
+        assert ranking.ordered_rows[0].key.value == "resnet-lr0.001"

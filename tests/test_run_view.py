@@ -63,7 +63,13 @@ def append(path: Path, *records: dict) -> None:
     """Append lines from another process, as a training script would."""
     lines = "".join(json.dumps(r) + "\n" for r in records)
     subprocess.run(
-        [sys.executable, "-c", "import sys; open(sys.argv[1], 'a').write(sys.argv[2])", str(path), lines],
+        [
+            sys.executable,
+            "-c",
+            "import sys; open(sys.argv[1], 'a').write(sys.argv[2])",
+            str(path),
+            lines,
+        ],
         check=True,
     )
 
@@ -93,7 +99,10 @@ async def test_charts_show_each_metric_and_grow_when_a_line_is_appended(samples:
         untouched = charts["accuracy"].traces
         count = charts["val_loss"].traces[0].x.size
 
-        append(run_dir := samples / "sweep" / "resnet-lr0.01" / "metrics.jsonl", {"step": 320, "val_loss": 0.123})
+        append(
+            run_dir := samples / "sweep" / "resnet-lr0.01" / "metrics.jsonl",
+            {"step": 320, "val_loss": 0.123},
+        )
         assert run_dir.exists()
         await wait_for(pilot, lambda: charts["val_loss"].traces[0].x.size == count + 1)
         trace = charts["val_loss"].traces[0]
@@ -101,6 +110,14 @@ async def test_charts_show_each_metric_and_grow_when_a_line_is_appended(samples:
         assert charts["val_loss"].title == "val_loss = 0.123"
         assert charts["accuracy"].traces is untouched  # only the affected chart was redrawn
         assert "step 320" in plain(screen, "#run-header")
+
+        # Charts out of sight are brought up to date when their tab is shown again.
+        await pilot.press("5")
+        append(run_dir, {"step": 340, "val_loss": 0.111})
+        await wait_for(pilot, lambda: run.series["val_loss"].last_step == 340)
+        assert charts["val_loss"].traces[0].x[-1] == 320
+        await pilot.press("1")
+        assert charts["val_loss"].traces[0].x[-1] == 340
 
 
 async def test_chart_options_x_axis_log_y_and_smoothing(samples: Path) -> None:
@@ -170,7 +187,12 @@ async def test_heatmap_counts_stepping_normalizing_and_following(samples: Path) 
         browser = screen.query_one(MatrixBrowser)
         heatmap = browser.heatmap
         assert browser.has_focus
-        assert browser.names == ["confusion", "confusion_labeled", "confusion_triples", "confusion_fp_fn"]
+        assert browser.names == [
+            "confusion",
+            "confusion_labeled",
+            "confusion_triples",
+            "confusion_fp_fn",
+        ]
         assert heatmap.caption == "confusion · step 200 (10 of 10)"
         assert heatmap.matrix.values == ((48, 1, 1), (1, 48, 1), (3, 1, 46))
         lines = heatmap.lines()
@@ -204,7 +226,7 @@ async def test_heatmap_counts_stepping_normalizing_and_following(samples: Path) 
         await wait_for(pilot, lambda: heatmap.caption == "confusion · step 240 (12 of 12)")
 
 
-# Values, config
+# Values
 
 
 async def test_values_tab_renders_every_shape_and_lists_media(samples: Path) -> None:
@@ -242,32 +264,24 @@ async def test_values_tab_renders_every_shape_and_lists_media(samples: Path) -> 
         assert "predictions.txt" in listing
 
 
-async def test_config_and_header_show_hostile_strings_literally(samples: Path) -> None:
+# Config, log and health of a hostile run
+
+
+async def test_hostile_strings_show_literally_and_trigger_nothing(samples: Path) -> None:
     root = root_with(samples, "hostile")
+    shutil.copy(samples / "tracktui.toml", root / "tracktui.toml")
     app = TrackApp(root, watch="poll")
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot, runs=1)
         screen = await open_run(pilot, "hostile")
         assert HOSTILE in plain(screen, "#run-header")
+
         await pilot.press("4")
         config = screen.query_one(ConfigView).query_one("#config-text", Static).content.plain
         assert "[@click=app.quit]click me[/]" in config
         assert "[bold red]resnet[/]" in config
         assert "exit code" in config and "\x1b" not in config
-        assert app.is_running and app.screen is screen
 
-
-# Log
-
-
-async def test_log_shows_markup_literally_and_cannot_be_clicked_into_an_action(
-    samples: Path,
-) -> None:
-    root = root_with(samples, "hostile")
-    app = TrackApp(root, watch="poll")
-    async with app.run_test(size=SIZE) as pilot:
-        await wait_loaded(pilot, runs=1)
-        screen = await open_run(pilot, "hostile")
         await pilot.press("5")
         view = screen.query_one(LogLines)
         assert view.has_focus
@@ -284,6 +298,19 @@ async def test_log_shows_markup_literally_and_cannot_be_clicked_into_an_action(
         await pilot.press("enter", "space")
         await pilot.pause()
         assert app.is_running and app.screen is screen
+
+        await pilot.press("6")
+        assert screen.query_one(HealthView).has_focus
+        reading = plain(screen, "#reading-text")
+        run = app.store.runs["hostile"]
+        assert f"bad lines  {run.health.bad_lines}" in reading
+        assert run.health.bad_lines >= 5
+        for file, line, _reason in list(run.health.samples)[:3]:
+            assert f"{file}:{line}" in reading
+        assert "watcher    polling" in reading
+        rules = plain(screen, "#rules-text")
+        assert "diverged" in rules and "loss becomes NaN or infinite -> kill" in rules
+        assert "plateau" in rules and "waiting" in rules
 
 
 async def test_log_search_jumps_between_matches(samples: Path) -> None:
@@ -317,28 +344,31 @@ async def test_log_search_jumps_between_matches(samples: Path) -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
 
 
-# Health
-
-
-async def test_health_lists_bad_lines_and_explains_rules(samples: Path) -> None:
-    root = root_with(samples, "hostile")
-    shutil.copy(samples / "tracktui.toml", root / "tracktui.toml")
-    app = TrackApp(root, watch="poll")
+async def test_log_follows_new_lines_until_the_user_scrolls_up(samples: Path) -> None:
+    app = TrackApp(samples / "sweep", watch="poll")
+    log_file = samples / "sweep" / "resnet-lr0.1" / "output.log"
     async with app.run_test(size=SIZE) as pilot:
-        await wait_loaded(pilot, runs=1)
-        screen = await open_run(pilot, "hostile")
-        await pilot.press("6")
-        assert screen.query_one(HealthView).has_focus
-        reading = plain(screen, "#reading-text")
-        run = app.store.runs["hostile"]
-        assert f"bad lines  {run.health.bad_lines}" in reading
-        assert run.health.bad_lines >= 5
-        for file, line, _reason in list(run.health.samples)[:3]:
-            assert f"{file}:{line}" in reading
-        assert "watcher    polling" in reading
-        rules = plain(screen, "#rules-text")
-        assert "diverged" in rules and "loss becomes NaN or infinite -> kill" in rules
-        assert "plateau" in rules and "waiting" in rules
+        await wait_loaded(pilot, runs=5)
+        screen = await open_run(pilot, "resnet-lr0.1")
+        await pilot.press("5")
+        view = screen.query_one(LogLines)
+        log = screen.query_one(LogView)
+        before = len(view.lines)
+        with log_file.open("a") as out:
+            out.write("".join(f"epoch line {i}\n" for i in range(100)))
+        await wait_for(pilot, lambda: len(view.lines) == before + 100)
+        await wait_for(pilot, lambda: view.scroll_y == view.max_scroll_y > 0)
+        assert log.follow and "follow on" in plain(screen, "#log-status")
+        await pilot.press("up")
+        await wait_for(pilot, lambda: not log.follow)
+        top = view.scroll_y
+        with log_file.open("a") as out:
+            out.write("one more\n")
+        await wait_for(pilot, lambda: len(view.lines) == before + 101)
+        await pilot.pause()
+        assert view.scroll_y == top  # reading earlier lines: the view stays put
+        await pilot.press("G")
+        await wait_for(pilot, lambda: log.follow and view.scroll_y == view.max_scroll_y)
 
 
 # Processes

@@ -159,7 +159,9 @@ class TrackApp(App[int]):
             if worker.is_cancelled:
                 return
             batches = [
-                b for k in keys[start : start + PREVIEW_CHUNK] if (b := engine.preview(k, PREVIEW_BYTES))
+                b
+                for k in keys[start : start + PREVIEW_CHUNK]
+                if (b := engine.preview(k, PREVIEW_BYTES))
             ]
             self.post_message(BatchesRead(tuple(batches), (0, total)))
         engine.start(self._on_dirty)

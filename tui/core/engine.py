@@ -74,7 +74,8 @@ class Engine:
         watch: ``auto`` (inotify unless ROOT is on a network filesystem), ``native`` or
             ``poll``.
         poll_interval: seconds between stat passes in polling mode.
-        reconcile_interval: seconds between full re-checks in native mode.
+        reconcile_interval: seconds between full re-checks (stat and walk) with inotify.
+        walk_interval: seconds between walks of ROOT (new runs) in polling mode.
     """
 
     def __init__(
@@ -84,7 +85,8 @@ class Engine:
         *,
         watch: str = "auto",
         poll_interval: float = 1.0,
-        reconcile_interval: float = 5.0,
+        reconcile_interval: float = 30.0,
+        walk_interval: float = 10.0,
     ) -> None:
         self.root = Path(os.path.abspath(root))
         self.adapters = adapters if adapters is not None else default_adapters()
@@ -94,6 +96,7 @@ class Engine:
         self.mode = "not watching"
         self.poll_interval = poll_interval
         self.reconcile_interval = reconcile_interval
+        self.walk_interval = walk_interval
         self._dirs: dict[str, set[str]] = {}
         self._dirty: set[str] = set()
         self._rescan = False
@@ -278,22 +281,29 @@ class Engine:
         return "inotify"
 
     def _loop(self) -> None:
-        last_walk = time.monotonic()
+        """Re-stat every run (and re-walk ROOT) on a schedule that depends on the mode.
+
+        With inotify the events do the work and this is a safety net (lost events, queue
+        overflows): every ``reconcile_interval``. When polling it is the only source of
+        news: a stat pass every ``poll_interval`` and a walk every ``walk_interval``.
+        """
+        last_stat = last_walk = time.monotonic()
         while not self._stop.is_set():
             polling = self.mode.startswith("polling")
-            self._stop.wait(self.poll_interval if polling else self.reconcile_interval)
-            if self._stop.is_set():
+            stat_every = self.poll_interval if polling else self.reconcile_interval
+            walk_every = self.walk_interval if polling else self.reconcile_interval
+            due = min(last_stat + stat_every, last_walk + walk_every)
+            if self._stop.wait(max(0.0, due - time.monotonic())):
                 return
+            now = time.monotonic()
+            walk = now - last_walk >= walk_every
             try:
-                self.reconcile(walk_root=time.monotonic() - last_walk >= self.reconcile_interval)
+                self.reconcile(walk_root=walk)
             except Exception as exc:  # keep the loop alive whatever a filesystem does
                 self.errors.append(f"reconcile failed: {exc!r}")
-            if polling is False or self.mode.startswith("polling"):
-                last_walk = (
-                    time.monotonic()
-                    if time.monotonic() - last_walk >= self.reconcile_interval
-                    else last_walk
-                )
+            last_stat = now
+            if walk:
+                last_walk = now
 
     def reconcile(self, walk_root: bool = True) -> None:
         """Stat every run (and walk ROOT for new ones): the truth behind the file events."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
@@ -23,9 +24,9 @@ from textual.containers import Grid
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
-from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
 
 from tui.app.messages import RunsUpdated
+from tui.app.widgets.chart_board import BUILTIN_AXES, SMOOTHING_STEPS, axis_label
 from tui.app.widgets.metric_chart import PALETTE, MetricChart, Trace, color_for
 from tui.app.widgets.run_table import number_text
 from tui.core.sanitize import sanitize
@@ -35,12 +36,6 @@ from tui.core.summary import config_diff, flatten, key_metrics, metric_mode, var
 
 MAX_CHARTS = 6
 """Charts shown at first (the ``a`` picker shows any others)."""
-
-SMOOTHING_STEPS = (0.0, 0.3, 0.6, 0.8, 0.9, 0.95, 0.99)
-"""EMA strengths that ``+`` and ``-`` step through."""
-
-X_LABELS = {"step": "step", "relative": "time since start (s)", "time": "wall time (s)"}
-"""The built-in x-axes; any numeric metric every run has comes after them."""
 
 TABS = Binding.Group("Tabs", compact=True)
 SMOOTH = Binding.Group("Smooth", compact=True)
@@ -75,8 +70,9 @@ def run_colors(indices: Sequence[int]) -> list[str]:
 def run_labels(runs: Sequence[Run]) -> list[str]:
     """Runs' names, with the path added where two runs share a name (e.g. two MLflow stores)."""
     names = [run.name for run in runs]
+    counts = Counter(names)
     return [
-        name if names.count(name) == 1 else f"{name} ({_tail(run.key, 30)})"
+        name if counts[name] == 1 else f"{name} ({_tail(run.key, 30)})"
         for name, run in zip(names, runs)
     ]
 
@@ -88,9 +84,11 @@ def _tail(text: str, width: int) -> str:
 def config_text(value: object) -> Text:
     """A config value as plain text: JSON spelling for booleans, null and containers."""
     if isinstance(value, bool) or value is None:
-        shown = json.dumps(value)
-    elif isinstance(value, (int, float, str)):
-        shown = str(value)
+        return Text(json.dumps(value))
+    if isinstance(value, (int, float)):
+        return Text(str(value), no_wrap=True, overflow="ellipsis")
+    if isinstance(value, str):
+        shown = value
     else:
         try:
             shown = json.dumps(value, ensure_ascii=False, default=str)
@@ -107,29 +105,54 @@ def ordered_metrics(runs: Sequence[Run]) -> list[str]:
     return sorted(ranked, key=lambda name: name not in common)
 
 
+MAX_CELL_WIDTH = 40
+"""Widest a table column grows; longer values end in an ellipsis."""
+
+
 def fill_table(
     table: DataTable[Text],
     columns: Sequence[tuple[str, Text]],
     rows: Sequence[tuple[str, Sequence[Text]]],
 ) -> None:
-    """Show ``rows`` under ``columns``; when only cells changed, update them in place so the
-    cursor and scroll position survive live updates."""
-    same_columns = [(str(c.key.value), c.label.plain) for c in table.columns.values()] == [
+    """Show ``rows`` under ``columns`` in this order.
+
+    Column widths are measured here, from the text, so that when only cells or the order
+    changed the changed cells are updated in place and the rows re-sorted: the cursor and
+    scroll position survive live updates and DataTable measures nothing again (re-adding
+    or re-measuring a thousand rows costs a visible pause).
+    """
+    widths = [label.cell_len for _, label in columns]
+    for _, cells in rows:
+        for i, cell in enumerate(cells):
+            if cell.cell_len > widths[i]:
+                widths[i] = cell.cell_len
+    widths = [max(1, min(w, MAX_CELL_WIDTH)) for w in widths]
+    current = list(table.columns.values())
+    if [(str(c.key.value), c.label.plain) for c in current] == [
         (key, label.plain) for key, label in columns
+    ]:
+        # Columns only grow, so values that toggle between lengths rebuild nothing.
+        widths = [max(w, c.width) for w, c in zip(widths, current)]
+    same_columns = [(str(c.key.value), c.label.plain, c.width) for c in current] == [
+        (key, label.plain, w) for (key, label), w in zip(columns, widths)
     ]
-    if same_columns and [r.value for r in table.rows] == [key for key, _ in rows]:
+    shown = [row.key.value for row in table.ordered_rows]
+    wanted = [key for key, _ in rows]
+    if same_columns and len(shown) == len(wanted) and set(shown) == set(wanted):
         keys = [key for key, _ in columns]
         for row, cells in rows:
             for column, cell in zip(keys, cells):
-                try:
-                    table.update_cell(row, column, cell, update_width=True)
-                except (CellDoesNotExist, RowDoesNotExist):
-                    continue
+                if table.get_cell(row, column) != cell:
+                    table.update_cell(row, column, cell)
+        if shown != wanted and keys:
+            # DataTable sorts by cell values; each row's first cell is its own object, so
+            # its identity names the row.
+            place = {id(table.get_cell(key, keys[0])): i for i, key in enumerate(wanted)}
+            table.sort(keys[0], key=lambda cell: place[id(cell)])
         return
-    table.clear(columns=not same_columns)
-    if not same_columns:
-        for key, label in columns:
-            table.add_column(label, key=key)
+    table.clear(columns=True)
+    for (key, label), width in zip(columns, widths):
+        table.add_column(label, key=key, width=width)
     for key, cells in rows:
         table.add_row(*cells, key=key)
 
@@ -142,8 +165,18 @@ def grid_columns(count: int, width: int) -> int:
     return min(fit, 2 if count <= 4 else 3)
 
 
+PLOT_BINDINGS = [
+    Binding("z", "zoom", "Zoom"),
+    Binding("left", "move_plot(-1, 0)", "Plot on the left", show=False),
+    Binding("right", "move_plot(1, 0)", "Plot on the right", show=False),
+    Binding("up", "move_plot(0, -1)", "Plot above", show=False),
+    Binding("down", "move_plot(0, 1)", "Plot below", show=False),
+]
+"""Keys of a :class:`PlotGrid`, declared by each screen so its help lists them."""
+
+
 class PlotGrid(Grid):
-    """A grid of plots: each can take focus (arrows move between them, ``z`` maximizes).
+    """A grid of plots that take focus: arrows move between them, ``z`` maximizes one.
 
     Rows share the height while each keeps ``min_plot_height`` lines; below that the rows
     keep that height and the grid scrolls (focusing a plot scrolls it into view).
@@ -153,14 +186,6 @@ class PlotGrid(Grid):
         id: the widget's id.
     """
 
-    BINDINGS = [
-        Binding("left", "move(-1, 0)", "Left", show=False),
-        Binding("right", "move(1, 0)", "Right", show=False),
-        Binding("up", "move(0, -1)", "Up", show=False),
-        Binding("down", "move(0, 1)", "Down", show=False),
-        Binding("z", "zoom", "Zoom"),
-    ]
-
     def __init__(self, *, min_plot_height: int = 10, id: str | None = None) -> None:
         super().__init__(id=id)
         self.min_plot_height = min_plot_height
@@ -168,8 +193,8 @@ class PlotGrid(Grid):
     def set_plots(self, plots: Sequence[Widget]) -> None:
         """Replace the plots (kept in order; the focused position is kept where it can be)."""
         focused = self.screen.focused if self.is_attached else None
-        position = list(self.children).index(focused) if focused in self.children else None
         old = list(self.children)
+        position = old.index(focused) if focused in old else None
         for plot in plots:
             plot.can_focus = True
         self._arrange(len(plots))
@@ -197,27 +222,47 @@ class PlotGrid(Grid):
         if self.children:
             self.children[0].focus()
 
-    def action_move(self, dx: int, dy: int) -> None:
-        """Focus the plot left, right, above or below the focused one."""
+    def move(self, focused: Widget, dx: int, dy: int) -> None:
+        """Focus the plot ``dx`` columns and ``dy`` rows away from ``focused``, if any."""
         plots = list(self.children)
-        focused = self.screen.focused
-        if focused not in plots:
-            return
         target = plots.index(focused) + dx + dy * (self.styles.grid_size_columns or 1)
         if 0 <= target < len(plots):
             plots[target].focus()
 
-    def action_zoom(self) -> None:
-        """Fill the screen with the focused plot, or restore the grid."""
-        screen = self.screen
-        if screen.maximized is not None:
-            screen.minimize()
-        elif screen.focused in self.children:
-            screen.maximize(screen.focused, container=False)
-
 
 class TabbedPlotsScreen(Screen[None]):
-    """A screen of tabs holding plots: number keys switch tabs, escape un-zooms then leaves."""
+    """A screen of tabs holding plots: number keys switch tabs, arrows move between plots,
+    ``z`` zooms one, escape un-zooms and then leaves."""
+
+    def _focused_plot(self) -> tuple[PlotGrid, Widget] | None:
+        focused = self.focused
+        if focused is not None and isinstance(focused.parent, PlotGrid):
+            return focused.parent, focused
+        return None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Plot keys only while a plot has the focus (or one is zoomed)."""
+        if action == "zoom":
+            return self.maximized is not None or self._focused_plot() is not None
+        if action == "move_plot":
+            return self.maximized is None and self._focused_plot() is not None
+        return True
+
+    def action_move_plot(self, dx: int, dy: int) -> None:
+        """Focus the plot left of, right of, above or below the focused one."""
+        found = self._focused_plot()
+        if found is not None:
+            grid, plot = found
+            grid.move(plot, dx, dy)
+
+    def action_zoom(self) -> None:
+        """Fill the screen with the focused plot, or restore the grid."""
+        found = self._focused_plot()
+        if self.maximized is not None:
+            self.minimize()
+        elif found is not None:
+            self.maximize(found[1], container=False)
+        self.refresh_bindings()
 
     def action_show_tab(self, tab: str) -> None:
         """Switch to a tab."""
@@ -227,6 +272,7 @@ class TabbedPlotsScreen(Screen[None]):
         """Restore a zoomed plot, else go back to the run table."""
         if self.maximized is not None:
             self.minimize()
+            self.refresh_bindings()
         else:
             self.dismiss()
 
@@ -247,16 +293,31 @@ class CompareScreen(TabbedPlotsScreen):
         Binding("2", "show_tab('diff')", "Config diff", group=TABS),
         Binding("3", "show_tab('summary')", "Summary", group=TABS),
         Binding("a", "pick_metrics", "Metrics"),
-        Binding("plus,equals_sign", "smoothing(1)", "Smooth more", key_display="+", group=SMOOTH),
-        Binding("minus", "smoothing(-1)", "Smooth less", key_display="-", group=SMOOTH),
+        # The run view's chart keys, so hands need not relearn them here.
+        Binding(
+            "plus,equals_sign,right_square_bracket",
+            "smoothing(1)",
+            "Smooth more",
+            key_display="+",
+            group=SMOOTH,
+        ),
+        Binding(
+            "minus,left_square_bracket",
+            "smoothing(-1)",
+            "Smooth less",
+            key_display="-",
+            group=SMOOTH,
+        ),
         Binding("x", "cycle_x", "X-axis"),
         Binding("l", "toggle_log", "Log y"),
         Binding("d", "toggle_all_keys", "All keys"),
+        *PLOT_BINDINGS,
     ]
 
     def __init__(self, keys: list[str], baseline: str | None = None) -> None:
         super().__init__()
         self.keys = list(dict.fromkeys(keys))
+        self._keyset = frozenset(self.keys)
         self.baseline = baseline if baseline in self.keys else None
         self.show_all_keys = False
         self.smoothing = 0.0
@@ -317,7 +378,7 @@ class CompareScreen(TabbedPlotsScreen):
         """The x-axes ``x`` cycles through: step, times, numeric metrics every run has."""
         runs = self.runs
         common = set.intersection(*(set(r.series) for r in runs)) if runs else set()
-        return [*X_LABELS, *sorted(common)]
+        return [*BUILTIN_AXES, *sorted(common)]
 
     def default_metrics(self) -> list[str]:
         """What the charts show unless chosen: the first metrics by :func:`ordered_metrics`."""
@@ -338,7 +399,7 @@ class CompareScreen(TabbedPlotsScreen):
 
     def _configure(self, chart: MetricChart, metric: str) -> None:
         chart.title = metric
-        chart.x_label = X_LABELS.get(self.x_axis, self.x_axis)
+        chart.x_label = axis_label(self.x_axis)
         chart.smoothing = self.smoothing
         chart.log_y = self.log_y
         chart.show_legend = False  # the header names every colour, for all charts at once
@@ -374,17 +435,21 @@ class CompareScreen(TabbedPlotsScreen):
         shown, total = len(self.chart_metrics), len(ordered_metrics(self.runs))
         info.append(f"{shown} of {total} metrics", style="bold")
         info.append(" (a: choose)", style="dim")
-        info.append(f" · x: {X_LABELS.get(self.x_axis, self.x_axis)}")
+        info.append(f" · x: {axis_label(self.x_axis)}")
         info.append(f" · smoothing {self.smoothing:g}" if self.smoothing else " · no smoothing")
         info.append(" · log y" if self.log_y else "")
         info.append("   arrows move · z zooms", style="dim")
         self.query_one("#charts-info", Static).update(info)
 
     def action_smoothing(self, direction: int) -> None:
-        """Step the EMA strength up or down."""
-        steps = SMOOTHING_STEPS
-        position = min(range(len(steps)), key=lambda i: abs(steps[i] - self.smoothing))
-        self.smoothing = steps[max(0, min(len(steps) - 1, position + direction))]
+        """Step the EMA strength up or down (the run view's steps)."""
+        if direction > 0:
+            self.smoothing = next(
+                (s for s in SMOOTHING_STEPS if s > self.smoothing), self.smoothing
+            )
+        else:
+            lower = [s for s in SMOOTHING_STEPS if s < self.smoothing]
+            self.smoothing = lower[-1] if lower else self.smoothing
         for chart in self.charts:
             chart.smoothing = self.smoothing
         self.refresh_chart_info()
@@ -460,7 +525,8 @@ class CompareScreen(TabbedPlotsScreen):
     @property
     def diff_keys(self) -> list[str]:
         """The config keys the diff table lists, in order."""
-        return [str(row.value) for row in self.query_one("#diff-table", DataTable).rows]
+        table = self.query_one("#diff-table", DataTable)
+        return [str(row.key.value) for row in table.ordered_rows]
 
     def action_toggle_all_keys(self) -> None:
         """Show every config key, or only those that differ."""
@@ -538,7 +604,7 @@ class CompareScreen(TabbedPlotsScreen):
             return active == "charts"
         if action == "toggle_all_keys":
             return active == "diff"
-        return True
+        return super().check_action(action, parameters)
 
     def kill_targets(self) -> list[str]:
         """The compared runs (what I/T/K act on here)."""
@@ -547,9 +613,9 @@ class CompareScreen(TabbedPlotsScreen):
     # Live updates ---------------------------------------------------------------------------
     def runs_updated(self, message: RunsUpdated) -> None:
         """Redraw what changed: charts of changed metrics of changed runs, the tables."""
-        if not self.is_attached or not message.keys & set(self.keys):
+        if not self.is_attached or not message.keys & self._keyset:
             return
-        deltas = [d for d in message.deltas if d.key in self.keys]
+        deltas = [d for d in message.deltas if d.key in self._keyset]
         if any(d.meta or d.created for d in deltas):
             self.refresh_legend()
             self.refresh_diff()

@@ -209,6 +209,7 @@ class RunScreen(Screen[None]):
         target = self._focus_target(tab_id)
         if target is not None:
             target.focus()
+        self.query_one(ChartBoard).set_shown(tab_id == "charts")
         self.query_one(ProcessTable).active = tab_id == "procs" and self.is_current
 
     def _focus_target(self, tab_id: str) -> Widget | None:
@@ -273,7 +274,7 @@ class PanelPicker(ModalScreen[dict[str, str] | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="panel-picker"):
             yield Label(Text("Charts: where each metric goes", style="bold"))
-            yield Label(
+            yield Static(
                 Text(
                     "space cycles · h hide · o own chart · l / r shared chart left / right axis"
                     " · d defaults · enter applies · esc cancels",
@@ -298,9 +299,7 @@ class PanelPicker(ModalScreen[dict[str, str] | None]):
             return
         name = self.order[index]
         self.placements[name] = placement
-        self.query_one(OptionList).replace_option_prompt_at_index(
-            index, self._option(name).prompt
-        )
+        self.query_one(OptionList).replace_option_prompt_at_index(index, self._option(name).prompt)
 
     def action_place(self, placement: str) -> None:
         """Put the highlighted metric at ``placement``."""

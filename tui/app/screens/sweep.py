@@ -18,6 +18,7 @@ from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
 from tui.app.messages import RunsUpdated
 from tui.app.screens.compare import (
+    PLOT_BINDINGS,
     TABS,
     PlotGrid,
     TabbedPlotsScreen,
@@ -48,6 +49,9 @@ TOP_K = 3
 MAX_NAMED = 3
 """Diverged runs named in the ranking's header before ``+N more``."""
 
+RECOMPUTE_DELAY = 0.25
+"""Seconds live updates are gathered before the plots and ranking are recomputed."""
+
 
 class SweepScreen(TabbedPlotsScreen):
     """A chosen metric (last or best) against the hyperparameters of the runs.
@@ -67,11 +71,13 @@ class SweepScreen(TabbedPlotsScreen):
         Binding("o", "flip_mode", "Min/max", show=False),
         Binding("p", "pick_params", "Params"),
         Binding("r", "focus_ranking", "Ranking", show=False),
+        *PLOT_BINDINGS,
     ]
 
     def __init__(self, keys: list[str]) -> None:
         super().__init__()
         self.keys = list(dict.fromkeys(keys))
+        self._keyset = frozenset(self.keys)
         self.metric: str | None = None
         self.use_best = False
         self.modes: dict[str, str] = {}
@@ -81,6 +87,7 @@ class SweepScreen(TabbedPlotsScreen):
         self.point_keys: list[str] = []
         self.scatters: list[SweepScatter] = []
         """The scatter plots, one per hyperparameter shown."""
+        self._recompute_pending = False
 
     def compose(self) -> ComposeResult:
         yield Static(id="sweep-title")
@@ -129,11 +136,12 @@ class SweepScreen(TabbedPlotsScreen):
         if self.metric not in metrics:
             self.metric = metrics[0] if metrics else None
         labels = dict(zip((r.key for r in runs), run_labels(runs)))
+        configs = {run.key: flatten(run.config) for run in runs}
         self.points, self.point_keys = [], []
         for run in runs:
             value = self.value_of(run)
             if value is not None:
-                self.points.append(SweepPoint(labels[run.key], flatten(run.config), value))
+                self.points.append(SweepPoint(labels[run.key], configs[run.key], value))
                 self.point_keys.append(run.key)
         varying = varying_keys([p.params for p in self.points])
         if self.chosen_params is not None:
@@ -152,7 +160,7 @@ class SweepScreen(TabbedPlotsScreen):
         self._configure(parallel)
         parallel.set_points(self.points, params)
         self.refresh_texts(runs, len(varying))
-        self.refresh_ranking(runs, labels)
+        self.refresh_ranking(runs, labels, configs)
 
     def _configure(self, plot: SweepScatter | ParallelCoordinates) -> None:
         # The title says last or best; plot titles must stay short to be drawn at all.
@@ -184,13 +192,22 @@ class SweepScreen(TabbedPlotsScreen):
                 title.append(f", {len(self.params)} shown", style="dim")
         self.query_one("#sweep-title", Static).update(title)
 
-    def refresh_ranking(self, runs: list[Run], labels: dict[str, str]) -> None:
+    def refresh_ranking(
+        self, runs: list[Run], labels: dict[str, str], configs: dict[str, dict[str, object]]
+    ) -> None:
         """Runs ranked by the metric: best first, then diverged ones, then runs without it."""
         values = [p.value for p in self.points]
-        order = best_indices(values, len(values), self.mode)
         by_key = {run.key: run for run in runs}
         rows: list[tuple[str, list[Text]]] = []
-        for rank, i in enumerate(order):
+
+        def add(key: str, place: Text, value: Text, note: Text) -> None:
+            config = configs[key]
+            params = [
+                config_text(config[p]) if p in config else Text("–", "dim") for p in self.params
+            ]
+            rows.append((key, [place, Text(labels[key]), value, note, *params]))
+
+        for rank, i in enumerate(best_indices(values, len(values), self.mode)):
             key = self.point_keys[i]
             place = Text(f"{rank + 1}", justify="right")
             if rank < TOP_K:
@@ -200,20 +217,19 @@ class SweepScreen(TabbedPlotsScreen):
             if series is not None and series.first_nonfinite_step is not None:
                 step = format_number(series.first_nonfinite_step)
                 note = Text(f"NaN/inf from step {step}", style="red")
-            rows.append((key, self._row(place, by_key[key], labels, number_text(values[i]), note)))
-        diverged = self.diverged()
-        for key in diverged:
-            value = self.points[self.point_keys.index(key)].value
-            note = Text("diverged", style="bold red")
-            rows.append((key, self._row(Text(""), by_key[key], labels, number_text(value), note)))
-        lacking = [run.key for run in runs if run.key not in set(self.point_keys)]
+            add(key, place, number_text(values[i]), note)
+        diverged = [i for i, value in enumerate(values) if not math.isfinite(value)]
+        for i in diverged:
+            add(self.point_keys[i], Text(""), number_text(values[i]), Text("diverged", "bold red"))
+        plotted = set(self.point_keys)
+        lacking = [run.key for run in runs if run.key not in plotted]
         for key in lacking:
             note = Text(f"no {self.metric}" if self.metric else "no metric", style="dim")
-            rows.append((key, self._row(Text(""), by_key[key], labels, Text("–"), note)))
+            add(key, Text(""), number_text(None), note)
         columns = [
             ("_rank", Text("#")),
             ("_run", Text("run")),
-            ("_value", Text(self.metric_label if self.metric else "value")),
+            ("_value", Text(self.metric or "value")),  # constant while b toggles: no rebuild
             ("_note", Text("")),
             *((f"param:{p}", Text(p)) for p in self.params),
         ]
@@ -221,19 +237,12 @@ class SweepScreen(TabbedPlotsScreen):
         info = Text(f"Ranking by {self.metric_label if self.metric else '–'}", style="bold")
         info.append(f" · ◆ best {TOP_K}", style="dim")
         if diverged:
-            named = ", ".join(labels[k] for k in diverged[:MAX_NAMED])
+            named = ", ".join(labels[self.point_keys[i]] for i in diverged[:MAX_NAMED])
             more = f" +{len(diverged) - MAX_NAMED} more" if len(diverged) > MAX_NAMED else ""
             info.append(f" · {len(diverged)} diverged (NaN): {named}{more}", style="bold red")
         if lacking:
             info.append(f" · {len(lacking)} without {self.metric or 'a metric'}", style="yellow")
         self.query_one("#ranking-info", Static).update(info)
-
-    def _row(
-        self, place: Text, run: Run, labels: dict[str, str], value: Text, note: Text
-    ) -> list[Text]:
-        config = flatten(run.config)
-        params = [config_text(config[p]) if p in config else Text("–", "dim") for p in self.params]
-        return [place, Text(labels[run.key]), value, note, *params]
 
     # Actions ------------------------------------------------------------------------------
     def action_next_metric(self) -> None:
@@ -307,6 +316,11 @@ class SweepScreen(TabbedPlotsScreen):
 
     # Live updates -------------------------------------------------------------------------
     def runs_updated(self, message: RunsUpdated) -> None:
-        """Recompute when any run of the sweep changed."""
-        if self.is_attached and message.keys & set(self.keys):
-            self.recompute()
+        """Recompute soon when any run of the sweep changed (a burst costs one pass)."""
+        if self.is_attached and not self._recompute_pending and message.keys & self._keyset:
+            self._recompute_pending = True
+            self.set_timer(RECOMPUTE_DELAY, self._recompute_now)
+
+    def _recompute_now(self) -> None:
+        self._recompute_pending = False
+        self.recompute()

@@ -159,9 +159,11 @@ class ChartGrid(ScrollableContainer, can_focus=True):
         width, height = self.size
         columns = 2 if width >= WIDE and count > 1 else 1
         rows = max(1, math.ceil(count / columns))
-        row_height = max(MIN_CHART_HEIGHT, height // rows) if height else MIN_CHART_HEIGHT
+        fits = height >= rows * MIN_CHART_HEIGHT
         self.styles.grid_size_columns = columns
-        self.styles.grid_rows = str(row_height)
+        # Charts share the height when they fit; otherwise they keep a readable height
+        # and the grid scrolls.
+        self.styles.grid_rows = "1fr" if fits else str(MIN_CHART_HEIGHT)
 
 
 class ChartBoard(Vertical):
@@ -214,6 +216,8 @@ class ChartBoard(Vertical):
         self.customised = False
         self.panels: list[Panel] = []
         self.charts: list[MetricChart] = []
+        self.shown = True
+        self._stale: set[int] = set()
 
     def compose(self) -> ComposeResult:
         yield Static(id="chart-options")
@@ -268,6 +272,7 @@ class ChartBoard(Vertical):
         if panels == self.panels and not force:
             return False
         self.panels = panels
+        self._stale.clear()
         self._rebuild()
         return True
 
@@ -286,13 +291,26 @@ class ChartBoard(Vertical):
             self._draw(range(len(self.panels)))
             self._show_options()
 
+    def set_shown(self, shown: bool) -> None:
+        """Whether the charts are on screen; hidden charts are redrawn when shown again."""
+        self.shown = shown
+        if shown and self._stale:
+            stale, self._stale = self._stale, set()
+            self._draw(i for i in sorted(stale) if i < len(self.panels))
+
     def _draw(self, indexes: Iterable[int]) -> None:
         run = self.run_data
         if run is None:
             return
+        if not self.shown:
+            # Copying long series is the costly part: skip it while nobody looks.
+            self._stale.update(indexes)
+            return
         for i in indexes:
             panel, chart = self.panels[i], self.charts[i]
             chart.title = panel_title(run, panel)
+            # A chart of one metric names it in its title; a legend would repeat it.
+            chart.show_legend = panel.shared
             chart.set_traces(panel_traces(run, panel, self.x_axis, self.order))
 
     def _apply_options(self, chart: MetricChart) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from rich.text import Text
+from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
@@ -52,7 +53,9 @@ def value_text(value: object) -> Text:
         return Text(json.dumps(value), style="italic")
     if isinstance(value, (int, float)):
         style = "bold red" if isinstance(value, float) and not math.isfinite(value) else ""
-        return Text(format_number(float(value), 8) if isinstance(value, float) else str(value), style=style)
+        return Text(
+            format_number(float(value), 8) if isinstance(value, float) else str(value), style=style
+        )
     if isinstance(value, str):
         return Text(sanitize(value, _MAX_VALUE))
     try:
@@ -149,7 +152,7 @@ class ConfigView(VerticalScroll, can_focus=True):
     }
     """
 
-    def compose(self):  # type: ignore[no-untyped-def]
+    def compose(self) -> ComposeResult:
         yield Static(id="config-text")
 
     def show_run(self, run: Run) -> None:

@@ -60,6 +60,7 @@ def rules_text(
         text.append("\n")
         if verdict is not None and verdict.reason:
             text.append(" " * 14 + sanitize(verdict.reason, 400) + "\n")
+    text.rstrip()
     return text
 
 
@@ -70,7 +71,10 @@ def reading_text(run: Run, watch_mode: str) -> Text:
     text.append("reading\n", style="bold")
     text.append(f"  watcher    {sanitize(watch_mode, 200)}\n")
     if run.partial:
-        text.append("  history    partial: the end of the files only, full history loading\n", style="yellow")
+        text.append(
+            "  history    partial: the end of the files only, full history loading\n",
+            style="yellow",
+        )
     else:
         text.append("  history    complete\n")
     kept = len(run.log)
@@ -99,6 +103,7 @@ def reading_text(run: Run, watch_mode: str) -> Text:
         text.append(f"{len(health.notes)}\n")
         for note in health.notes[-50:]:
             text.append("    " + sanitize(note, 400) + "\n")
+    text.rstrip()
     return text
 
 

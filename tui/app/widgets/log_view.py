@@ -19,6 +19,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.geometry import Size
+from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import Input, Static
@@ -36,7 +37,7 @@ class LogLines(ScrollView, can_focus=True):
 
     BINDINGS = [
         Binding("g", "scroll_home", "Top", show=False),
-        Binding("G", "scroll_end", "Bottom", show=False),
+        Binding("G", "scroll_end", "Bottom, follow", show=False),
     ]
 
     DEFAULT_CSS = """
@@ -55,12 +56,21 @@ class LogLines(ScrollView, can_focus=True):
         """Line number of the current match."""
         self._widest = 0
 
+    class FollowChanged(Message):
+        """The user scrolled away from the end (stop following) or back to it with end/G."""
+
+        def __init__(self, follow: bool) -> None:
+            super().__init__()
+            self.follow = follow
+
     def set_lines(self, lines: Sequence[str], first: int) -> None:
         """Show ``lines``, the first of which is line number ``first`` of the log."""
-        appended_only = first == self.first and len(lines) >= len(self.lines)
-        start = len(self.lines) if appended_only else 0
-        if not appended_only:
-            self._widest = 0
+        old_end = self.first + len(self.lines)
+        if self.first <= first <= old_end <= first + len(lines):
+            # The usual case: lines appended (and maybe some dropped from the front).
+            start = old_end - first
+        else:
+            start, self._widest = 0, 0
         self.lines = list(lines)
         self.first = first
         for line in self.lines[start:]:
@@ -69,6 +79,17 @@ class LogLines(ScrollView, can_focus=True):
                 self._widest = width
         self.virtual_size = Size(self.gutter_width() + self._widest, len(self.lines))
         self.refresh()
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if new_value < old_value and new_value < self.max_scroll_y:
+            # Scrolled up by the user (following only ever scrolls down).
+            self.post_message(self.FollowChanged(False))
+
+    def action_scroll_end(self) -> None:
+        """Go to the newest line and follow new ones."""
+        self.scroll_end(animate=False)
+        self.post_message(self.FollowChanged(True))
 
     def gutter_width(self) -> int:
         """Cells taken by the line numbers."""
@@ -155,7 +176,9 @@ class LogView(Vertical):
 
     def compose(self) -> ComposeResult:
         yield LogLines()
-        yield Input(placeholder="search the log (plain text, any case); enter jumps", id="log-search")
+        yield Input(
+            placeholder="search the log (plain text, any case); enter jumps", id="log-search"
+        )
         yield Static(id="log-status")
 
     @property
@@ -200,6 +223,14 @@ class LogView(Vertical):
         self.query_one("#log-status", Static).update(status)
 
     # Follow -----------------------------------------------------------------------------
+    @on(LogLines.FollowChanged)
+    def follow_changed(self, message: LogLines.FollowChanged) -> None:
+        """Scrolling up stops following; end (or G) starts it again."""
+        message.stop()
+        if message.follow != self.follow:
+            self.follow = message.follow
+            self._show_status()
+
     def action_toggle_follow(self) -> None:
         """Keep the newest line in view as lines arrive (or stop doing so)."""
         self.follow = not self.follow
@@ -273,4 +304,3 @@ class LogView(Vertical):
         view.scroll_to_number(number)
         view.refresh()
         self._show_status()
-

@@ -132,7 +132,9 @@ class MatrixBrowser(Horizontal, can_focus=True):
             )
             return
         step, matrix = history[index]
-        heatmap.caption = f"{self.selected} · step {format_number(step)} ({index + 1} of {len(history)})"
+        heatmap.caption = (
+            f"{self.selected} · step {format_number(step)} ({index + 1} of {len(history)})"
+        )
         heatmap.matrix = matrix
 
     # Keys -------------------------------------------------------------------------------

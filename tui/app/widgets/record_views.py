@@ -203,7 +203,9 @@ class ValueBlock(Vertical):
                 ]
         chart.set_class(bool(traces), "shown")
         if traces:
-            chart.x_label = "row" if isinstance(latest, Table) else "x" if isinstance(latest, Line) else "index"
+            chart.x_label = (
+                "row" if isinstance(latest, Table) else "x" if isinstance(latest, Line) else "index"
+            )
             chart.set_traces(traces)
 
     @staticmethod
@@ -421,7 +423,10 @@ class ValuesView(VerticalScroll, can_focus=True):
         note = self.query_one("#matrices-note", Static)
         if matrices:
             note.update(
-                Text(f"{len(matrices)} confusion matrix metric(s): see the Matrices tab (2)", style="dim")
+                Text(
+                    f"{len(matrices)} confusion matrix metric(s): see the Matrices tab (2)",
+                    style="dim",
+                )
             )
         elif not self.blocks:
             note.update(Text("no text, vector, bar, line or table values logged", style="dim"))

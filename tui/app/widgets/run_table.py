@@ -13,12 +13,17 @@ import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
+from rich.style import Style
 from rich.text import Text
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.geometry import Region, Size
 from textual.message import Message
-from textual.widgets import DataTable
-from textual.geometry import Size
-from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist, RowKey
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from tui.core.rules import Verdict
 from tui.core.shapes import format_number
@@ -202,12 +207,59 @@ def config_column(key: str) -> Column:
     return Column(f"config:{key}", key, cell, value)
 
 
-class RunTable(DataTable[Text]):
-    """The run table. The screen owns the columns, the order and which runs are shown."""
+class RunTable(ScrollView, can_focus=True):
+    """The run table: a line-API widget that renders only visible rows.
+
+    Each row is rendered once into a cached strip and re-rendered only when that run's
+    cells change, so a live update or a re-sort of 1,000 runs costs the few rows on
+    screen, not the whole table. The header stays put when scrolling down and follows
+    horizontal scrolling. The screen owns the columns, the order and which runs show.
+    """
 
     DEFAULT_CSS = """
-    RunTable { height: 1fr; }
+    RunTable {
+        height: 1fr;
+        background: $surface;
+    }
+    RunTable > .run-table--header {
+        text-style: bold;
+        background: $panel;
+        color: $text;
+    }
+    RunTable > .run-table--cursor {
+        background: $block-cursor-background;
+        color: $block-cursor-foreground;
+        text-style: bold;
+    }
+    RunTable:blur > .run-table--cursor {
+        background: $block-cursor-blurred-background;
+        text-style: none;
+    }
+    RunTable > .run-table--odd {
+        background: $surface-lighten-1;
+    }
     """
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "run-table--header",
+        "run-table--cursor",
+        "run-table--odd",
+    }
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "cursor_up", "Up", show=False),
+        Binding("down", "cursor_down", "Down", show=False),
+        Binding("pageup", "page_up", "Page up", show=False),
+        Binding("pagedown", "page_down", "Page down", show=False),
+        Binding("home", "first", "First", show=False),
+        Binding("end", "last", "Last", show=False),
+        Binding("left", "scroll_left", "Left", show=False),
+        Binding("right", "scroll_right", "Right", show=False),
+        Binding("enter", "select", "Open", show=False),
+    ]
+
+    cursor_row: reactive[int] = reactive(0, always_update=True, repaint=False)
+    """Index of the highlighted row in :attr:`shown`."""
 
     class SortRequested(Message):
         """The user clicked a header: sort by that column."""
@@ -216,48 +268,79 @@ class RunTable(DataTable[Text]):
             super().__init__()
             self.column = column
 
+    class RowSelected(Message):
+        """Enter (or a click on the highlighted row) on a run."""
+
+        def __init__(self, key: str) -> None:
+            super().__init__()
+            self.key = key
+
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
+        super().__init__(id=id)
         self.columns_spec: list[Column] = []
         self.marked: set[str] = set()
         self.baseline: str | None = None
         self.shown: list[str] = []
+        self._index: dict[str, int] = {}
+        self._cells: dict[str, list[Text]] = {}
+        self._widths: list[int] = []
+        self._strips: dict[str, tuple[bool, Strip]] = {}
+        self._header: Strip | None = None
 
-    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
-        """Column widths for new rows, measured as Text cell lengths.
+    # Geometry ---------------------------------------------------------------------------
+    @property
+    def row_count(self) -> int:
+        """Rows shown."""
+        return len(self.shown)
 
-        DataTable measures each new cell through ``console.options`` (a terminal-size
-        system call per cell: most of the time to add 1,000 rows). Every cell here is a
-        one-line ``Text``, whose width is its cell length; rows are one line high.
-        Textual is pinned to one version (pyproject), which keeps this override honest.
-        """
-        columns = self.ordered_columns
-        for row_key in new_rows:
-            cells = self._data.get(row_key)
-            if cells is None:
-                continue
-            for column in columns:
-                cell = cells.get(column.key)
-                if cell is not None:
-                    width = cell.cell_len if isinstance(cell, Text) else len(str(cell))
-                    if width > column.content_width:
-                        column.content_width = width
-        data_width = sum(column.get_render_width(self) for column in self.columns.values())
-        header = self.header_height if self.show_header else 0
-        self.virtual_size = Size(data_width + self._row_label_column_width, self._total_row_height + header)
+    def _labels(self) -> list[Text]:
+        return [Text(" "), *(Text(c.label) for c in self.columns_spec)]
 
-    # Structure ------------------------------------------------------------------------------
+    def _measure(self) -> None:
+        """Column widths: the widest cell (or label), capped where the column says so."""
+        labels = self._labels()
+        widths = [label.cell_len for label in labels]
+        for cells in self._cells.values():
+            for i, cell in enumerate(cells):
+                if cell.cell_len > widths[i]:
+                    widths[i] = cell.cell_len
+        caps = [1, *(c.width or 40 for c in self.columns_spec)]
+        self._widths = [max(1, min(w, cap)) for w, cap in zip(widths, caps)]
+        self._strips.clear()
+        self._header = None
+        self._resize()
+
+    def _resize(self) -> None:
+        width = sum(self._widths) + len(self._widths)
+        self.virtual_size = Size(width, len(self.shown) + 1)
+
+    def _grow(self, cells: list[Text]) -> bool:
+        """Widen columns for new cells; returns True when a width changed."""
+        caps = [1, *(c.width or 40 for c in self.columns_spec)]
+        changed = False
+        for i, cell in enumerate(cells):
+            wanted = min(cell.cell_len, caps[i])
+            if wanted > self._widths[i]:
+                self._widths[i] = wanted
+                changed = True
+        if changed:
+            self._strips.clear()
+            self._header = None
+            self._resize()
+        return changed
+
+    # Structure ---------------------------------------------------------------------------
     def set_columns(self, columns: list[Column]) -> bool:
-        """Replace the columns; returns True when they changed (rows must be re-added)."""
-        if [c.key for c in columns] == [c.key for c in self.columns_spec]:
-            self.columns_spec = columns
-            return False
+        """Replace the columns; returns True when they changed (every row is redrawn)."""
+        same = [c.key for c in columns] == [c.key for c in self.columns_spec]
         self.columns_spec = columns
-        self.clear(columns=True)
-        self.add_column(Text(" "), key="mark", width=1)
-        for column in columns:
-            self.add_column(Text(column.label), key=column.key, width=column.width)
+        if same:
+            return False
+        self._cells.clear()
         self.shown = []
+        self._index = {}
+        self._measure()
+        self.refresh()
         return True
 
     def _mark_cell(self, key: str) -> Text:
@@ -265,89 +348,196 @@ class RunTable(DataTable[Text]):
             return Text("◆", style="bold yellow")
         return Text("●", style="bold cyan") if key in self.marked else Text(" ")
 
-    def _cells(self, run: Run) -> list[Text]:
+    def _row_cells(self, run: Run) -> list[Text]:
         return [self._mark_cell(run.key), *(column.cell(run) for column in self.columns_spec)]
 
     def show(self, runs: Sequence[Run]) -> None:
         """Show exactly ``runs`` in this order, keeping the cursor on the same run."""
         current = self.current_key
         keys = [run.key for run in runs]
-        if keys == self.shown:
-            return
-        old = set(self.shown)
-        if set(keys) == old:
-            self._reorder(keys)
-        elif old and old < set(keys):
-            # Runs were added: add just their rows, then order everything.
-            for run in runs:
-                if run.key not in old:
-                    self.add_row(*self._cells(run), key=run.key)
-            self.shown = self.shown + [k for k in keys if k not in old]
-            if self.shown != keys:
-                self._reorder(keys)
-        else:
-            scroll = self.scroll_y
-            self.clear()
-            for run in runs:
-                self.add_row(*self._cells(run), key=run.key)
+        new = [run for run in runs if run.key not in self._cells]
+        for run in new:
+            self._cells[run.key] = self._row_cells(run)
+        if keys != self.shown:
             self.shown = keys
-            self.scroll_y = scroll
+            self._index = {key: i for i, key in enumerate(keys)}
+        if new:
+            self._measure()
+        else:
+            self._resize()
         self._restore_cursor(current)
-
-    def _reorder(self, keys: list[str]) -> None:
-        # DataTable sorts by cell values; each row's mark cell is its own Text object, so
-        # its identity names the row.
-        rank = {id(self.get_cell(key, "mark")): i for i, key in enumerate(keys)}
-        self.sort("mark", key=lambda cell: rank.get(id(cell), 0))
-        self.shown = keys
+        self.refresh()
 
     def _restore_cursor(self, key: str | None) -> None:
-        if key is None or key not in self.shown:
-            return
-        try:
-            index = self.get_row_index(key)
-        except RowDoesNotExist:
-            return
-        if index != self.cursor_row:
-            self.move_cursor(row=index, animate=False, scroll=False)
+        if key is not None and key in self._index:
+            self.cursor_row = self._index[key]
+        else:
+            self.cursor_row = min(self.cursor_row, max(0, len(self.shown) - 1))
 
     def update_runs(self, runs: Iterable[Run]) -> None:
-        """Redraw the cells of ``runs`` (only those that are shown)."""
-        shown = set(self.shown)
+        """Recompute the cells of ``runs``; repaint only rows whose cells changed."""
+        top = int(self.scroll_y)
+        height = self.size.height
         for run in runs:
-            if run.key not in shown:
+            old = self._cells.get(run.key)
+            if old is None:
                 continue
-            for column, cell in zip(
-                ["mark", *(c.key for c in self.columns_spec)], self._cells(run)
+            cells = self._row_cells(run)
+            if all(
+                a.plain == b.plain and a.style == b.style and a.spans == b.spans
+                for a, b in zip(old, cells)
             ):
-                try:
-                    self.update_cell(run.key, column, cell)
-                except (CellDoesNotExist, RowDoesNotExist):
-                    break
+                continue
+            self._cells[run.key] = cells
+            self._strips.pop(run.key, None)
+            if not self._grow(cells):
+                index = self._index.get(run.key)
+                if index is not None and top <= index < top + height:
+                    self.refresh(Region(0, index - top + 1, self.size.width, 1))
+            else:
+                self.refresh()
 
     def refresh_marks(self) -> None:
         """Redraw the mark column after marks or the baseline changed."""
-        for key in self.shown:
-            try:
-                self.update_cell(key, "mark", self._mark_cell(key))
-            except (CellDoesNotExist, RowDoesNotExist):
-                continue
+        for key, cells in self._cells.items():
+            mark = self._mark_cell(key)
+            if cells[0].plain != mark.plain or cells[0].style != mark.style:
+                cells[0] = mark
+                self._strips.pop(key, None)
+        self.refresh()
+
+    def get_cell(self, key: str, column: str) -> Text:
+        """The cell of run ``key`` in ``column`` (``mark`` or a column key)."""
+        if column == "mark":
+            return self._cells[key][0]
+        keys = [c.key for c in self.columns_spec]
+        return self._cells[key][keys.index(column) + 1]
+
+    def get_row_index(self, key: str) -> int:
+        """Position of run ``key`` in the table."""
+        return self._index[key]
 
     @property
     def current_key(self) -> str | None:
         """The run under the cursor."""
-        if not self.shown or self.cursor_row < 0 or self.cursor_row >= self.row_count:
-            return None
-        try:
-            row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
-        except (CellDoesNotExist, RowDoesNotExist):
-            return None
-        return row_key.value
+        if 0 <= self.cursor_row < len(self.shown):
+            return self.shown[self.cursor_row]
+        return None
 
-    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
-        event.stop()
-        if event.column_key.value and event.column_key.value != "mark":
-            self.post_message(self.SortRequested(event.column_key.value))
+    # Cursor -----------------------------------------------------------------------------
+    def validate_cursor_row(self, row: int) -> int:
+        return max(0, min(row, len(self.shown) - 1)) if self.shown else 0
+
+    def watch_cursor_row(self, old: int, new: int) -> None:
+        self._scroll_to_cursor()
+        self.refresh()
+
+    def move_cursor(self, *, row: int, **_: object) -> None:
+        """Put the cursor on ``row`` (scrolled into view)."""
+        self.cursor_row = row
+
+    def _scroll_to_cursor(self) -> None:
+        body = max(1, self.size.height - 1)
+        top = int(self.scroll_y)
+        if self.cursor_row < top:
+            self.scroll_to(y=self.cursor_row, animate=False)
+        elif self.cursor_row >= top + body:
+            self.scroll_to(y=self.cursor_row - body + 1, animate=False)
+
+    def action_cursor_up(self) -> None:
+        self.cursor_row -= 1
+
+    def action_cursor_down(self) -> None:
+        self.cursor_row += 1
+
+    def action_page_up(self) -> None:
+        self.cursor_row -= max(1, self.size.height - 2)
+
+    def action_page_down(self) -> None:
+        self.cursor_row += max(1, self.size.height - 2)
+
+    def action_first(self) -> None:
+        self.cursor_row = 0
+
+    def action_last(self) -> None:
+        self.cursor_row = len(self.shown) - 1
+
+    def action_select(self) -> None:
+        key = self.current_key
+        if key is not None:
+            self.post_message(self.RowSelected(key))
+
+    def on_click(self, event: events.Click) -> None:
+        if event.y == 0:
+            column = self._column_at(event.x + int(self.scroll_x))
+            if column is not None:
+                self.post_message(self.SortRequested(column))
+            return
+        row = int(self.scroll_y) + event.y - 1
+        if 0 <= row < len(self.shown):
+            if row == self.cursor_row and event.chain >= 2:
+                self.action_select()
+            self.cursor_row = row
+
+    def _column_at(self, x: int) -> str | None:
+        position = 0
+        for i, width in enumerate(self._widths):
+            position += width + 1
+            if x < position:
+                return None if i == 0 else self.columns_spec[i - 1].key
+        return None
+
+    # Rendering ---------------------------------------------------------------------------
+    def _line(self, cells: list[Text], style: Style) -> Strip:
+        line = Text(style=style, no_wrap=True, end="")
+        for cell, width in zip(cells, self._widths):
+            length = cell.cell_len
+            if length > width:
+                piece = cell.copy()
+                piece.truncate(width, overflow="ellipsis")
+                line.append_text(piece)
+                line.append(" ")
+            elif cell.justify == "right":
+                line.append(" " * (width - length))
+                line.append_text(cell)
+                line.append(" ")
+            else:
+                line.append_text(cell)
+                line.append(" " * (width - length + 1))
+        segments = list(line.render(self.app.console))
+        return Strip(segments).apply_style(style)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        scroll_x = int(self.scroll_x)
+        base = self.rich_style
+        if y == 0:
+            if self._header is None:
+                self._header = self._line(
+                    self._labels(), base + self.get_component_rich_style("run-table--header")
+                )
+            return self._header.crop_extend(scroll_x, scroll_x + width, base)
+        row = int(self.scroll_y) + y - 1
+        if row >= len(self.shown):
+            return Strip.blank(width, base)
+        key = self.shown[row]
+        if row == self.cursor_row:
+            strip = self._line(
+                self._cells[key], base + self.get_component_rich_style("run-table--cursor")
+            )
+        else:
+            odd = row % 2 == 1
+            cached = self._strips.get(key)
+            if cached is None or cached[0] != odd:
+                style = base + (self.get_component_rich_style("run-table--odd") if odd else Style())
+                cached = self._strips[key] = (odd, self._line(self._cells[key], style))
+            strip = cached[1]
+        return strip.crop_extend(scroll_x, scroll_x + width, base)
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._strips.clear()
+        self._header = None
 
 
 def order_runs(
