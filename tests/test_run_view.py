@@ -14,7 +14,7 @@ import pytest
 from conftest import wait_for, wait_loaded
 from rich.style import Style
 from rich.text import Text
-from textual.widgets import Static
+from textual.widgets import Input, Static
 
 from tui.app.app import TrackApp
 from tui.app.screens.run_view import PanelPicker, RunScreen
@@ -320,7 +320,10 @@ async def test_log_search_jumps_between_matches(samples: Path) -> None:
         await wait_loaded(pilot, runs=1)
         screen = await open_run(pilot, "hostile")
         await pilot.press("5", "slash")
-        await pilot.press(*"traceback", "enter")
+        field = screen.query_one("#log-search", Input)
+        assert field.has_focus
+        field.value = "traceback"
+        await pilot.press("enter")
         view = screen.query_one(LogLines)
         log = screen.query_one(LogView)
         wanted = next(i for i, line in enumerate(view.lines) if line.startswith("Traceback"))
@@ -328,7 +331,6 @@ async def test_log_search_jumps_between_matches(samples: Path) -> None:
         assert "match 1 of 1" in plain(screen, "#log-status")
         assert not log.follow  # jumping to a match stops following
         await pilot.press("slash")
-        field = screen.query_one("#log-search")
         field.value = "and"
         await pilot.press("enter")
         hits = [i for i, line in enumerate(view.lines) if "and" in line.lower()]

@@ -25,8 +25,8 @@ from tui.core.rules import RuleEngine, RulesError, Verdict, find_rules, load_rul
 from tui.core.status import derive_status
 from tui.core.store import Delta, Run, RunStore
 
-PREVIEW_CHUNK = 250
-"""Runs previewed per message in the first phase (the table paints after the first)."""
+PREVIEW_CHUNK = 1000
+"""Runs previewed per message in the first phase (1,000 previews take about 0.2 s)."""
 
 PREVIEW_BYTES = 8192
 """Bytes read from the end of each run's metrics for the first paint (about 80 records)."""
@@ -97,6 +97,7 @@ class TrackApp(App[int]):
         self.rules_path = find_rules(self.root, rules_path)
         self._load_rules()
         self._wake = threading.Event()
+        self._first_paint = threading.Event()
         self._priority: list[str] = []
         self._killed_by_rule: set[tuple[str, str]] = set()
 
@@ -164,6 +165,8 @@ class TrackApp(App[int]):
                 if (b := engine.preview(k, PREVIEW_BYTES))
             ]
             self.post_message(BatchesRead(tuple(batches), (0, total)))
+        # Let the table paint before the backfill competes with it for the GIL.
+        self._first_paint.wait(2.0)
         engine.start(self._on_dirty)
         pending = list(keys)
         done = 0
@@ -212,6 +215,8 @@ class TrackApp(App[int]):
             run.status = derive_status(run, now)
         self._evaluate([d.key for d in deltas], now)
         self._broadcast(RunsUpdated(tuple(deltas)))
+        if message.progress is not None and message.progress[0] == 0:
+            self.call_after_refresh(self._first_paint.set)
 
     def _broadcast(self, message: RunsUpdated) -> None:
         for screen in self.screen_stack:

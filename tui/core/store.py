@@ -125,7 +125,7 @@ class Series:
         self.index.frombytes(index.astype(np.uint32).tobytes())
         self.values.frombytes(values.astype(np.float32).tobytes())
         self.count += n
-        if n <= 8:
+        if n <= 64:  # below this, a Python loop beats numpy's per-call overhead
             self._summarise_small(values.tolist(), steps.tolist())
         else:
             self._summarise(values, steps)

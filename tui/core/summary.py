@@ -20,6 +20,7 @@ _LOWER_IS_BETTER = (
     "wer",
     "cer",
     "nll",
+    "minimiz",  # NePS: objective_to_minimize
 )
 
 

@@ -46,7 +46,10 @@ class PickOne(ModalScreen[str | None]):
 class PickMany(ModalScreen[list[str] | None]):
     """Toggle options with space, confirm with enter, cancel with escape."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("enter", "confirm", "Apply")]
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("enter", "confirm", "Apply", priority=True),  # the list would take enter
+    ]
 
     def __init__(self, title: str, options: list[str], chosen: list[str]) -> None:
         super().__init__()

@@ -400,7 +400,7 @@ class RunsScreen(Screen[None]):
             return
         from tui.app.screens.compare import CompareScreen
 
-        self.app.push_screen(CompareScreen(keys))
+        self.app.push_screen(CompareScreen(keys, baseline=table.baseline))
 
     def action_sweep(self) -> None:
         from tui.app.screens.sweep import SweepScreen

@@ -86,9 +86,13 @@ class LogLines(ScrollView, can_focus=True):
             # Scrolled up by the user (following only ever scrolls down).
             self.post_message(self.FollowChanged(False))
 
+    def follow_end(self) -> None:
+        """Bring the newest line into view (in this frame once the view has a size)."""
+        self.scroll_end(animate=False, immediate=self.size.height > 0, x_axis=False)
+
     def action_scroll_end(self) -> None:
         """Go to the newest line and follow new ones."""
-        self.scroll_end(animate=False)
+        self.follow_end()
         self.post_message(self.FollowChanged(True))
 
     def gutter_width(self) -> int:
@@ -194,7 +198,7 @@ class LogView(Vertical):
         if view.query_text:
             self.match_numbers = view.matches()
         if self.follow:
-            view.call_after_refresh(view.scroll_end, animate=False)
+            view.follow_end()
         self._show_status()
 
     def _show_status(self) -> None:
@@ -235,7 +239,7 @@ class LogView(Vertical):
         """Keep the newest line in view as lines arrive (or stop doing so)."""
         self.follow = not self.follow
         if self.follow:
-            self.lines_view.scroll_end(animate=False)
+            self.lines_view.follow_end()
         self._show_status()
 
     # Search -----------------------------------------------------------------------------
