@@ -224,3 +224,26 @@ async def test_auto_kill_stops_exactly_the_diverging_run(tmp_path: Path, process
         assert verdict.state == "triggered" and verdict.step is not None and verdict.step >= 10
         audit = (tmp_path / ".tracktui" / "audit.jsonl").read_text()
         assert "diverged" in audit and "healthy" not in audit
+
+
+async def test_help_and_command_palette_list_the_bindings(samples: Path) -> None:
+    from textual.widgets import Static
+
+    from tui.app.screens.help import HelpScreen
+
+    app = TrackApp(samples / "sweep", watch="poll")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot, runs=5)
+        described = {b.description for b in RunsScreen.BINDINGS if b.description}
+        commands = {c.title for c in app.get_system_commands(app.screen)}
+        assert {"Filter", "Sort", "Compare", "Sweep", "Mark"} <= commands
+        assert "Terminate" not in commands  # finished runs: nothing to kill
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        widget = app.screen.query_one(Static)
+        rendered = "\n".join(strip.text for strip in widget.render_lines(widget.region.reset_offset))
+        for description in described:
+            assert description in rendered
+        assert " / " in rendered or "/ " in rendered
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))

@@ -11,12 +11,14 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from textual import on, work
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.screen import Screen
 from textual.worker import get_current_worker
 
 from tui.app.messages import BatchesRead, RunsUpdated
@@ -395,6 +397,27 @@ class TrackApp(App[int]):
             if worker.is_cancelled:
                 return None
         return result[0]
+
+    # Command palette -------------------------------------------------------------------
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """Textual's commands plus every key binding of the screen and the app, by name."""
+        yield from super().get_system_commands(screen)
+        from tui.app.screens.help import bindings_of
+
+        seen: set[str] = set()
+        for owner, binding in bindings_of(screen):
+            if binding.action in seen or binding.action in ("quit", "command_palette"):
+                continue
+            seen.add(binding.action)
+            action_name = binding.action.split("(", 1)[0]
+            if owner.check_action(action_name, ()) is not True:
+                continue  # unavailable now (greyed out in the footer): not offered
+            key = binding.key_display or binding.key
+            yield SystemCommand(
+                binding.description,
+                f"key: {key}",
+                partial(self.run_action, binding.action, owner),
+            )
 
     # Navigation -----------------------------------------------------------------------
     def action_help(self) -> None:

@@ -7,24 +7,50 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.dom import DOMNode
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
 
-def bindings_of(screen: Screen[object]) -> list[tuple[str, str]]:
-    """(keys, description) for the screen's and the app's bindings, in declaration order."""
-    rows: list[tuple[str, str]] = []
+def bindings_of(screen: Screen[object]) -> list[tuple[DOMNode, Binding]]:
+    """(owner, binding) for the screen's, its focused widget's and the app's bindings."""
+    rows: list[tuple[DOMNode, Binding]] = []
     seen: set[str] = set()
-    for owner in (screen, screen.app):
+    owners: list[DOMNode] = [screen]
+    if screen.focused is not None:
+        owners.append(screen.focused)
+    owners.append(screen.app)
+    for owner in owners:
         for binding in owner.BINDINGS:
-            if not isinstance(binding, Binding) or binding.action in seen:
+            if (
+                not isinstance(binding, Binding)
+                or binding.action in seen
+                or not binding.description
+            ):
                 continue
             seen.add(binding.action)
-            key = binding.key_display or binding.key
-            rows.append(
-                (key.replace("question_mark", "?").replace("slash", "/"), binding.description)
-            )
+            rows.append((owner, binding))
     return rows
+
+
+KEY_NAMES = {
+    "question_mark": "?",
+    "slash": "/",
+    "tilde": "~",
+    "plus": "+",
+    "minus": "-",
+    "left_square_bracket": "[",
+    "right_square_bracket": "]",
+    "comma": ",",
+    "full_stop": ".",
+}
+
+
+def key_label(binding: Binding) -> str:
+    """How a binding's key reads in help: ``?`` rather than ``question_mark``."""
+    if binding.key_display:
+        return binding.key_display
+    return ", ".join(KEY_NAMES.get(k.strip(), k.strip()) for k in binding.key.split(","))
 
 
 class HelpScreen(ModalScreen[None]):
@@ -47,8 +73,8 @@ class HelpScreen(ModalScreen[None]):
         )
         table.add_column("key", style="bold cyan", no_wrap=True)
         table.add_column("action")
-        for key, description in bindings_of(self.under):
-            table.add_row(Text(key), Text(description))
+        for _owner, binding in bindings_of(self.under):
+            table.add_row(Text(key_label(binding)), Text(binding.description))
         table.add_row(Text("ctrl+p"), Text("command palette: every action by name"))
         with VerticalScroll(classes="dialog", id="help"):
             yield Static(table)
