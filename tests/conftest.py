@@ -36,9 +36,11 @@ async def wait_loaded(pilot, runs: int = 1, timeout: float = 15.0) -> None:
     app = pilot.app
     await wait_for(
         pilot,
-        lambda: len(app.store.runs) >= runs
-        and app.progress is None
-        and not any(r.partial for r in app.store.runs.values()),
+        lambda: (
+            len(app.store.runs) >= runs
+            and app.progress is None
+            and not any(r.partial for r in app.store.runs.values())
+        ),
         timeout,
     )
     await pilot.pause()
@@ -50,3 +52,9 @@ def processes():
     from processes import processes_fixture
 
     yield from processes_fixture()
+
+
+@pytest.fixture
+def marker(processes) -> str:
+    """A token for the command line of every process a test starts; leftovers are killed."""
+    return processes.marker

@@ -58,13 +58,28 @@ class Processes:
         self.started.append(popen)
         return popen
 
-    def launch(self, root: Path, name: str = "run", *extra: str, steps: int = 0) -> subprocess.Popen[bytes]:
+    def launch(
+        self, root: Path, name: str = "run", *extra: str, steps: int = 0
+    ) -> subprocess.Popen[bytes]:
         """``tracktui run`` a training-like script (until killed when ``steps`` is 0)."""
         launcher = self.track(
             subprocess.Popen(
                 [
-                    sys.executable, "-m", "tui", "run", "--root", str(root), "--name", name,
-                    "--", sys.executable, str(TRAIN), str(steps), "--marker", self.marker, *extra,
+                    sys.executable,
+                    "-m",
+                    "tui",
+                    "run",
+                    "--root",
+                    str(root),
+                    "--name",
+                    name,
+                    "--",
+                    sys.executable,
+                    str(TRAIN),
+                    str(steps),
+                    "--marker",
+                    self.marker,
+                    *extra,
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -72,7 +87,11 @@ class Processes:
         )
         run_dir = root / name
         wait_until(lambda: "pid_create_time" in read_meta(run_dir))
-        wait_until(lambda: (run_dir / "metrics.jsonl").exists() and (run_dir / "metrics.jsonl").stat().st_size)
+        wait_until(
+            lambda: (
+                (run_dir / "metrics.jsonl").exists() and (run_dir / "metrics.jsonl").stat().st_size
+            )
+        )
         return launcher
 
     def cleanup(self) -> None:

@@ -107,7 +107,11 @@ async def test_an_appended_line_reaches_the_table(samples: Path) -> None:
         key = "resnet-lr0.01"
         screen = app.screen
         assert isinstance(screen, RunsScreen)
-        column = "metric:last:" + ("val_loss" if any(c.key == "metric:last:val_loss" for c in table_of(app).columns_spec) else "loss")
+        column = "metric:last:" + (
+            "val_loss"
+            if any(c.key == "metric:last:val_loss" for c in table_of(app).columns_spec)
+            else "loss"
+        )
         metric = column.split(":")[-1]
         with open(root / key / "metrics.jsonl", "a") as handle:
             handle.write(json.dumps({"step": 100000, metric: 123.25}) + "\n")
@@ -166,7 +170,9 @@ async def test_terminate_from_the_app_kills_the_whole_tree(tmp_path: Path, proce
         assert "victim" in text and str(read_meta(tmp_path / "victim")["pid"]) in text
         await pilot.press("y")
         await wait_for(pilot, lambda: not marked(processes.marker), timeout=15)
-        await wait_for(pilot, lambda: read_meta(tmp_path / "victim").get("status") == "killed", timeout=10)
+        await wait_for(
+            pilot, lambda: read_meta(tmp_path / "victim").get("status") == "killed", timeout=10
+        )
         audit = tmp_path / ".tracktui" / "audit.jsonl"
         assert audit.exists() and "victim" in audit.read_text()
 
@@ -214,10 +220,15 @@ async def test_auto_kill_stops_exactly_the_diverging_run(tmp_path: Path, process
     processes.launch(tmp_path, "diverging", "--interval", "0.05", "--nan-at", "10")
     app = TrackApp(tmp_path, watch="native", auto_kill=True, grace=2.0)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: read_meta(tmp_path / "diverging").get("status") == "killed", timeout=20)
+        await wait_for(
+            pilot, lambda: read_meta(tmp_path / "diverging").get("status") == "killed", timeout=20
+        )
         await wait_for(
             pilot,
-            lambda: all(read_meta(tmp_path / n).get("status") == "finished" for n in ("healthy-a", "healthy-b")),
+            lambda: all(
+                read_meta(tmp_path / n).get("status") == "finished"
+                for n in ("healthy-a", "healthy-b")
+            ),
             timeout=20,
         )
         verdict = app.verdicts["diverging"][0]
@@ -241,7 +252,9 @@ async def test_help_and_command_palette_list_the_bindings(samples: Path) -> None
         await pilot.press("question_mark")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
         widget = app.screen.query_one(Static)
-        rendered = "\n".join(strip.text for strip in widget.render_lines(widget.region.reset_offset))
+        rendered = "\n".join(
+            strip.text for strip in widget.render_lines(widget.region.reset_offset)
+        )
         for description in described:
             assert description in rendered
         assert " / " in rendered or "/ " in rendered

@@ -55,8 +55,14 @@ def test_appends_from_another_process_arrive(tmp_path: Path, watch: str) -> None
         woke.clear()
         subprocess.run([sys.executable, "-c", WRITER, str(run / "metrics.jsonl"), "50"], check=True)
         assert woke.wait(5), "the watcher never reported the writes"
-        pump(engine, store, lambda: store.runs["exp/run1"].series.get("loss") is not None
-             and store.runs["exp/run1"].series["loss"].count == 50)
+        pump(
+            engine,
+            store,
+            lambda: (
+                store.runs["exp/run1"].series.get("loss") is not None
+                and store.runs["exp/run1"].series["loss"].count == 50
+            ),
+        )
         loss = store.runs["exp/run1"].series["loss"]
         assert loss.last_step == 49 and loss.min == pytest.approx(1 / 50)
     finally:
@@ -77,7 +83,9 @@ def test_new_runs_are_discovered_while_watching(tmp_path: Path) -> None:
         engine.stop()
 
 
-def test_inotify_failure_falls_back_to_polling(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_inotify_failure_falls_back_to_polling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import errno
 
     from watchdog.observers import Observer

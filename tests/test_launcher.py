@@ -11,31 +11,15 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
+from processes import TRAIN, running
 
 from tui.core import launcher
 from tui.core.records import parse_line, parse_time
-
-TRAIN = Path(__file__).resolve().parent / "scripts" / "train_like.py"
-
-
-@pytest.fixture
-def marker() -> Iterator[str]:
-    """A token for the command line of every process a test starts; leftovers are killed."""
-    token = f"tt-{uuid.uuid4().hex[:12]}"
-    yield token
-    for proc in psutil.process_iter(["cmdline"]):
-        if token in " ".join(proc.info["cmdline"] or ()):
-            try:
-                proc.kill()
-            except psutil.NoSuchProcess:
-                pass
 
 
 def run_launcher(
@@ -49,13 +33,6 @@ def run_launcher(
         timeout=timeout,
         check=False,
     )
-
-
-def running(proc: psutil.Process) -> bool:
-    try:
-        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def only_run(root: Path) -> Path:

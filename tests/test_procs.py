@@ -11,64 +11,29 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
+from processes import TRAIN, marked, read_meta, running
+from processes import wait_until as wait_for
 
 from tui.core import killcmd, procs
 from tui.core.launcher import current_user
 from tui.core.procs import KillPlan, ProcessInfo, Refusal, Tree
 
-TRAIN = Path(__file__).resolve().parent / "scripts" / "train_like.py"
 SLEEPER = "import signal, time\n{ignore}print('ready', flush=True)\nwhile True: time.sleep(0.05)\n"
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
-    """Poll until ``predicate`` returns something truthy; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")
-
-
-def running(proc: psutil.Process) -> bool:
-    """Still alive as the same process (a zombie has exited)."""
-    try:
-        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
-def marked(marker: str) -> list[psutil.Process]:
-    """Live processes whose command line carries ``marker``: every process a test caused."""
-    found = []
-    for proc in psutil.process_iter(["cmdline"]):
-        if marker in " ".join(proc.info["cmdline"] or ()) and running(proc):
-            found.append(proc)
-    return found
 
 
 _started: list[subprocess.Popen[bytes]] = []
 
 
-@pytest.fixture
-def marker() -> Iterator[str]:
-    """A token put on the command line of every process a test starts; leftovers are killed."""
-    token = f"tt-{uuid.uuid4().hex[:12]}"
-    yield token
-    for proc in marked(token):
-        try:
-            proc.kill()
-        except psutil.NoSuchProcess:
-            pass
+@pytest.fixture(autouse=True)
+def _close_started(marker: str) -> Iterator[None]:
+    """Reap the Popen objects this module started (the marker fixture kills the rest)."""
+    yield
     while _started:
         popen = _started.pop()
         if popen.poll() is None:
@@ -76,7 +41,6 @@ def marker() -> Iterator[str]:
         popen.wait(5)
         if popen.stdout is not None:
             popen.stdout.close()
-    assert wait_for(lambda: not marked(token), 5.0)
 
 
 def launch(root: Path, marker: str, *extra: str, name: str = "run") -> subprocess.Popen[bytes]:
@@ -108,13 +72,6 @@ def launch(root: Path, marker: str, *extra: str, name: str = "run") -> subproces
         lambda: (run_dir / "metrics.jsonl").exists() and (run_dir / "metrics.jsonl").stat().st_size
     )
     return launcher
-
-
-def read_meta(run_dir: Path) -> dict[str, Any]:
-    try:
-        return json.loads((run_dir / "run.json").read_text())
-    except (OSError, ValueError):
-        return {}
 
 
 def audit_lines(path: Path) -> list[dict[str, Any]]:

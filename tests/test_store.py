@@ -18,7 +18,12 @@ def block(records: list[dict], ordinal: int = 0):
 def test_summaries_track_last_min_max_and_nonfinite() -> None:
     store = RunStore()
     delta = store.apply(
-        Batch("r", records=block([{"step": s, "loss": v} for s, v in [(0, 2.0), (1, 0.5), (2, math.nan), (3, 0.7)]]))
+        Batch(
+            "r",
+            records=block(
+                [{"step": s, "loss": v} for s, v in [(0, 2.0), (1, 0.5), (2, math.nan), (3, 0.7)]]
+            ),
+        )
     )
     assert delta.created and delta.metrics == {"loss"}
     loss = store.runs["r"].series["loss"]
@@ -38,7 +43,13 @@ def test_replace_drops_the_preview() -> None:
     store = RunStore()
     store.apply(Batch("r", records=block([{"step": 90, "loss": 0.1}]), partial=True, replace=True))
     assert store.runs["r"].partial
-    store.apply(Batch("r", records=block([{"step": s, "loss": 1.0 / (s + 1)} for s in range(91)]), replace=True))
+    store.apply(
+        Batch(
+            "r",
+            records=block([{"step": s, "loss": 1.0 / (s + 1)} for s in range(91)]),
+            replace=True,
+        )
+    )
     run = store.runs["r"]
     assert not run.partial and run.series["loss"].count == 91 and run.series["loss"].max == 1.0
 
