@@ -359,15 +359,6 @@ async def test_log_follows_new_lines_until_the_user_scrolls_up(samples: Path) ->
         with log_file.open("a") as out:
             out.write("".join(f"epoch line {i}\n" for i in range(100)))
         await wait_for(pilot, lambda: len(view.lines) == before + 100)
-        await pilot.pause(0.5)
-        print(
-            "DBG",
-            view.scroll_y,
-            view.max_scroll_y,
-            view.virtual_size,
-            view.size,
-            view.scroll_target_y if hasattr(view, "scroll_target_y") else None,
-        )
         await wait_for(pilot, lambda: view.scroll_y == view.max_scroll_y > 0)
         assert log.follow and "follow on" in plain(screen, "#log-status")
         await pilot.press("up")

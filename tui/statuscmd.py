@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--sort",
         metavar="KEY",
         help="name, status, a metric (last value), "
-        "min(m)/max(m), config.x; prefix - for descending",
+        "min(m)/max(m), config.x; KEY:desc or --sort=-KEY for descending",
     )
     parser.add_argument("--filter", metavar="EXPR", help="query, e.g. 'lr<0.01 status:running'")
     parser.add_argument(

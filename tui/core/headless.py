@@ -294,11 +294,11 @@ def _sort_value(summary: dict[str, Any], key: str) -> Any:
 def sort_summaries(summaries: list[dict[str, Any]], spec: str) -> list[dict[str, Any]]:
     """Sort by ``spec`` (``loss``, ``-val_acc``, ``max(val_acc)``, ``config.lr``, ``name``).
 
-    A leading ``-`` sorts descending. Missing and non-finite values always go last, in
-    their original order, whatever the direction.
+    A leading ``-`` (or a ``:desc`` suffix) sorts descending. Missing and non-finite
+    values always go last, in their original order, whatever the direction.
     """
-    descending = spec.startswith("-")
-    key = spec.lstrip("-+")
+    descending = spec.startswith("-") or spec.endswith(":desc")
+    key = spec.lstrip("-+").removesuffix(":desc").removesuffix(":asc")
     present: list[tuple[Any, int, dict[str, Any]]] = []
     absent: list[dict[str, Any]] = []
     for i, summary in enumerate(summaries):

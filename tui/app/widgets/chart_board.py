@@ -202,7 +202,7 @@ class ChartBoard(Vertical):
     class PickRequested(Message):
         """The user asked to choose which metrics go where (the screen shows a picker)."""
 
-        def __init__(self, board: ChartBoard, order: list[str], placements: dict[str, str]):
+        def __init__(self, board: ChartBoard, order: list[str], placements: dict[str, str]) -> None:
             super().__init__()
             self.board = board
             self.order = order
@@ -260,16 +260,23 @@ class ChartBoard(Vertical):
         if run is None:
             return False
         order = metric_order(run.series)
-        if order != self.order or force:
+        reordered = order != self.order
+        if reordered or force:
             if self.customised:
                 placements = {n: self.placements.get(n, "hidden") for n in order}
             else:
                 placements = default_placements(order)
             self.order, self.placements = order, placements
-        panels = panels_for(self.order, self.placements)
         if self.x_axis not in BUILTIN_AXES and self.x_axis not in run.series:
+            # The metric used as x-axis is gone (a replaced history): back to steps.
             self.set_reactive(ChartBoard.x_axis, "step")
+            for chart in self.charts:
+                self._apply_options(chart)
+            force = True
+        panels = panels_for(self.order, self.placements)
         if panels == self.panels and not force:
+            if reordered:
+                self._show_options()
             return False
         self.panels = panels
         self._stale.clear()

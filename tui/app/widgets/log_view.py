@@ -88,7 +88,12 @@ class LogLines(ScrollView, can_focus=True):
 
     def follow_end(self) -> None:
         """Bring the newest line into view (in this frame once the view has a size)."""
-        self.scroll_end(animate=False, immediate=self.size.height > 0, x_axis=False)
+        if self.size.height:
+            # force: the scrollbar that the new lines call for is only added at the next
+            # layout, and without it a scroll would be refused.
+            self.scroll_to(y=self.max_scroll_y, animate=False, force=True, immediate=True)
+        else:
+            self.scroll_end(animate=False, x_axis=False)
 
     def action_scroll_end(self) -> None:
         """Go to the newest line and follow new ones."""

@@ -41,7 +41,7 @@ class MatrixBrowser(Horizontal, can_focus=True):
         height: 1fr;
     }
     MatrixBrowser > OptionList {
-        width: 26;
+        width: 24;
         height: 1fr;
     }
     MatrixBrowser > ConfusionHeatmap {

@@ -8,6 +8,7 @@ rebuilt only when the data, an option or the widget's size changed (DESIGN.md §
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -56,6 +57,12 @@ NONFINITE_COLOR = "red+"
 """Colour of the markers drawn where a value is NaN or infinite."""
 
 EMPTY_MESSAGE = "no data yet"
+
+TITLE_SEPARATOR = " · "
+"""What joins the parts of a chart title (the metric, then its notes)."""
+
+# Fewer characters than this of a cut title part tell the reader nothing.
+_MIN_PIECE = 4
 
 # plotext's colour names and their ANSI numbers; any other string draws uncoloured.
 _ANSI_CODES: dict[str, int] = dict(_plotext_color_codes)
@@ -131,12 +138,111 @@ def _placeholder(index: int) -> tuple[int, int, int]:
     return (1, 2 + index // 256, index % 256)
 
 
-def _rich_color(color: PlotColor) -> Color:
+def rich_color(color: PlotColor) -> Color:
+    """The Rich colour of a plotext colour, to style text in a run's plot colour.
+
+    Args:
+        color: a plotext colour name (``"cyan+"``), a 0-255 index or an ``(r, g, b)`` tuple.
+
+    Returns:
+        The matching :class:`rich.color.Color`; the terminal's default colour for anything
+        plotext would not recognise (plotext draws those uncoloured).
+    """
+    if not _valid_color(color):
+        return Color.default()
     if isinstance(color, str):
-        return Color.from_ansi(_ANSI_CODES.get(color, 7))
+        return Color.from_ansi(_ANSI_CODES[color])
     if isinstance(color, int):
         return Color.from_ansi(color)
+    assert isinstance(color, tuple)
     return Color.from_rgb(*color)
+
+
+def ellipsize(text: str, width: int) -> str:
+    """``text`` cut to at most ``width`` characters, ending in ``…`` when it was cut."""
+    if len(text) <= width:
+        return text
+    return text[: max(0, width - 1)].rstrip() + "…" if width > 0 else ""
+
+
+def fit_title(parts: Sequence[str], width: int) -> str:
+    """Join title parts with :data:`TITLE_SEPARATOR` into at most ``width`` characters.
+
+    plotext leaves out a title that does not fit instead of cutting it, so every chart
+    title goes through here. Give the parts most important first: the metric name, then
+    the non-finite note, then the rest.
+
+    Args:
+        parts: the title's parts (already sanitized); empty ones are skipped.
+        width: the characters available.
+
+    Returns:
+        The first part, cut with an ellipsis only when it does not fit alone; then the
+        others in order while whole ones fit. The first one that does not fit is cut when
+        a few characters of it would show, else a trailing ``…`` says something was left
+        out; the parts after it are left out.
+    """
+    kept = [part.strip() for part in parts if part.strip()]
+    if not kept or width <= 0:
+        return ""
+    title = ellipsize(kept[0], width)
+    for part in kept[1:]:
+        joined = title + TITLE_SEPARATOR + part
+        if len(joined) <= width:
+            title = joined
+            continue
+        room = width - len(title) - len(TITLE_SEPARATOR)
+        if room > _MIN_PIECE:
+            return title + TITLE_SEPARATOR + ellipsize(part, room)
+        return title + " …" if len(title) + 2 <= width else title
+    return title
+
+
+def _style_at(line: Text, offset: int) -> Style:
+    return Style.combine(
+        span.style if isinstance(span.style, Style) else Style.parse(span.style)
+        for span in line.spans
+        if span.start <= offset < span.end
+    )
+
+
+def put_title(rendered: Text, title: str) -> Text:
+    """Make the top row of a plotext drawing show ``title``.
+
+    plotext centres the title on the plot area and leaves it out when it would cross the
+    figure's edge, which happens to a title shorter than the figure but longer than the
+    plot area. Such a title is written here instead, centred on the plot area as far as
+    the edges allow and styled like the tick labels.
+
+    Args:
+        rendered: the drawing, whose first line is plotext's title row.
+        title: the title given to plotext, already cut to the drawing's width.
+
+    Returns:
+        ``rendered``, its first line rewritten when plotext had left the title out.
+    """
+    lines = rendered.split("\n", allow_blank=True)
+    title = title.strip()
+    if not title or len(lines) < 3 or title in lines[0].plain:
+        return rendered
+    top = lines[0]
+    width = len(top.plain)
+    if len(title) > width:
+        return rendered
+    # The plot area lies between the frame's corners on the next line.
+    frame = lines[1].plain
+    left, right = frame.find("┌"), frame.find("┐")
+    centre = (left + 1 + (right - left - 1) // 2) if 0 <= left < right else width // 2
+    start = min(max(0, centre - len(title) // 2), width - len(title))
+    # The x tick labels (second to last line) carry the theme's style for text.
+    ticks = lines[-2] if lines[-2].plain.strip() else lines[-1]
+    first = len(ticks.plain) - len(ticks.plain.lstrip())
+    style = _style_at(ticks, first) if ticks.plain.strip() else _style_at(top, start)
+    text = Text(top.plain[:start] + title + top.plain[start + len(title) :], no_wrap=True)
+    text.spans = [*top.spans, Span(start, start + len(title), style)]
+    lines[0] = text
+    result = Text("\n", no_wrap=True).join(lines)
+    return result
 
 
 def centred_message(message: str, width: int, height: int) -> Text:
@@ -401,7 +507,7 @@ class MetricChart(PlotextPlot):
         faint: dict[tuple[int, int, int], Style] = {}
         for index, trace in enumerate(self._traces):
             color = trace.color if _valid_color(trace.color) else color_for(index)
-            faint[_placeholder(index)] = Style(color=_rich_color(color), dim=True)
+            faint[_placeholder(index)] = Style(color=rich_color(color), dim=True)
         spans = []
         for span in text.spans:
             style = span.style
