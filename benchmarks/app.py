@@ -62,7 +62,9 @@ async def measure(root: Path, runs: int) -> dict[str, object]:
         app.call_after_refresh(lambda: painted.append(time.perf_counter()))  # next frame
         await until(pilot, lambda: bool(painted))
         figures["first_paint_s"] = painted[0] - STARTED
-        await until(pilot, lambda: app.progress is None and not any(r.partial for r in app.store), 300, 0.05)
+        await until(
+            pilot, lambda: app.progress is None and not any(r.partial for r in app.store), 300, 0.05
+        )
         figures["backfill_s"] = time.perf_counter() - STARTED
         figures["points"] = sum(s.count for r in app.store for s in r.series.values())
         await pilot.pause(1.0)
@@ -77,7 +79,9 @@ async def measure(root: Path, runs: int) -> dict[str, object]:
             with open(live / "metrics.jsonl", "a") as handle:
                 start = time.perf_counter()
                 handle.write(json.dumps({"step": step, "loss": 0.5}) + "\n")
-            seen = await until(pilot, lambda s=str(step): table.get_cell("zz-live", "step").plain == s, 10, 0.001)
+            seen = await until(
+                pilot, lambda s=str(step): table.get_cell("zz-live", "step").plain == s, 10, 0.001
+            )
             await pilot.pause()  # the frame that shows it
             latencies.append((max(seen, time.perf_counter()) - start) * 1000)
             await asyncio.sleep(0.2)
@@ -131,20 +135,32 @@ def main() -> None:
         shutil.rmtree(live, ignore_errors=True)
     print(f"app benchmark: {args.runs} runs x {args.lines} steps, headless 160x50")
     print(f"  launch to painted table      : {figures['first_paint_s']:.2f} s   (target < 1.5 s)")
-    print(f"  launch to full history       : {figures['backfill_s']:.2f} s   ({figures['points']:,} points)")
-    print(f"  append to updated cell       : median {figures['append_to_cell_ms_median']:.0f} ms, "
-          f"p95 {figures['append_to_cell_ms_p95']:.0f} ms   (targets 100 / 250 ms)")
-    print(f"  re-sort {args.runs} rows + render: median {figures['resort_ms_median']:.1f} ms   (target < 50 ms)")
-    print(f"    (key press to next frame via the test driver: {figures['resort_keypress_ms_median']:.0f} ms; "
-          f"its floor, an empty frame: {figures['empty_frame_ms_median']:.0f} ms)")
-    print(f"  idle CPU over 10 s           : {figures['idle_cpu_percent']:.2f} % of a core   (target < 1 %)")
+    print(
+        f"  launch to full history       : {figures['backfill_s']:.2f} s   ({figures['points']:,} points)"
+    )
+    print(
+        f"  append to updated cell       : median {figures['append_to_cell_ms_median']:.0f} ms, "
+        f"p95 {figures['append_to_cell_ms_p95']:.0f} ms   (targets 100 / 250 ms)"
+    )
+    print(
+        f"  re-sort {args.runs} rows + render: median {figures['resort_ms_median']:.1f} ms   (target < 50 ms)"
+    )
+    print(
+        f"    (key press to next frame via the test driver: {figures['resort_keypress_ms_median']:.0f} ms; "
+        f"its floor, an empty frame: {figures['empty_frame_ms_median']:.0f} ms)"
+    )
+    print(
+        f"  idle CPU over 10 s           : {figures['idle_cpu_percent']:.2f} % of a core   (target < 1 %)"
+    )
     import subprocess
 
     chart = subprocess.run(
         [sys.executable, str(Path(__file__).with_name("chart.py")), "--repeat", "9"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
-    line = next(l for l in chart.stdout.splitlines() if "reduce + build" in l)
+    line = next(row for row in chart.stdout.splitlines() if "reduce + build" in row)
     print("  1,000,000-point chart        :" + line.split(":", 1)[1])
 
 

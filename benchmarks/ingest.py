@@ -26,9 +26,16 @@ def make_file(path: Path, lines: int, with_time: bool) -> None:
     with open(path, "wb") as handle:
         chunk = []
         for step in range(lines):
-            record = {"step": step, "loss": 2.0 / (1 + step) + 0.01 * (step % 7), "accuracy": 1 - 1.0 / (2 + step), "lr": 0.1 * 0.999**step}
+            record = {
+                "step": step,
+                "loss": 2.0 / (1 + step) + 0.01 * (step % 7),
+                "accuracy": 1 - 1.0 / (2 + step),
+                "lr": 0.1 * 0.999**step,
+            }
             if with_time:
-                record["_time"] = f"2026-11-22T10:{(step // 60) % 60:02d}:{step % 60:02d}.{step % 1000:03d}000"
+                record["_time"] = (
+                    f"2026-11-22T10:{(step // 60) % 60:02d}:{step % 60:02d}.{step % 1000:03d}000"
+                )
             chunk.append(orjson.dumps(record))
             if len(chunk) == 10_000:
                 handle.write(b"\n".join(chunk) + b"\n")
@@ -87,8 +94,12 @@ def main() -> None:
             b, o = statistics.median(base), statistics.median(ours)
             label = "step+3 metrics+_time (ISO)" if with_time else "step+3 metrics"
             print(f"{label}: {args.lines:,} lines, {size / 1e6:.0f} MB, {points:,} points")
-            print(f"  orjson.loads loop (limit): {args.lines / b / 1e6:6.2f} M lines/s  ({b * 1e9 / args.lines:.0f} ns/line)")
-            print(f"  tracktui full ingest     : {args.lines / o / 1e6:6.2f} M lines/s  ({o * 1e9 / args.lines:.0f} ns/line)")
+            print(
+                f"  orjson.loads loop (limit): {args.lines / b / 1e6:6.2f} M lines/s  ({b * 1e9 / args.lines:.0f} ns/line)"
+            )
+            print(
+                f"  tracktui full ingest     : {args.lines / o / 1e6:6.2f} M lines/s  ({o * 1e9 / args.lines:.0f} ns/line)"
+            )
             print(f"  ratio ingest / limit     : {b / o:6.2f}   (target >= 0.7)")
             print(f"  store bytes per point    : {state.nbytes() / points:6.2f}   (target <= 16)")
 

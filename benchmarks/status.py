@@ -30,7 +30,9 @@ def generate(root: Path, runs: int, lines: int) -> None:
         run.mkdir(parents=True, exist_ok=True)
         lr = 10 ** (-1 - 3 * (r % 97) / 97)
         meta = {
-            "name": f"run-{r:04d}", "status": "finished", "exit_code": 0,
+            "name": f"run-{r:04d}",
+            "status": "finished",
+            "exit_code": 0,
             "config": {"lr": lr, "batch_size": 32 << (r % 4), "seed": r},
         }
         (run / "run.json").write_text(json.dumps(meta))
@@ -67,15 +69,20 @@ def main() -> None:
         started = time.perf_counter()
         out = subprocess.run(
             [sys.executable, "-m", "tui", "status", str(root), "--json"],
-            capture_output=True, check=True, env={**os.environ, "PYTHONHASHSEED": "0"},
+            capture_output=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": "0"},
         )
         times.append(time.perf_counter() - started)
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     document = json.loads(out.stdout)
     points = sum(m["count"] for run in document["runs"] for m in run["metrics"].values())
     print(f"{len(document['runs'])} runs, {size / 1e9:.2f} GB of JSONL, {points:,} points read")
-    print(f"wall time, median of {args.repeat}: {statistics.median(times):.2f} s  (runs: "
-          + ", ".join(f"{t:.2f}" for t in times) + ")  target < 10 s")
+    print(
+        f"wall time, median of {args.repeat}: {statistics.median(times):.2f} s  (runs: "
+        + ", ".join(f"{t:.2f}" for t in times)
+        + ")  target < 10 s"
+    )
     print(f"peak RSS of the largest process: {max(peak, before) / 1024:.0f} MiB")
 
 

@@ -6,12 +6,20 @@ import math
 
 import numpy as np
 import pytest
+from rich.color import Color
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.widget import Widget
 
 from tui.app.widgets.confusion_heatmap import MAX_CLASSES, SHADES, ConfusionHeatmap
-from tui.app.widgets.metric_chart import PALETTE, MetricChart, Trace, color_for
+from tui.app.widgets.metric_chart import (
+    PALETTE,
+    MetricChart,
+    Trace,
+    color_for,
+    fit_title,
+    rich_color,
+)
 from tui.app.widgets.sweep_plot import (
     ParallelCoordinates,
     SweepPoint,
@@ -147,6 +155,61 @@ async def test_chart_reduces_a_million_points() -> None:
         drawn = plain(chart)
         # The one spike sets the top of the y-axis: it survived the reduction.
         assert "50.0┤" in drawn
+
+
+def test_fit_title_keeps_the_metric_then_the_note() -> None:
+    parts = ["val_loss", "resnet-lr0.8: NaN from step 96", "3 values <= 0 hidden"]
+    assert (
+        fit_title(parts, 80) == "val_loss · resnet-lr0.8: NaN from step 96 · 3 values <= 0 hidden"
+    )
+    assert fit_title(parts, 45) == "val_loss · resnet-lr0.8: NaN from step 96 …"
+    assert fit_title(parts, 30) == "val_loss · resnet-lr0.8: NaN…"
+    assert fit_title(parts, 14) == "val_loss …"
+    assert fit_title(parts, 6) == "val_l…"
+    assert fit_title(["", "  ", "note"], 20) == "note"
+    assert fit_title(parts, 0) == ""
+    for width in range(1, 90):
+        fitted = fit_title(parts, width)
+        assert len(fitted) <= width and fitted.startswith(fit_title(parts[:1], width))
+
+
+def test_rich_color_matches_plotext_colours() -> None:
+    assert rich_color("cyan+") == Color.from_ansi(14)
+    assert rich_color(PALETTE[1]) == Color.from_ansi(11)
+    assert rich_color(200) == Color.from_ansi(200)
+    assert rich_color((10, 20, 30)) == Color.from_rgb(10, 20, 30)
+    for odd in ("chartreuse", 300, True, (1, 2)):
+        assert rich_color(odd).is_default  # type: ignore[arg-type]
+
+
+async def test_chart_cuts_a_long_title_to_its_width() -> None:
+    x = np.arange(200, dtype=float)
+    bad = np.exp(-x / 50)
+    bad[96:] = np.nan
+    traces = [Trace("resnet-lr0.01", x, np.exp(-x / 80)), Trace("resnet-lr0.8", x, bad)]
+    full = "val_loss · resnet-lr0.8: NaN from step 96"
+    chart = MetricChart(traces)
+    chart.title = "val_loss"
+    chart.show_legend = False
+    # 43 columns: the title fits the row but not the plot area, where plotext centres it
+    # (and which it left it out of before).
+    async with Host(chart).run_test(size=(43, 16)) as pilot:
+        await pilot.pause()
+        assert plain(chart).splitlines()[0].strip() == full
+        assert chart.shown_title == full
+    chart = MetricChart(traces)
+    chart.title = "val_loss"
+    async with Host(chart).run_test(size=(34, 16)) as pilot:
+        await pilot.pause()
+        # The run's name gives way before the step does, then goes.
+        assert plain(chart).splitlines()[0].strip() == "val_loss · resn…: NaN from step 96"
+        assert chart.shown_title == full
+        await pilot.resize_terminal(30, 16)
+        await pilot.pause()
+        assert plain(chart).splitlines()[0].strip() == "val_loss · NaN from step 96"
+        chart.title = "a_very_long_metric_name_wider_than_the_chart"
+        await pilot.pause()
+        assert plain(chart).splitlines()[0] == "a_very_long_metric_name_wider…"
 
 
 # ConfusionHeatmap

@@ -13,11 +13,32 @@ from pathlib import Path
 import pytest
 
 RUN_KEYS = {
-    "id", "name", "path", "format", "status", "pid", "host", "started_at", "ended_at",
-    "config", "tags", "properties", "metrics", "texts", "rules", "health",
+    "id",
+    "name",
+    "path",
+    "format",
+    "status",
+    "pid",
+    "host",
+    "started_at",
+    "ended_at",
+    "config",
+    "tags",
+    "properties",
+    "metrics",
+    "texts",
+    "rules",
+    "health",
 }
 METRIC_KEYS = {
-    "last", "last_step", "min", "min_step", "max", "max_step", "count", "nonfinite",
+    "last",
+    "last_step",
+    "min",
+    "min_step",
+    "max",
+    "max_step",
+    "count",
+    "nonfinite",
     "first_nonfinite_step",
 }
 
@@ -47,8 +68,25 @@ def test_json_follows_the_contract(document: dict) -> None:
     assert len(runs) >= 30
     for run in runs.values():
         assert set(run) == RUN_KEYS
-        assert run["format"] in {"tracktui", "valohai", "neps", "gymnos", "csv", "mlflow", "tensorboard"}
-        assert run["status"] in {"running", "stalled", "pending", "finished", "failed", "killed", "crashed", "unknown"}
+        assert run["format"] in {
+            "tracktui",
+            "valohai",
+            "neps",
+            "gymnos",
+            "csv",
+            "mlflow",
+            "tensorboard",
+        }
+        assert run["status"] in {
+            "running",
+            "stalled",
+            "pending",
+            "finished",
+            "failed",
+            "killed",
+            "crashed",
+            "unknown",
+        }
         assert {"bad_lines", "notes"} <= set(run["health"])
         for metric in run["metrics"].values():
             assert set(metric) == METRIC_KEYS
@@ -60,7 +98,11 @@ def test_non_finite_numbers_are_strings_and_values_are_exact(document: dict) -> 
     runs = {run["path"]: run for run in document["runs"]}
     diverged = runs["diverged"]
     loss = diverged["metrics"]["loss"]
-    lines = (Path(__file__).parent.parent / "sample_runs/diverged/metrics.jsonl").read_text().splitlines()
+    lines = (
+        (Path(__file__).parent.parent / "sample_runs/diverged/metrics.jsonl")
+        .read_text()
+        .splitlines()
+    )
     records = [json.loads(line) for line in lines]
     first_bad = next(r["step"] for r in records if "loss" in r and not math.isfinite(r["loss"]))
     assert loss["last"] == "nan" and loss["first_nonfinite_step"] == first_bad
@@ -71,7 +113,9 @@ def test_non_finite_numbers_are_strings_and_values_are_exact(document: dict) -> 
     assert finished["status"] == "finished"
     values = [
         json.loads(line)["val_loss"]
-        for line in (Path(__file__).parent.parent / "sample_runs/sweep/resnet-lr0.01/metrics.jsonl").read_text().splitlines()
+        for line in (Path(__file__).parent.parent / "sample_runs/sweep/resnet-lr0.01/metrics.jsonl")
+        .read_text()
+        .splitlines()
         if "val_loss" in line
     ]
     assert finished["metrics"]["val_loss"]["last"] == values[-1]
@@ -116,7 +160,10 @@ def test_bad_input_exits_2_with_a_message(tmp_path: Path) -> None:
 def test_human_table_shows_runs_and_never_markup(samples: Path) -> None:
     out = subprocess.run(
         [sys.executable, "-m", "tui", "status", str(samples)],
-        capture_output=True, text=True, timeout=120, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
     )
     assert out.returncode == 0, out.stderr
     assert "resnet-lr0.01" in out.stdout

@@ -65,10 +65,12 @@ class TrackApp(App[int]):
     BINDINGS = [
         Binding("q", "quit", "Quit"),
         Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("I", "kill('int')", "SIGINT", show=False),
-        Binding("T", "kill('term')", "Terminate"),
-        Binding("K", "kill('kill')", "SIGKILL", show=False),
-        Binding("X", "kill_flagged", "Kill flagged", show=False),
+        Binding("I", "kill('int')", "Interrupt (SIGINT)", show=False),
+        Binding(
+            "T", "kill('term')", "Terminate", tooltip="SIGTERM, then SIGKILL after the grace period"
+        ),
+        Binding("K", "kill('kill')", "Kill (SIGKILL)", show=False),
+        Binding("X", "kill_flagged", "Terminate runs a kill-rule flagged", show=False),
     ]
 
     def __init__(

@@ -39,6 +39,8 @@ KEY_NAMES = {
     "tilde": "~",
     "plus": "+",
     "minus": "-",
+    "equals_sign": "=",
+    "underscore": "_",
     "left_square_bracket": "[",
     "right_square_bracket": "]",
     "comma": ",",
@@ -46,11 +48,17 @@ KEY_NAMES = {
 }
 
 
+def key_names(binding: Binding) -> list[str]:
+    """Each key of a binding as it reads on a keyboard: ``?`` rather than ``question_mark``."""
+    names = [KEY_NAMES.get(k.strip(), k.strip()) for k in binding.key.split(",")]
+    if binding.key_display and binding.key_display not in names:
+        names[0] = binding.key_display
+    return names
+
+
 def key_label(binding: Binding) -> str:
-    """How a binding's key reads in help: ``?`` rather than ``question_mark``."""
-    if binding.key_display:
-        return binding.key_display
-    return ", ".join(KEY_NAMES.get(k.strip(), k.strip()) for k in binding.key.split(","))
+    """The keys of a binding for the help screen."""
+    return ", ".join(key_names(binding))
 
 
 class HelpScreen(ModalScreen[None]):

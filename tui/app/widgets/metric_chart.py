@@ -154,7 +154,6 @@ def rich_color(color: PlotColor) -> Color:
         return Color.from_ansi(_ANSI_CODES[color])
     if isinstance(color, int):
         return Color.from_ansi(color)
-    assert isinstance(color, tuple)
     return Color.from_rgb(*color)
 
 
@@ -234,15 +233,13 @@ def put_title(rendered: Text, title: str) -> Text:
     left, right = frame.find("┌"), frame.find("┐")
     centre = (left + 1 + (right - left - 1) // 2) if 0 <= left < right else width // 2
     start = min(max(0, centre - len(title) // 2), width - len(title))
-    # The x tick labels (second to last line) carry the theme's style for text.
-    ticks = lines[-2] if lines[-2].plain.strip() else lines[-1]
-    first = len(ticks.plain) - len(ticks.plain.lstrip())
-    style = _style_at(ticks, first) if ticks.plain.strip() else _style_at(top, start)
+    # The x-axis label and tick labels at the bottom are drawn in the theme's text style.
+    labels = next((line for line in reversed(lines[2:]) if line.plain.strip()), top)
+    at = len(labels.plain) - len(labels.plain.lstrip())
     text = Text(top.plain[:start] + title + top.plain[start + len(title) :], no_wrap=True)
-    text.spans = [*top.spans, Span(start, start + len(title), style)]
+    text.spans = [*top.spans, Span(start, start + len(title), _style_at(labels, at))]
     lines[0] = text
-    result = Text("\n", no_wrap=True).join(lines)
-    return result
+    return Text("\n", no_wrap=True).join(lines)
 
 
 def centred_message(message: str, width: int, height: int) -> Text:
@@ -332,6 +329,7 @@ class MetricChart(PlotextPlot):
         self._prepared: tuple[tuple[object, ...], list[_Prepared]] | None = None
         self._rendered: tuple[tuple[object, ...], Text] | None = None
         self._shown_title = ""
+        self._fitted_title = ""
 
     @property
     def traces(self) -> tuple[Trace, ...]:
@@ -340,7 +338,10 @@ class MetricChart(PlotextPlot):
 
     @property
     def shown_title(self) -> str:
-        """The title as last drawn, notes included (for tests and screen readers)."""
+        """The title of the last drawing in full, notes included (for tests and readers).
+
+        The chart itself shows it cut to its width; see :func:`fit_title`.
+        """
         return self._shown_title
 
     def set_traces(self, traces: list[Trace] | tuple[Trace, ...]) -> None:
@@ -399,12 +400,22 @@ class MetricChart(PlotextPlot):
             hidden=hidden,
         )
 
-    def _notes(self, prepared: list[_Prepared]) -> list[str]:
+    def _notes(self, prepared: list[_Prepared], label_room: int | None = None) -> list[str]:
+        """The title's notes: first non-finite steps, then the count of hidden values.
+
+        Args:
+            prepared: the reduced traces.
+            label_room: the characters a note may take; a run's name in it is cut, or left
+                out, first, so that a narrow chart still says where the values went bad.
+        """
         bad = sorted((p.first_bad, p.label) for p in prepared if p.first_bad is not None)
         notes = []
         for (at, kind), label in bad[:2]:
-            note = f"{_kind_word(kind)} from {self.x_label} {format_number(at)}"
-            notes.append(note if len(prepared) == 1 else f"{label}: {note}")
+            note = f"{_kind_word(kind)} from {sanitize(self.x_label, 80)} {format_number(at)}"
+            room = len(label) if label_room is None else label_room - len(note) - 2
+            if len(prepared) > 1 and room >= _MIN_PIECE:
+                note = f"{ellipsize(label, room)}: {note}"
+            notes.append(note)
         if len(bad) > 2:
             notes.append(f"+{len(bad) - 2} more non-finite")
         hidden = sum(p.hidden for p in prepared)
@@ -466,11 +477,16 @@ class MetricChart(PlotextPlot):
                             color=NONFINITE_COLOR,
                             yside=side,
                         )
-        title = " · ".join(part for part in (self.title, *self._notes(prepared)) if part)
         # plotext's output is parsed as ANSI, so every string given to it is sanitized.
-        title = sanitize(title, 400)
-        self._shown_title = title
-        plt.title(title)
+        head = sanitize(self.title, 400).strip()
+        notes = self._notes(prepared)
+        self._shown_title = TITLE_SEPARATOR.join(part for part in (head, *notes) if part)
+        if len(self._shown_title) > width:
+            room = width - (len(head) + len(TITLE_SEPARATOR) if head else 0)
+            self._fitted_title = fit_title([head, *self._notes(prepared, room)], width)
+        else:
+            self._fitted_title = self._shown_title
+        plt.title(self._fitted_title)
         plt.xlabel(sanitize(self.x_label, 80))
         return None
 
@@ -559,4 +575,5 @@ class MetricChart(PlotextPlot):
             return centred_message(f"cannot draw this chart: {sanitize(reason, 80)}", *self.size)
         if not isinstance(rendered, Text):
             return Text(str(rendered))
+        rendered = put_title(rendered, self._fitted_title)
         return self._faint_raw(rendered) if self.smoothing > 0.0 else rendered

@@ -26,7 +26,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual_plotext import PlotextPlot
 
-from tui.app.widgets.metric_chart import centred_message
+from tui.app.widgets.metric_chart import centred_message, fit_title, put_title
 from tui.core.sanitize import sanitize
 from tui.core.shapes import format_number
 
@@ -202,8 +202,10 @@ class SweepScatter(PlotextPlot):
     """A metric against one hyperparameter: one point per run, the best runs highlighted.
 
     Categorical hyperparameters get evenly spaced labelled ticks; numeric ones spanning more
-    than two decades (all positive) a log x-axis. Runs with a NaN metric are drawn as red
-    ``x`` at the bottom edge; runs without the hyperparameter are counted in the title.
+    than two decades (all positive) a log x-axis. Runs with a NaN or infinite metric are
+    drawn as red ``x`` in a row of their own at the worse end of the y-axis (the top when
+    ``mode`` is ``"min"``), away from the best runs; runs without the hyperparameter are
+    counted in the title.
     """
 
     DEFAULT_CSS = """
@@ -222,6 +224,8 @@ class SweepScatter(PlotextPlot):
     """``"min"`` or ``"max"``: which end of the metric is best."""
     top_k: reactive[int] = reactive(3)
     """How many best runs to highlight (and name in the legend)."""
+    show_legend: reactive[bool] = reactive(True)
+    """Name the best runs and the NaN marker in a legend (off in a grid that names them once)."""
 
     def __init__(
         self,
@@ -238,6 +242,7 @@ class SweepScatter(PlotextPlot):
         self._rendered: tuple[tuple[object, ...], Text] | None = None
         self._plotted = 0
         self._shown_title = ""
+        self._fitted_title = ""
 
     @property
     def plotted(self) -> int:
@@ -246,7 +251,10 @@ class SweepScatter(PlotextPlot):
 
     @property
     def shown_title(self) -> str:
-        """The title as last drawn, notes included."""
+        """The title of the last drawing in full, notes included.
+
+        The plot itself shows it cut to its width; see :func:`fit_title`.
+        """
         return self._shown_title
 
     def set_points(self, points: Sequence[SweepPoint]) -> None:
@@ -291,12 +299,19 @@ class SweepScatter(PlotextPlot):
         else:
             pad = (hi - lo) * 0.05
             lo, hi = lo - pad, hi + pad
-        # plotext draws the legend over the top-left of the canvas; headroom keeps it off
-        # the points (canvas = height minus title, frame, ticks and axis label).
-        legend = len(best) + (1 if nan.any() else 0)
+        # Rows of the canvas (the height less title, frame, ticks and axis label) are set
+        # apart above the points for the legend, which plotext draws over the top-left, and
+        # for the NaN markers at the worse end, so neither covers a run.
+        legend = len(best) + (1 if nan.any() else 0) if self.show_legend else 0
+        nan_row = 1 if nan.any() else 0
+        above = legend + (nan_row if self.mode == "min" else 0)
+        below = nan_row if self.mode == "max" else 0
+        # A row is the value step between plotext's rows, so the NaN row and the legend
+        # land on whole rows of their own.
         canvas_rows = max(1, self.size.height - 5)
-        headroom = (legend + 0.5) / max(1.0, canvas_rows - legend - 1.0) if legend else 0.0
-        plt.ylim(lo, hi + (hi - lo) * headroom)
+        row = (hi - lo) / max(1, canvas_rows - above - below - 1)
+        plt.ylim(lo - below * row, hi + above * row)
+        nan_y = hi + row if self.mode == "min" else lo - row
         x = axis.data
         if axis.kind == "categorical":
             count = len(axis.ticks)
@@ -318,22 +333,32 @@ class SweepScatter(PlotextPlot):
         for rank, i in enumerate(best):
             label = f"{_cut(points[i].run_label, 24)} {format_number(float(values[i]))}"
             plt.scatter(
-                [float(x[i])], [float(values[i])], marker="◆", color=BEST_COLORS[rank], label=label
+                [float(x[i])],
+                [float(values[i])],
+                marker="◆",
+                color=BEST_COLORS[rank],
+                label=label if self.show_legend else None,
             )
         if nan.any():
             plt.scatter(
-                x[nan].tolist(), [lo] * int(nan.sum()), marker="x", color=_NAN_COLOR, label="NaN"
+                x[nan].tolist(),
+                [nan_y] * int(nan.sum()),
+                marker="x",
+                color=_NAN_COLOR,
+                label="NaN" if self.show_legend else None,
             )
         self._plotted = int(finite.sum() + nan.sum())
-        notes = [f"{self.metric} vs {param}", f"best {len(best)} ({self.mode})" if best else ""]
-        if nan.any():
-            notes.append(f"{int(nan.sum())} NaN")
+        # Most important first, as a narrow plot keeps only the start of its title.
+        notes = [f"{self.metric} vs {param}", f"{int(nan.sum())} NaN" if nan.any() else ""]
+        if best:
+            notes.append(f"best {len(best)} ({self.mode})")
         lacking = int((~has).sum())
         if lacking:
             notes.append(f"{_plural(lacking, 'run')} without {param}")
-        title = " · ".join(n for n in notes if n)
-        self._shown_title = _cut(title, 400)
-        plt.title(self._shown_title)
+        notes = [_cut(note, 400) for note in notes if note]
+        self._shown_title = " · ".join(notes)
+        self._fitted_title = fit_title(notes, self.size.width)
+        plt.title(self._fitted_title)
         plt.xlabel(_cut(param + (" (log)" if axis.kind == "log" else ""), 80))
         return None
 
@@ -346,6 +371,7 @@ class SweepScatter(PlotextPlot):
             self.metric,
             self.mode,
             self.top_k,
+            self.show_legend,
             width,
             height,
             self.app.theme,
@@ -369,7 +395,9 @@ class SweepScatter(PlotextPlot):
             return centred_message(
                 f"cannot draw this plot: {sanitize(str(error), 80)}", width, height
             )
-        return rendered if isinstance(rendered, Text) else Text(str(rendered))
+        if not isinstance(rendered, Text):
+            return Text(str(rendered))
+        return put_title(rendered, self._fitted_title)
 
 
 def _cut(text: str, width: int) -> str:
@@ -608,14 +636,14 @@ class ParallelCoordinates(Widget):
         return Text("\n").join(lines)
 
     def _title(self, shown: int, nan_runs: int, lacking: int, hidden: int, width: int) -> Text:
-        parts = [f"{self.metric} · {_plural(shown, 'run')} · best {self.top_k} ({self.mode})"]
-        if nan_runs:
-            parts.append(f"{nan_runs} NaN left out")
+        # Most important first, as a narrow plot keeps only the start of its title.
+        parts = [_cut(self.metric, 200), f"{nan_runs} NaN left out" if nan_runs else ""]
+        parts += [_plural(shown, "run"), f"best {self.top_k} ({self.mode})"]
         if lacking:
             parts.append(f"{_plural(lacking, 'run')} lacking a parameter left out")
         if hidden:
             parts.append(f"{hidden} more parameters not shown")
-        return Text(_cut(" · ".join(parts), width), style="bold", no_wrap=True)
+        return Text(fit_title(parts, width), style="bold", no_wrap=True)
 
     @staticmethod
     def _labels(
