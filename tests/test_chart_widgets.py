@@ -195,8 +195,17 @@ async def test_chart_cuts_a_long_title_to_its_width() -> None:
     # (and which it left it out of before).
     async with Host(chart).run_test(size=(43, 16)) as pilot:
         await pilot.pause()
-        assert plain(chart).splitlines()[0].strip() == full
+        rendered = chart.render()
+        assert isinstance(rendered, Text)
+        top = rendered.plain.splitlines()[0]
+        assert top.strip() == full
         assert chart.shown_title == full
+        # Written in the colour of the axis labels, like a title plotext draws.
+        start = top.index("val_loss")
+        assert any(
+            span.start <= start < span.end and getattr(span.style, "color", None) is not None
+            for span in rendered.spans
+        )
     chart = MetricChart(traces)
     chart.title = "val_loss"
     async with Host(chart).run_test(size=(34, 16)) as pilot:
@@ -349,6 +358,66 @@ async def test_sweep_scatter_highlights_best_and_marks_nan() -> None:
         await pilot.pause()
         assert "1 run without lr" in scatter.shown_title
         assert pilot.app.is_running
+
+
+def rows_of(drawn: str, marker: str) -> set[int]:
+    return {i for i, line in enumerate(canvas(drawn).splitlines()) if marker in line}
+
+
+async def test_sweep_scatter_puts_nan_at_the_worse_end_and_can_hide_its_legend() -> None:
+    points = [*sweep(), SweepPoint("diverged", {"lr": 3e-3}, math.nan)]
+    points.append(SweepPoint("exploded", {"lr": 3e-5}, math.inf))
+    scatter = SweepScatter()
+    async with Host(scatter).run_test(size=(80, 24)) as pilot:
+        scatter.set_points(points)
+        scatter.param = "lr"
+        scatter.top_k = 2
+        await pilot.pause()
+        drawn = plain(scatter)
+        assert scatter.plotted == 7
+        # Lower is better: the best runs lie at the bottom, the NaN row above every run
+        # and below the legend (whose entries start with their marker twice).
+        nan_rows = rows_of(drawn.replace("xx NaN", ""), "x")
+        run_rows = rows_of(drawn, "•") | rows_of(drawn.replace("◆◆", ""), "◆")
+        assert len(nan_rows) == 1 and max(nan_rows) < min(run_rows)
+        assert max(rows_of(drawn, "◆◆") | rows_of(drawn, "xx NaN")) < min(nan_rows)
+        assert f"{HOSTILE} 0.1" in drawn and "xx NaN" in drawn
+
+        scatter.mode = "max"
+        await pilot.pause()
+        drawn = plain(scatter)
+        nan_rows = rows_of(drawn.replace("xx NaN", ""), "x")
+        run_rows = rows_of(drawn, "•") | rows_of(drawn.replace("◆◆", ""), "◆")
+        assert len(nan_rows) == 1 and min(nan_rows) > max(run_rows)
+
+        scatter.show_legend = False
+        await pilot.pause()
+        drawn = plain(scatter)
+        assert "r-a" not in drawn and "NaN" not in canvas(drawn)
+        assert canvas(drawn).count("◆") == 2 and canvas(drawn).count("x") == 2
+        assert "2 NaN" in drawn.splitlines()[0]
+
+
+async def test_sweep_titles_fit_narrow_plots() -> None:
+    points = [*sweep(), SweepPoint("diverged", {"lr": 3e-3, "opt": "sgd"}, math.nan)]
+    points.append(SweepPoint("no-lr", {"opt": "sgd"}, 0.3))
+    scatter = SweepScatter()
+    async with Host(scatter).run_test(size=(36, 16)) as pilot:
+        scatter.set_points(points)
+        scatter.param = "lr"
+        scatter.metric = "validation_loss_ema"
+        await pilot.pause()
+        # The NaN count comes right after the metric; a trailing … says more was left out.
+        assert plain(scatter).splitlines()[0].strip() == "validation_loss_ema vs lr · 1 NaN …"
+        assert scatter.shown_title == (
+            "validation_loss_ema vs lr · 1 NaN · best 2 (min) · 1 run without lr"
+        )
+    plot = ParallelCoordinates()
+    async with Host(plot).run_test(size=(40, 16)) as pilot:
+        plot.set_points(points)
+        plot.metric = "val_loss"
+        await pilot.pause()
+        assert plain(plot).splitlines()[0] == "val_loss · 1 NaN left out · 5 runs …"
 
 
 async def test_sweep_scatter_messages() -> None:

@@ -40,6 +40,15 @@ LOADING_CELL_INTERVAL = 1.0
 """The same while histories load: every redraw re-renders the visible table."""
 
 
+def sort_label(column: Column) -> str:
+    """A column's name out of context (``val_loss (best)`` rather than ``best↓``)."""
+    if column.key.startswith("metric:best:"):
+        return f"{column.key.removeprefix('metric:best:')} (best)"
+    if column.key.startswith("metric:last:"):
+        return f"{column.label} (last)"
+    return column.label
+
+
 class RunsScreen(Screen[None]):
     """Every run under ROOT: status, progress, key metrics, rules and varying hyperparameters."""
 
@@ -170,14 +179,11 @@ class RunsScreen(Screen[None]):
             if self.chosen_metrics is not None
             else key_metrics(r.series for r in runs)
         )
+        # Most telling first, so an 80-column terminal shows what matters.
         columns = [
             status_column(),
             text_column("name", "name", lambda r: r.name, 28),
-            text_column("format", "format", lambda r: r.format, 9),
             step_column(),
-            duration_column(clock),
-            rate_column(),
-            age_column(clock),
         ]
         for name in metrics:
             columns.append(metric_column(name, "last", lambda: self.smoothing))
@@ -185,6 +191,12 @@ class RunsScreen(Screen[None]):
         if app.rules is not None:  # type: ignore[attr-defined]
             verdicts = app.verdicts  # type: ignore[attr-defined]
             columns.append(rules_column(lambda key: verdicts.get(key, ())))
+        columns += [
+            age_column(clock),
+            duration_column(clock),
+            rate_column(),
+            text_column("format", "format", lambda r: r.format, 11),
+        ]
         for key in varying_keys([flatten(r.config) for r in runs])[:MAX_CONFIG_COLUMNS]:
             columns.append(config_column(key))
         return columns
@@ -324,7 +336,7 @@ class RunsScreen(Screen[None]):
     def action_sort_menu(self) -> None:
         from tui.app.screens.pick import PickOne
 
-        options = [(c.key, c.label) for c in self.table.columns_spec]
+        options = [(c.key, sort_label(c)) for c in self.table.columns_spec]
 
         def chosen(key: str | None) -> None:
             if key is not None:

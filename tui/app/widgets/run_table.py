@@ -28,7 +28,14 @@ from textual.strip import Strip
 from tui.core.rules import Verdict
 from tui.core.shapes import format_number
 from tui.core.store import Run
-from tui.core.summary import best, duration, human_duration, smoothed_last, throughput
+from tui.core.summary import (
+    best,
+    duration,
+    human_duration,
+    metric_mode,
+    smoothed_last,
+    throughput,
+)
 
 STATUS_BADGES = {
     "running": ("▶ running", "bold green"),
@@ -36,7 +43,7 @@ STATUS_BADGES = {
     "pending": ("· pending", "cyan"),
     "finished": ("✓ finished", "blue"),
     "failed": ("✗ failed", "bold red"),
-    "killed": ("☠ killed", "magenta"),
+    "killed": ("⊘ killed", "magenta"),
     "crashed": ("! crashed", "red"),
     "unknown": ("? unknown", "dim"),
 }
@@ -141,7 +148,8 @@ def metric_column(name: str, kind: str, smoothing: Callable[[], float]) -> Colum
         strength = smoothing()
         return smoothed_last(series, strength) if strength > 0 else series.last
 
-    label = name if kind == "last" else f"{name} best"
+    # The best column sits right after its metric's last value: a short label will do.
+    label = name if kind == "last" else ("best↓" if metric_mode(name) == "min" else "best↑")
 
     def cell(run: Run) -> Text:
         series = run.series.get(name)
@@ -155,7 +163,7 @@ def metric_column(name: str, kind: str, smoothing: Callable[[], float]) -> Colum
             text.append(" !", style="bold red")  # was non-finite earlier
         return text
 
-    return Column(f"metric:{kind}:{name}", label, cell, lambda r: _num_key(value(r)))
+    return Column(f"metric:{kind}:{name}", label, cell, lambda r: _num_key(value(r)), 14)
 
 
 def rules_column(verdicts: Callable[[str], Sequence[Verdict]]) -> Column:
