@@ -87,6 +87,7 @@ class TrackApp(App[int]):
     ) -> None:
         super().__init__()
         self.root = Path(os.path.abspath(root))
+        self.root_label = str(root)  # as the user typed it: shorter than the absolute path
         self.engine = engine or Engine(self.root, watch=watch)
         self.store = RunStore()
         self.clock = clock
@@ -241,6 +242,9 @@ class TrackApp(App[int]):
         changed |= self._evaluate(None, now)
         if changed:
             self._broadcast(RunsUpdated((), frozenset(changed)))
+        tick = getattr(self.screen, "clock_ticked", None)
+        if tick is not None:
+            tick()  # ages and durations move with the clock
 
     def _evaluate(self, keys: list[str] | None, now: float) -> set[str]:
         """Update rule verdicts; returns runs whose verdicts changed."""

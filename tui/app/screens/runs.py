@@ -29,6 +29,7 @@ from tui.app.widgets.run_table import (
     text_column,
 )
 from tui.core.query import Query, QueryError, parse_query
+from tui.core.sanitize import sanitize
 from tui.core.store import Run
 from tui.core.summary import flatten, key_metrics, varying_keys
 
@@ -139,6 +140,14 @@ class RunsScreen(Screen[None]):
         self.table.update_runs(store.runs[k] for k in keys if k in store.runs)
         self.update_bars()
 
+    def clock_ticked(self) -> None:
+        """Redraw the rows on screen: their ages and durations follow the clock."""
+        table = self.table
+        top = int(table.scroll_y)
+        keys = table.shown[top : top + table.size.height]
+        store = self.app.store  # type: ignore[attr-defined]
+        table.update_runs(store.runs[k] for k in keys if k in store.runs)
+
     def _schedule_resort(self) -> None:
         if not self._resort_pending:
             self._resort_pending = True
@@ -219,7 +228,7 @@ class RunsScreen(Screen[None]):
         app = self.app
         store = app.store  # type: ignore[attr-defined]
         top = Text("tracktui ", style="bold")
-        top.append(str(app.root), style="cyan")  # type: ignore[attr-defined]
+        top.append(sanitize(app.root_label), style="cyan")  # type: ignore[attr-defined]
         top.append(f"  · watch: {app.watch_mode}", style="dim")  # type: ignore[attr-defined]
         progress = app.progress  # type: ignore[attr-defined]
         if progress is not None:
@@ -235,7 +244,7 @@ class RunsScreen(Screen[None]):
         table = self.table
         bar = Text()
         if not store.runs:
-            bar.append(f"waiting for runs under {app.root} …", style="yellow")  # type: ignore[attr-defined]
+            bar.append(f"waiting for runs under {sanitize(app.root_label)} …", style="yellow")  # type: ignore[attr-defined]
         else:
             bar.append(
                 f"{len(store.runs)} runs · {len(table.shown)} shown · {len(table.marked)} marked"

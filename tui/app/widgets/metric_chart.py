@@ -220,9 +220,11 @@ def put_title(rendered: Text, title: str) -> Text:
     Returns:
         ``rendered``, its first line rewritten when plotext had left the title out.
     """
-    lines = rendered.split("\n", allow_blank=True)
     title = title.strip()
-    if not title or len(lines) < 3 or title in lines[0].plain:
+    if not title or title in rendered.plain.partition("\n")[0]:
+        return rendered
+    lines = rendered.split("\n", allow_blank=True)
+    if len(lines) < 3:
         return rendered
     top = lines[0]
     width = len(top.plain)
@@ -239,7 +241,7 @@ def put_title(rendered: Text, title: str) -> Text:
     text = Text(top.plain[:start] + title + top.plain[start + len(title) :], no_wrap=True)
     text.spans = [*top.spans, Span(start, start + len(title), _style_at(labels, at))]
     lines[0] = text
-    return Text("\n", no_wrap=True).join(lines)
+    return rendered.blank_copy("\n").join(lines)
 
 
 def centred_message(message: str, width: int, height: int) -> Text:

@@ -131,7 +131,7 @@ def age_column(clock: Callable[[], float]) -> Column:
         "age",
         lambda r: Text(human_duration(age(r)), justify="right"),
         lambda r: _num_key(age(r)),
-        6,
+        7,
     )
 
 
