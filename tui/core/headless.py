@@ -19,7 +19,7 @@ from typing import Any
 
 from tui.core.engine import Engine
 from tui.core.formats.base import Source
-from tui.core.shapes import Bar, Line, Matrix, Table
+from tui.core.shapes import describe
 from tui.core.status import derive_status
 from tui.core.store import Run, RunStore
 from tui.core.summary import flatten
@@ -81,19 +81,7 @@ def metric_summary(run: Run) -> dict[str, dict[str, Any]]:
 
 
 def _text(value: object) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, Matrix):
-        return f"confusion matrix {len(value.rows)}x{len(value.cols)}"
-    if isinstance(value, Bar):
-        return f"bar chart of {len(value.x)} bars"
-    if isinstance(value, Line):
-        return f"line of {len(value.x)} points"
-    if isinstance(value, Table):
-        return f"table {len(value.rows)}x{len(value.columns)}"
-    if isinstance(value, tuple):
-        return f"vector of {len(value)} values"
-    return type(value).__name__
+    return value if isinstance(value, str) else describe(value)
 
 
 def summarize(run: Run, verdicts: Iterable[Any] = (), watcher: str | None = None) -> dict[str, Any]:

@@ -185,6 +185,23 @@ def flatten(prefix: str, value: dict[str, Any], out: dict[str, Any], depth: int 
             out[name] = sub
 
 
+def describe(shape: object) -> str:
+    """A few words saying what a non-scalar value is (``confusion matrix 3x3``)."""
+    if isinstance(shape, str):
+        return "text"
+    if isinstance(shape, Matrix):
+        return f"confusion matrix {len(shape.rows)}x{len(shape.cols)}"
+    if isinstance(shape, Bar):
+        return f"bar chart of {len(shape.x)}"
+    if isinstance(shape, Line):
+        return f"line of {len(shape.x)} points"
+    if isinstance(shape, Table):
+        return f"table {len(shape.rows)}x{len(shape.columns)}"
+    if isinstance(shape, tuple):
+        return f"vector of {len(shape)}"
+    return type(shape).__name__
+
+
 def format_number(value: float, digits: int = 4) -> str:
     """Format a metric compactly: ``nan``/``inf`` spelled out, otherwise ``digits`` significant."""
     if math.isnan(value):

@@ -25,7 +25,7 @@ from textual.worker import get_current_worker
 
 from tui.app.widgets.metric_chart import MetricChart, Trace, color_for
 from tui.core.sanitize import sanitize
-from tui.core.shapes import Bar, Line, Matrix, Shape, Table, format_number
+from tui.core.shapes import Bar, Line, Matrix, Shape, Table, describe, format_number
 from tui.core.store import Run
 
 BAR_ITEMS = 40
@@ -103,20 +103,6 @@ def numeric_columns(table: Table) -> list[int]:
     ]
 
 
-def _kind(shape: Shape) -> str:
-    if isinstance(shape, str):
-        return "text"
-    if isinstance(shape, tuple):
-        return f"vector of {len(shape)}"
-    if isinstance(shape, Bar):
-        return f"bar chart of {len(shape.x)}"
-    if isinstance(shape, Line):
-        return f"line of {len(shape.x)} points"
-    if isinstance(shape, Table):
-        return f"table {len(shape.rows)} x {len(shape.columns)}"
-    return "matrix"
-
-
 class ValueBlock(Vertical):
     """One logged metric of a non-scalar shape: a title line and its latest value."""
 
@@ -169,7 +155,7 @@ class ValueBlock(Vertical):
         step, latest = history[-1]
         title = Text(no_wrap=True, overflow="ellipsis")
         title.append(sanitize(self.metric, 200), style="bold")
-        title.append(f"  {_kind(latest)} · step {format_number(step)}", style="dim")
+        title.append(f"  {describe(latest)} · step {format_number(step)}", style="dim")
         if len(history) > 1:
             title.append(f" · {len(history)} values logged", style="dim")
         self.query_one(".value-title", Static).update(title)

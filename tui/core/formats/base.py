@@ -15,10 +15,15 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tui.core.sanitize import sanitize
 from tui.core.store import Batch
+from tui.core.tail import UnsafeFile, open_regular
 
 READ_BUDGET = 4 * 1024 * 1024
 """Default bytes a source may read in one call before yielding (it stays dirty)."""
+
+SMALL_LIMIT = 4 * 1024 * 1024
+"""Largest metadata file (run.json, YAML, JSON summaries) read whole."""
 
 
 @dataclass(slots=True)
@@ -114,6 +119,29 @@ class Adapter(ABC):
     @abstractmethod
     def discover(self, root: Path, directory: Path, names: list[str]) -> Claim | None:
         """Claim runs in ``directory`` (``names``: its entries), or return ``None``."""
+
+
+def read_small(path: Path, root: Path, limit: int = SMALL_LIMIT) -> tuple[bytes | None, str | None]:
+    """Read a whole small file safely: ``(data, None)``, ``(None, None)`` when missing.
+
+    Refuses FIFOs, devices and symlinks leading out of ``root``; a file over ``limit``
+    bytes is refused with a reason rather than read.
+    """
+    try:
+        fd = open_regular(path, root)
+    except FileNotFoundError:
+        return None, None
+    except (UnsafeFile, OSError) as exc:
+        return None, sanitize(str(exc), 300)
+    try:
+        data = os.read(fd, limit + 1)
+    except OSError as exc:
+        return None, sanitize(f"{path.name}: {exc.strerror or exc}", 300)
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        return None, f"{sanitize(path.name, 200)} is larger than {limit // 1024} KiB; ignored"
+    return data, None
 
 
 def newest_mtime(paths: list[Path]) -> float | None:

@@ -21,11 +21,9 @@ from typing import Any
 import orjson
 import yaml
 
-from tui.core.formats.base import Adapter
+from tui.core.formats.base import Adapter, read_small
 from tui.core.sanitize import sanitize, sanitize_tree
-from tui.core.tail import UnsafeFile, open_regular
 
-SMALL_LIMIT = 4 * 1024 * 1024
 """Largest metadata file (YAML, JSON) read whole; larger ones are refused with a note."""
 
 STATUSES = ("running", "finished", "failed", "killed", "pending", "unknown")
@@ -53,29 +51,6 @@ def stamp(path: Path) -> tuple[int, int, int] | None:
     except OSError:
         return None
     return (info.st_ino, info.st_size, info.st_mtime_ns)
-
-
-def read_small(path: Path, root: Path, limit: int = SMALL_LIMIT) -> tuple[bytes | None, str | None]:
-    """Read a whole small file safely: ``(data, None)``, ``(None, None)`` when missing.
-
-    Refuses FIFOs, devices and symlinks leading out of ``root``; a file over ``limit``
-    bytes is refused with a reason rather than read.
-    """
-    try:
-        fd = open_regular(path, root)
-    except FileNotFoundError:
-        return None, None
-    except (UnsafeFile, OSError) as exc:
-        return None, sanitize(str(exc), 300)
-    try:
-        data = os.read(fd, limit + 1)
-    except OSError as exc:
-        return None, sanitize(f"{path.name}: {exc.strerror or exc}", 300)
-    finally:
-        os.close(fd)
-    if len(data) > limit:
-        return None, f"{sanitize(path.name, 200)} is larger than {limit // 1024} KiB; ignored"
-    return data, None
 
 
 class _TolerantLoader(yaml.SafeLoader):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import orjson
 
-from tui.core.formats.base import READ_BUDGET, Adapter, Claim, Source, newest_mtime, now
+from tui.core.formats.base import READ_BUDGET, Adapter, Claim, Source, newest_mtime, now, read_small
 from tui.core.records import RecordBuilder
 from tui.core.sanitize import decode, sanitize, sanitize_tree
 from tui.core.store import Batch
@@ -22,21 +22,10 @@ LOG_PREVIEW = 32 * 1024
 
 
 def read_meta(path: Path, root: Path) -> tuple[dict[str, object] | None, str | None]:
-    """Read and sanitize a run.json; ``(None, reason)`` when it is missing or unreadable."""
-    try:
-        fd = open_regular(path, root)
-    except FileNotFoundError:
-        return None, None
-    except (UnsafeFile, OSError) as exc:
-        return None, sanitize(str(exc), 300)
-    try:
-        data = os.read(fd, META_LIMIT + 1)
-    finally:
-        os.close(fd)
-    if len(data) > META_LIMIT:
-        return None, f"{path.name} is larger than {META_LIMIT // 1024} KiB; ignored"
-    if not data.strip():
-        return None, None
+    """Read and sanitize a run.json; ``(None, reason)`` when it is unreadable."""
+    data, error = read_small(path, root, META_LIMIT)
+    if data is None or not data.strip():
+        return None, error
     try:
         value = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
