@@ -260,3 +260,24 @@ async def test_help_and_command_palette_list_the_bindings(samples: Path) -> None
         assert " / " in rendered or "/ " in rendered
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
+
+
+@pytest.mark.slow
+async def test_x_terminates_the_run_a_kill_rule_flagged(tmp_path: Path, processes) -> None:
+    (tmp_path / "tracktui.toml").write_text(
+        '[[rule]]\nname = "diverged"\nmetric = "loss"\nwhen = "nonfinite"\naction = "kill"\n'
+    )
+    processes.launch(tmp_path, "steady")
+    processes.launch(tmp_path, "diverging", "--nan-at", "3")
+    app = TrackApp(tmp_path, watch="native", grace=2.0)  # no --auto-kill: flag only
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.flagged() == ["diverging"], timeout=15)
+        assert table_of(app).get_cell("diverging", "rules").plain == "⚑diverged"
+        assert read_meta(tmp_path / "diverging")["status"] == "running"  # only flagged
+        await pilot.press("X")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmKill))
+        await pilot.press("y")
+        await wait_for(
+            pilot, lambda: read_meta(tmp_path / "diverging").get("status") == "killed", timeout=15
+        )
+        assert read_meta(tmp_path / "steady")["status"] == "running"

@@ -18,7 +18,9 @@ SIZE = (120, 30)
 NOW = 1.8e9
 
 
-def test_run_table_sorted_with_a_mark_and_a_baseline(snap_compare, samples: Path, monkeypatch) -> None:
+def test_run_table_sorted_with_a_mark_and_a_baseline(
+    snap_compare, samples: Path, monkeypatch
+) -> None:
     monkeypatch.chdir(samples.parent)  # the top bar shows ROOT as typed: keep it stable
     root = samples.parent / "root"
     root.mkdir()

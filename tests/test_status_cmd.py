@@ -172,6 +172,9 @@ def test_human_table_shows_runs_and_never_markup(samples: Path) -> None:
 
 def test_the_app_refuses_a_root_that_does_not_exist(tmp_path: Path) -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "tui", str(tmp_path / "missing")], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "tui", str(tmp_path / "missing")],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert out.returncode == 2 and "does not exist" in out.stderr

@@ -19,6 +19,7 @@ class ConfirmKill(ModalScreen[bool]):
         Binding("y", "answer(True)", "Yes, signal"),
         Binding("n", "answer(False)", "No"),
         Binding("escape", "answer(False)", "Cancel"),
+        Binding("q", "answer(False)", "Cancel", show=False),  # not the app's quit
     ]
 
     def __init__(self, plans: list[KillPlan], signal: str, grace: float) -> None:

@@ -14,7 +14,7 @@ from textual.widgets.option_list import Option
 class PickOne(ModalScreen[str | None]):
     """Pick one option (enter), or cancel (escape)."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("q", "cancel", "Cancel", show=False)]
 
     def __init__(
         self, title: str, options: list[tuple[str, str]], current: str | None = None
@@ -48,6 +48,7 @@ class PickMany(ModalScreen[list[str] | None]):
 
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
+        Binding("q", "cancel", "Cancel", show=False),
         Binding("enter", "confirm", "Apply", priority=True),  # the list would take enter
     ]
 
