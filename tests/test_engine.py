@@ -147,3 +147,22 @@ def test_preview_then_full_read_replaces_history(tmp_path: Path) -> None:
     for batch in engine.read_all("r"):
         store.apply(batch)
     assert not run_state.partial and run_state.series["loss"].count == 20_000
+
+
+def test_network_filesystem_selects_polling(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tui.core.engine as engine_module
+
+    monkeypatch.setattr(engine_module, "filesystem_type", lambda path: "nfs4")
+    engine = Engine(tmp_path, poll_interval=0.1)
+    engine.start()
+    try:
+        assert engine.mode == "polling (nfs4 is a network filesystem)"
+    finally:
+        engine.stop()
+
+
+def test_filesystem_type_reads_the_mount_table() -> None:
+    from tui.core.engine import filesystem_type
+
+    kind = filesystem_type(Path("/proc"))
+    assert kind == "proc"
