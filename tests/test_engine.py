@@ -149,7 +149,9 @@ def test_preview_then_full_read_replaces_history(tmp_path: Path) -> None:
     assert not run_state.partial and run_state.series["loss"].count == 20_000
 
 
-def test_network_filesystem_selects_polling(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_network_filesystem_selects_polling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import tui.core.engine as engine_module
 
     monkeypatch.setattr(engine_module, "filesystem_type", lambda path: "nfs4")
