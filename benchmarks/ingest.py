@@ -26,11 +26,13 @@ def make_file(path: Path, lines: int, with_time: bool) -> None:
     with open(path, "wb") as handle:
         chunk = []
         for step in range(lines):
+            # Full-precision floats as json.dumps writes them, in realistic ranges (a
+            # decaying learning rate that never reaches subnormal numbers).
             record = {
                 "step": step,
-                "loss": 2.0 / (1 + step) + 0.01 * (step % 7),
-                "accuracy": 1 - 1.0 / (2 + step),
-                "lr": 0.1 * 0.999**step,
+                "loss": 2.0 / (1 + step / 1000) + 0.01 * (step % 7),
+                "accuracy": 1 - 1.0 / (2 + step / 1000),
+                "lr": 0.1 * 0.5 ** (step / 100_000),
             }
             if with_time:
                 record["_time"] = (

@@ -13,7 +13,9 @@ import json
 import math
 import re
 import time
+import warnings
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from itertools import chain
@@ -146,16 +148,20 @@ def parse_time(value: object) -> float | None:
     return None
 
 
-def _times_column(column: tuple[object, ...], now: float) -> np.ndarray:
-    if all(type(v) is str for v in column):
-        try:
-            stamps = np.array(
-                [v[:-1] if v.endswith("Z") else v for v in column],  # type: ignore[union-attr]
-                dtype="datetime64[us]",
-            )
-            return stamps.astype(np.int64) / 1e6
-        except ValueError:
-            pass
+def _times_column(column: Sequence[object], now: float) -> np.ndarray:
+    """Epoch seconds for a column of ``_time`` values (vectorised for ISO strings)."""
+    if set(map(type, column)) == {str}:
+        # numpy parses naive ISO-8601 in C; "Z" (UTC) must go, and an explicit offset
+        # (a warning in numpy) takes the careful per-value path below.
+        parts = "\n".join(column).replace("Z", "").split("\n")  # type: ignore[arg-type]
+        if len(parts) == len(column):
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                try:
+                    stamps = np.array(parts, dtype="datetime64[us]")
+                    return stamps.astype(np.int64) / 1e6
+                except (ValueError, Warning):
+                    pass
     return np.array([t if (t := parse_time(v)) is not None else now for v in column])
 
 
@@ -297,10 +303,13 @@ class RecordBuilder:
             getter = attrgetter(name)
             if key == TIME_KEY:
                 stamps = list(map(getter, records))
+                if None not in stamps:  # the usual case: every record has its time
+                    times[:] = _times_column(stamps, self.now)
+                    continue
                 present = [i for i, v in enumerate(stamps) if v is not None]
                 if present:
                     where = np.asarray(present, dtype=np.int64)
-                    times[where] = _times_column(tuple(stamps[i] for i in present), self.now)
+                    times[where] = _times_column([stamps[i] for i in present], self.now)
                 continue
             columns[key] = np.fromiter(map(getter, records), np.float64, n)
         for key in reversed(X_KEYS):  # the most preferred x key present wins, per record
