@@ -69,9 +69,13 @@ async def measure(root: Path, runs: int) -> dict[str, object]:
         figures["points"] = sum(s.count for r in app.store for s in r.series.values())
         await pilot.pause(1.0)
 
-        before = cpu_seconds()
-        await asyncio.sleep(10)
-        figures["idle_cpu_percent"] = (cpu_seconds() - before) / 10 * 100
+        windows = []
+        for _ in range(3):  # three 10 s windows: the 30 s reconcile lands in one of them
+            before = cpu_seconds()
+            await asyncio.sleep(10)
+            windows.append((cpu_seconds() - before) / 10 * 100)
+        figures["idle_cpu_percent"] = statistics.median(windows)
+        figures["idle_cpu_percent_max"] = max(windows)
 
         latencies = []
         for i in range(30):
@@ -102,12 +106,12 @@ async def measure(root: Path, runs: int) -> dict[str, object]:
                 table.render_line(y)
             sorts.append((time.perf_counter() - start) * 1000)
             # The same through Textual's driver: key event to the next frame, which also
-            # waits for the 60 fps frame clock; an empty pause is its floor.
+            # waits for the 60 fps frame clock; a key bound to nothing is its floor.
             start = time.perf_counter()
             await pilot.press("r")
             frames.append((time.perf_counter() - start) * 1000)
             start = time.perf_counter()
-            await pilot.pause()
+            await pilot.press("f12")  # bound to nothing: the driver's own cost
             pauses.append((time.perf_counter() - start) * 1000)
         figures["resort_ms_median"] = statistics.median(sorts)
         figures["resort_keypress_ms_median"] = statistics.median(frames)
@@ -147,10 +151,11 @@ def main() -> None:
     )
     print(
         f"    (key press to next frame via the test driver: {figures['resort_keypress_ms_median']:.0f} ms; "
-        f"its floor, an empty frame: {figures['empty_frame_ms_median']:.0f} ms)"
+        f"its floor, a key bound to nothing: {figures['empty_frame_ms_median']:.0f} ms)"
     )
     print(
-        f"  idle CPU over 10 s           : {figures['idle_cpu_percent']:.2f} % of a core   (target < 1 %)"
+        f"  idle CPU over 10 s           : median {figures['idle_cpu_percent']:.2f} %, "
+        f"max {figures['idle_cpu_percent_max']:.2f} % of a core over 3 windows   (target < 1 %)"
     )
     import subprocess
 

@@ -36,7 +36,7 @@ PREVIEW_BYTES = 8192
 BACKFILL_CHUNK = 8
 """Runs read in full per message in the second phase, between looks at dirty runs."""
 
-COALESCE = 0.05
+COALESCE = 0.025
 """Seconds to wait after a file event so bursts of writes are read together."""
 
 STATUS_INTERVAL = 5.0

@@ -41,6 +41,12 @@ NETWORK_FS = frozenset(
         "virtiofs",
     }
 )
+RECONCILE_SHARE = 0.002
+"""Most of a core the safety-net reconcile may use while inotify does the work."""
+
+POLL_SHARE = 0.02
+"""Most of a core the stat loop may use in polling mode."""
+
 _IGNORED_EVENTS = frozenset({"opened", "closed_no_write"})
 
 
@@ -286,12 +292,19 @@ class Engine:
         With inotify the events do the work and this is a safety net (lost events, queue
         overflows): every ``reconcile_interval``. When polling it is the only source of
         news: a stat pass every ``poll_interval`` and a walk every ``walk_interval``.
+        Either way the pause after a pass is stretched so the passes use at most
+        ``RECONCILE_SHARE`` (inotify) or ``POLL_SHARE`` (polling) of a core, however many
+        runs there are.
         """
         last_stat = last_walk = time.monotonic()
+        cost = 0.0
         while not self._stop.is_set():
             polling = self.mode.startswith("polling")
-            stat_every = self.poll_interval if polling else self.reconcile_interval
-            walk_every = self.walk_interval if polling else self.reconcile_interval
+            share = POLL_SHARE if polling else RECONCILE_SHARE
+            stat_every = max(
+                self.poll_interval if polling else self.reconcile_interval, cost / share
+            )
+            walk_every = max(self.walk_interval if polling else self.reconcile_interval, stat_every)
             due = min(last_stat + stat_every, last_walk + walk_every)
             if self._stop.wait(max(0.0, due - time.monotonic())):
                 return
@@ -301,6 +314,7 @@ class Engine:
                 self.reconcile(walk_root=walk)
             except Exception as exc:  # keep the loop alive whatever a filesystem does
                 self.errors.append(f"reconcile failed: {exc!r}")
+            cost = time.monotonic() - now
             last_stat = now
             if walk:
                 last_walk = now
