@@ -22,6 +22,7 @@ from textual.screen import Screen
 from textual.worker import get_current_worker
 
 from tui.app.messages import BatchesRead, RunsUpdated
+from tui.core.backfill import Backfill
 from tui.core.engine import Engine
 from tui.core.rules import RuleEngine, RulesError, Verdict, find_rules, load_rules
 from tui.core.status import derive_status
@@ -173,33 +174,33 @@ class TrackApp(App[int]):
         # Let the table paint before the backfill competes with it for the GIL.
         self._first_paint.wait(2.0)
         engine.start(self._on_dirty)
-        pending = list(keys)
-        done = 0
-        while not worker.is_cancelled:
-            if pending:
-                wanted = [k for k in self._priority if k in set(pending)][:BACKFILL_CHUNK]
-                chosen = wanted or pending[:BACKFILL_CHUNK]
-                chosen_set = set(chosen)
-                pending = [k for k in pending if k not in chosen_set]
-                batches = []
-                for key in chosen:
-                    batches.extend(engine.read_all(key))
-                done += len(chosen)
-                self.post_message(BatchesRead(tuple(batches), (done, total)))
-            elif not self._wake.wait(1.0):
-                continue
-            if engine.dirty:
-                time.sleep(COALESCE)
-            self._wake.clear()
-            dirty, rescan = engine.take_dirty()
-            if rescan:
-                new = engine.scan()
-                dirty = sorted(set(dirty) | set(new))
-                total += len(new)
-                done += len(new)
-            dirty = [k for k in dirty if k not in set(pending)]
-            if dirty:
-                self.post_message(BatchesRead(tuple(engine.read(dirty))))
+        backfill = Backfill(engine, keys)
+        try:
+            while not worker.is_cancelled:
+                if backfill.busy:
+                    batches = backfill.step(self._priority)
+                    if batches or not backfill.busy:
+                        self.post_message(BatchesRead(tuple(batches), (backfill.done, total)))
+                elif not self._wake.wait(1.0):
+                    continue
+                if engine.dirty:
+                    time.sleep(COALESCE)
+                self._wake.clear()
+                dirty, rescan = engine.take_dirty()
+                if rescan:
+                    new = engine.scan()
+                    engine.take_dirty()
+                    dirty = sorted(set(dirty) | set(new))
+                    total += len(new)
+                    backfill.done += len(new)
+                later = [k for k in dirty if backfill.owns(k)]
+                if later:
+                    backfill.touched(later)  # read again once their full read is in
+                    dirty = [k for k in dirty if not backfill.owns(k)]
+                if dirty:
+                    self.post_message(BatchesRead(tuple(engine.read(dirty))))
+        finally:
+            backfill.close()
 
     # Applying batches (main thread) -----------------------------------------------------
     @on(BatchesRead)

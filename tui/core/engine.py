@@ -225,6 +225,27 @@ class Engine:
             self.mark(again)
         return batches
 
+    def adopt(self, source: Source, batches: list[Batch]) -> list[Batch]:
+        """Take back a source read in another process, with its file positions.
+
+        Returns its batches, the first marked as replacing the preview shown so far.
+        """
+        key = source.key
+        with self._lock:
+            self.sources[key] = source
+        out = list(batches)
+        if key in self._previewed:
+            self._previewed.discard(key)
+            out = (
+                [dataclasses.replace(out[0], replace=True), *out[1:]]
+                if out
+                else [source.batch(replace=True)]
+            )
+        elif key not in self._announced and not out:
+            out = [source.batch()]
+        self._announced.add(key)
+        return out
+
     def read_all(self, key: str, budget: int = 64 * 1024 * 1024) -> list[Batch]:
         """Read a run to its current end."""
         batches = []
