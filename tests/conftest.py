@@ -18,7 +18,7 @@ def samples(tmp_path: Path) -> Path:
     return target
 
 
-async def wait_for(pilot, condition, timeout: float = 10.0) -> None:
+async def wait_for(pilot, condition, timeout: float = 20.0) -> None:
     """Let the app run until ``condition()`` holds (no fixed sleeps in tests)."""
     import asyncio
     import time
