@@ -168,3 +168,25 @@ def test_filesystem_type_reads_the_mount_table() -> None:
 
     kind = filesystem_type(Path("/proc"))
     assert kind == "proc"
+
+
+def test_reconcile_finds_writes_the_events_missed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An observer that reports nothing stands for a queue overflow or a lost event.
+    monkeypatch.setattr(Engine, "_start_observer", lambda self: "inotify")
+    for r in range(30):
+        (tmp_path / f"run-{r}").mkdir()
+        (tmp_path / f"run-{r}" / "metrics.jsonl").write_text('{"step": 0, "loss": 1}\n')
+    engine = Engine(tmp_path, reconcile_interval=0.3)
+    engine.scan()
+    store = RunStore()
+    for batch in engine.read(engine.take_dirty()[0]):
+        store.apply(batch)
+    engine.start()
+    try:
+        with open(tmp_path / "run-29" / "metrics.jsonl", "a") as handle:
+            handle.write('{"step": 1, "loss": 0.5}\n')
+        pump(engine, store, lambda: store.runs["run-29"].series["loss"].count == 2)
+    finally:
+        engine.stop()

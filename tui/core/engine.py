@@ -44,6 +44,9 @@ NETWORK_FS = frozenset(
 RECONCILE_SHARE = 0.002
 """Most of a core the safety-net reconcile may use while inotify does the work."""
 
+SLICE_SECONDS = 0.01
+"""About how long one safety-net pass may take (so no moment of idle costs much)."""
+
 POLL_SHARE = 0.02
 """Most of a core the stat loop may use in polling mode."""
 
@@ -308,45 +311,65 @@ class Engine:
         return "inotify"
 
     def _loop(self) -> None:
-        """Re-stat every run (and re-walk ROOT) on a schedule that depends on the mode.
+        """Re-stat the runs (and re-walk ROOT) on a schedule that depends on the mode.
 
         With inotify the events do the work and this is a safety net (lost events, queue
-        overflows): every ``reconcile_interval``. When polling it is the only source of
-        news: a stat pass every ``poll_interval`` and a walk every ``walk_interval``.
-        Either way the pause after a pass is stretched so the passes use at most
-        ``RECONCILE_SHARE`` (inotify) or ``POLL_SHARE`` (polling) of a core, however many
-        runs there are.
+        overflows): the runs are re-checked a slice at a time, each slice costing about
+        ``SLICE_SECONDS``, paced so the checks use at most ``RECONCILE_SHARE`` of a core
+        and every run is seen at least every ``reconcile_interval``; ROOT is re-walked
+        after each full round. When polling it is the only source of news: every run is
+        re-checked every ``poll_interval`` (stretched to stay under ``POLL_SHARE``) and
+        ROOT is walked every ``walk_interval``.
         """
-        last_stat = last_walk = time.monotonic()
-        cost = 0.0
-        while not self._stop.is_set():
+        position = 0
+        per_run = 0.0  # seconds to re-check one run, as last measured
+        last_walk = time.monotonic()
+        # Not at once: the first paint and the first reads need the machine more.
+        pause = (
+            self.poll_interval
+            if self.mode.startswith("polling")
+            else min(5.0, self.reconcile_interval)
+        )
+        while not self._stop.wait(pause):
+            started = time.monotonic()
+            keys = list(self.sources)
             polling = self.mode.startswith("polling")
-            share = POLL_SHARE if polling else RECONCILE_SHARE
-            stat_every = max(
-                self.poll_interval if polling else self.reconcile_interval, cost / share
-            )
-            walk_every = max(self.walk_interval if polling else self.reconcile_interval, stat_every)
-            due = min(last_stat + stat_every, last_walk + walk_every)
-            if self._stop.wait(max(0.0, due - time.monotonic())):
-                return
-            now = time.monotonic()
-            walk = now - last_walk >= walk_every
+            if polling or not keys or per_run == 0.0:
+                chunk = keys
+            else:
+                chunk = keys[position : position + max(20, int(SLICE_SECONDS / per_run))]
+            position = position + len(chunk) if chunk is not keys else len(keys)
+            full_round = position >= len(keys)
+            if full_round:
+                position = 0
+            walk_every = self.walk_interval if polling else self.reconcile_interval
+            walk = full_round and started - last_walk >= walk_every
             try:
-                self.reconcile(walk_root=walk)
+                self.reconcile(walk_root=walk, keys=chunk)
             except Exception as exc:  # keep the loop alive whatever a filesystem does
                 self.errors.append(f"reconcile failed: {exc!r}")
-            cost = time.monotonic() - now
-            last_stat = now
+            cost = time.monotonic() - started
             if walk:
-                last_walk = now
+                last_walk = started
+            elif chunk:
+                per_run = cost / len(chunk)
+            if polling:
+                pause = max(self.poll_interval, cost / POLL_SHARE)
+            else:
+                rounds = max(1, -(-len(keys) // max(1, len(chunk))))
+                pause = max(self.reconcile_interval / rounds, cost / RECONCILE_SHARE)
+            pause = max(0.0, pause - (time.monotonic() - started))
 
-    def reconcile(self, walk_root: bool = True) -> None:
-        """Stat every run (and walk ROOT for new ones): the truth behind the file events."""
+    def reconcile(self, walk_root: bool = True, keys: list[str] | None = None) -> None:
+        """Stat runs (all, or ``keys``) and walk ROOT for new ones: the truth behind the
+        file events."""
         observer = self._observer
         if observer is not None and not observer.is_alive():  # type: ignore[attr-defined]
             self._observer = None
             self.mode = "polling (file watcher stopped unexpectedly)"
-        changed = [key for key, source in list(self.sources.items()) if source.changed()]
+        sources = self.sources
+        chosen = list(sources) if keys is None else keys
+        changed = [key for key in chosen if (source := sources.get(key)) and source.changed()]
         if walk_root:
             changed.extend(self.scan())
         if changed:
