@@ -190,3 +190,24 @@ def test_reconcile_finds_writes_the_events_missed(
         pump(engine, store, lambda: store.runs["run-29"].series["loss"].count == 2)
     finally:
         engine.stop()
+
+
+def test_runs_beyond_the_descriptor_budget_close_and_reopen(tmp_path: Path) -> None:
+    for r in range(6):
+        (tmp_path / f"run-{r}").mkdir()
+        (tmp_path / f"run-{r}" / "metrics.jsonl").write_text('{"step": 0, "loss": 1}\n')
+    engine = Engine(tmp_path, watch="poll")
+    engine.open_budget = 2
+    engine.scan()
+    store = RunStore()
+    for batch in engine.read(engine.take_dirty()[0]):
+        store.apply(batch)
+    held = [k for k, s in engine.sources.items() if s.metrics.fd is not None]
+    assert held == ["run-4", "run-5"]  # only the two read last keep their files open
+    for r in range(6):
+        with open(tmp_path / f"run-{r}" / "metrics.jsonl", "a") as handle:
+            handle.write('{"step": 1, "loss": 0.5}\n')
+    engine.mark(engine.sources)
+    for batch in engine.read(engine.take_dirty()[0]):
+        store.apply(batch)
+    assert all(run.series["loss"].count == 2 for run in store)  # nothing lost or repeated

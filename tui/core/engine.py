@@ -14,6 +14,7 @@ import errno
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -51,6 +52,30 @@ POLL_SHARE = 0.02
 """Most of a core the stat loop may use in polling mode."""
 
 _IGNORED_EVENTS = frozenset({"opened", "closed_no_write"})
+
+
+def open_file_budget() -> int:
+    """How many runs may keep their files open, after raising the soft descriptor limit.
+
+    A run holds up to two descriptors (metrics and log). The soft limit is often 1,024
+    while the hard one is far higher, so it is raised first; what remains beyond a
+    reserve for everything else is shared out, and the least recently read runs close
+    their files when it is exceeded (they reopen, and re-verify identity, when read).
+    """
+    try:
+        import resource
+    except ImportError:  # not POSIX
+        return 256
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+        except (ValueError, OSError):
+            pass
+    limit = 65536 if soft == resource.RLIM_INFINITY else soft
+    return max(8, (limit - 256) // 3)
 
 
 def filesystem_type(path: Path) -> str | None:
@@ -116,6 +141,8 @@ class Engine:
         self._thread: threading.Thread | None = None
         self._previewed: set[str] = set()
         self._announced: set[str] = set()
+        self._open: OrderedDict[str, None] = OrderedDict()
+        self.open_budget = open_file_budget()
 
     # Discovery -------------------------------------------------------------------------
     def scan(self) -> list[str]:
@@ -224,9 +251,20 @@ class Engine:
                 batches.append(batch)
             if source.more:
                 again.append(key)
+            self._opened(key)
         if again:
             self.mark(again)
         return batches
+
+    def _opened(self, key: str) -> None:
+        """Note that ``key`` was just read; close the files of the runs read longest ago."""
+        self._open[key] = None
+        self._open.move_to_end(key)
+        while len(self._open) > self.open_budget:
+            oldest, _ = self._open.popitem(last=False)
+            source = self.sources.get(oldest)
+            if source is not None:
+                source.close()
 
     def adopt(self, source: Source, batches: list[Batch]) -> list[Batch]:
         """Take back a source read in another process, with its file positions.
@@ -236,6 +274,7 @@ class Engine:
         key = source.key
         with self._lock:
             self.sources[key] = source
+        self._open.pop(key, None)  # read (and closed) in another process
         out = list(batches)
         if key in self._previewed:
             self._previewed.discard(key)
