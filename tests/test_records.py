@@ -165,3 +165,9 @@ def test_fast_and_slow_paths_agree(records: list[dict]) -> None:
     for name in a.scalars:
         np.testing.assert_array_equal(a.scalars[name][0], b.scalars[name][0])
         np.testing.assert_array_equal(a.scalars[name][1], b.scalars[name][1])
+
+
+def test_a_wide_table_with_nan_is_not_mistaken_for_deep_nesting() -> None:
+    rows = ", ".join(f"[{i}, NaN]" for i in range(2000))
+    record, reason = parse_line(f'{{"step": 1, "table": [{rows}]}}'.encode())
+    assert reason is None and record is not None and len(record["table"]) == 2000

@@ -34,9 +34,6 @@ PREVIEW_CHUNK = 1000
 PREVIEW_BYTES = 8192
 """Bytes read from the end of each run's metrics for the first paint (about 80 records)."""
 
-BACKFILL_CHUNK = 8
-"""Runs read in full per message in the second phase, between looks at dirty runs."""
-
 COALESCE = 0.025
 """Seconds to wait after a file event so bursts of writes are read together."""
 

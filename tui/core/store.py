@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from tui.core.records import RecordBlock
-from tui.core.shapes import Bar, Line, Matrix, Shape, Table
+from tui.core.shapes import Shape
 
 LOG_LINES = 5000
 """Log lines kept per run (the tail the UI can show and search)."""
@@ -299,11 +299,6 @@ class Run:
         """Bytes held by the record table and the series buffers."""
         own = (self.steps.buffer_info()[1] + self.times.buffer_info()[1]) * 8
         return own + sum(s.nbytes() for s in self.series.values())
-
-
-TEXT_KINDS: tuple[type, ...] = (str,)
-VECTOR_KINDS: tuple[type, ...] = (tuple,)
-SHAPE_KINDS: dict[str, type] = {"matrix": Matrix, "bar": Bar, "line": Line, "table": Table}
 
 
 class RunStore:

@@ -10,7 +10,6 @@ as markup.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
@@ -571,8 +570,3 @@ def order_runs(
         pinned = [r for r in ordered if r.key == baseline]
         ordered = pinned + [r for r in ordered if r.key != baseline]
     return ordered
-
-
-def now() -> float:
-    """Wall clock default for columns."""
-    return time.time()
