@@ -10,6 +10,23 @@ import pytest
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_runs"
 
 
+def load(root: Path):
+    """Every run under ``root``, read to its end through a polling Engine, in a RunStore."""
+    from tui.core.engine import Engine
+    from tui.core.store import RunStore
+
+    engine = Engine(root, watch="poll")
+    engine.scan()
+    store = RunStore()
+    keys, _ = engine.take_dirty()
+    for key in keys:
+        for batch in engine.read_all(key):
+            store.apply(batch)
+    engine.stop()
+    assert not engine.errors
+    return store
+
+
 @pytest.fixture
 def samples(tmp_path: Path) -> Path:
     """A private copy of sample_runs/."""

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import load
 
 from tui.core.discover import default_adapters, walk
-from tui.core.engine import Engine
 from tui.core.formats.tensorboard import INSTALL_NOTE
 from tui.core.shapes import Bar
 from tui.core.store import Run, RunStore
@@ -35,20 +35,6 @@ def foreign(tmp_path: Path) -> Path:
     target = tmp_path / "foreign"
     shutil.copytree(FOREIGN, target)
     return target
-
-
-def load(root: Path) -> RunStore:
-    """Everything under ``root``, read to the end through a polling Engine."""
-    engine = Engine(root, watch="poll")
-    engine.scan()
-    store = RunStore()
-    keys, _ = engine.take_dirty()
-    for key in keys:
-        for batch in engine.read_all(key):
-            store.apply(batch)
-    engine.stop()
-    assert not engine.errors
-    return store
 
 
 def run_of(store: RunStore, key: str) -> Run:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import load
 
 from tui.core.engine import Engine
 from tui.core.shapes import Bar, Line, Matrix, Table
@@ -40,18 +41,6 @@ def drain(engine: Engine, store: RunStore) -> None:
             return
         for batch in engine.read(keys):
             store.apply(batch)
-
-
-def load(root: Path) -> RunStore:
-    engine = Engine(root, watch="poll")
-    engine.scan()
-    store = RunStore()
-    keys, _ = engine.take_dirty()
-    for key in keys:
-        for batch in engine.read_all(key):
-            store.apply(batch)
-    engine.stop()
-    return store
 
 
 def run_of(store: RunStore, key: str) -> Run:

@@ -79,16 +79,6 @@ def _start_tracker() -> bool:
     return True
 
 
-def _size(source: Source) -> int:
-    total = 0
-    for path in source.watched_files():
-        try:
-            total += os.stat(path).st_size
-        except OSError:
-            pass
-    return total
-
-
 class Backfill:
     """Full reads of ``keys``, most wanted first, in processes when the data is large.
 
@@ -104,7 +94,7 @@ class Backfill:
         self._redo: set[str] = set()
         count = workers if workers is not None else min(4, os.cpu_count() or 1)
         self._pool: ProcessPoolExecutor | None = None
-        large = count > 1 and sum(_size(engine.sources[k]) for k in self.pending) >= PARALLEL_BYTES
+        large = count > 1 and sum(engine.sources[k].size() for k in self.pending) >= PARALLEL_BYTES
         if large and _start_tracker():
             # spawn: the app has threads, and forking a threaded process is unsafe.
             self._pool = ProcessPoolExecutor(

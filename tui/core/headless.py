@@ -202,16 +202,6 @@ def _worker(
     return _finish(store, now, rules_path, ONE_SHOT, query)
 
 
-def _size(source: Source) -> int:
-    total = 0
-    for path in source.watched_files():
-        try:
-            total += os.stat(path).st_size
-        except OSError:
-            pass
-    return total
-
-
 def collect(
     root: Path,
     rules_path: Path | None = None,
@@ -234,7 +224,7 @@ def collect(
     sources = list(engine.sources.values())
     now = time.time() if now is None else now
     whole = _needs_all_series(rules_path)
-    sizes = [_size(s) for s in sources]
+    sizes = [s.size() for s in sources]
     count = workers or min(len(sources), os.cpu_count() or 1)
     if count <= 1 or sum(sizes) < PARALLEL_BYTES:
         return _finish(_read(sources, engine.root), now, rules_path, ONE_SHOT, query)

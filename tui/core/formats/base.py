@@ -76,6 +76,16 @@ class Source(ABC):
         """Files whose size or mtime reveal new data (used by polling and reconcile)."""
         return []
 
+    def size(self) -> int:
+        """Bytes in the watched files (how much a full read has to parse)."""
+        total = 0
+        for path in self.watched_files():
+            try:
+                total += os.stat(path).st_size
+            except OSError:
+                pass
+        return total
+
     def changed(self) -> bool:
         """Cheap stat check: did any watched file change since the last call?"""
         stamp = []
