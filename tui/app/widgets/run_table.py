@@ -174,9 +174,11 @@ def rules_column(verdicts: Callable[[str], Sequence[Verdict]]) -> Column:
         if not mine:
             return Text("")
         waiting = sum(v.state == "waiting" for v in mine)
-        return Text(
-            "ok" if not waiting else f"ok ({waiting}…)", style="green" if not waiting else "dim"
-        )
+        if not waiting:
+            return Text("ok", style="green")
+        if waiting == len(mine):
+            return Text("waiting", style="dim")  # not enough data for any rule yet
+        return Text(f"ok · {waiting} waiting", style="dim")
 
     def value(run: Run) -> SortValue:
         return (0, -float(sum(v.state == "triggered" for v in verdicts(run.key))))
