@@ -84,40 +84,76 @@ def to_csv(summaries: list[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
-def render_table(root: Path, summaries: list[dict[str, Any]]) -> Any:
-    """A Rich table of the runs (every run string is a ``Text``, never markup)."""
+def render_table(root: Path, summaries: list[dict[str, Any]], width: int = 200) -> Any:
+    """A Rich table of the runs (every run string is a ``Text``, never markup).
+
+    Columns are added by importance while they fit in ``width``: status, name, step, the
+    key metrics, rules, bad lines, format.
+    """
     from rich.table import Table
     from rich.text import Text
 
     metrics = key_metrics((s["metrics"] for s in summaries), limit=3)
-    table = Table(title=Text(f"{len(summaries)} runs under {root}"), expand=False)
-    for column in ("status", "name", "format", "step", *metrics, "rules", "bad"):
-        table.add_column(Text(column), overflow="ellipsis", no_wrap=column != "rules")
+    cells: dict[str, list[Text]] = {
+        "status": [],
+        "name": [],
+        "step": [],
+        "rules": [],
+        "bad": [],
+        "format": [],
+    }
+    for name in metrics:
+        cells[name] = []
     for s in summaries:
         step = max(
             (m["last_step"] for m in s["metrics"].values() if m["last_step"] is not None),
             default=None,
         )
-        cells = [
-            Text(s["status"], style=STATUS_STYLE.get(s["status"], "")),
-            Text(s["name"]),
-            Text(s["format"]),
-            Text("" if step is None else format_number(float(step))),
-        ]
+        cells["status"].append(Text(s["status"], style=STATUS_STYLE.get(s["status"], "")))
+        cells["name"].append(Text(s["name"]))
+        cells["step"].append(Text("" if step is None else format_number(float(step))))
         for name in metrics:
             m = s["metrics"].get(name)
-            if m is None:
-                cells.append(Text("-", style="dim"))
-            else:
-                value = format_number(float(m["last"]))
-                cells.append(Text(value, style="red" if value in ("nan", "inf", "-inf") else ""))
+            value = "-" if m is None else format_number(float(m["last"]))
+            style = "dim" if m is None else ("red" if value in ("nan", "inf", "-inf") else "")
+            cells[name].append(Text(value, style=style))
         fired = [v["name"] for v in s["rules"] if v["state"] == "triggered"]
-        cells.append(
+        cells["rules"].append(
             Text(" ".join(fired) or ("ok" if s["rules"] else ""), style="red" if fired else "dim")
         )
         bad = s["health"]["bad_lines"]
-        cells.append(Text(str(bad) if bad else "", style="yellow"))
-        table.add_row(*cells)
+        cells["bad"].append(Text(str(bad) if bad else "", style="yellow"))
+        cells["format"].append(Text(s["format"]))
+    caps = {"status": 8, "name": 64, "step": 8, "rules": 24, "bad": 5, "format": 11}
+    # Chosen by importance, shown in reading order.
+    priority = ["status", "name", "step", *metrics[:1], "rules", *metrics[1:], "bad", "format"]
+    order = ["status", "name", "step", *metrics, "rules", "bad", "format"]
+
+    def natural(column: str) -> int:
+        return min(max([len(column), *(t.cell_len for t in cells[column])]), caps.get(column, 12))
+
+    sizes: dict[str, int] = {}
+    used = 1 + 12 + 3  # the border, and the narrowest name column
+    for column in priority:
+        if column == "name":
+            continue
+        size = natural(column)
+        if used + size + 3 <= width:
+            sizes[column] = size
+            used += size + 3
+    sizes["name"] = max(12, min(natural("name"), width - used + 12))
+    chosen = [(column, sizes[column]) for column in order if column in sizes]
+    table = Table(title=Text(f"{len(summaries)} runs under {root}"), expand=False)
+    for column, size in chosen:
+        table.add_column(
+            Text(column),
+            overflow="ellipsis",
+            no_wrap=True,
+            max_width=size,
+            justify="left" if column in ("status", "name", "format", "rules") else "right",
+        )
+    for i in range(len(summaries)):
+        table.add_row(*(cells[column][i] for column, _ in chosen))
     return table
 
 
@@ -144,14 +180,16 @@ def main(args: argparse.Namespace) -> int:
 
     console = Console()
     if not args.follow:
-        console.print(render_table(args.root, summaries))
+        console.print(render_table(args.root, summaries, console.width))
         return 0
     from rich.live import Live
 
-    with Live(render_table(args.root, summaries), console=console, auto_refresh=False) as live:
+    with Live(
+        render_table(args.root, summaries, console.width), console=console, auto_refresh=False
+    ) as live:
         try:
             while True:
                 time.sleep(2.0)
-                live.update(render_table(args.root, gather(args)), refresh=True)
+                live.update(render_table(args.root, gather(args), console.width), refresh=True)
         except KeyboardInterrupt:
             return 0
