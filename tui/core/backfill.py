@@ -56,22 +56,19 @@ def _quiet() -> None:
 
 
 def _start_tracker() -> bool:
-    """Start multiprocessing's resource tracker with a real stderr.
+    """Start multiprocessing's resource tracker, whose stderr must be a real descriptor.
 
-    The tracker is launched with ``sys.stderr``'s descriptor, and a UI that captures
-    stderr (Textual does) has none; the real one is lent for that moment only.
+    The tracker is launched with ``sys.stderr``'s descriptor; a UI that captures stderr
+    (Textual's stand-in answers -1) has none, and the terminal must not receive the
+    tracker's messages anyway, so it gets /dev/null for that moment.
     """
     from multiprocessing import resource_tracker
 
     saved = sys.stderr
     try:
-        try:
-            saved.fileno()
-        except (AttributeError, OSError, ValueError):
-            if sys.__stderr__ is None:
-                return False
-            sys.stderr = sys.__stderr__
-        resource_tracker.ensure_running()
+        with open(os.devnull, "w") as devnull:
+            sys.stderr = devnull
+            resource_tracker.ensure_running()
     except (OSError, ValueError):
         return False
     finally:
