@@ -272,7 +272,10 @@ async def test_x_terminates_the_run_a_kill_rule_flagged(tmp_path: Path, processe
     app = TrackApp(tmp_path, watch="native", grace=2.0)  # no --auto-kill: flag only
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.flagged() == ["diverging"], timeout=15)
-        assert table_of(app).get_cell("diverging", "rules").plain == "⚑diverged"
+        # The table repaints changed cells at most ~10 times a second (1 s while loading).
+        await wait_for(
+            pilot, lambda: table_of(app).get_cell("diverging", "rules").plain == "⚑diverged"
+        )
         assert read_meta(tmp_path / "diverging")["status"] == "running"  # only flagged
         await pilot.press("X")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmKill))
