@@ -434,10 +434,6 @@ class TrackApp(App[int]):
     def on_unmount(self) -> None:
         self.engine.stop()
 
-    def exit_code(self) -> int:
-        """0 on a normal quit."""
-        return 0
-
 
 def run_app(args: Any) -> int:
     """Start the app from parsed command-line options."""

@@ -82,6 +82,4 @@ def derive_status(run: Run, now: float, alive: Alive | None = None, host: str | 
         return "pending"
     if quiet is not None and quiet < RECENT:
         return "running"
-    if claimed == "running":
-        return "unknown"
-    return "unknown"
+    return "unknown"  # a "running" claim with no live pid and no recent write proves nothing

@@ -258,12 +258,11 @@ class Run:
 
     @property
     def last_step(self) -> float | None:
-        """Largest x value seen (the run's progress)."""
-        return (
-            max(s.last_step for s in self.series.values() if s.last_step is not None)
-            if any(s.last_step is not None for s in self.series.values())
-            else (self.steps[-1] if self.steps else None)
-        )
+        """The run's progress: the largest last step of its metrics (else of its records)."""
+        steps = [s.last_step for s in self.series.values() if s.last_step is not None]
+        if steps:
+            return max(steps)
+        return self.steps[-1] if self.steps else None
 
     def x_values(self, series: Series, axis: str = "step") -> np.ndarray:
         """The x value of each point of ``series``.

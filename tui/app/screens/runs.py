@@ -216,8 +216,7 @@ class RunsScreen(Screen[None]):
             return
         table = self.table
         all_runs = list(self.app.store)  # type: ignore[attr-defined]
-        if table.set_columns(self.columns(all_runs)):
-            pass
+        table.set_columns(self.columns(all_runs))
         runs = self.visible_runs()
         table.show(runs)
         self.app.prioritize(r.key for r in runs[: table.size.height + 5])  # type: ignore[attr-defined]

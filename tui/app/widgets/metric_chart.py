@@ -8,7 +8,7 @@ rebuilt only when the data, an option or the widget's size changed (DESIGN.md §
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -284,6 +284,24 @@ def _limits(values: list[float], log_y: bool) -> tuple[float, float]:
     return (lo, hi)
 
 
+class RenderCache:
+    """The last drawing of a widget, kept until something it depends on changes.
+
+    plotext builds are the expensive part of a chart; Textual asks for ``render`` on
+    every refresh, so each plot widget keys its drawing on what it depends on.
+    """
+
+    def __init__(self) -> None:
+        self._key: tuple[object, ...] | None = None
+        self._drawing: Text | None = None
+
+    def get(self, key: tuple[object, ...], draw: Callable[[], Text]) -> Text:
+        """The drawing for ``key``: the kept one, or a new one from ``draw``."""
+        if self._drawing is None or self._key != key:
+            self._drawing, self._key = draw(), key
+        return self._drawing
+
+
 class MetricChart(PlotextPlot):
     """A plotext line chart of :class:`Trace` objects with smoothing, log-y and NaN markers.
 
@@ -329,7 +347,7 @@ class MetricChart(PlotextPlot):
         self._smoothed: dict[int, npt.NDArray[np.float64]] = {}
         self._smoothed_strength = 0.0
         self._prepared: tuple[tuple[object, ...], list[_Prepared]] | None = None
-        self._rendered: tuple[tuple[object, ...], Text] | None = None
+        self._drawing_cache = RenderCache()
         self._shown_title = ""
         self._fitted_title = ""
 
@@ -556,9 +574,7 @@ class MetricChart(PlotextPlot):
             self.app.theme,
             self.theme,
         )
-        if self._rendered is None or self._rendered[0] != key:
-            self._rendered = (key, self._draw(width))
-        return self._rendered[1]
+        return self._drawing_cache.get(key, lambda: self._draw(width))
 
     def _draw(self, width: int) -> Text:
         if not self._has_anything():

@@ -26,7 +26,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual_plotext import PlotextPlot
 
-from tui.app.widgets.metric_chart import centred_message, fit_title, put_title
+from tui.app.widgets.metric_chart import RenderCache, centred_message, fit_title, put_title
 from tui.core.sanitize import sanitize
 from tui.core.shapes import format_number
 
@@ -239,7 +239,7 @@ class SweepScatter(PlotextPlot):
         super().__init__(name=name, id=id, classes=classes, disabled=disabled)
         self._points: tuple[SweepPoint, ...] = ()
         self._generation = 0
-        self._rendered: tuple[tuple[object, ...], Text] | None = None
+        self._drawing_cache = RenderCache()
         self._plotted = 0
         self._shown_title = ""
         self._fitted_title = ""
@@ -377,9 +377,7 @@ class SweepScatter(PlotextPlot):
             self.app.theme,
             self.theme,
         )
-        if self._rendered is None or self._rendered[0] != key:
-            self._rendered = (key, self._draw(width, height))
-        return self._rendered[1]
+        return self._drawing_cache.get(key, lambda: self._draw(width, height))
 
     def _draw(self, width: int, height: int) -> Text:
         try:
@@ -531,7 +529,7 @@ class ParallelCoordinates(Widget):
         self._points: tuple[SweepPoint, ...] = ()
         self._params: tuple[str, ...] | None = None
         self._generation = 0
-        self._cache: tuple[tuple[object, ...], Text] | None = None
+        self._drawing_cache = RenderCache()
         self._plotted = 0
 
     @property
@@ -558,11 +556,7 @@ class ParallelCoordinates(Widget):
         """Draw the plot; reuse the last drawing while nothing it depends on changed."""
         width, height = self.size
         key = (self._generation, self.metric, self.mode, self.top_k, width, height)
-        if self._cache is not None and self._cache[0] == key:
-            return self._cache[1]
-        text = self._draw(width, height)
-        self._cache = (key, text)
-        return text
+        return self._drawing_cache.get(key, lambda: self._draw(width, height))
 
     def _draw(self, width: int, height: int) -> Text:
         self._plotted = 0
