@@ -12,17 +12,19 @@ import pickle
 import re
 import shutil
 import sys
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import load
 
-from tui.core.discover import default_adapters, walk
+from tui.core.discover import walk
+from tui.core.formats import default_adapters
 from tui.core.formats.tensorboard import INSTALL_NOTE
 from tui.core.shapes import Bar
 from tui.core.store import Run, RunStore
+from tui.core.timefmt import utc_iso
 
 FOREIGN = Path(__file__).resolve().parent.parent / "sample_runs" / "foreign"
 BASE = 1767258000.0
@@ -63,7 +65,7 @@ def summary(run: Run, metric: str) -> tuple[Any, ...]:
 
 
 def iso(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, timezone.utc).isoformat()
+    return utc_iso(seconds)
 
 
 # CSV -----------------------------------------------------------------------------------------

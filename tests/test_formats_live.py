@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from tui.core import tail as tail_module
 from tui.core.engine import Engine
-from tui.core.formats import foreign as foreign_module
 from tui.core.store import Run, RunStore
 
 FOREIGN = Path(__file__).resolve().parent.parent / "sample_runs" / "foreign"
@@ -445,7 +445,7 @@ def test_tensorboard_corrupt_record_is_a_note_and_keeps_what_came_before(
 
 
 def test_incomplete_after_is_the_shared_threshold() -> None:
-    assert foreign_module.INCOMPLETE_AFTER == 30.0
+    assert tail_module.INCOMPLETE_AFTER == 30.0
 
 
 def test_tensorboard_file_rewritten_shorter_starts_the_run_over(copy) -> None:  # type: ignore[no-untyped-def]

@@ -29,22 +29,6 @@ SKIP_DIRS = frozenset(
 MAX_DEPTH = 8
 
 
-def default_adapters() -> list[Adapter]:
-    """Every adapter, foreign formats first (they claim whole trees like ``mlruns/``)."""
-    from tui.core.formats.native import NativeAdapter
-    from tui.core.formats.valohai import ValohaiAdapter
-
-    adapters: list[Adapter] = []
-    try:
-        from tui.core.formats import foreign
-    except ImportError:
-        foreign = None  # type: ignore[assignment]
-    if foreign is not None:
-        adapters.extend(foreign.adapters())
-    adapters.extend([NativeAdapter(), ValohaiAdapter()])
-    return adapters
-
-
 @dataclass(slots=True)
 class Found:
     """Result of one walk: the sources and the directories visited."""

@@ -18,7 +18,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from tui.core.discover import default_adapters, walk
+from tui.core.discover import walk
+from tui.core.formats import default_adapters
 from tui.core.formats.base import READ_BUDGET, Adapter, Source
 from tui.core.store import Batch
 

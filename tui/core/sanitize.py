@@ -9,6 +9,8 @@ controls are made visible so they cannot reorder what the user reads.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 MAX_TEXT = 4096
 """Default cap on one sanitized string, in characters."""
@@ -70,7 +72,12 @@ def sanitize_tree(value: object, depth: int = 0) -> object:
     if depth > 32:
         return "…"
     if isinstance(value, dict):
-        return {sanitize(str(k), 200): sanitize_tree(v, depth + 1) for k, v in value.items()}
+        return sanitize_dict(value, depth)
     if isinstance(value, (list, tuple)):
         return [sanitize_tree(v, depth + 1) for v in value]
     return value
+
+
+def sanitize_dict(value: Mapping[Any, Any], depth: int = 0) -> dict[str, Any]:
+    """:func:`sanitize_tree` for a mapping, typed as what it returns: string keys."""
+    return {sanitize(str(k), 200): sanitize_tree(v, depth + 1) for k, v in value.items()}

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from tui.core.sanitize import sanitize
 
 
-def is_number(value: object) -> bool:
-    """True for int and float but not bool (``True`` is an ``int`` in Python)."""
+def is_number(value: object) -> TypeGuard[int | float]:
+    """True for a scalar data point: int or float, NaN and infinities included, bool not.
+
+    (``True`` is an ``int`` in Python.) For "a real, finite number", see
+    :func:`tui.core.values.real_number`.
+    """
     kind = type(value)
     return kind is float or kind is int
 
@@ -164,7 +168,7 @@ def classify(value: object) -> Shape | None:
 
 def _cell(value: object) -> object:
     if is_number(value):
-        return float(value)  # type: ignore[arg-type]
+        return float(value)
     return sanitize(str(value), 200)
 
 

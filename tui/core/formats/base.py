@@ -15,15 +15,11 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tui.core.sanitize import sanitize
+from tui.core.formats.files import relative
 from tui.core.store import Batch
-from tui.core.tail import UnsafeFile, open_regular
 
 READ_BUDGET = 4 * 1024 * 1024
 """Default bytes a source may read in one call before yielding (it stays dirty)."""
-
-SMALL_LIMIT = 4 * 1024 * 1024
-"""Largest metadata file (run.json, YAML, JSON summaries) read whole."""
 
 
 @dataclass(slots=True)
@@ -67,10 +63,7 @@ class Source(ABC):
     @property
     def path(self) -> str:
         """The run's location relative to ROOT."""
-        try:
-            return self.directory.relative_to(self.root).as_posix() or "."
-        except ValueError:
-            return str(self.directory)
+        return relative(self.directory, self.root)
 
     def watched_files(self) -> list[Path]:
         """Files whose size or mtime reveal new data (used by polling and reconcile)."""
@@ -129,42 +122,6 @@ class Adapter(ABC):
     @abstractmethod
     def discover(self, root: Path, directory: Path, names: list[str]) -> Claim | None:
         """Claim runs in ``directory`` (``names``: its entries), or return ``None``."""
-
-
-def read_small(path: Path, root: Path, limit: int = SMALL_LIMIT) -> tuple[bytes | None, str | None]:
-    """Read a whole small file safely: ``(data, None)``, ``(None, None)`` when missing.
-
-    Refuses FIFOs, devices and symlinks leading out of ``root``; a file over ``limit``
-    bytes is refused with a reason rather than read.
-    """
-    try:
-        fd = open_regular(path, root)
-    except FileNotFoundError:
-        return None, None
-    except (UnsafeFile, OSError) as exc:
-        return None, sanitize(str(exc), 300)
-    try:
-        data = os.read(fd, limit + 1)
-    except OSError as exc:
-        return None, sanitize(f"{path.name}: {exc.strerror or exc}", 300)
-    finally:
-        os.close(fd)
-    if len(data) > limit:
-        return None, f"{sanitize(path.name, 200)} is larger than {limit // 1024} KiB; ignored"
-    return data, None
-
-
-def newest_mtime(paths: list[Path]) -> float | None:
-    """The newest modification time among ``paths`` that exist."""
-    best = None
-    for path in paths:
-        try:
-            mtime = os.stat(path).st_mtime
-        except OSError:
-            continue
-        if best is None or mtime > best:
-            best = mtime
-    return best
 
 
 def now() -> float:

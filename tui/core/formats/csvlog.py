@@ -18,8 +18,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from tui.core.formats.base import READ_BUDGET, Adapter, Claim, Source, newest_mtime, now
-from tui.core.formats.foreign import finish_meta, load_file, relative, stamp
+from tui.core.formats.base import READ_BUDGET, Adapter, Claim, Source, now
+from tui.core.formats.documents import load_file
+from tui.core.formats.files import newest_mtime, relative, stamp
+from tui.core.formats.meta import finish_meta
 from tui.core.records import X_KEYS, RecordBuilder
 from tui.core.sanitize import sanitize
 from tui.core.store import Batch

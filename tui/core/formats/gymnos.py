@@ -15,21 +15,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tui.core.formats.base import READ_BUDGET, Adapter, Claim, Source, newest_mtime, now
-from tui.core.formats.foreign import (
-    finish_meta,
-    iso,
-    list_files,
-    load_file,
-    number,
-    relative,
-    stamp,
-)
+from tui.core.formats.base import READ_BUDGET, Adapter, Claim, Source, now
+from tui.core.formats.documents import load_file
+from tui.core.formats.files import list_files, newest_mtime, relative, stamp
+from tui.core.formats.meta import finish_meta
 from tui.core.formats.native import log_lines
 from tui.core.records import RecordBuilder
 from tui.core.sanitize import decode, sanitize
+from tui.core.shapes import is_number
 from tui.core.store import Batch
 from tui.core.tail import FileTail
+from tui.core.timefmt import as_utc_iso
 
 METRICS = "metrics.json"
 CONFIG = "training_config.json"
@@ -47,7 +43,7 @@ def started_at(name: str) -> str | None:
         moment = datetime.strptime(name, TIMESTAMP)
     except ValueError:
         return None
-    return iso(moment.timestamp())
+    return as_utc_iso(moment.timestamp())
 
 
 def metric_records(metrics: dict[str, Any]) -> list[dict[str, Any]]:
@@ -58,16 +54,15 @@ def metric_records(metrics: dict[str, Any]) -> list[dict[str, Any]]:
         for name, items in values.items():
             if isinstance(items, list):
                 series[str(name)] = items
-            elif number(items) is not None:
+            elif is_number(items):
                 series[str(name)] = [items]
     length = max((len(v) for v in series.values()), default=0)
     records: list[dict[str, Any]] = [{"epoch": i} for i in range(length)]
     for name, items in series.items():
         offset = length - len(items)
         for i, item in enumerate(items):
-            value = number(item)
-            if value is not None:
-                records[offset + i][name] = value
+            if is_number(item):
+                records[offset + i][name] = float(item)
     elapsed = elapsed_of(metrics)
     if elapsed:
         if not records:
@@ -81,7 +76,7 @@ def elapsed_of(metrics: dict[str, Any]) -> dict[str, float]:
     elapsed = metrics.get("elapsed")
     if not isinstance(elapsed, dict):
         return {}
-    return {str(k): v for k, raw in elapsed.items() if (v := number(raw)) is not None}
+    return {str(k): float(raw) for k, raw in elapsed.items() if is_number(raw)}
 
 
 class GymnosSource(Source):
@@ -152,7 +147,9 @@ class GymnosSource(Source):
                 "experiment": experiment.get("name") if isinstance(experiment, dict) else None,
                 "started_at": started_at(self.directory.name),
                 "created_at": started_at(self.directory.name),
-                "ended_at": iso(newest_mtime([self.directory / METRICS])) if metrics else None,
+                "ended_at": as_utc_iso(newest_mtime([self.directory / METRICS]))
+                if metrics
+                else None,
                 "error": self._error if status == "failed" else None,
             }
         )

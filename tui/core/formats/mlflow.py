@@ -21,6 +21,7 @@ the largest double, read back as infinities. Deleted runs still show, with
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import sqlite3
@@ -29,21 +30,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from tui.core.formats.base import READ_BUDGET, Adapter, Claim, Source, newest_mtime, now
-from tui.core.formats.foreign import (
-    finish_meta,
-    iso,
-    list_files,
-    load_file,
-    read_small,
-    relative,
-    scalar_text,
-    stamp,
-)
+from tui.core.formats.base import READ_BUDGET, Adapter, Claim, Source, now
+from tui.core.formats.documents import load_file
+from tui.core.formats.files import list_files, newest_mtime, read_small, relative, stamp
+from tui.core.formats.meta import finish_meta
 from tui.core.records import RecordBuilder
 from tui.core.sanitize import sanitize
 from tui.core.store import Batch
 from tui.core.tail import FileTail, UnsafeFile, open_regular
+from tui.core.timefmt import as_utc_iso
+from tui.core.values import real_number
 
 DB_NAMES = ("mlflow.db", "mlruns.db")
 """File names of an MLflow SQLite store (``mlflow.db`` is MLflow's default)."""
@@ -80,10 +76,26 @@ def status_of(value: object) -> str:
 
 
 def ms_iso(value: object) -> str | None:
-    """ISO text for MLflow's epoch milliseconds."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    """ISO text for MLflow's epoch milliseconds (zero or less: not recorded)."""
+    milliseconds = real_number(value)
+    if milliseconds is None or milliseconds <= 0:
         return None
-    return iso(value / 1000.0)
+    return as_utc_iso(milliseconds / 1000.0)
+
+
+def scalar_text(text: str) -> int | float | str:
+    """Params stored as text: integers and floats become numbers, the rest stays text."""
+    stripped = text.strip()
+    try:
+        return int(stripped)
+    except ValueError:
+        pass
+    try:
+        value = float(stripped)
+    except ValueError:
+        return text
+    # "nan"/"inf" spelled as a parameter are names more often than numbers.
+    return value if math.isfinite(value) else text
 
 
 def merge_points(points: list[tuple[float, float, str, float]]) -> list[dict[str, Any]]:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import orjson
 
-from tui.core.formats.base import READ_BUDGET, Adapter, Claim, Source, newest_mtime, now, read_small
+from tui.core.formats.base import READ_BUDGET, Adapter, Claim, Source, now
+from tui.core.formats.files import Stamp, newest_mtime, read_small, relative, stamp
 from tui.core.records import RecordBuilder
-from tui.core.sanitize import decode, sanitize, sanitize_tree
+from tui.core.sanitize import decode, sanitize, sanitize_dict
 from tui.core.store import Batch
 from tui.core.tail import FileTail, UnsafeFile, open_regular
 
@@ -21,7 +23,7 @@ META_LIMIT = 1024 * 1024
 LOG_PREVIEW = 32 * 1024
 
 
-def read_meta(path: Path, root: Path) -> tuple[dict[str, object] | None, str | None]:
+def read_meta(path: Path, root: Path) -> tuple[dict[str, Any] | None, str | None]:
     """Read and sanitize a run.json; ``(None, reason)`` when it is unreadable."""
     data, error = read_small(path, root, META_LIMIT)
     if data is None or not data.strip():
@@ -34,7 +36,7 @@ def read_meta(path: Path, root: Path) -> tuple[dict[str, object] | None, str | N
         )
     if not isinstance(value, dict):
         return None, f"{path.name} is not a JSON object"
-    return sanitize_tree(value), None  # type: ignore[return-value]
+    return sanitize_dict(value), None
 
 
 def log_lines(lines: list[bytes]) -> tuple[str, ...]:
@@ -76,7 +78,7 @@ class NativeSource(Source):
         self.metrics = FileTail(directory / METRICS, root)
         self.log = FileTail(directory / LOG, root)
         self.ordinal = 0
-        self._meta_stamp: tuple[int, int, int] | None = None
+        self._meta_stamp: Stamp | None = None
         self._media_stamp: float | None = None
         self._meta_error: str | None = None
 
@@ -87,14 +89,10 @@ class NativeSource(Source):
         self.metrics.close()
         self.log.close()
 
-    def _read_meta(self, notes: list[str]) -> dict[str, object] | None:
+    def _read_meta(self, notes: list[str]) -> dict[str, Any] | None:
         path = self.directory / META
-        try:
-            info = os.stat(path)
-        except OSError:
-            return None
-        stamp = (info.st_ino, info.st_size, info.st_mtime_ns)
-        if stamp == self._meta_stamp:
+        current = stamp(path)
+        if current is None or current == self._meta_stamp:
             return None
         meta, error = read_meta(path, self.root)
         if error is not None:
@@ -102,7 +100,7 @@ class NativeSource(Source):
                 notes.append(error)
             self._meta_error = error
             return None
-        self._meta_stamp, self._meta_error = stamp, None
+        self._meta_stamp, self._meta_error = current, None
         return meta
 
     def _read_media(self) -> tuple[str, ...] | None:
@@ -189,5 +187,4 @@ class NativeAdapter(Adapter):
     def discover(self, root: Path, directory: Path, names: list[str]) -> Claim | None:
         if METRICS not in names and META not in names:
             return None
-        key = directory.relative_to(root).as_posix() if directory != root else "."
-        return Claim(sources=[NativeSource(root, key, directory)], prune=True)
+        return Claim(sources=[NativeSource(root, relative(directory, root), directory)], prune=True)

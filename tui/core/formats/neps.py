@@ -33,11 +33,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tui.core.formats.base import READ_BUDGET, Adapter, Claim, Source, newest_mtime, now
-from tui.core.formats.foreign import finish_meta, iso, load_file, number, relative, stamp
+from tui.core.formats.base import READ_BUDGET, Adapter, Claim, Source, now
+from tui.core.formats.documents import load_file
+from tui.core.formats.files import newest_mtime, relative, stamp
+from tui.core.formats.meta import finish_meta
 from tui.core.records import RecordBuilder
 from tui.core.sanitize import sanitize
+from tui.core.shapes import is_number
 from tui.core.store import Batch
+from tui.core.timefmt import as_utc_iso
+from tui.core.values import real_number
 
 STATES = {
     "pending": "pending",
@@ -124,8 +129,8 @@ class Trial:
     def time(self, *names: str) -> float | None:
         """The first of the metadata times ``names`` that is a positive number."""
         for name in names:
-            value = number(self.metadata.get(name))
-            if value is not None and math.isfinite(value) and value > 0:
+            value = real_number(self.metadata.get(name))
+            if value is not None and value > 0:
                 return value
         return None
 
@@ -173,7 +178,8 @@ def _read_current(trial: Trial, directory: Path, root: Path, notes: list[str]) -
         trial.report_ok = False
     if isinstance(report, dict):
         trial.objective = report.get("objective_to_minimize", report.get("loss"))
-        trial.cost = number(report.get("cost"))
+        cost = report.get("cost")
+        trial.cost = float(cost) if is_number(cost) else None
         curve = report.get("learning_curve")
         trial.learning_curve = curve if isinstance(curve, list) else []
         extra = report.get("extra")
@@ -207,7 +213,8 @@ def _read_legacy(trial: Trial, directory: Path, root: Path, notes: list[str]) ->
         if failure:
             trial.error = sanitize(str(failure), 2000)
         trial.objective = result.get("loss")
-        trial.cost = number(result.get("cost"))
+        cost = result.get("cost")
+        trial.cost = float(cost) if is_number(cost) else None
         info = result.get("info_dict")
         info = info if isinstance(info, dict) else {}
         curve = info.get("learning_curve", result.get("learning_curve"))
@@ -241,24 +248,20 @@ def trial_records(trial: Trial, objective_name: str) -> list[dict[str, Any]]:
     stamp_time = trial.time("time_end", "time_started", "time_sampled")
     records: list[dict[str, Any]] = []
     for i, raw in enumerate(trial.learning_curve):
-        value = number(raw)
-        if value is not None:
-            records.append({"step": i, "learning_curve": value})
+        if is_number(raw):
+            records.append({"step": i, "learning_curve": float(raw)})
     final: dict[str, Any] = {}
     objective = trial.objective
-    if number(objective) is not None:
+    if is_number(objective):
         final[objective_name] = float(objective)
-    elif (
-        isinstance(objective, list) and objective and all(number(v) is not None for v in objective)
-    ):
+    elif isinstance(objective, list) and objective and all(is_number(v) for v in objective):
         final[objective_name] = [float(v) for v in objective]
     if trial.cost is not None:
         final["cost"] = trial.cost
     for key, raw in trial.extra.items():
-        value = number(raw)
         name = str(key)
-        if value is not None and name not in _RESERVED and name != objective_name:
-            final[name] = value
+        if is_number(raw) and name not in _RESERVED and name != objective_name:
+            final[name] = float(raw)
     if final:
         if records and records[-1]["step"] == len(trial.learning_curve) - 1:
             records[-1].update(final)
@@ -286,7 +289,7 @@ def trial_meta(trial: Trial, name: str, search: str | None) -> dict[str, Any]:
         "search": search,
         "traceback": trial.traceback,
     }
-    texts = {k: v for k, v in trial.extra.items() if number(v) is None}
+    texts = {k: v for k, v in trial.extra.items() if not is_number(v)}
     if texts:
         properties["extra"] = texts
     ended = status in ("finished", "failed")
@@ -297,9 +300,9 @@ def trial_meta(trial: Trial, name: str, search: str | None) -> dict[str, Any]:
             "config": trial.config or {},
             "error": trial.error,
             "experiment": search,
-            "created_at": iso(trial.time("time_sampled")),
-            "started_at": iso(trial.time("time_started", "time_sampled")),
-            "ended_at": iso(trial.time("time_end")) if ended else None,
+            "created_at": as_utc_iso(trial.time("time_sampled")),
+            "started_at": as_utc_iso(trial.time("time_started", "time_sampled")),
+            "ended_at": as_utc_iso(trial.time("time_end")) if ended else None,
             "properties": {k: v for k, v in properties.items() if v is not None},
         }
     )
@@ -417,9 +420,7 @@ class NepsSearchSource(Source):
         for _, trial in trials:
             counts[trial.status] = counts.get(trial.status, 0) + 1
         done = [
-            (name, t)
-            for name, t in trials
-            if t.status == "finished" and number(t.objective) is not None
+            (name, t) for name, t in trials if t.status == "finished" and is_number(t.objective)
         ]
         done.sort(
             key=lambda item: (

@@ -25,12 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tui.core.formats.base import READ_BUDGET, Adapter, Claim, Source, newest_mtime, now
-from tui.core.formats.foreign import INCOMPLETE_AFTER, finish_meta, relative
+from tui.core.formats.base import READ_BUDGET, Adapter, Claim, Source, now
+from tui.core.formats.files import newest_mtime, relative
+from tui.core.formats.meta import finish_meta
 from tui.core.records import RecordBuilder
 from tui.core.sanitize import sanitize
 from tui.core.store import Batch
-from tui.core.tail import UnsafeFile, open_regular
+from tui.core.tail import INCOMPLETE_AFTER, UnsafeFile, open_regular
 
 PREFIX = "events.out.tfevents."
 INSTALL_NOTE = "install tracktui[tensorboard] to read TensorBoard event files"
