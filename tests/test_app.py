@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import psutil
@@ -12,6 +15,7 @@ from conftest import wait_for, wait_loaded
 from processes import marked, read_meta
 from rich.text import Text
 from textual.widgets import Input, OptionList
+from textual.widgets._footer import FooterKey
 
 from tui.app.app import TrackApp
 from tui.app.screens.confirm_kill import ConfirmKill
@@ -154,6 +158,45 @@ async def test_empty_root_waits_and_shows_runs_as_they_appear(tmp_path: Path) ->
 
 async def open_app_on_run(root: Path, **options) -> TrackApp:
     return TrackApp(root, watch="poll", grace=2.0, **options)
+
+
+def footer_key(app: TrackApp, key: str) -> FooterKey:
+    return next(k for k in app.screen.query(FooterKey) if k.key == key)
+
+
+async def test_the_terminate_key_follows_the_cursor_in_the_footer(tmp_path: Path) -> None:
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        for name, meta in (
+            ("a-done", {"status": "finished", "exit_code": 0}),
+            (
+                "b-live",
+                {
+                    "pid": sleeper.pid,
+                    "pid_create_time": psutil.Process(sleeper.pid).create_time(),
+                    "host": socket.gethostname(),
+                },
+            ),
+        ):
+            (tmp_path / name).mkdir()
+            (tmp_path / name / "run.json").write_text(json.dumps({"name": name, **meta}))
+            (tmp_path / name / "metrics.jsonl").write_text('{"step": 1, "loss": 0.5}\n')
+        app = TrackApp(tmp_path, watch="poll")
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_loaded(pilot, runs=2)
+            await wait_for(pilot, lambda: app.store.runs["b-live"].status == "running")
+            table = table_of(app)
+            assert table.shown == ["a-done", "b-live"] and table.current_key == "a-done"
+            await wait_for(pilot, lambda: footer_key(app, "T").has_class("-disabled"))
+            await pilot.press("down")
+            assert app.check_action("kill", ("term",)) is True
+            await wait_for(pilot, lambda: not footer_key(app, "T").has_class("-disabled"))
+            await pilot.press("up")
+            assert app.check_action("kill", ("term",)) is None
+            await wait_for(pilot, lambda: footer_key(app, "T").has_class("-disabled"))
+    finally:
+        sleeper.kill()
+        sleeper.wait()
 
 
 @pytest.mark.slow

@@ -7,13 +7,17 @@ derives statuses and rule verdicts, and tells the screens which runs changed.
 
 from __future__ import annotations
 
+import argparse
+import copy
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, TypeVar
 
 from textual import on, work
 from textual.app import App, SystemCommand
@@ -22,8 +26,14 @@ from textual.screen import Screen
 from textual.worker import get_current_worker
 
 from tui.app.messages import BatchesRead, RunsUpdated
+from tui.app.screens.base import StoreScreen
+from tui.app.screens.confirm_kill import ConfirmKill
+from tui.app.screens.help import HelpScreen, bindings_of
+from tui.app.screens.runs import RunsScreen
+from tui.core import procs
 from tui.core.backfill import Backfill
 from tui.core.engine import Engine
+from tui.core.procs import SignalName
 from tui.core.rules import RuleEngine, RulesError, Verdict, find_rules, load_rules
 from tui.core.status import derive_status
 from tui.core.store import Delta, Run, RunStore
@@ -40,7 +50,27 @@ COALESCE = 0.025
 STATUS_INTERVAL = 5.0
 """Seconds between re-derivations of time-dependent status (stalled, crashed)."""
 
-KILLS = {"int": "SIGINT", "term": "SIGTERM", "kill": "SIGKILL"}
+KILLS: dict[SignalName, str] = {"int": "SIGINT", "term": "SIGTERM", "kill": "SIGKILL"}
+"""The kill keys' signals (as :func:`tui.core.procs.execute` names them) and their names."""
+
+Answer = TypeVar("Answer")
+
+
+@dataclass(frozen=True)
+class KillTarget:
+    """A run as a kill sees it, copied on the main thread for the kill worker.
+
+    Attributes:
+        key: the run's key in the store.
+        name: the run's name (sanitized), for messages.
+        run_dir: the run's directory.
+        meta: a private, read-only copy of the run's metadata (pid, create time, host...).
+    """
+
+    key: str
+    name: str
+    run_dir: Path
+    meta: Mapping[str, Any]
 
 
 class TrackApp(App[int]):
@@ -116,8 +146,6 @@ class TrackApp(App[int]):
             self.rules_error = f"{self.rules_path}: {exc.strerror or exc}"
 
     def on_mount(self) -> None:
-        from tui.app.screens.runs import RunsScreen
-
         self.push_screen(RunsScreen())
         if self.rules_error:
             self.notify(
@@ -221,15 +249,16 @@ class TrackApp(App[int]):
         if message.progress is not None and message.progress[0] == 0:
             self.call_after_refresh(self._first_paint.set)
 
-    def _broadcast(self, message: RunsUpdated) -> None:
+    def _broadcast(self, update: RunsUpdated) -> None:
         for screen in self.screen_stack:
-            if hasattr(screen, "runs_updated"):
-                screen.runs_updated(message)
+            if isinstance(screen, StoreScreen):
+                screen.runs_updated(update)
+                screen.refresh_kill_ready()  # statuses decide what the kill keys can act on
 
     def refresh_statuses(self) -> None:
         """Re-derive time-dependent statuses (stalled, crashed) and time-based rules."""
         now = self.clock()
-        changed = set()
+        changed: set[str] = set()
         for run in self.store:
             if run.status in ("finished", "failed", "killed"):
                 continue
@@ -239,10 +268,10 @@ class TrackApp(App[int]):
                 changed.add(run.key)
         changed |= self._evaluate(None, now)
         if changed:
-            self._broadcast(RunsUpdated((), frozenset(changed)))
-        tick = getattr(self.screen, "clock_ticked", None)
-        if tick is not None:
-            tick()  # ages and durations move with the clock
+            self._broadcast(RunsUpdated(statuses=frozenset(changed)))
+        screen = self.screen
+        if isinstance(screen, StoreScreen):
+            screen.clock_ticked()  # ages and durations move with the clock
 
     def _evaluate(self, keys: list[str] | None, now: float) -> set[str]:
         """Update rule verdicts; returns runs whose verdicts changed."""
@@ -297,16 +326,19 @@ class TrackApp(App[int]):
             "unknown",
         )
 
+    def can_kill(self, keys: Iterable[str]) -> bool:
+        """Whether a kill key would act on any of the runs ``keys`` (what the footer shows)."""
+        runs = self.store.runs
+        return any(self.killable(runs[key]) for key in keys if key in runs)
+
     def kill_targets(self) -> list[str]:
         """Runs the kill keys act on: the screen's marked runs, else its current run."""
         screen = self.screen
-        getter = getattr(screen, "kill_targets", None)
-        return list(getter()) if getter is not None else []
+        return screen.kill_targets() if isinstance(screen, StoreScreen) else []
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "kill":
-            targets = [self.store.runs[k] for k in self.kill_targets() if k in self.store.runs]
-            return None if not any(self.killable(r) for r in targets) else True
+            return True if self.can_kill(self.kill_targets()) else None
         if action == "kill_flagged":
             return True if self.flagged() and not self.read_only else None
         return True
@@ -322,7 +354,7 @@ class TrackApp(App[int]):
                 out.append(key)
         return out
 
-    def action_kill(self, signal: str) -> None:
+    def action_kill(self, signal: SignalName) -> None:
         """Signal the target runs' process trees after a confirmation."""
         self.kill_runs(self.kill_targets(), signal)
 
@@ -330,29 +362,49 @@ class TrackApp(App[int]):
         """Terminate every run whose kill-rule triggered (after a confirmation)."""
         self.kill_runs(self.flagged(), "term", reason="flagged by a rule")
 
-    @work(thread=True, group="kill", exclusive=False)
     def kill_runs(
-        self, keys: list[str], signal: str, reason: str | None = None, confirm: bool = True
+        self,
+        keys: Iterable[str],
+        signal: SignalName,
+        reason: str | None = None,
+        confirm: bool = True,
     ) -> None:
-        """Plan, confirm (unless auto), execute and report kills of ``keys``."""
-        from tui.core import procs
+        """Plan, confirm (unless auto), execute and report kills of ``keys`` (in a worker).
 
+        The runs are copied here, on the main thread: the worker never reads the store.
+        """
         if self.read_only:
-            self.call_from_thread(
-                self.notify, "read-only mode: actions are disabled", severity="warning"
-            )
+            self.notify("read-only mode: actions are disabled", severity="warning")
             return
+        targets = tuple(
+            KillTarget(
+                run.key,
+                run.name,
+                self.root / run.path,
+                MappingProxyType(copy.deepcopy(dict(run.meta))),
+            )
+            for run in (self.store.runs.get(key) for key in keys)
+            if run is not None
+        )
+        if targets:
+            self._kill(targets, signal, reason, confirm)
+
+    @work(thread=True, group="kill", exclusive=False)
+    def _kill(
+        self,
+        targets: tuple[KillTarget, ...],
+        signal: SignalName,
+        reason: str | None,
+        confirm: bool,
+    ) -> None:
         plans = []
         refusals = []
-        for key in keys:
-            run = self.store.runs.get(key)
-            if run is None:
-                continue
-            outcome = procs.plan_kill(self.root / run.path, run.meta)
+        for target in targets:
+            outcome = procs.plan_kill(target.run_dir, target.meta)
             if isinstance(outcome, procs.Refusal):
-                refusals.append(f"{run.name}: {outcome.message}")
+                refusals.append(f"{target.name}: {outcome.message}")
             else:
-                plans.append((key, outcome))
+                plans.append((target.key, outcome))
         if refusals:
             self.call_from_thread(
                 self.notify,
@@ -365,8 +417,6 @@ class TrackApp(App[int]):
         if not plans:
             return
         if confirm:
-            from tui.app.screens.confirm_kill import ConfirmKill
-
             answer = self._ask(ConfirmKill([p for _, p in plans], KILLS[signal], self.grace))
             if not answer:
                 self.call_from_thread(self.notify, "nothing was signalled", title="Kill cancelled")
@@ -374,24 +424,23 @@ class TrackApp(App[int]):
         audit = procs.default_audit_path(self.root)
         for _key, plan in plans:
             report = procs.execute(plan, signal, self.grace, audit, reason)
-            severity = "information" if report.ok else "error"
             self.call_from_thread(
                 self.notify,
                 "\n".join(report.describe()),
                 title="Kill report",
-                severity=severity,
+                severity="information" if report.ok else "error",
                 timeout=10,
                 markup=False,
             )
         self.call_from_thread(self.engine.mark, [k for k, _ in plans])
         self._wake.set()
 
-    def _ask(self, screen: Any) -> Any:
+    def _ask(self, screen: Screen[Answer]) -> Answer | None:
         """From a thread worker: show a modal and wait for its answer (None if cancelled)."""
         answered = threading.Event()
-        result: list[Any] = [None]
+        result: list[Answer | None] = [None]
 
-        def done(value: Any) -> None:
+        def done(value: Answer | None) -> None:
             result[0] = value
             answered.set()
 
@@ -406,8 +455,6 @@ class TrackApp(App[int]):
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         """Textual's commands plus every key binding of the screen and the app, by name."""
         yield from super().get_system_commands(screen)
-        from tui.app.screens.help import bindings_of
-
         seen: set[str] = set()
         for owner, binding in bindings_of(screen):
             if binding.action in seen or binding.action in ("quit", "command_palette"):
@@ -426,8 +473,6 @@ class TrackApp(App[int]):
     # Navigation -----------------------------------------------------------------------
     def action_help(self) -> None:
         """Show every key binding of the current screen."""
-        from tui.app.screens.help import HelpScreen
-
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.screen))
 
@@ -435,7 +480,7 @@ class TrackApp(App[int]):
         self.engine.stop()
 
 
-def run_app(args: Any) -> int:
+def run_app(args: argparse.Namespace) -> int:
     """Start the app from parsed command-line options."""
     app = TrackApp(
         args.root,

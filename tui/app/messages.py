@@ -1,6 +1,13 @@
-"""Messages between the reader thread, the app and its screens (frozen data only)."""
+"""What crosses from the reader thread to the app, and from the app to its screens.
+
+Frozen data only: the reader thread posts :class:`BatchesRead`; the app applies it on the
+main thread and hands every screen the same :class:`RunsUpdated` by a direct call.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
 
 from textual.message import Message
 
@@ -16,14 +23,22 @@ class BatchesRead(Message):
         self.progress = progress
 
 
-class RunsUpdated(Message):
-    """Runs changed in the store: screens refresh what shows them."""
+@dataclass(frozen=True)
+class RunsUpdated:
+    """Runs changed in the store: screens refresh what shows them.
 
-    def __init__(self, deltas: tuple[Delta, ...], statuses: frozenset[str] = frozenset()) -> None:
-        super().__init__()
-        self.deltas = deltas
-        self.keys = frozenset(d.key for d in deltas) | statuses
-        self.statuses = statuses
+    Not a Textual message: the app calls :meth:`StoreScreen.runs_updated` on every screen
+    of its stack with one of these, so none is queued, dropped or merged.
 
-    def can_replace(self, message: Message) -> bool:  # never drop: each carries distinct runs
-        return False
+    Attributes:
+        deltas: what each applied batch changed.
+        statuses: runs whose status or rule verdicts changed without new data.
+    """
+
+    deltas: tuple[Delta, ...] = ()
+    statuses: frozenset[str] = frozenset()
+
+    @cached_property
+    def keys(self) -> frozenset[str]:
+        """Every run this update concerns."""
+        return frozenset(d.key for d in self.deltas) | self.statuses

@@ -21,11 +21,11 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid
-from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
 from tui.app.messages import RunsUpdated
+from tui.app.screens.base import StoreScreen
 from tui.app.widgets.chart_board import BUILTIN_AXES, SMOOTHING_STEPS, axis_label
 from tui.app.widgets.metric_chart import PALETTE, MetricChart, Trace, color_for
 from tui.app.widgets.run_table import number_text
@@ -230,7 +230,7 @@ class PlotGrid(Grid):
             plots[target].focus()
 
 
-class TabbedPlotsScreen(Screen[None]):
+class TabbedPlotsScreen(StoreScreen):
     """A screen of tabs holding plots: number keys switch tabs, arrows move between plots,
     ``z`` zooms one, escape un-zooms and then leaves."""
 
@@ -354,18 +354,17 @@ class CompareScreen(TabbedPlotsScreen):
     @property
     def runs(self) -> list[Run]:
         """The compared runs the store knows, in column order."""
-        store = self.app.store  # type: ignore[attr-defined]
-        return [store.runs[k] for k in self.keys if k in store.runs]
+        return self.runs_of(self.keys)
 
-    def colors(self, runs: Sequence[Run]) -> list[str]:
+    def colors_of(self, runs: Sequence[Run]) -> list[str]:
         """The plotext colour of each of ``runs`` (distinct within this view)."""
-        return run_colors([self.app.color_of(run.key) for run in runs])  # type: ignore[attr-defined]
+        return run_colors([self.track_app.color_of(run.key) for run in runs])
 
     def refresh_legend(self) -> None:
         """The header: which colour is which run."""
         runs = self.runs
         legend = Text(f"Compare {len(runs)} runs  ", style="bold")
-        for run, label, color in zip(runs, run_labels(runs), self.colors(runs)):
+        for run, label, color in zip(runs, run_labels(runs), self.colors_of(runs)):
             legend.append("● ", style=plot_style(color, bold=True))
             legend.append(label)
             if run.key == self.baseline:
@@ -408,7 +407,7 @@ class CompareScreen(TabbedPlotsScreen):
     def _chart_traces(self, metric: str) -> list[Trace]:
         runs = self.runs
         traces = []
-        for run, label, color in zip(runs, run_labels(runs), self.colors(runs)):
+        for run, label, color in zip(runs, run_labels(runs), self.colors_of(runs)):
             key = (metric, run.key)
             if key not in self._traces:
                 self._traces[key] = self._trace(run, metric, label, color)
@@ -518,7 +517,7 @@ class CompareScreen(TabbedPlotsScreen):
     def _run_columns(self, *heads: str) -> list[tuple[str, Text]]:
         runs = self.runs
         columns = [(f"_{head}", Text(head)) for head in heads]
-        for run, label, color in zip(runs, run_labels(runs), self.colors(runs)):
+        for run, label, color in zip(runs, run_labels(runs), self.colors_of(runs)):
             columns.append((run.key, Text(f"● {label}", style=plot_style(color, bold=True))))
         return columns
 
@@ -611,11 +610,11 @@ class CompareScreen(TabbedPlotsScreen):
         return list(self.keys)
 
     # Live updates ---------------------------------------------------------------------------
-    def runs_updated(self, message: RunsUpdated) -> None:
+    def runs_updated(self, update: RunsUpdated) -> None:
         """Redraw what changed: charts of changed metrics of changed runs, the tables."""
-        if not self.is_attached or not message.keys & self._keyset:
+        if not self.is_attached or not update.keys & self._keyset:
             return
-        deltas = [d for d in message.deltas if d.key in self._keyset]
+        deltas = [d for d in update.deltas if d.key in self._keyset]
         if any(d.meta or d.created for d in deltas):
             self.refresh_legend()
             self.refresh_diff()

@@ -13,12 +13,13 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen, Screen
+from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Footer, Label, OptionList, Static, TabbedContent, TabPane, Tabs
 from textual.widgets.option_list import Option
 
 from tui.app.messages import RunsUpdated
+from tui.app.screens.base import StoreScreen
 from tui.app.widgets.chart_board import (
     PLACEMENT_LABELS,
     PLACEMENTS,
@@ -77,7 +78,7 @@ def header_text(run: Run, now: float, triggered: list[str]) -> Text:
     return text
 
 
-class RunScreen(Screen[None]):
+class RunScreen(StoreScreen):
     """Everything about one run, keyboard first; escape goes back to the run table.
 
     Args:
@@ -121,13 +122,13 @@ class RunScreen(Screen[None]):
     @property
     def run_data(self) -> Run | None:
         """The run shown, from the app's store."""
-        return self.app.store.get(self.key)  # type: ignore[attr-defined, no-any-return]
+        return self.track_app.store.get(self.key)
 
     def on_mount(self) -> None:
         # Tabs are switched with 1..7 (or a click); keeping focus off the tab bar leaves
         # every key to the tab's content.
         self.query_one(Tabs).can_focus = False
-        self.app.prioritize([self.key])  # type: ignore[attr-defined]
+        self.track_app.prioritize([self.key])
         self.show_everything()
         self._focus_tab("charts")
 
@@ -139,39 +140,34 @@ class RunScreen(Screen[None]):
                 Text(f"run {sanitize(self.key, 200)} is not known (any more)", style="bold red")
             )
             return
-        app = self.app
         self.query_one(ChartBoard).show_run(run)
         self.query_one(MatrixBrowser).show_run(run)
-        self.query_one(ValuesView).show_run(app.root, run)  # type: ignore[attr-defined]
+        self.query_one(ValuesView).show_run(self.track_app.root, run)
         self.query_one(ConfigView).show_run(run)
         self.query_one(LogView).show_lines(run.log, run.log_total)
         self.query_one(ProcessTable).set_run(run.meta, run.format)
         self._show_header_and_health(run)
 
     def _show_header_and_health(self, run: Run) -> None:
-        app = self.app
-        verdicts = app.verdicts.get(self.key, [])  # type: ignore[attr-defined]
+        app = self.track_app
+        verdicts = app.verdicts.get(self.key, [])
         triggered = [v.rule for v in verdicts if v.state == "triggered"]
-        header = header_text(run, app.clock(), triggered)  # type: ignore[attr-defined]
+        header = header_text(run, app.clock(), triggered)
         self.query_one("#run-header", Static).update(header)
         health = self.query_one(HealthView)
-        rules = app.rules  # type: ignore[attr-defined]
-        health.show_rules(
-            None if rules is None else rules.rules,
-            verdicts,
-            app.rules_error,  # type: ignore[attr-defined]
-        )
-        health.show_reading(run, app.watch_mode)  # type: ignore[attr-defined]
+        rules = app.rules
+        health.show_rules(None if rules is None else rules.rules, verdicts, app.rules_error)
+        health.show_reading(run, app.watch_mode)
 
     # Live updates -----------------------------------------------------------------------
-    def runs_updated(self, message: RunsUpdated) -> None:
-        """Called by the app when runs changed: refresh only what changed for this run."""
-        if self.key not in message.keys or not self.is_attached:
+    def runs_updated(self, update: RunsUpdated) -> None:
+        """Refresh only what changed for this run."""
+        if self.key not in update.keys or not self.is_attached:
             return
         run = self.run_data
         if run is None:
             return
-        deltas = [d for d in message.deltas if d.key == self.key]
+        deltas = [d for d in update.deltas if d.key == self.key]
         if any(d.replaced or d.created for d in deltas):
             self.show_everything()
             return

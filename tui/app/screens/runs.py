@@ -9,11 +9,16 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import Screen
+from textual.reactive import var
 from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 
 from tui.app.messages import RunsUpdated
+from tui.app.screens.base import StoreScreen
+from tui.app.screens.compare import CompareScreen
+from tui.app.screens.pick import PickMany, PickOne
+from tui.app.screens.run_view import RunScreen
+from tui.app.screens.sweep import SweepScreen
 from tui.app.widgets.run_table import (
     Column,
     RunTable,
@@ -33,6 +38,9 @@ from tui.core.sanitize import sanitize
 from tui.core.store import Run
 from tui.core.summary import flatten, key_metrics, varying_keys
 
+EVERY_RUN = parse_query("")
+"""The empty filter: every run matches."""
+
 MAX_CONFIG_COLUMNS = 8
 RESORT_DELAY = 0.3
 CELL_INTERVAL = 0.1
@@ -50,9 +58,14 @@ def sort_label(column: Column) -> str:
     return column.label
 
 
-class RunsScreen(Screen[None]):
-    """Every run under ROOT: status, progress, key metrics, rules and varying hyperparameters."""
+class RunsScreen(StoreScreen):
+    """Every run under ROOT: status, progress, key metrics, rules and varying hyperparameters.
 
+    What the table shows is decided by the reactives below; changing any of them schedules
+    one rebuild of the table, however many change at once.
+    """
+
+    CSS_PATH = "runs.tcss"
     BINDINGS = [
         Binding("enter", "open", "Open"),
         Binding("slash", "filter", "Filter", key_display="/"),
@@ -73,14 +86,20 @@ class RunsScreen(Screen[None]):
         Binding("G", "cursor_bottom", "Bottom", show=False),
     ]
 
+    sort_key: var[str | None] = var(None, init=False)
+    """Key of the column the runs are sorted by; ``None`` sorts by name."""
+    descending: var[bool] = var(False, init=False)
+    """Sort from the largest value down (missing values stay last either way)."""
+    smoothing: var[float] = var(0.0, init=False)
+    """EMA strength of the last-value metric columns; 0 shows the raw last value."""
+    filter_query: var[Query] = var(EVERY_RUN, init=False, always_update=True)
+    """The filter (its ``text`` as typed): only runs it matches are shown."""
+    chosen_metrics: var[tuple[str, ...] | None] = var(None, init=False)
+    """The metric columns the user picked; ``None`` shows the key metrics of the runs."""
+
     def __init__(self) -> None:
         super().__init__()
-        self.query_text = ""
-        self.matcher: Query | None = None
-        self.sort_key: str | None = None
-        self.descending = False
-        self.smoothing = 0.0
-        self.chosen_metrics: list[str] | None = None
+        self._rebuild_scheduled = False
         self._resort_pending = False
         self._pending: set[str] = set()
         self._flush_timer: Timer | None = None
@@ -109,21 +128,50 @@ class RunsScreen(Screen[None]):
     def on_screen_resume(self) -> None:
         self.rebuild()
 
+    # What is shown ------------------------------------------------------------------------
+    def watch_sort_key(self) -> None:
+        self.schedule_rebuild()
+
+    def watch_descending(self) -> None:
+        self.schedule_rebuild()
+
+    def watch_smoothing(self) -> None:
+        # The last-value cells of every run change, not only their order.
+        self.table.update_runs(self.track_app.store)
+        self.schedule_rebuild()
+
+    def watch_filter_query(self) -> None:
+        self.schedule_rebuild()
+
+    def watch_chosen_metrics(self) -> None:
+        self.schedule_rebuild()
+
+    def schedule_rebuild(self) -> None:
+        """Rebuild once, after the current message, however many options changed in it."""
+        if not self._rebuild_scheduled:
+            self._rebuild_scheduled = True
+            self.call_next(self.rebuild)
+
     # Data -------------------------------------------------------------------------------
-    def runs_updated(self, message: RunsUpdated) -> None:
-        """Called by the app when runs changed: redraw changed cells (at most ~10 times a
-        second, the first change at once) and re-sort soon."""
+    def runs_updated(self, update: RunsUpdated) -> None:
+        """Redraw changed cells (at most ~10 times a second, the first change at once) and
+        re-sort soon."""
         if not self.is_attached:
             return
-        if any(d.created for d in message.deltas):
+        if any(d.created for d in update.deltas):
             self.rebuild()  # new runs show at once; only re-sorting waits
             return
-        self._pending |= message.keys
-        structural = any(d.meta or d.replaced for d in message.deltas)
-        if structural or self.sort_key is not None or self.matcher is not None or message.statuses:
+        self._pending |= update.keys
+        structural = any(d.meta or d.replaced for d in update.deltas)
+        if (
+            structural
+            or self.sort_key is not None
+            or not self.filter_query.empty
+            or update.statuses
+        ):
             self._schedule_resort()
         if self._flush_timer is None:
-            loading = self.app.progress is not None  # type: ignore[attr-defined]
+            loading = self.track_app.progress is not None
             interval = LOADING_CELL_INTERVAL if loading else CELL_INTERVAL
             wait = interval - (time.monotonic() - self._flushed_at)
             if wait <= 0:
@@ -135,18 +183,15 @@ class RunsScreen(Screen[None]):
         """Redraw the cells of runs that changed since the last flush."""
         self._flush_timer = None
         self._flushed_at = time.monotonic()
-        store = self.app.store  # type: ignore[attr-defined]
         keys, self._pending = self._pending, set()
-        self.table.update_runs(store.runs[k] for k in keys if k in store.runs)
+        self.table.update_runs(self.runs_of(keys))
         self.update_bars()
 
     def clock_ticked(self) -> None:
         """Redraw the rows on screen: their ages and durations follow the clock."""
         table = self.table
         top = int(table.scroll_y)
-        keys = table.shown[top : top + table.size.height]
-        store = self.app.store  # type: ignore[attr-defined]
-        table.update_runs(store.runs[k] for k in keys if k in store.runs)
+        self.table.update_runs(self.runs_of(table.shown[top : top + table.size.height]))
 
     def _schedule_resort(self) -> None:
         if not self._resort_pending:
@@ -159,14 +204,15 @@ class RunsScreen(Screen[None]):
 
     def visible_runs(self) -> list[Run]:
         """Runs passing the filter, in display order."""
-        app = self.app
-        runs = list(app.store)  # type: ignore[attr-defined]
-        if self.matcher is not None:
-            verdicts = app.verdicts  # type: ignore[attr-defined]
+        app = self.track_app
+        runs = list(app.store)
+        matcher = self.filter_query
+        if not matcher.empty:
+            verdicts = app.verdicts
             runs = [
                 r
                 for r in runs
-                if self.matcher.matches(
+                if matcher.matches(
                     r,
                     {
                         "status": r.status,
@@ -181,8 +227,7 @@ class RunsScreen(Screen[None]):
 
     def columns(self, runs: list[Run]) -> list[Column]:
         """The columns for ``runs``: fixed ones, key metrics, rules, varying config."""
-        app = self.app
-        clock = app.clock  # type: ignore[attr-defined]
+        app = self.track_app
         metrics = (
             self.chosen_metrics
             if self.chosen_metrics is not None
@@ -197,12 +242,12 @@ class RunsScreen(Screen[None]):
         for name in metrics:
             columns.append(metric_column(name, "last", lambda: self.smoothing))
             columns.append(metric_column(name, "best", lambda: self.smoothing))
-        if app.rules is not None:  # type: ignore[attr-defined]
-            verdicts = app.verdicts  # type: ignore[attr-defined]
+        if app.rules is not None:
+            verdicts = app.verdicts
             columns.append(rules_column(lambda key: verdicts.get(key, ())))
         columns += [
-            age_column(clock),
-            duration_column(clock),
+            age_column(app.clock),
+            duration_column(app.clock),
             rate_column(),
             text_column("format", "format", lambda r: r.format, 11),
         ]
@@ -212,38 +257,38 @@ class RunsScreen(Screen[None]):
 
     def rebuild(self) -> None:
         """Recompute columns, filter and order, and show the result."""
+        self._rebuild_scheduled = False
         if not self.is_attached:
             return
         table = self.table
-        all_runs = list(self.app.store)  # type: ignore[attr-defined]
-        table.set_columns(self.columns(all_runs))
+        app = self.track_app
+        table.set_columns(self.columns(list(app.store)))
         runs = self.visible_runs()
         table.show(runs)
-        self.app.prioritize(r.key for r in runs[: table.size.height + 5])  # type: ignore[attr-defined]
+        app.prioritize(r.key for r in runs[: table.size.height + 5])
         self.update_bars()
 
     def update_bars(self) -> None:
         """The top bar (root, watcher, loading) and the status bar (counts, sort, filter)."""
-        app = self.app
-        store = app.store  # type: ignore[attr-defined]
+        app = self.track_app
+        store = app.store
         top = Text("tracktui ", style="bold")
-        top.append(sanitize(app.root_label), style="cyan")  # type: ignore[attr-defined]
-        top.append(f"  · watch: {app.watch_mode}", style="dim")  # type: ignore[attr-defined]
-        progress = app.progress  # type: ignore[attr-defined]
-        if progress is not None:
-            done, total = progress
+        top.append(sanitize(app.root_label), style="cyan")
+        top.append(f"  · watch: {app.watch_mode}", style="dim")
+        if app.progress is not None:
+            done, total = app.progress
             top.append(f"  · loading history {done}/{total}", style="yellow")
-        if app.read_only:  # type: ignore[attr-defined]
+        if app.read_only:
             top.append("  · read-only", style="bold yellow")
-        if app.auto_kill:  # type: ignore[attr-defined]
+        if app.auto_kill:
             top.append("  · auto-kill on", style="bold red")
-        if app.rules_error:  # type: ignore[attr-defined]
+        if app.rules_error:
             top.append("  · rules file has an error", style="bold red")
         self.query_one("#topbar", Static).update(top)
         table = self.table
         bar = Text()
         if not store.runs:
-            bar.append(f"waiting for runs under {sanitize(app.root_label)} …", style="yellow")  # type: ignore[attr-defined]
+            bar.append(f"waiting for runs under {sanitize(app.root_label)} …", style="yellow")
         else:
             bar.append(
                 f"{len(store.runs)} runs · {len(table.shown)} shown · {len(table.marked)} marked"
@@ -255,16 +300,16 @@ class RunsScreen(Screen[None]):
                 bar.append(f" · sort: {label} {'↓' if self.descending else '↑'}")
             if self.smoothing:
                 bar.append(f" · last values smoothed ({self.smoothing:.2f})")
-            if self.query_text:
+            if self.filter_query.text:
                 bar.append(" · filter: ")
-                bar.append(self.query_text, style="bold")
+                bar.append(self.filter_query.text, style="bold")
         self.query_one("#statusbar", Static).update(bar)
 
     # Filter -----------------------------------------------------------------------------
     def action_filter(self) -> None:
         field = self.query_one("#filter", Input)
         field.display = True
-        field.value = self.query_text
+        field.value = self.filter_query.text
         field.focus()
 
     @on(Input.Submitted, "#filter")
@@ -272,28 +317,23 @@ class RunsScreen(Screen[None]):
         """Parse the query; on an error keep the previous filter and say what is wrong."""
         text = event.value.strip()
         try:
-            matcher = parse_query(text)
+            self.filter_query = parse_query(text)
         except QueryError as exc:
             self.notify(str(exc), title="Filter not applied", severity="error", markup=False)
             return
-        self.query_text = text
-        self.matcher = None if matcher.empty else matcher
         event.input.display = bool(text)
         self.table.focus()
-        self.rebuild()
 
     def action_clear_filter(self) -> None:
         field = self.query_one("#filter", Input)
         if field.has_focus:
-            field.display = bool(self.query_text)
+            field.display = bool(self.filter_query.text)
             self.table.focus()
             return
-        if self.query_text:
-            self.query_text = ""
-            self.matcher = None
+        if self.filter_query.text:
+            self.filter_query = EVERY_RUN
             field.value = ""
             field.display = False
-            self.rebuild()
 
     # Marks, baseline ----------------------------------------------------------------------
     def action_mark(self) -> None:
@@ -304,24 +344,28 @@ class RunsScreen(Screen[None]):
         marked.symmetric_difference_update({key})
         self.table.refresh_marks()
         self.table.action_cursor_down()
-        self.update_bars()
+        self._marks_changed()
 
     def action_mark_all(self) -> None:
         self.table.marked.update(self.table.shown)
         self.table.refresh_marks()
-        self.update_bars()
+        self._marks_changed()
 
     def action_unmark_all(self) -> None:
         self.table.marked.clear()
         self.table.refresh_marks()
+        self._marks_changed()
+
+    def _marks_changed(self) -> None:
         self.update_bars()
+        self.refresh_kill_ready()  # marked runs are what the kill keys act on
 
     def action_baseline(self) -> None:
         key = self.table.current_key
         table = self.table
         table.baseline = None if table.baseline == key else key
         table.refresh_marks()
-        self.rebuild()
+        self.schedule_rebuild()
 
     def kill_targets(self) -> list[str]:
         """Marked runs, else the current one (what I/T/K act on)."""
@@ -330,20 +374,23 @@ class RunsScreen(Screen[None]):
             return [k for k in table.shown if k in table.marked]
         return [table.current_key] if table.current_key else []
 
+    @on(RunTable.CursorMoved)
+    def cursor_moved(self) -> None:
+        """The kill keys act on the run under the cursor (unless runs are marked)."""
+        self.refresh_kill_ready()
+
     # Sorting ------------------------------------------------------------------------------
     def sort_by(self, key: str, descending: bool | None = None) -> None:
+        """Sort by column ``key``; by default ascending, or the other way when it already is."""
         if descending is None:
             descending = not self.descending if key == self.sort_key else False
         self.sort_key, self.descending = key, descending
-        self.rebuild()
 
     @on(RunTable.SortRequested)
     def header_clicked(self, event: RunTable.SortRequested) -> None:
         self.sort_by(event.column)
 
     def action_sort_menu(self) -> None:
-        from tui.app.screens.pick import PickOne
-
         options = [(c.key, sort_label(c)) for c in self.table.columns_spec]
 
         def chosen(key: str | None) -> None:
@@ -356,28 +403,22 @@ class RunsScreen(Screen[None]):
         if self.sort_key is None:
             self.sort_key = "name"
         self.descending = not self.descending
-        self.rebuild()
 
     def action_toggle_smoothed(self) -> None:
         self.smoothing = 0.0 if self.smoothing else 0.6
-        self.table.update_runs(self.visible_runs())
-        self.rebuild()
 
     def action_metrics_menu(self) -> None:
-        from tui.app.screens.pick import PickMany
-
-        runs = list(self.app.store)  # type: ignore[attr-defined]
+        runs = list(self.track_app.store)
         names = sorted({name for r in runs for name in r.series})
         current = (
-            self.chosen_metrics
+            list(self.chosen_metrics)
             if self.chosen_metrics is not None
             else key_metrics(r.series for r in runs)
         )
 
         def chosen(picked: list[str] | None) -> None:
             if picked is not None:
-                self.chosen_metrics = picked
-                self.rebuild()
+                self.chosen_metrics = tuple(picked)
 
         self.app.push_screen(PickMany("Metric columns", names, current), chosen)
 
@@ -397,11 +438,8 @@ class RunsScreen(Screen[None]):
     # Other screens ------------------------------------------------------------------------
     def action_open(self) -> None:
         key = self.table.current_key
-        if key is None:
-            return
-        from tui.app.screens.run_view import RunScreen
-
-        self.app.push_screen(RunScreen(key))
+        if key is not None:
+            self.app.push_screen(RunScreen(key))
 
     @on(RunTable.RowSelected)
     def row_selected(self, event: RunTable.RowSelected) -> None:
@@ -418,13 +456,9 @@ class RunsScreen(Screen[None]):
                 "mark two or more runs with space (or pin a baseline with b)", title="Compare"
             )
             return
-        from tui.app.screens.compare import CompareScreen
-
         self.app.push_screen(CompareScreen(keys, baseline=table.baseline))
 
     def action_sweep(self) -> None:
-        from tui.app.screens.sweep import SweepScreen
-
         keys = list(self.table.shown)
         if len(keys) < 2:
             self.notify("the sweep view needs two or more visible runs", title="Sweep")

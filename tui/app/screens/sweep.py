@@ -108,8 +108,7 @@ class SweepScreen(TabbedPlotsScreen):
     @property
     def runs(self) -> list[Run]:
         """The sweep's runs the store knows."""
-        store = self.app.store  # type: ignore[attr-defined]
-        return [store.runs[k] for k in self.keys if k in store.runs]
+        return self.runs_of(self.keys)
 
     @property
     def mode(self) -> str:
@@ -305,6 +304,12 @@ class SweepScreen(TabbedPlotsScreen):
         """Show the ranking's cursor only while it has the focus (it hides the best colours)."""
         ranking = self.query_one("#ranking", DataTable)
         ranking.show_cursor = event.widget is ranking
+        self.refresh_kill_ready()
+
+    @on(DataTable.RowHighlighted, "#ranking")
+    def ranking_moved(self) -> None:
+        """The kill keys act on the ranking's current run."""
+        self.refresh_kill_ready()
 
     def kill_targets(self) -> list[str]:
         """The ranking's current run while the ranking has the focus, else none."""
@@ -315,9 +320,9 @@ class SweepScreen(TabbedPlotsScreen):
         return [str(row_key.value)]
 
     # Live updates -------------------------------------------------------------------------
-    def runs_updated(self, message: RunsUpdated) -> None:
+    def runs_updated(self, update: RunsUpdated) -> None:
         """Recompute soon when any run of the sweep changed (a burst costs one pass)."""
-        if self.is_attached and not self._recompute_pending and message.keys & self._keyset:
+        if self.is_attached and not self._recompute_pending and update.keys & self._keyset:
             self._recompute_pending = True
             self.set_timer(RECOMPUTE_DELAY, self._recompute_now)
 

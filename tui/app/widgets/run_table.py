@@ -277,6 +277,13 @@ class RunTable(ScrollView, can_focus=True):
             super().__init__()
             self.column = column
 
+    class CursorMoved(Message):
+        """The cursor is on another run now (``key`` is ``None`` when no row is shown)."""
+
+        def __init__(self, key: str | None) -> None:
+            super().__init__()
+            self.key = key
+
     class RowSelected(Message):
         """Enter (or a click on the highlighted row) on a run."""
 
@@ -295,6 +302,7 @@ class RunTable(ScrollView, can_focus=True):
         self._widths: list[int] = []
         self._strips: dict[str, tuple[bool, Strip]] = {}
         self._header: Strip | None = None
+        self._cursor_key: str | None = None
 
     # Geometry ---------------------------------------------------------------------------
     @property
@@ -440,6 +448,9 @@ class RunTable(ScrollView, can_focus=True):
     def watch_cursor_row(self, old: int, new: int) -> None:
         self._scroll_to_cursor()
         self.refresh()
+        if self.current_key != self._cursor_key:
+            self._cursor_key = self.current_key
+            self.post_message(self.CursorMoved(self._cursor_key))
 
     def move_cursor(self, *, row: int, **_: object) -> None:
         """Put the cursor on ``row`` (scrolled into view)."""
