@@ -17,8 +17,8 @@ import pytest
 
 import tui
 from tui.client import Run, init
-from tui.core.launcher import RUN_DIR_ENV
 from tui.core.records import RecordBuilder, parse_line
+from tui.core.rundir import RUN_DIR_ENV
 from tui.core.shapes import Matrix, Table, classify
 
 
@@ -146,7 +146,7 @@ def test_client_under_the_launcher_and_at_exit(tmp_path: Path) -> None:
     )
     root = tmp_path / "runs"
     done = subprocess.run(
-        [sys.executable, "-m", "tui.core.launcher", "--root", str(root), "--name", "l",
+        [sys.executable, "-m", "tui", "run", "--root", str(root), "--name", "l",
          "--", sys.executable, str(script)],
         capture_output=True, timeout=30, check=False,
     )  # fmt: skip

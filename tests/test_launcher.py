@@ -18,16 +18,17 @@ import psutil
 import pytest
 from processes import TRAIN, running
 
-from tui.core import launcher
+from tui.commands import run as run_command
+from tui.core import launch, rundir
 from tui.core.records import parse_line, parse_time
 
 
 def run_launcher(
     root: Path, *args: str, cwd: Path | None = None, timeout: float = 30
 ) -> subprocess.CompletedProcess[bytes]:
-    """``python -m tui.core.launcher --root ROOT ARGS`` to completion, output captured."""
+    """``python -m tui run --root ROOT ARGS`` to completion, output captured."""
     return subprocess.run(
-        [sys.executable, "-m", "tui.core.launcher", "--root", str(root), *args],
+        [sys.executable, "-m", "tui", "run", "--root", str(root), *args],
         capture_output=True,
         cwd=cwd,
         timeout=timeout,
@@ -84,43 +85,43 @@ def test_training_script_becomes_a_run(tmp_path: Path, marker: str) -> None:
 
 
 def test_json_record_keeps_the_childs_bytes() -> None:
-    stamped = launcher.json_record(b'  {"loss": NaN, "big": 12345678901234567890}\r')
+    stamped = launch.json_record(b'  {"loss": NaN, "big": 12345678901234567890}\r')
     assert stamped is not None and stamped.endswith(b'"loss": NaN, "big": 12345678901234567890}\n')
     record, _ = parse_line(stamped)
     assert record is not None and math.isnan(record["loss"]) and record["_time"].endswith("Z")
-    assert launcher.json_record(b'{"_time": 5, "a": 1}') == b'{"_time": 5, "a": 1}\n'
-    empty, _ = parse_line(launcher.json_record(b"{ }") or b"")
+    assert launch.json_record(b'{"_time": 5, "a": 1}') == b'{"_time": 5, "a": 1}\n'
+    empty, _ = parse_line(launch.json_record(b"{ }") or b"")
     assert empty is not None and list(empty) == ["_time"]
     for line in (b"", b"step 3", b"[1, 2]", b'{"a": 1', b'"{}"', b"{not json}", b"\xff{}"):
-        assert launcher.json_record(line) is None, line
+        assert launch.json_record(line) is None, line
 
 
 def test_values_names_and_config_files(tmp_path: Path) -> None:
     texts = ("1", "-2", "0.5", "1e-3", "True", "x", "nan", "")
-    assert [launcher.parse_value(v) for v in texts] == [1, -2, 0.5, 0.001, True, "x", "nan", ""]
+    assert [run_command.parse_value(v) for v in texts] == [1, -2, 0.5, 0.001, True, "x", "nan", ""]
     with pytest.raises(ValueError, match="not key=value"):
-        launcher.parse_pairs(["novalue"], "--config")
-    assert launcher.default_name(["python3", "-u", "dir/train.py", "--lr", "1"]) == "train"
-    assert launcher.default_name(["python", "-m", "pkg.fit"]) == "pkg.fit"
-    assert launcher.default_name(["/usr/bin/bash", "go.sh"]) == "bash"
+        run_command.parse_pairs(["novalue"], "--config")
+    assert rundir.default_name(["python3", "-u", "dir/train.py", "--lr", "1"]) == "train"
+    assert rundir.default_name(["python", "-m", "pkg.fit"]) == "pkg.fit"
+    assert rundir.default_name(["/usr/bin/bash", "go.sh"]) == "bash"
 
     (tmp_path / "c.yaml").write_text("lr: 0.1\nmodel: {depth: 4}\n")
     (tmp_path / "c.toml").write_text("lr = 0.2\n[model]\ndepth = 5\n")
     (tmp_path / "c.json").write_text('{"lr": 0.3}')
     (tmp_path / "bad.yaml").write_text("- a list\n")
-    assert launcher.load_config_file(tmp_path / "c.yaml") == {"lr": 0.1, "model": {"depth": 4}}
-    assert launcher.load_config_file(tmp_path / "c.toml") == {"lr": 0.2, "model": {"depth": 5}}
-    assert launcher.load_config_file(tmp_path / "c.json") == {"lr": 0.3}
+    assert run_command.load_config_file(tmp_path / "c.yaml") == {"lr": 0.1, "model": {"depth": 4}}
+    assert run_command.load_config_file(tmp_path / "c.toml") == {"lr": 0.2, "model": {"depth": 5}}
+    assert run_command.load_config_file(tmp_path / "c.json") == {"lr": 0.3}
     with pytest.raises(ValueError, match="mapping"):
-        launcher.load_config_file(tmp_path / "bad.yaml")
+        run_command.load_config_file(tmp_path / "bad.yaml")
 
     root = tmp_path / "runs"
-    first = launcher.make_run_dir(root, "sweep/a", "x")
-    second = launcher.make_run_dir(root, "sweep/a", "x")
+    first = rundir.make_run_dir(root, "sweep/a", "x")
+    second = rundir.make_run_dir(root, "sweep/a", "x")
     assert first == root / "sweep" / "a" and second.parent == first.parent and second != first
     for bad in ("../out", "/abs", ".."):
         with pytest.raises(ValueError):
-            launcher.make_run_dir(root, bad, "x")
+            rundir.make_run_dir(root, bad, "x")
 
 
 def test_config_file_failures_and_overrides_through_main(tmp_path: Path) -> None:
@@ -142,16 +143,16 @@ def test_config_file_failures_and_overrides_through_main(tmp_path: Path) -> None
 
 def test_exit_codes_and_missing_programs(tmp_path: Path) -> None:
     parser = argparse.ArgumentParser()
-    launcher.add_arguments(parser)
+    run_command.add_arguments(parser)
     failing = parser.parse_args(
         ["--root", str(tmp_path / "a"), "--", sys.executable, "-c", "import sys; sys.exit(3)"]
     )
-    assert launcher.main(failing) == 3  # in-process: returns the child's exit code
+    assert run_command.main(failing) == 3  # in-process: returns the child's exit code
     meta = meta_of(only_run(tmp_path / "a"))
     assert meta["status"] == "failed" and meta["exit_code"] == 3 and "signal" not in meta
 
     missing = parser.parse_args(["--root", str(tmp_path / "b"), "--", str(tmp_path / "nope")])
-    assert launcher.main(missing) == 127
+    assert run_command.main(missing) == 127
     assert meta_of(only_run(tmp_path / "b"))["status"] == "failed"
 
     suicide = "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"
@@ -172,7 +173,7 @@ def test_child_sees_run_dir_and_unbuffered_output(tmp_path: Path) -> None:
 def test_sigterm_to_launcher_reaches_the_whole_run(tmp_path: Path, marker: str) -> None:
     root = tmp_path / "runs"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tui.core.launcher", "--root", str(root), "--name", "r", "--",
+        [sys.executable, "-m", "tui", "run", "--root", str(root), "--name", "r", "--",
          sys.executable, str(TRAIN), "0", "--marker", marker],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -227,7 +228,7 @@ def test_partial_line_reaches_output_log_while_the_run_waits(tmp_path: Path) -> 
         "print('100%')\n"
     )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tui.core.launcher", "--root", str(tmp_path / "runs"),
+        [sys.executable, "-m", "tui", "run", "--root", str(tmp_path / "runs"),
          "--name", "bar", "--", sys.executable, "-c", code],
         stdout=subprocess.PIPE,
     )  # fmt: skip

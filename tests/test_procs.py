@@ -20,9 +20,10 @@ import pytest
 from processes import TRAIN, marked, read_meta, running
 from processes import wait_until as wait_for
 
-from tui.core import killcmd, procs
-from tui.core.launcher import current_user
+from tui.commands import kill as killcmd
+from tui.core import procs
 from tui.core.procs import KillPlan, ProcessInfo, Refusal, Tree
+from tui.core.rundir import current_user
 
 SLEEPER = "import signal, time\n{ignore}print('ready', flush=True)\nwhile True: time.sleep(0.05)\n"
 
@@ -49,7 +50,8 @@ def launch(root: Path, marker: str, *extra: str, name: str = "run") -> subproces
         [
             sys.executable,
             "-m",
-            "tui.core.launcher",
+            "tui",
+            "run",
             "--root",
             str(root),
             "--name",

@@ -27,7 +27,7 @@ from tui.app.widgets.matrix_browser import MatrixBrowser
 from tui.app.widgets.process_table import ProcessTable
 from tui.app.widgets.record_views import MediaList, ValuesView
 from tui.app.widgets.run_table import RunTable
-from tui.core.launcher import current_user
+from tui.core.rundir import current_user
 
 SIZE = (120, 40)
 HOSTILE = "[@click=app.quit]"

@@ -335,7 +335,7 @@ def test_train_demo_keeps_running_after_nan_until_killed() -> None:
 
 @pytest.mark.slow
 @pytest.mark.skipif(
-    importlib.util.find_spec("tui.core.launcher") is None, reason="tracktui run not built yet"
+    importlib.util.find_spec("tui.commands.run") is None, reason="tracktui run not built yet"
 )
 def test_simulate_launch_runs_each_under_tracktui_run(tmp_path: Path) -> None:
     root = tmp_path / "launched"

@@ -1,6 +1,7 @@
-"""Command-line entry point: ``tracktui [ROOT]``, ``status``, ``run`` and ``kill``.
+"""Command-line entry point: ``tracktui [ROOT]`` (the app) and the subcommands.
 
-Thin by design: each subcommand's options and behaviour live with the code they drive.
+Thin by design: each subcommand's options and behaviour live in its module under
+``tui/commands/``; the app's options are here.
 """
 
 from __future__ import annotations
@@ -9,9 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from tui import __version__
-
-SUBCOMMANDS = ("status", "run", "kill")
+from tui import __version__, commands
 
 
 def app_parser() -> argparse.ArgumentParser:
@@ -19,7 +18,7 @@ def app_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tracktui",
         description="Watch, compare and stop ML training runs. "
-        "Subcommands: status, run, kill (tracktui SUBCOMMAND --help).",
+        f"Subcommands: {', '.join(commands.COMMANDS)} (tracktui SUBCOMMAND --help).",
     )
     parser.add_argument(
         "root", nargs="?", type=Path, default=Path("."), help="directory holding the runs"
@@ -39,41 +38,12 @@ def app_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def sub_parser(name: str) -> argparse.ArgumentParser:
-    """The parser of one subcommand."""
-    parser = argparse.ArgumentParser(prog=f"tracktui {name}")
-    if name == "status":
-        from tui import statuscmd
-
-        statuscmd.add_arguments(parser)
-    elif name == "run":
-        from tui.core import launcher
-
-        launcher.add_arguments(parser)
-    else:
-        from tui.core import killcmd
-
-        killcmd.add_arguments(parser)
-    return parser
-
-
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run the command; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in SUBCOMMANDS:
+    if argv and argv[0] in commands.COMMANDS:
         name = argv.pop(0)
-        args = sub_parser(name).parse_args(argv)
-        if name == "status":
-            from tui import statuscmd
-
-            return statuscmd.main(args)
-        if name == "run":
-            from tui.core import launcher
-
-            return launcher.main(args)
-        from tui.core import killcmd
-
-        return killcmd.main(args)
+        return commands.load(name).main(commands.parser(name).parse_args(argv))
     args = app_parser().parse_args(argv)
     if not args.root.is_dir():
         print(f"tracktui: {args.root} does not exist or is not a directory", file=sys.stderr)

@@ -22,7 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from tui.core.launcher import (
+from tui.core.rundir import (
     DEFAULT_ROOT,
     METRICS,
     RUN_DIR_ENV,
@@ -32,9 +32,9 @@ from tui.core.launcher import (
     process_identity,
     read_run_json,
     update_run_json,
-    utc_iso,
     write_json_atomic,
 )
+from tui.core.timefmt import utc_iso
 
 __all__ = ["Run", "init"]
 

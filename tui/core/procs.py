@@ -33,8 +33,9 @@ from typing import Any, Literal
 
 import psutil
 
-from tui.core.launcher import current_user, user_name, utc_iso
+from tui.core.rundir import current_user, user_name
 from tui.core.sanitize import sanitize
+from tui.core.timefmt import utc_iso
 
 SignalName = Literal["term", "int", "kill"]
 

@@ -5,11 +5,17 @@ from __future__ import annotations
 import math
 import socket
 from collections.abc import Callable
+from typing import Literal, get_args
 
 from tui.core.store import Run
 
-STATUSES = ("running", "stalled", "pending", "finished", "failed", "killed", "crashed", "unknown")
-"""Every status a run can have (``pending``: a NePS config not yet evaluated)."""
+RunStatus = Literal[
+    "running", "stalled", "pending", "finished", "failed", "killed", "crashed", "unknown"
+]
+"""A run's status (DESIGN.md §5; ``pending``: a NePS config not yet evaluated)."""
+
+STATUSES: tuple[RunStatus, ...] = get_args(RunStatus)
+"""Every status a run can have, in the order above."""
 
 RECENT = 120.0
 """Seconds since the last write for a run without a pid to count as running."""
@@ -17,7 +23,7 @@ RECENT = 120.0
 STALL_MIN = 300.0
 """A live run is stalled after max(this, 10 x its usual interval) without a record."""
 
-_ENDED = {"finished", "failed", "killed"}
+_ENDED: dict[str, RunStatus] = {"finished": "finished", "failed": "failed", "killed": "killed"}
 
 Alive = Callable[[int, "float | None"], bool]
 
@@ -42,7 +48,9 @@ def last_activity(run: Run) -> float | None:
     return max(candidates) if candidates else None
 
 
-def derive_status(run: Run, now: float, alive: Alive | None = None, host: str | None = None) -> str:
+def derive_status(
+    run: Run, now: float, alive: Alive | None = None, host: str | None = None
+) -> RunStatus:
     """The status of ``run`` at wall time ``now``.
 
     Order of evidence: an end recorded in run.json (exit code, signal, ended_at); a pid
@@ -58,8 +66,8 @@ def derive_status(run: Run, now: float, alive: Alive | None = None, host: str | 
         return "killed"
     if isinstance(exit_code, int) and not isinstance(exit_code, bool):
         return "finished" if exit_code == 0 else "failed"
-    if claimed in _ENDED:
-        return str(claimed)
+    if isinstance(claimed, str) and claimed in _ENDED:
+        return _ENDED[claimed]
     if meta.get("ended_at"):
         return "finished"
     activity = last_activity(run)

@@ -16,12 +16,15 @@ import math
 from array import array
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tui.core.records import RecordBlock
 from tui.core.shapes import Shape
+
+if TYPE_CHECKING:  # tui.core.status derives statuses from runs: it imports this module
+    from tui.core.status import RunStatus
 
 LOG_LINES = 5000
 """Log lines kept per run (the tail the UI can show and search)."""
@@ -215,7 +218,7 @@ class Run:
         self.media: tuple[str, ...] = ()
         self.group: str | None = None
         self.partial = False
-        self.status = "unknown"
+        self.status: RunStatus = "unknown"
 
     # Metadata views -------------------------------------------------------------------
     @property

@@ -36,6 +36,7 @@ from tui.core.formats.files import list_files, newest_mtime, read_small, relativ
 from tui.core.formats.meta import finish_meta
 from tui.core.records import RecordBuilder
 from tui.core.sanitize import sanitize
+from tui.core.status import RunStatus
 from tui.core.store import Batch
 from tui.core.tail import FileTail, UnsafeFile, open_regular
 from tui.core.timefmt import as_utc_iso
@@ -47,7 +48,7 @@ DB_NAMES = ("mlflow.db", "mlruns.db")
 BUSY_TIMEOUT = 0.25
 """Seconds to wait for a writer's lock before giving up until the next check."""
 
-RUN_STATUS: dict[object, str] = {
+RUN_STATUS: dict[object, RunStatus] = {
     1: "running",
     2: "pending",
     3: "finished",
@@ -68,7 +69,7 @@ _VALUE_LIMIT = 64 * 1024
 _COLLIDING = frozenset({"step", "_time"})
 
 
-def status_of(value: object) -> str:
+def status_of(value: object) -> RunStatus:
     """The tracktui status for an MLflow run state (number or name)."""
     if isinstance(value, str) and value.isdigit():
         value = int(value)

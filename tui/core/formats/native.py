@@ -11,13 +11,11 @@ import orjson
 from tui.core.formats.base import READ_BUDGET, Adapter, Claim, Source, now
 from tui.core.formats.files import Stamp, newest_mtime, read_small, relative, stamp
 from tui.core.records import RecordBuilder
+from tui.core.rundir import METRICS, OUTPUT, RUN_JSON
 from tui.core.sanitize import decode, sanitize, sanitize_dict
 from tui.core.store import Batch
 from tui.core.tail import FileTail, UnsafeFile, open_regular
 
-METRICS = "metrics.jsonl"
-META = "run.json"
-LOG = "output.log"
 MEDIA = "media"
 META_LIMIT = 1024 * 1024
 LOG_PREVIEW = 32 * 1024
@@ -76,21 +74,21 @@ class NativeSource(Source):
     def __init__(self, root: Path, key: str, directory: Path) -> None:
         super().__init__(root, key, directory)
         self.metrics = FileTail(directory / METRICS, root)
-        self.log = FileTail(directory / LOG, root)
+        self.log = FileTail(directory / OUTPUT, root)
         self.ordinal = 0
         self._meta_stamp: Stamp | None = None
         self._media_stamp: float | None = None
         self._meta_error: str | None = None
 
     def watched_files(self) -> list[Path]:
-        return [self.directory / METRICS, self.directory / META, self.directory / LOG]
+        return [self.directory / METRICS, self.directory / RUN_JSON, self.directory / OUTPUT]
 
     def close(self) -> None:
         self.metrics.close()
         self.log.close()
 
     def _read_meta(self, notes: list[str]) -> dict[str, Any] | None:
-        path = self.directory / META
+        path = self.directory / RUN_JSON
         current = stamp(path)
         if current is None or current == self._meta_stamp:
             return None
@@ -168,7 +166,7 @@ class NativeSource(Source):
         ordinal = max(0, int(size / average) - len(lines)) if size > tail_bytes else 0
         builder = RecordBuilder(ordinal, now())
         builder.add_lines(lines)
-        log, _ = tail_preview(self.directory / LOG, self.root, LOG_PREVIEW)
+        log, _ = tail_preview(self.directory / OUTPUT, self.root, LOG_PREVIEW)
         return self.batch(
             records=builder.build(),
             replace=True,
@@ -185,6 +183,6 @@ class NativeAdapter(Adapter):
     format = "tracktui"
 
     def discover(self, root: Path, directory: Path, names: list[str]) -> Claim | None:
-        if METRICS not in names and META not in names:
+        if METRICS not in names and RUN_JSON not in names:
             return None
         return Claim(sources=[NativeSource(root, relative(directory, root), directory)], prune=True)

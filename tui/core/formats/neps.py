@@ -40,11 +40,12 @@ from tui.core.formats.meta import finish_meta
 from tui.core.records import RecordBuilder
 from tui.core.sanitize import sanitize
 from tui.core.shapes import is_number
+from tui.core.status import RunStatus
 from tui.core.store import Batch
 from tui.core.timefmt import as_utc_iso
 from tui.core.values import real_number
 
-STATES = {
+STATES: dict[str, RunStatus] = {
     "pending": "pending",
     "submitted": "pending",
     "evaluating": "running",
@@ -122,7 +123,7 @@ class Trial:
     report_ok: bool = True
 
     @property
-    def status(self) -> str:
+    def status(self) -> RunStatus:
         """The tracktui status of this trial."""
         return STATES.get(self.state, "unknown")
 

@@ -10,8 +10,9 @@ import os
 from pathlib import Path
 
 from tui.core.formats.base import READ_BUDGET, Adapter, Claim, Source, now
-from tui.core.formats.native import METRICS, log_lines, tail_preview
+from tui.core.formats.native import log_lines, tail_preview
 from tui.core.records import RecordBuilder, parse_line
+from tui.core.rundir import METRICS
 from tui.core.store import Batch
 from tui.core.tail import FileTail, Lines, UnsafeFile, open_regular
 

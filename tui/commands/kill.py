@@ -12,8 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from tui.core.launcher import RUN_JSON, read_run_json
-from tui.core.procs import SIGNALS, Refusal, default_audit_path, execute, plan_kill
+from tui.core.procs import SIGNALS, Refusal, SignalName, default_audit_path, execute, plan_kill
+from tui.core.rundir import RUN_JSON, read_run_json
 from tui.core.sanitize import sanitize
 
 _SKIP_DIRS = {".git", ".tracktui", "node_modules", "__pycache__", "media"}
@@ -112,6 +112,7 @@ def main(args: argparse.Namespace) -> int:
     if not meta:
         print(f"tracktui kill: cannot read {sanitize(str(run_dir / RUN_JSON))}", file=sys.stderr)
         return 2
+    signal: SignalName = args.signal
     plan = plan_kill(run_dir, meta, read_only=args.read_only)
     if isinstance(plan, Refusal):
         print(f"tracktui kill: refused: {plan.message}", file=sys.stderr)
@@ -124,12 +125,12 @@ def main(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 1
-        if not _confirm(f"Send SIG{args.signal.upper()} to this run? [y/N] "):
+        if not _confirm(f"Send SIG{signal.upper()} to this run? [y/N] "):
             print("not killed")
             return 1
     report = execute(
         plan,
-        args.signal,
+        signal,
         args.grace,
         default_audit_path(Path(args.root)),
         reason="tracktui kill",
@@ -138,15 +139,3 @@ def main(args: argparse.Namespace) -> int:
     stream = sys.stdout if report.ok else sys.stderr
     print("\n".join(report.describe()), file=stream)
     return 0 if report.ok else 1
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="tracktui kill", description="Kill a run's process tree safely."
-    )
-    add_arguments(parser)
-    return parser
-
-
-if __name__ == "__main__":
-    sys.exit(main(_parser().parse_args()))

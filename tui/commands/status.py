@@ -13,10 +13,13 @@ from typing import Any
 import orjson
 
 from tui.core.headless import collect, csv_row, jsonable, sort_summaries
+from tui.core.query import QueryError
+from tui.core.rules import RulesError
 from tui.core.shapes import format_number
+from tui.core.status import RunStatus
 from tui.core.summary import key_metrics
 
-STATUS_STYLE = {
+STATUS_STYLE: dict[RunStatus, str] = {
     "running": "green",
     "stalled": "yellow",
     "pending": "cyan",
@@ -159,9 +162,6 @@ def render_table(root: Path, summaries: list[dict[str, Any]], width: int = 200) 
 
 def main(args: argparse.Namespace) -> int:
     """Run ``tracktui status``; exit 0, or 2 on a usage error or unreadable ROOT."""
-    from tui.core.query import QueryError
-    from tui.core.rules import RulesError
-
     if not args.root.is_dir():
         print(f"tracktui: {args.root} is not a readable directory", file=sys.stderr)
         return 2

@@ -1,0 +1,264 @@
+"""Run a command as a tracked run (DESIGN.md §3): the supervisor behind ``tracktui run``.
+
+The command starts in its own session (so a kill can take its whole tree and Ctrl-C reaches
+it only through us). Its stdout and stderr are copied byte for byte to ``output.log`` and to
+our own terminal, and every JSON-object line on stdout becomes a record of ``metrics.jsonl``
+stamped with ``_time`` (Valohai's convention: an unmodified Valohai-style script works as
+is). When the command ends, ``run.json`` gets ``ended_at``, the exit code or signal, and the
+final status.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+from tui.core.rundir import METRICS, OUTPUT, RUN_DIR_ENV, process_identity, update_run_json
+from tui.core.timefmt import utc_iso
+
+_CHUNK = 65536
+_MAX_RECORD = 16 * 1024 * 1024  # a longer stdout "line" is kept in output.log only
+_PARTIAL_LINE_WAIT = 0.2  # seconds a partial line waits for its end before it is logged
+_DRAIN_WAIT = 3.0  # seconds to wait for the pipes to close after the command exits
+_FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def json_record(line: bytes) -> bytes | None:
+    """The metrics.jsonl line for one stdout line, or ``None`` when it is no JSON object.
+
+    The child's own bytes are kept (NaN tokens, number spelling and key order survive);
+    ``"_time"`` is spliced in first when the object lacks it.
+    """
+    text = line.strip()
+    if not text.startswith(b"{") or not text.endswith(b"}"):
+        return None
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(value, dict):
+        return None
+    if "_time" in value:
+        return text + b"\n"
+    stamp = b'{"_time": "' + utc_iso().encode() + b'"'
+    rest = text[1:].lstrip()
+    return stamp + (b"}" if rest == b"}" else b", " + rest) + b"\n"
+
+
+class _Sink:
+    """An fd we copy to; after a write error (disk full, terminal gone) it drops data.
+
+    The pipes must keep draining whatever happens here, or the command would block on a
+    full pipe: a logging problem must never stall the run.
+    """
+
+    def __init__(self, fd: int | None, what: str, warn: bool) -> None:
+        self.fd = fd
+        self.what = what
+        self.warn = warn
+
+    def write(self, data: bytes | bytearray) -> None:
+        if self.fd is None:
+            return
+        try:
+            _write_all(self.fd, data)
+        except OSError as error:
+            self.fd = None
+            if self.warn:
+                try:
+                    os.write(2, f"tracktui run: {self.what}: {error}; not logging it\n".encode())
+                except OSError:
+                    pass
+
+
+class _Pump(threading.Thread):
+    """Copies one pipe to output.log and a terminal fd; on stdout, also to metrics.jsonl."""
+
+    def __init__(
+        self, source: int, log: _Sink, echo: _Sink, on_line: Callable[[bytes], None] | None
+    ) -> None:
+        super().__init__(daemon=True)
+        self.source = source
+        self.log = log
+        self.echo = echo
+        self.on_line = on_line
+
+    def run(self) -> None:
+        pending = bytearray()
+        unlogged = bytearray()
+        skipping = False
+        poller = select.poll()
+        poller.register(self.source, select.POLLIN)
+        while True:
+            # output.log gets whole lines, so stdout and stderr interleave by line there;
+            # a partial line (a progress bar) is written once the stream pauses.
+            if unlogged and not poller.poll(_PARTIAL_LINE_WAIT * 1000):
+                self.log.write(unlogged)
+                unlogged.clear()
+            try:
+                chunk = os.read(self.source, _CHUNK)
+            except OSError:
+                break
+            if not chunk:
+                break
+            unlogged += chunk
+            cut = unlogged.rfind(b"\n") + 1
+            if len(unlogged) > _CHUNK:
+                cut = len(unlogged)
+            if cut:
+                self.log.write(unlogged[:cut])
+                del unlogged[:cut]
+            self.echo.write(chunk)
+            if self.on_line is None:
+                continue
+            pending += chunk
+            while True:
+                cut = pending.find(b"\n")
+                if cut < 0:
+                    break
+                if not skipping:
+                    self.on_line(bytes(pending[:cut]))
+                skipping = False
+                del pending[: cut + 1]
+            if len(pending) > _MAX_RECORD:
+                pending.clear()
+                skipping = True
+        if unlogged:
+            self.log.write(unlogged)
+        if pending and not skipping and self.on_line is not None:
+            self.on_line(bytes(pending))
+        os.close(self.source)
+
+
+def _echo_fd(stream: TextIO, default: int) -> int | None:
+    try:
+        stream.flush()
+        return int(stream.fileno())
+    except (AttributeError, OSError, ValueError):
+        return default
+
+
+def _outcome(returncode: int, forwarded: int | None) -> dict[str, Any]:
+    """The run.json fields that say how the command ended."""
+    if returncode < 0:
+        number = -returncode
+    elif forwarded is not None and returncode == 128 + forwarded:
+        # The command caught our forwarded signal and exited the shell way (bash does).
+        number = forwarded
+    else:
+        return {"status": "finished" if returncode == 0 else "failed", "exit_code": returncode}
+    try:
+        name = signal.Signals(number).name
+    except ValueError:
+        name = f"SIG{number}"
+    return {"status": "killed", "signal": number, "signal_name": name}
+
+
+def supervise(run_dir: Path, command: list[str]) -> int:
+    """Run ``command`` as the run in ``run_dir`` (its run.json written) until it ends.
+
+    Returns its exit code, or 128+N after signal N (the shell's convention).
+    """
+    env = {**os.environ, RUN_DIR_ENV: str(run_dir), "PYTHONUNBUFFERED": "1"}
+    log_fd = os.open(run_dir / OUTPUT, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    metrics_fd = os.open(run_dir / METRICS, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        return _run_child(run_dir, command, env, log_fd, metrics_fd)
+    finally:
+        os.close(log_fd)
+        os.close(metrics_fd)
+
+
+def _run_child(
+    run_dir: Path, command: list[str], env: dict[str, str], log_fd: int, metrics_fd: int
+) -> int:
+    try:
+        child = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            start_new_session=True,
+        )
+    except OSError as error:
+        code = 127 if isinstance(error, FileNotFoundError) else 126
+        print(f"tracktui run: cannot start {command[0]!r}: {error}", file=sys.stderr)
+        update_run_json(run_dir, {"status": "failed", "ended_at": utc_iso(), "exit_code": code})
+        return code
+    update_run_json(run_dir, process_identity(child.pid))
+    assert child.stdout is not None and child.stderr is not None
+
+    metrics = _Sink(metrics_fd, METRICS, warn=True)
+
+    def record(line: bytes) -> None:
+        data = json_record(line)
+        if data is not None:
+            metrics.write(data)  # one write per record: readers never see half of one
+
+    pumps = [
+        _Pump(
+            os.dup(child.stdout.fileno()),
+            _Sink(log_fd, OUTPUT, warn=True),
+            _Sink(_echo_fd(sys.stdout, 1), "stdout", warn=False),
+            record,
+        ),
+        _Pump(
+            os.dup(child.stderr.fileno()),
+            _Sink(log_fd, OUTPUT, warn=True),
+            _Sink(_echo_fd(sys.stderr, 2), "stderr", warn=False),
+            None,
+        ),
+    ]
+    child.stdout.close()
+    child.stderr.close()
+    for pump in pumps:
+        pump.start()
+
+    forwarded: list[int] = []
+
+    def forward(signum: int, _frame: object) -> None:
+        forwarded.append(signum)
+        try:
+            # The group outlives a reaped leader only while its members live, so its id
+            # cannot name anyone else's processes.
+            os.killpg(child.pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in _FORWARDED:
+            handler = signal.getsignal(signum)
+            if signum == signal.SIGHUP and handler == signal.SIG_IGN:
+                continue  # started under nohup: keep ignoring hangups
+            previous[signum] = handler
+            signal.signal(signum, forward)
+    try:
+        returncode = child.wait()
+        deadline = time.monotonic() + _DRAIN_WAIT
+        for pump in pumps:
+            pump.join(max(0.0, deadline - time.monotonic()))
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    outcome = _outcome(returncode, forwarded[-1] if forwarded else None)
+    update_run_json(run_dir, {"ended_at": utc_iso(), **outcome})
+    if outcome["status"] == "killed":
+        return 128 + int(outcome["signal"])
+    return int(outcome["exit_code"])
