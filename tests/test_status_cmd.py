@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -92,6 +93,33 @@ def test_json_follows_the_contract(document: dict) -> None:
             assert set(metric) == METRIC_KEYS
         for verdict in run["rules"]:
             assert set(verdict) == {"name", "state", "step", "reason"}
+
+
+ONE_SPELLING = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
+LOOKS_LIKE_A_TIME = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d")
+
+
+def times_in(value: object, key: str = "") -> list[tuple[str, object]]:
+    """Every ``*_at``/``*time`` field and every string that holds a date-time, with its key."""
+    if isinstance(value, dict):
+        return [found for k, v in value.items() for found in times_in(v, str(k))]
+    if isinstance(value, list):
+        return [found for v in value for found in times_in(v, key)]
+    timed = key.endswith(("_at", "_time")) or key == "time"
+    if (timed and isinstance(value, str)) or (
+        isinstance(value, str) and LOOKS_LIKE_A_TIME.search(value)
+    ):
+        return [(key, value)]
+    return []
+
+
+def test_every_timestamp_has_one_spelling(document: dict) -> None:
+    runs = document["runs"]
+    found = times_in(runs)
+    keys = {key for key, _ in found}
+    assert {"started_at", "ended_at"} <= keys
+    assert sum(run["started_at"] is not None for run in runs) >= len(runs) - 2
+    assert [(k, v) for k, v in found if not ONE_SPELLING.match(str(v))] == []
 
 
 def test_non_finite_numbers_are_strings_and_values_are_exact(document: dict) -> None:

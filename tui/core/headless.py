@@ -13,16 +13,18 @@ import os
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from tui.core.engine import Engine
 from tui.core.formats.base import Source
+from tui.core.query import parse_query
+from tui.core.rules import RuleEngine, Verdict, load_rules
 from tui.core.shapes import describe
 from tui.core.status import derive_status
 from tui.core.store import Run, RunStore
 from tui.core.summary import flatten
+from tui.core.timefmt import as_utc_iso
 
 ONE_SHOT = "none (one-shot read)"
 """What ``health.watcher`` says in headless output: files were read once, not watched."""
@@ -44,13 +46,6 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [jsonable(v) for v in value]
     return value
-
-
-def iso(seconds: float | None) -> str | None:
-    """ISO-8601 UTC for epoch seconds."""
-    if seconds is None or not math.isfinite(seconds):
-        return None
-    return datetime.fromtimestamp(seconds, timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def _number(value: float | None) -> float | int | None:
@@ -84,10 +79,19 @@ def _text(value: object) -> str:
     return value if isinstance(value, str) else describe(value)
 
 
-def summarize(run: Run, verdicts: Iterable[Any] = (), watcher: str | None = None) -> dict[str, Any]:
-    """The JSON object for one run (DESIGN.md §8); non-finite numbers not yet replaced."""
+def summarize(
+    run: Run, verdicts: Iterable[Verdict] = (), watcher: str | None = None
+) -> dict[str, Any]:
+    """The JSON object for one run (DESIGN.md §8); non-finite numbers not yet replaced.
+
+    Times are rewritten into tracktui's one spelling, whatever the run wrote.
+    """
     meta = run.meta
-    started = meta.get("created_at") or meta.get("started_at") or iso(run.first_time)
+    started = (
+        as_utc_iso(meta.get("created_at"))
+        or as_utc_iso(meta.get("started_at"))
+        or as_utc_iso(run.first_time)
+    )
     texts = {name: _text(run.latest(name)) for name in sorted(run.objects)}
     health: dict[str, Any] = {"bad_lines": run.health.bad_lines, "notes": list(run.health.notes)}
     if run.health.samples:
@@ -105,7 +109,7 @@ def summarize(run: Run, verdicts: Iterable[Any] = (), watcher: str | None = None
         "pid": meta.get("pid") if isinstance(meta.get("pid"), int) else None,
         "host": meta.get("host"),
         "started_at": started,
-        "ended_at": meta.get("ended_at"),
+        "ended_at": as_utc_iso(meta.get("ended_at")),
         "config": run.config,
         "tags": run.tags,
         "properties": run.properties,
@@ -138,19 +142,15 @@ def csv_row(summary: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def _load_rules(path: Path | None) -> Any:
+def _load_rules(path: Path | None) -> RuleEngine | None:
     if path is None:
         return None
-    from tui.core.rules import RuleEngine, load_rules
-
     return RuleEngine(load_rules(path))
 
 
 def _needs_all_series(rules_path: Path | None) -> bool:
     if rules_path is None:
         return False
-    from tui.core.rules import load_rules
-
     return any(rule.when == "worse_than_median" for rule in load_rules(rules_path))
 
 
@@ -172,11 +172,7 @@ def _finish(
         run.status = derive_status(run, now)
     rules = _load_rules(rules_path)
     verdicts = rules.evaluate(store, None, now) if rules is not None else {}
-    matcher = None
-    if query:
-        from tui.core.query import parse_query
-
-        matcher = parse_query(query)
+    matcher = parse_query(query) if query else None
     out = []
     for run in store:
         mine = verdicts.get(run.key, ())
@@ -216,8 +212,6 @@ def collect(
     parsed before any reading so a bad query fails fast with ``QueryError``.
     """
     if query:
-        from tui.core.query import parse_query
-
         parse_query(query)
     engine = Engine(root)
     engine.scan()
