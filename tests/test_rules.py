@@ -11,7 +11,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tui.core import rules as rules_module
 from tui.core.records import RecordBuilder
 from tui.core.rules import (
     Rule,
@@ -22,6 +21,7 @@ from tui.core.rules import (
     load_rules,
     parse_rules,
 )
+from tui.core.rules import checks as rules_module
 from tui.core.store import Batch, RunStore
 
 NAN, INF = math.nan, math.inf
