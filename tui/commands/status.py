@@ -14,7 +14,7 @@ import orjson
 
 from tui.core.headless import collect, csv_row, jsonable, sort_summaries
 from tui.core.query import QueryError
-from tui.core.rules import RulesError
+from tui.core.rules import RulesError, find_rules
 from tui.core.shapes import format_number
 from tui.core.status import RunStatus
 from tui.core.summary import key_metrics
@@ -52,10 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _rules_path(args: argparse.Namespace) -> Path | None:
-    if args.rules is not None:
-        return args.rules
-    default = args.root / "tracktui.toml"
-    return default if default.is_file() else None
+    return find_rules(args.root, args.rules)
 
 
 def gather(args: argparse.Namespace) -> list[dict[str, Any]]:

@@ -17,11 +17,15 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tui.core.discover import walk
 from tui.core.formats import default_adapters
 from tui.core.formats.base import READ_BUDGET, Adapter, Source
 from tui.core.store import Batch
+
+if TYPE_CHECKING:  # watchdog is imported when watching starts (it may be unavailable)
+    from watchdog.observers.api import BaseObserver
 
 NETWORK_FS = frozenset(
     {
@@ -137,7 +141,7 @@ class Engine:
         self._rescan = False
         self._lock = threading.Lock()
         self._on_dirty: Callable[[], None] | None = None
-        self._observer: object | None = None
+        self._observer: BaseObserver | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._previewed: set[str] = set()
@@ -404,7 +408,7 @@ class Engine:
         """Stat runs (all, or ``keys``) and walk ROOT for new ones: the truth behind the
         file events."""
         observer = self._observer
-        if observer is not None and not observer.is_alive():  # type: ignore[attr-defined]
+        if observer is not None and not observer.is_alive():
             self._observer = None
             self.mode = "polling (file watcher stopped unexpectedly)"
         sources = self.sources
@@ -420,8 +424,8 @@ class Engine:
         self._stop.set()
         observer = self._observer
         if observer is not None:
-            observer.stop()  # type: ignore[attr-defined]
-            observer.join(timeout=2)  # type: ignore[attr-defined]
+            observer.stop()
+            observer.join(timeout=2)
         if self._thread is not None:
             self._thread.join(timeout=2)
         for source in self.sources.values():

@@ -256,12 +256,12 @@ def ema(y: npt.ArrayLike, strength: float) -> FloatArray:
     ys = _as_floats(y)
     a = clamp_strength(strength)
     if a == 0.0 or ys.size == 0:
-        return ys.copy()
+        return np.copy(ys)
     bad = np.flatnonzero(~np.isfinite(ys))
     # Skipped points are usually few: delete and insert them rather than mask twice.
     z = np.delete(ys, bad) if bad.size else ys
     if z.size == 0:
-        return ys.copy()
+        return np.copy(ys)
     # Scaling keeps huge metrics (1e300) from overflowing the chunk weights.
     scale = max(float(z.max()), -float(z.min()))
     huge = scale > 1e200

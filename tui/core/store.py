@@ -15,10 +15,12 @@ from __future__ import annotations
 import math
 from array import array
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from tui.core.records import RecordBlock
 from tui.core.shapes import Shape
@@ -170,11 +172,11 @@ class Series:
             return (self.max, self.max_step) if self.max_step is not None else (math.nan, None)
         return (self.min, self.min_step) if self.min_step is not None else (math.nan, None)
 
-    def array(self) -> np.ndarray:
+    def array(self) -> npt.NDArray[np.float64]:
         """The values as float64 (a copy: the store keeps appending to its own buffer)."""
         return np.frombuffer(self.values, dtype=np.float32).astype(np.float64)
 
-    def positions(self) -> np.ndarray:
+    def positions(self) -> npt.NDArray[np.int64]:
         """Record positions of the points (a copy)."""
         return np.frombuffer(self.index, dtype=np.uint32).astype(np.int64)
 
@@ -267,7 +269,7 @@ class Run:
             return max(steps)
         return self.steps[-1] if self.steps else None
 
-    def x_values(self, series: Series, axis: str = "step") -> np.ndarray:
+    def x_values(self, series: Series, axis: str = "step") -> npt.NDArray[np.float64]:
         """The x value of each point of ``series``.
 
         ``axis`` is ``step``, ``time`` (epoch seconds), ``relative`` (seconds since the
@@ -278,7 +280,7 @@ class Run:
             return np.frombuffer(self.steps, dtype=np.float64)[positions]
         times = np.frombuffer(self.times, dtype=np.float64)[positions]
         if axis == "time":
-            return times.copy()
+            return np.copy(times)
         if axis == "relative":
             return times - (self.times[0] if self.times else 0.0)
         other = self.series.get(axis)
@@ -312,7 +314,7 @@ class RunStore:
     def __len__(self) -> int:
         return len(self.runs)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Run]:
         return iter(self.runs.values())
 
     def get(self, key: str) -> Run | None:

@@ -14,6 +14,7 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tui.core.formats.files import relative
 from tui.core.store import Batch
@@ -109,9 +110,9 @@ class Source(ABC):
     def close(self) -> None:
         """Release open files (the source may be read again later)."""
 
-    def batch(self, **fields: object) -> Batch:
-        """A batch for this source with key, format and path filled in."""
-        return Batch(key=self.key, format=self.format, path=self.path, **fields)  # type: ignore[arg-type]
+    def batch(self, **fields: Any) -> Batch:
+        """A batch for this source with key, format and path filled in (``fields``: the rest)."""
+        return Batch(key=self.key, format=self.format, path=self.path, **fields)
 
 
 class Adapter(ABC):

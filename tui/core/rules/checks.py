@@ -59,6 +59,7 @@ def effective(steps: np.ndarray) -> np.ndarray:
 
 def resumes(steps: list[float] | np.ndarray, previous: float | None) -> list[int]:
     """Positions in ``steps`` whose step is lower than the point before them."""
+    back: list[int]
     if isinstance(steps, np.ndarray):
         back = (np.flatnonzero(steps[1:] < steps[:-1]) + 1).tolist()
     else:
