@@ -7,6 +7,7 @@ import socket
 from collections.abc import Callable
 from typing import Literal, get_args
 
+from tui.core import procs
 from tui.core.store import Run
 
 RunStatus = Literal[
@@ -26,12 +27,6 @@ STALL_MIN = 300.0
 _ENDED: dict[str, RunStatus] = {"finished": "finished", "failed": "failed", "killed": "killed"}
 
 Alive = Callable[[int, "float | None"], bool]
-
-
-def _default_alive(pid: int, create_time: float | None) -> bool:
-    from tui.core.procs import alive
-
-    return alive(pid, create_time)
 
 
 def usual_interval(run: Run) -> float | None:
@@ -80,7 +75,7 @@ def derive_status(
             return "running" if quiet is not None and quiet < RECENT else "unknown"
         created = meta.get("pid_create_time")
         create_time = float(created) if isinstance(created, (int, float)) else None
-        if (alive or _default_alive)(pid, create_time):
+        if (alive or procs.alive)(pid, create_time):
             interval = usual_interval(run) or 0.0
             if quiet is not None and quiet > max(STALL_MIN, 10 * interval):
                 return "stalled"
