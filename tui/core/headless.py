@@ -25,6 +25,7 @@ from tui.core.status import derive_status
 from tui.core.store import Run, RunStore
 from tui.core.summary import flatten
 from tui.core.timefmt import as_utc_iso
+from tui.core.values import real_number
 
 ONE_SHOT = "none (one-shot read)"
 """What ``health.watcher`` says in headless output: files were read once, not watched."""
@@ -275,10 +276,11 @@ def sort_summaries(summaries: list[dict[str, Any]], spec: str) -> list[dict[str,
     absent: list[dict[str, Any]] = []
     for i, summary in enumerate(summaries):
         value = _sort_value(summary, key)
-        if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        number = real_number(value)
+        if number is not None:
+            present.append(((0, number), i, summary))
+        elif value is None or isinstance(value, float):  # missing, NaN or infinite
             absent.append(summary)
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            present.append(((0, float(value)), i, summary))
         else:
             present.append(((1, str(value).lower()), i, summary))
     present.sort(key=lambda item: item[0], reverse=descending)

@@ -9,6 +9,7 @@ from typing import Literal, get_args
 
 from tui.core import procs
 from tui.core.store import Run
+from tui.core.values import real_number
 
 RunStatus = Literal[
     "running", "stalled", "pending", "finished", "failed", "killed", "crashed", "unknown"
@@ -73,8 +74,7 @@ def derive_status(
         if run_host and run_host != (host or socket.gethostname()):
             # Another machine's process: we can only judge by writes.
             return "running" if quiet is not None and quiet < RECENT else "unknown"
-        created = meta.get("pid_create_time")
-        create_time = float(created) if isinstance(created, (int, float)) else None
+        create_time = real_number(meta.get("pid_create_time"))
         if (alive or procs.alive)(pid, create_time):
             interval = usual_interval(run) or 0.0
             if quiet is not None and quiet > max(STALL_MIN, 10 * interval):

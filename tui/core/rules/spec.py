@@ -5,7 +5,6 @@ What each kind of rule means is in the package docstring (:mod:`tui.core.rules`)
 
 from __future__ import annotations
 
-import math
 import re
 import sys
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tui.core.sanitize import sanitize
+from tui.core.values import real_number
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -325,13 +325,14 @@ class _RuleParser:
 
     def number(self, key: str, *, minimum: float | None = None, positive: bool = False) -> float:
         value = self.table[key]
-        if type(value) not in (int, float) or not math.isfinite(value):
+        number = real_number(value)
+        if number is None:
             raise self.fail(key, f"{key} must be a finite number, not {value!r}")
-        if positive and value <= 0:
+        if positive and number <= 0:
             raise self.fail(key, f"{key} must be a positive number")
-        if minimum is not None and value < minimum:
+        if minimum is not None and number < minimum:
             raise self.fail(key, f"{key} must be at least {value_text(minimum)}")
-        return float(value)
+        return number
 
     def count(self, key: str, default: int) -> int:
         value = self.table.get(key, default)
