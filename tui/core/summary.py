@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from tui.core.store import Run, Series
+from tui.core.values import MISSING
 
 _LOWER_IS_BETTER = (
     "loss",
@@ -81,13 +82,12 @@ def varying_keys(configs: Sequence[dict[str, Any]]) -> list[str]:
     """Flattened config keys whose values are not the same in every config (missing counts)."""
     if len(configs) < 2:
         return []
-    missing = object()
     keys: dict[str, None] = {}
     for config in configs:
         keys.update(dict.fromkeys(config))
     out = []
     for key in keys:
-        values = [config.get(key, missing) for config in configs]
+        values = [config.get(key, MISSING) for config in configs]
         if any(not _same(values[0], v) for v in values[1:]):
             out.append(key)
     return out
