@@ -58,6 +58,24 @@ class Processes:
         self.started.append(popen)
         return popen
 
+    def start(self, argv: list[str], **popen: Any) -> subprocess.Popen[bytes]:
+        """Start and track any command; put :attr:`marker` in its arguments for cleanup."""
+        assert any(self.marker in arg for arg in argv), "the marker finds leftovers"
+        return self.track(subprocess.Popen(argv, **popen))
+
+    def python(
+        self, code: str, *args: str, ready: bool = True, **popen: Any
+    ) -> subprocess.Popen[bytes]:
+        """``python -c CODE MARKER ARGS...`` (so ``sys.argv[1]`` is the marker).
+
+        With ``ready``, waits until the code prints a line ``ready`` (its setup is done).
+        """
+        popen.setdefault("stdout", subprocess.PIPE)
+        child = self.start([sys.executable, "-c", code, self.marker, *args], **popen)
+        if ready:
+            wait_ready(child)
+        return child
+
     def launch(
         self, root: Path, name: str = "run", *extra: str, steps: int = 0
     ) -> subprocess.Popen[bytes]:
@@ -108,6 +126,15 @@ class Processes:
             if popen.stdout is not None:
                 popen.stdout.close()
         wait_until(lambda: not marked(self.marker), 5.0)
+
+
+def wait_ready(child: subprocess.Popen[bytes]) -> None:
+    """Read the child's stdout until it prints ``ready``; fail if it exits first."""
+    assert child.stdout is not None
+    for line in child.stdout:
+        if line.strip() == b"ready":
+            return
+    raise AssertionError(f"process {child.pid} exited ({child.wait()}) before it was ready")
 
 
 def read_meta(run_dir: Path) -> dict[str, Any]:
