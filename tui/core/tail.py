@@ -1,25 +1,49 @@
-"""Follow one growing file without losing, duplicating or tearing a line.
+"""Follow one growing file, and the generations rotation leaves beside it, losing no line.
 
-A :class:`FileTail` remembers the byte offset and the file's identity: device, inode and a
-fingerprint of its first bytes. Each :meth:`FileTail.read` returns only complete lines; a
-partial last line waits for its newline. Truncation (size below the offset, or the first
-bytes changed) re-reads from the start; rename-rotation drains the old file before the new
-one is opened; deletion keeps everything read so far and reattaches when the name returns.
-Lines longer than ``max_line`` are skipped with a note while memory stays bounded. Files are
-opened read-only with ``O_NOFOLLOW|O_NONBLOCK``, must be regular, and are never mapped.
+A :class:`FileTail` follows a path by name. Every file it reads there (one inode) is a
+*generation*, remembered by its identity (device, inode), its offset and two fingerprints:
+its first bytes and the bytes just before the offset. A file truncated and rewritten past
+the offset is therefore recognised as new even when its first bytes are the old ones (a
+restart with a fixed seed), instead of being read from the middle of a line.
+
+- Each :meth:`FileTail.read` returns complete lines of one generation. A partial last line
+  waits for its newline; if none comes within ``INCOMPLETE_AFTER`` seconds it is reported
+  once as an incomplete final record and never parsed.
+- When the name stops leading to the file being read (rename rotation, deletion,
+  replacement), the old descriptor is kept and drained until it has been quiet for
+  ``DRAIN_GRACE`` seconds, so a writer that has not reopened yet loses nothing. Rotated
+  siblings in the same directory (``train.log.1``, ``train.log-20260101``) are recognised
+  by inode: a generation that came and went between two reads is read from one of them,
+  as is the rest of a file that copytruncate emptied.
+- Where lines may still have been missed (a truncation with no copy beside the file, a
+  generation that disappeared before it was read to the end) a note says ``possible gap``
+  with the file and the time; nothing is lost silently.
+- Lines longer than ``max_line`` are skipped with a note while memory stays bounded; runs
+  of NUL bytes (a sparse rewrite) are skipped and counted; a line rewritten with carriage
+  returns (a tqdm progress bar) keeps only what a terminal would show last.
+
+Files are opened read-only with ``O_NOFOLLOW|O_NONBLOCK``, must be regular, and are never
+mapped.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tui.core.timefmt import utc_iso
+
 FINGERPRINT = 64
 """Bytes at the start of a file that identify it across polls."""
+
+WINDOW = 64
+"""Bytes just before the read offset that must still be there for reading to go on."""
 
 MAX_LINE = 4 * 1024 * 1024
 """Longest line kept, in bytes; longer lines are skipped and noted."""
@@ -30,10 +54,25 @@ READ_CHUNK = 4 * 1024 * 1024
 INCOMPLETE_AFTER = 30.0
 """Seconds a partial last line may wait before it is reported as incomplete."""
 
+DRAIN_GRACE = 10.0
+"""Seconds a rotated-away file is still read after it last grew (late writers)."""
+
+MAX_GENERATIONS = 64
+"""Most unseen rotated generations picked up in one look beside the file."""
+
+FRESH_DIRECTORY = 1.0
+"""Seconds after a change of the file's directory during which reads look beside it."""
+
 _OPEN_FLAGS = (
     os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
 )
 _BOM = b"\xef\xbb\xbf"
+# What rotation appends to a name: logging's ".1", logrotate's "-20260101", dated suffixes.
+_ROTATED_SUFFIX = re.compile(r"[.-]\d[\w.-]*")
+_COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".lz4", ".zip", ".z")
+_SHORT_NUMBER = re.compile(r"\.(\d{1,4})")
+
+Identity = tuple[int, int]
 
 
 class UnsafeFile(Exception):
@@ -44,8 +83,11 @@ class UnsafeFile(Exception):
 class Lines:
     """What one read produced: complete lines numbered from ``first_lineno`` (1-based).
 
-    A skipped overlong line keeps its number with an empty placeholder, so numbering stays
-    contiguous. ``notes`` are human-readable events (truncation, rotation, skips).
+    All lines come from one generation of the file, so their numbers are exact. A skipped
+    overlong line keeps its number with an empty placeholder, so numbering stays
+    contiguous. ``notes`` are human-readable events (truncation, rotation, skips, gaps);
+    ``more`` asks the caller to read again soon (the budget ran out, or another generation
+    may have lines waiting); ``restarted`` says the followed file changed generation.
     """
 
     pieces: list[bytes | list[bytes]] = field(default_factory=list)
@@ -117,8 +159,86 @@ def open_regular(path: Path, root: Path | None = None) -> int:
     return fd
 
 
+def last_segment(line: bytes) -> bytes:
+    """What a terminal shows of a line rewritten with carriage returns (tqdm progress).
+
+    A trailing ``\\r`` (a CRLF ending) is dropped; of the rest, the last segment that is not
+    blank is kept (tqdm clears a bar with spaces before the line that replaces it).
+    """
+    body = line.rstrip(b"\r")
+    if b"\r" not in body:
+        return body
+    for segment in reversed(body.split(b"\r")):
+        if segment.strip():
+            return segment
+    return b""
+
+
+@dataclass(eq=False)
+class _Generation:
+    """One file (one inode) read from: the position in it and how to recognise it.
+
+    ``head`` holds the first bytes read (up to ``FINGERPRINT``), ``window`` the bytes just
+    before ``offset`` (up to ``WINDOW``): both are bytes already consumed, so a file that
+    still holds them is the same file, grown. ``history`` marks a rotated file that was
+    already there when following began (older than us, never read).
+    """
+
+    identity: Identity
+    fd: int | None
+    label: str
+    offset: int = 0
+    lineno: int = 0
+    partial: bytes = b""
+    skipping: int = 0
+    head: bytes = b""
+    window: bytes = b""
+    grew_at: float = 0.0
+    until: float = 0.0
+    noted: bool = False
+    history: bool = False
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def matches(self, fd: int, size: int) -> bool:
+        """Whether the open file ``fd`` of ``size`` bytes still holds what was consumed."""
+        if size < self.offset:
+            return False
+        if self.head and os.pread(fd, len(self.head), 0) != self.head:
+            return False
+        window = self.window
+        return not window or os.pread(fd, len(window), self.offset - len(window)) == window
+
+    def restart(self, now: float) -> None:
+        """Forget the position: the file is read again from byte 0."""
+        self.offset = self.lineno = self.skipping = 0
+        self.partial = self.head = self.window = b""
+        self.grew_at, self.noted = now, False
+
+    def pending(self) -> int:
+        """Bytes of an unfinished last line (buffered or being skipped)."""
+        return len(self.partial) or self.skipping
+
+
+def _age(entry: tuple[Path, os.stat_result]) -> tuple[int, int, str]:
+    """Oldest first: by last write, then logging's numbering (``.2`` is older than ``.1``)."""
+    path, info = entry
+    number = _SHORT_NUMBER.fullmatch(path.suffix)
+    return (info.st_mtime_ns, -int(number.group(1)) if number else 0, path.name)
+
+
 class FileTail:
-    """Incremental reader of one append-only file (see module docstring)."""
+    """Incremental reader of one append-only file and its rotations (see module docstring).
+
+    Args:
+        path: the file to follow by name.
+        root: symbolic links are followed only when they stay inside this directory.
+        max_line: longest line kept, in bytes.
+        clock: monotonic seconds (tests inject a fake one to pass timeouts).
+    """
 
     def __init__(
         self,
@@ -126,175 +246,484 @@ class FileTail:
         root: Path | None = None,
         *,
         max_line: int = MAX_LINE,
-        clock: object = time.monotonic,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.path = path
         self.root = root
         self.max_line = max_line
         self._clock = clock
-        self.fd: int | None = None
-        self.identity: tuple[int, int] | None = None
-        self.fingerprint = b""
-        self.offset = 0
-        self.lineno = 0
-        self.partial = b""
-        self.skipping = 0
+        self.current: _Generation | None = None
+        self.draining: list[_Generation] = []
         self.missing = False
         self.error: str | None = None
-        self._last_growth = 0.0
-        self._incomplete_noted = False
+        self._seen: dict[Identity, _Generation] = {}
+        self._followed = False
+        self._directory: tuple[int, int] | None = None
+
+    # Where we are in the followed file (read by callers for budgets and by tests).
+    @property
+    def fd(self) -> int | None:
+        """The descriptor held on the file now at the name, if any."""
+        return self.current.fd if self.current is not None else None
+
+    @property
+    def offset(self) -> int:
+        """Bytes consumed from the file now at the name."""
+        return self.current.offset if self.current is not None else 0
+
+    @property
+    def lineno(self) -> int:
+        """Lines consumed from the file now at the name."""
+        return self.current.lineno if self.current is not None else 0
+
+    @property
+    def partial(self) -> bytes:
+        """The buffered start of an unfinished last line."""
+        return self.current.partial if self.current is not None else b""
 
     def close(self) -> None:
-        """Release the file descriptor; the next read reopens and re-verifies identity."""
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
+        """Release every descriptor; the next read reopens and re-verifies identity.
 
-    def _open(self, out: Lines) -> bool:
+        Rotated-away generations still being drained are found again by inode.
+        """
+        if self.current is not None:
+            self.current.close()
+        for gen in self.draining:
+            gen.close()
+
+    # Reading ---------------------------------------------------------------------------
+    def read(self, max_bytes: int = READ_CHUNK) -> Lines:
+        """Return complete lines added since the last call (at most ``max_bytes`` read).
+
+        Older generations come first: while one still yields lines, the result holds only
+        those and asks for another read (``more``).
+        """
+        now = self._clock()
+        out = Lines(first_lineno=self.lineno + 1)
+        self._follow(out, now)
+        if self._followed and (
+            any(gen.fd is None for gen in self.draining) or self._directory_changed()
+        ):
+            for gen in self._look_beside(out, now):
+                self._lost(gen, out)
+        for gen in list(self.draining):
+            if gen in self.draining:
+                self._check_rewritten(gen, out, now)
+        for gen in list(self.draining):
+            out.first_lineno = gen.lineno + 1
+            produced = out.count, len(out.skipped)
+            if self._consume(gen, out, max_bytes, now):
+                gen.until = max(gen.until, now + DRAIN_GRACE)
+                if (out.count, len(out.skipped)) != produced:
+                    out.more = True
+                    return out
+            elif now >= gen.until:
+                self._retire(gen, out)
+        current = self.current
+        out.first_lineno = self.lineno + 1
+        if (
+            current is not None
+            and current.fd is not None
+            and not self._consume(current, out, max_bytes, now)
+        ):
+            self._note_incomplete(current, out, now)
+        return out
+
+    def _follow(self, out: Lines, now: float) -> None:
+        """Bring ``current`` in line with what the name leads to now."""
+        gen = self.current
+        try:
+            info = os.stat(self.path)
+        except FileNotFoundError:
+            info = None
+        except OSError as exc:
+            self._set_error(f"{self.path.name}: {exc.strerror or exc}", out)
+            return
+        identity = None if info is None else (info.st_dev, info.st_ino)
+        if gen is not None:
+            if identity == gen.identity:
+                if gen.fd is None and not self._reopen(gen):
+                    return
+                self._check_rewritten(gen, out, now)
+                return
+            # Renamed away, deleted or replaced: what the old descriptor still reads of it
+            # is drained before the new file; without a descriptor it is found by inode.
+            self.current = None
+            gen.until = now + DRAIN_GRACE
+            self.draining.append(gen)
+            if gen.fd is not None:
+                self._check_rewritten(gen, out, now)
+            if identity is None:
+                out.notes.append(f"{self.path.name} was deleted; history kept, waiting for it")
+                self.missing = True
+                self._adopt_missed(out, now)
+                return
+        if identity is None:
+            self.missing = True
+            return
+        self._open_current(out, now)
+
+    def _open_current(self, out: Lines, now: float) -> None:
         try:
             fd = open_regular(self.path, self.root)
         except FileNotFoundError:
-            if not self.missing and self.identity is not None:
-                out.notes.append(f"{self.path.name} was deleted; history kept, waiting for it")
             self.missing = True
-            return False
+            return
         except UnsafeFile as exc:
             self._set_error(str(exc), out)
-            return False
+            return
         except OSError as exc:
             self._set_error(f"{self.path.name}: {exc.strerror or exc}", out)
-            return False
+            return
         info = os.fstat(fd)
         identity = (info.st_dev, info.st_ino)
-        if self.identity is not None and identity != self.identity:
-            out.notes.append(
-                f"{self.path.name} was replaced (rotated or recreated); reading the new file"
-            )
-            self._restart(out)
-        elif self.identity is not None and self.missing:
+        returned = next((g for g in self.draining if g.identity == identity), None)
+        if returned is not None:  # renamed away and back: carry on where it was
+            self.draining.remove(returned)
+            if returned.fd is None:
+                returned.fd = fd
+            else:
+                os.close(fd)
+            returned.label = self.path.name
+            self.current = returned
             out.notes.append(f"{self.path.name} reappeared")
-        self.fd, self.identity, self.missing, self.error = fd, identity, False, None
-        if not self.fingerprint:
-            self.fingerprint = os.pread(fd, FINGERPRINT, 0)
+            self._check_rewritten(returned, out, now)
+        else:
+            gen = _Generation(identity, fd, self.path.name, grew_at=now)
+            self.current = gen
+            self._seen[identity] = gen
+            if self._followed:
+                out.notes.append(
+                    f"{self.path.name} reappeared"
+                    if self.missing
+                    else f"{self.path.name} was replaced (rotated or recreated); reading the new file"
+                )
+                out.restarted = True
+                self._adopt_missed(out, now)
+            else:
+                self._look_beside(out, now, history=True)
+        self._followed = True
+        self.missing, self.error = False, None
+
+    def _reopen(self, gen: _Generation) -> bool:
+        """Reopen the file at the name for ``gen`` after :meth:`close` (same inode)."""
+        try:
+            fd = open_regular(self.path, self.root)
+        except (UnsafeFile, OSError):
+            return False  # the next read looks again
+        info = os.fstat(fd)
+        if (info.st_dev, info.st_ino) != gen.identity:
+            os.close(fd)
+            return False
+        gen.fd = fd
         return True
 
+    def _check_rewritten(self, gen: _Generation, out: Lines, now: float) -> None:
+        """Restart ``gen`` from byte 0 when its file no longer holds the bytes consumed.
+
+        The bytes it held beyond the offset may survive in a copy beside it (copytruncate);
+        they are read from there first. Otherwise they may be lost: a ``possible gap``.
+        """
+        assert gen.fd is not None
+        if gen.matches(gen.fd, os.fstat(gen.fd).st_size):
+            return
+        ghost = _Generation(
+            gen.identity,
+            None,
+            gen.label,
+            offset=gen.offset,
+            lineno=gen.lineno,
+            partial=gen.partial,
+            skipping=gen.skipping,
+            head=gen.head,
+            window=gen.window,
+            grew_at=now,
+            until=now + DRAIN_GRACE,
+        )
+        gen.restart(now)
+        out.restarted = out.restarted or gen is self.current
+        if ghost.offset == 0:
+            return
+        where = self.draining.index(gen) if gen in self.draining else len(self.draining)
+        self.draining.insert(where, ghost)
+        self._look_beside(out, now)
+        if ghost.fd is not None:
+            out.notes.append(
+                f"{gen.label} was truncated at byte {ghost.offset:,}; the rest of the old file "
+                f"is read from {ghost.label} (copytruncate), then {gen.label} from the start"
+            )
+            return
+        self.draining.remove(ghost)
+        out.notes.extend(self._truncated(ghost, gen.label))
+
+    def _truncated(self, gen: _Generation, name: str) -> list[str]:
+        """Notes for a generation found rewritten: its unread end may be lost."""
+        notes = [
+            f"{name} was truncated at byte {gen.offset:,}; re-reading from the start "
+            f"(possible gap: lines written past byte {gen.offset:,} before the truncation, "
+            f"seen {utc_iso()}, could not be read)"
+        ]
+        if gen.pending():
+            notes.append(self._incomplete(gen))
+        return notes
+
+    # Beside the file: rotated generations ----------------------------------------------
+    def _directory_changed(self) -> bool:
+        """Whether entries beside the file may have changed since the last look.
+
+        A rename or a new file changes the directory's mtime; a stamp less than
+        ``FRESH_DIRECTORY`` seconds old is looked at again, because filesystem clocks are
+        coarse and two changes within one tick leave one stamp.
+        """
+        try:
+            info = os.stat(self.path.parent)
+        except OSError:
+            return False
+        stamp = (info.st_ino, info.st_mtime_ns)
+        return stamp != self._directory or time.time() - info.st_mtime < FRESH_DIRECTORY
+
+    def _siblings(self) -> list[tuple[Path, os.stat_result]]:
+        """Regular files beside the followed one named as its rotations, oldest first."""
+        name = self.path.name
+        found: list[tuple[Path, os.stat_result]] = []
+        try:
+            info = os.stat(self.path.parent)
+            self._directory = (info.st_ino, info.st_mtime_ns)
+            with os.scandir(self.path.parent) as entries:
+                for entry in entries:
+                    if (
+                        not entry.name.startswith(name)
+                        or _ROTATED_SUFFIX.fullmatch(entry.name, len(name)) is None
+                        or entry.name.lower().endswith(_COMPRESSED)
+                    ):
+                        continue
+                    try:
+                        info = entry.stat(follow_symlinks=False)
+                    except OSError:
+                        continue
+                    if stat.S_ISREG(info.st_mode):
+                        found.append((Path(entry.path), info))
+        except OSError:
+            return []
+        found.sort(key=_age)
+        return found
+
+    def _open_sibling(self, path: Path, identity: Identity) -> int | None:
+        try:
+            fd = open_regular(path, self.root)
+        except (UnsafeFile, OSError):
+            return None
+        info = os.fstat(fd)
+        if (info.st_dev, info.st_ino) != identity:  # replaced between listing and opening
+            os.close(fd)
+            return None
+        return fd
+
+    def _look_beside(self, out: Lines, now: float, *, history: bool = False) -> list[_Generation]:
+        """Match the rotated files beside ours to the generations we know.
+
+        A generation without a descriptor (rotated while closed, or the copytruncate rest
+        of the current file) is found by inode, else by content. A generation of ours
+        retired earlier that has grown since is drained again. Any other file not seen
+        before is a generation that came and went between two reads: it is read from its
+        start, unless ``history`` (the first look, when such files are older than us).
+
+        Returns the generations without a descriptor that were not found.
+        """
+        siblings = self._siblings()
+        homeless = [g for g in self.draining if g.fd is None]
+        current = self.current.identity if self.current is not None else None
+        missed: list[tuple[Path, Identity, int]] = []
+
+        def ours(entry: tuple[Path, os.stat_result]) -> bool:
+            known = self._seen.get((entry[1].st_dev, entry[1].st_ino))
+            return known is not None and not known.history
+
+        # Files found by inode first: a copy must not be mistaken for a file still there.
+        for path, info in sorted(siblings, key=lambda entry: not ours(entry)):
+            identity = (info.st_dev, info.st_ino)
+            if identity == current:
+                continue
+            fd = self._open_sibling(path, identity)
+            if fd is None:
+                if identity not in self._seen and not history:
+                    out.notes.append(
+                        f"possible gap: {path.name}, a rotated {self.path.name}, could not "
+                        f"be read ({utc_iso()})"
+                    )
+                continue
+            if not self._place(path, info, fd, homeless, missed, out, now, history):
+                os.close(fd)
+        if len(missed) > MAX_GENERATIONS:
+            for _, _, fd in missed[:-MAX_GENERATIONS]:
+                os.close(fd)
+            out.notes.append(
+                f"possible gap: {len(missed) - MAX_GENERATIONS} older rotated generations of "
+                f"{self.path.name} were not read ({utc_iso()})"
+            )
+            missed = missed[-MAX_GENERATIONS:]
+        for path, identity, fd in missed:
+            gen = _Generation(identity, fd, path.name, grew_at=now, until=now + DRAIN_GRACE)
+            self._seen[identity] = gen
+            self.draining.append(gen)
+            out.notes.append(
+                f"{path.name}: a generation of {self.path.name} rotated away before it was "
+                "followed; reading it from the start"
+            )
+        keep = {(info.st_dev, info.st_ino) for _, info in siblings}
+        keep.update(g.identity for g in self.draining)
+        if current is not None:
+            keep.add(current)
+        self._seen = {k: v for k, v in self._seen.items() if k in keep}
+        return homeless
+
+    def _place(
+        self,
+        path: Path,
+        info: os.stat_result,
+        fd: int,
+        homeless: list[_Generation],
+        missed: list[tuple[Path, Identity, int]],
+        out: Lines,
+        now: float,
+        history: bool,
+    ) -> bool:
+        """Decide what the rotated file ``path`` (open as ``fd``) is; False: not needed."""
+        identity = (info.st_dev, info.st_ino)
+        size = info.st_size
+        known = self._seen.get(identity)
+        if known is not None and not known.history:
+            if known.fd is not None:
+                return False  # being read already
+            if known.matches(fd, size):
+                if known in homeless:
+                    homeless.remove(known)
+                elif size > known.offset:  # retired, then written to after we let it go
+                    known.until = now + DRAIN_GRACE
+                    self.draining.append(known)
+                else:
+                    return False
+                known.fd, known.label = fd, path.name
+                return True
+            # Our file, rewritten since we read it: what it holds now is another generation
+            # (and the end of ours may survive in a copy: it stays homeless for now).
+            del self._seen[identity]
+            known = None
+        elif known is not None and known.head and os.pread(fd, len(known.head), 0) != known.head:
+            known = None  # the inode now belongs to another file
+        owner = next((g for g in homeless if g.offset and g.matches(fd, size)), None)
+        if owner is not None:  # a copy holding what we read of a file, and its rest
+            homeless.remove(owner)
+            owner.fd, owner.identity, owner.label = fd, identity, path.name
+            self._seen[identity] = owner
+            return True
+        if known is not None:
+            return False  # older than the first look
+        if self._copy_of_current(fd, size):
+            return False  # copytruncate under way: the truncation will show what to read
+        if history:
+            head = os.pread(fd, FINGERPRINT, 0)
+            self._seen[identity] = _Generation(
+                identity, None, path.name, offset=size, head=head, history=True
+            )
+            return False
+        missed.append((path, identity, fd))
+        return True
+
+    def _copy_of_current(self, fd: int, size: int) -> bool:
+        """Whether the file ``fd`` holds the same first and last bytes as a prefix of ours."""
+        current = self.current
+        if current is None or current.fd is None or not size:
+            return False
+        if size > os.fstat(current.fd).st_size:
+            return False
+        head = min(FINGERPRINT, size)
+        if os.pread(fd, head, 0) != os.pread(current.fd, head, 0):
+            return False
+        start = max(0, size - WINDOW)
+        return os.pread(fd, size - start, start) == os.pread(current.fd, size - start, start)
+
+    def _adopt_missed(self, out: Lines, now: float) -> None:
+        for gen in self._look_beside(out, now):
+            self._lost(gen, out)
+
+    def _lost(self, gen: _Generation, out: Lines) -> None:
+        """Give up a generation rotated away while no descriptor held it."""
+        self.draining.remove(gen)
+        out.notes.append(
+            f"possible gap: {gen.label}, rotated away while closed, was then truncated, "
+            f"rewritten or removed; lines written to it past byte {gen.offset:,} were not "
+            f"read ({utc_iso()})"
+        )
+        if gen.pending():
+            out.notes.append(self._incomplete(gen))
+
+    def _retire(self, gen: _Generation, out: Lines) -> None:
+        """Stop draining a rotated generation that stayed quiet for the grace period."""
+        if gen.pending():
+            out.notes.append(self._incomplete(gen))
+            gen.partial, gen.skipping = b"", 0
+        gen.close()
+        self.draining.remove(gen)
+
+    # Consuming bytes -------------------------------------------------------------------
     def _set_error(self, message: str, out: Lines) -> None:
         if message != self.error:
             out.notes.append(message)
         self.error = message
 
-    def _restart(self, out: Lines) -> None:
-        self.offset = 0
-        self.lineno = 0
-        self.partial = b""
-        self.skipping = 0
-        self.fingerprint = b""
-        out.restarted = True
-
-    def _replaced(self) -> bool:
-        """True when the name now points at another file than the one held."""
+    def _consume(self, gen: _Generation, out: Lines, max_bytes: int, now: float) -> bool:
+        """Read up to ``max_bytes`` of ``gen``; returns whether anything was read."""
+        assert gen.fd is not None
         try:
-            info = os.stat(self.path)
-        except OSError:
-            return True
-        return (info.st_dev, info.st_ino) != self.identity
-
-    def read(self, max_bytes: int = READ_CHUNK) -> Lines:
-        """Return the complete lines added since the last call (at most ``max_bytes`` read)."""
-        out = Lines(first_lineno=self.lineno + 1)
-        if self.fd is not None and self._replaced():
-            # Drain the old generation first: a writer may have appended before rotating.
-            self._check_truncated(out)
-            while self._consume(out, max_bytes, final=True):
-                pass
-            self.close()
-        if self.fd is None and not self._open(out):
-            return out
-        self._check_truncated(out)
-        if not out.count and not out.restarted:
-            out.first_lineno = self.lineno + 1
-        self._consume(out, max_bytes, final=False)
-        return out
-
-    def _check_truncated(self, out: Lines) -> None:
-        """Restart from byte 0 when the file shrank or its first bytes changed."""
-        assert self.fd is not None
-        size = os.fstat(self.fd).st_size
-        if size < self.offset or (
-            self.fingerprint
-            and size >= len(self.fingerprint)
-            and os.pread(self.fd, len(self.fingerprint), 0) != self.fingerprint
-        ):
-            out.notes.append(
-                f"{self.path.name} was truncated at byte {self.offset:,}; re-reading from the start"
-            )
-            identity = self.identity
-            self._restart(out)
-            self.identity = identity
-            self.fingerprint = os.pread(self.fd, FINGERPRINT, 0)
-        elif len(self.fingerprint) < FINGERPRINT and size > len(self.fingerprint):
-            self.fingerprint = os.pread(self.fd, FINGERPRINT, 0)
-
-    def _consume(self, out: Lines, max_bytes: int, *, final: bool) -> bool:
-        """Read up to ``max_bytes``; returns whether anything was read.
-
-        ``final``: the file will not grow any more (rotated away), so a partial last line
-        is complete at end of file.
-        """
-        assert self.fd is not None
-        try:
-            data = os.pread(self.fd, max_bytes, self.offset)
+            raw = os.pread(gen.fd, max_bytes, gen.offset)
         except OSError as exc:
             if exc.errno not in (errno.EAGAIN, errno.EINTR):
-                self._set_error(f"{self.path.name}: {exc.strerror or exc}", out)
+                self._set_error(f"{gen.label}: {exc.strerror or exc}", out)
             return False
-        if not data:
-            self._note_incomplete(out)
-            if final and self.partial:
-                self._emit([self.partial], out)
-                self.partial = b""
+        if not raw:
             return False
-        if len(data) == max_bytes:
+        if len(raw) == max_bytes:
             out.more = True
-        start_offset = self.offset
-        self.offset += len(data)
-        self._last_growth = self._clock()  # type: ignore[operator]
-        self._incomplete_noted = False
-        if start_offset == 0 and data.startswith(_BOM):
-            data = data[len(_BOM) :]
-        if out.restarted and not out.count:
-            out.first_lineno = 1
+        start = gen.offset
+        gen.offset += len(raw)
+        if len(gen.head) < FINGERPRINT:
+            gen.head += raw[: FINGERPRINT - len(gen.head)]
+        gen.window = (gen.window + raw[-WINDOW:])[-WINDOW:]
+        gen.grew_at, gen.noted = now, False
+        data = raw[len(_BOM) :] if start == 0 and raw.startswith(_BOM) else raw
         end = data.rfind(b"\n")
-        if self.skipping:
+        if gen.skipping:
             if end < 0:
-                self.skipping += len(data)
+                gen.skipping += len(data)
                 return True
             first_nl = data.find(b"\n")
-            self._finish_skip(first_nl, out)
+            self._finish_skip(gen, first_nl, out)
             data = data[first_nl + 1 :]
             end = data.rfind(b"\n")
         if end < 0:
-            self.partial += data
-            self._check_partial(out)
+            gen.partial += data
+            self._check_partial(gen)
             return True
         if end == len(data) - 1:
-            chunk = self.partial + data if self.partial else data
-            self.partial = b""
+            chunk = gen.partial + data if gen.partial else data
+            gen.partial = b""
         else:
-            chunk = self.partial + data[: end + 1] if self.partial else data[: end + 1]
-            self.partial = data[end + 1 :]
-        # memchr for any NUL first; only then the rarer question of where they are.
+            chunk = gen.partial + data[: end + 1] if gen.partial else data[: end + 1]
+            gen.partial = data[end + 1 :]
+        # memchr for any NUL or CR first; only then the rarer question of where they are.
         nul = b"\x00" in chunk and (b"\n\x00" in chunk or chunk[:1] == b"\x00")
-        if not nul and not self._has_long_line(chunk):
-            # No line can be too long: keep the buffer whole, split only if asked.
+        cr = b"\r" in chunk and chunk.count(b"\r") != chunk.count(b"\r\n")
+        if not nul and not cr and not self._has_long_line(chunk):
+            # No line needs changing: keep the buffer whole, split only if asked.
             count = chunk.count(b"\n")
-            self.lineno += count
+            gen.lineno += count
             out.add_blob(chunk, count)
         else:
             lines = chunk.split(b"\n")
             lines.pop()
-            self._emit(lines, out, nul)
-        self._check_partial(out)
+            self._emit(gen, lines, out, nul, cr)
+        self._check_partial(gen)
         return True
 
     def _has_long_line(self, chunk: bytes) -> bool:
@@ -308,44 +737,48 @@ class FileTail:
             pos = newline + 1
         return False
 
-    def _emit(self, lines: list[bytes], out: Lines, nul: bool = True) -> None:
+    def _emit(self, gen: _Generation, lines: list[bytes], out: Lines, nul: bool, cr: bool) -> None:
         if lines and max(map(len, lines)) > self.max_line:
             for i, line in enumerate(lines):
                 if len(line) > self.max_line:
                     reason = f"line of {len(line) / 1e6:.1f} MB skipped (limit {self.max_line / 1e6:.1f} MB)"
-                    out.skipped.append((self.lineno + i + 1, reason))
+                    out.skipped.append((gen.lineno + i + 1, reason))
                     lines[i] = b""
         if nul:
             for i, line in enumerate(lines):
                 if line[:1] == b"\x00":
                     stripped = line.lstrip(b"\x00")
                     out.notes.append(
-                        f"{self.path.name} line {self.lineno + i + 1}: {len(line) - len(stripped)} NUL bytes skipped"
+                        f"{gen.label} line {gen.lineno + i + 1}: {len(line) - len(stripped)} NUL bytes skipped"
                     )
                     lines[i] = stripped
-        self.lineno += len(lines)
+        if cr:
+            for i, line in enumerate(lines):
+                if b"\r" in line:
+                    lines[i] = last_segment(line)
+        gen.lineno += len(lines)
         out.add(lines)
 
-    def _check_partial(self, out: Lines) -> None:
-        if len(self.partial) > self.max_line:
-            self.skipping = len(self.partial)
-            self.partial = b""
+    def _check_partial(self, gen: _Generation) -> None:
+        if len(gen.partial) > self.max_line:
+            gen.skipping = len(gen.partial)
+            gen.partial = b""
 
-    def _finish_skip(self, tail_bytes: int, out: Lines) -> None:
-        total = self.skipping + tail_bytes
-        self.lineno += 1
+    def _finish_skip(self, gen: _Generation, tail_bytes: int, out: Lines) -> None:
+        total = gen.skipping + tail_bytes
+        gen.lineno += 1
         reason = f"line of {total / 1e6:.1f} MB skipped (limit {self.max_line / 1e6:.1f} MB)"
-        out.skipped.append((self.lineno, reason))
+        out.skipped.append((gen.lineno, reason))
         out.add([b""])
-        self.skipping = 0
+        gen.skipping = 0
 
-    def _note_incomplete(self, out: Lines) -> None:
-        if (
-            self.partial
-            and not self._incomplete_noted
-            and self._clock() - self._last_growth > INCOMPLETE_AFTER  # type: ignore[operator]
-        ):
-            out.notes.append(
-                f"{self.path.name}: incomplete final record at line {self.lineno + 1} (writer stopped mid-line?)"
-            )
-            self._incomplete_noted = True
+    def _incomplete(self, gen: _Generation) -> str:
+        return (
+            f"{gen.label}: incomplete final record, {gen.pending()} bytes, at line "
+            f"{gen.lineno + 1} (the writer stopped mid-line?); not parsed"
+        )
+
+    def _note_incomplete(self, gen: _Generation, out: Lines, now: float) -> None:
+        if gen.pending() and not gen.noted and now - gen.grew_at > INCOMPLETE_AFTER:
+            out.notes.append(self._incomplete(gen))
+            gen.noted = True
