@@ -12,22 +12,14 @@ from textual.app import App, ComposeResult
 from textual.widget import Widget
 
 from tui.app.widgets.confusion_heatmap import MAX_CLASSES, SHADES, ConfusionHeatmap
-from tui.app.widgets.metric_chart import (
-    PALETTE,
-    MetricChart,
-    Trace,
-    color_for,
-    fit_title,
-    rich_color,
-)
-from tui.app.widgets.sweep_plot import (
-    ParallelCoordinates,
-    SweepPoint,
-    SweepScatter,
-    axis_for,
-    best_indices,
-)
+from tui.app.widgets.metric_chart import MetricChart
+from tui.app.widgets.parallel_coordinates import ParallelCoordinates
+from tui.app.widgets.plot_colors import PALETTE, color_for, rich_color
+from tui.app.widgets.plot_titles import fit_title
+from tui.app.widgets.sweep_scatter import SweepScatter
+from tui.app.widgets.trace import Trace
 from tui.core.shapes import Matrix, as_matrix
+from tui.core.sweep import SweepPoint, axis_for, best_indices
 
 HOSTILE = "[@click=app.quit]"
 

@@ -14,7 +14,7 @@ from textual.widgets import DataTable
 from tui.app.app import TrackApp
 from tui.app.screens.compare import CompareScreen
 from tui.app.screens.sweep import SweepScreen
-from tui.app.widgets.chart_board import SMOOTHING_STEPS, axis_label
+from tui.app.widgets.chart_options import SMOOTHING_STEPS, axis_label
 from tui.app.widgets.run_table import RunTable
 from tui.core.shapes import format_number
 

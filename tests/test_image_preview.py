@@ -13,17 +13,13 @@ from textual.strip import Strip
 
 from tui.app.app import TrackApp
 from tui.app.screens.run_view import RunScreen
-from tui.app.widgets import image_preview
-from tui.app.widgets.image_preview import (
-    NO_PILLOW,
-    Decoded,
-    ImagePreview,
-    decode_image,
-    fit_size,
-    half_block_strips,
-)
-from tui.app.widgets.record_views import MediaList, ValuesView
+from tui.app.widgets.half_block_image import half_block_strips
+from tui.app.widgets.image_preview import ImagePreview
+from tui.app.widgets.media_list import MediaList
 from tui.app.widgets.run_table import RunTable
+from tui.app.widgets.values_view import ValuesView
+from tui.core import images
+from tui.core.images import NO_PILLOW, Decoded, decode_image, fit_size
 
 Image = pytest.importorskip("PIL.Image")
 
@@ -161,7 +157,7 @@ def test_without_pillow_the_preview_says_how_to_get_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = write_png(tmp_path / "run" / "tiny.png", PIXELS)
-    monkeypatch.setattr(image_preview, "_pillow", lambda: None)
+    monkeypatch.setattr(images, "_pillow", lambda: None)
     assert message(decode_image(path, tmp_path / "run")) == NO_PILLOW
     assert NO_PILLOW == "install tracktui[images] to see images here"
 

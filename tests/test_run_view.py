@@ -17,16 +17,19 @@ from rich.text import Text
 from textual.widgets import Input, Static
 
 from tui.app.app import TrackApp
-from tui.app.screens.run_view import PanelPicker, RunScreen
+from tui.app.screens.panel_picker import PanelPicker
+from tui.app.screens.run_view import RunScreen
 from tui.app.screens.runs import RunsScreen
 from tui.app.widgets.chart_board import ChartBoard
 from tui.app.widgets.config_view import ConfigView
 from tui.app.widgets.health_view import HealthView
-from tui.app.widgets.log_view import LogLines, LogView
+from tui.app.widgets.log_lines import LogLines
+from tui.app.widgets.log_view import LogView
 from tui.app.widgets.matrix_browser import MatrixBrowser
+from tui.app.widgets.media_list import MediaList
 from tui.app.widgets.process_table import ProcessTable
-from tui.app.widgets.record_views import MediaList, ValuesView
 from tui.app.widgets.run_table import RunTable
+from tui.app.widgets.values_view import ValuesView
 from tui.core.rundir import current_user
 
 SIZE = (120, 40)

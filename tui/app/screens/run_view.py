@@ -12,27 +12,21 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widget import Widget
-from textual.widgets import Footer, Label, OptionList, Static, TabbedContent, TabPane, Tabs
-from textual.widgets.option_list import Option
+from textual.widgets import Footer, Static, TabbedContent, TabPane, Tabs
 
 from tui.app.messages import RunsUpdated
 from tui.app.screens.base import StoreScreen
-from tui.app.widgets.chart_board import (
-    PLACEMENT_LABELS,
-    PLACEMENTS,
-    ChartBoard,
-    default_placements,
-)
+from tui.app.screens.panel_picker import PanelPicker
+from tui.app.status_badges import status_text
+from tui.app.widgets.chart_board import ChartBoard
 from tui.app.widgets.config_view import ConfigView
 from tui.app.widgets.health_view import HealthView
-from tui.app.widgets.log_view import LogLines, LogView
+from tui.app.widgets.log_lines import LogLines
+from tui.app.widgets.log_view import LogView
 from tui.app.widgets.matrix_browser import MatrixBrowser
 from tui.app.widgets.process_table import ProcessTable
-from tui.app.widgets.record_views import ValuesView
-from tui.app.widgets.run_table import STATUS_BADGES
+from tui.app.widgets.values_view import ValuesView
 from tui.core.sanitize import sanitize
 from tui.core.shapes import format_number
 from tui.core.store import Run
@@ -52,11 +46,10 @@ TABS: tuple[tuple[str, str], ...] = (
 
 def header_text(run: Run, now: float, triggered: list[str]) -> Text:
     """One line: name, status badge, format, path, step, duration, host and user, flags."""
-    badge, style = STATUS_BADGES.get(run.status, (run.status, ""))
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append(sanitize(run.name, 120), style="bold")
     text.append("  ")
-    text.append(badge + ("…" if run.partial else ""), style=style)
+    text.append_text(status_text(run))
     text.append(f"  {run.format}", style="dim")
     text.append("  ")
     text.append(sanitize(run.path, 200), style="cyan")
@@ -246,85 +239,3 @@ class RunScreen(StoreScreen):
                 board.set_placements(placements)
 
         self.app.push_screen(PanelPicker(event.order, event.placements), chosen)
-
-
-class PanelPicker(ModalScreen[dict[str, str] | None]):
-    """Place each metric: hidden, its own chart, or the shared chart's left or right axis."""
-
-    BINDINGS = [
-        Binding("escape", "cancel", "Cancel"),
-        Binding("enter", "apply", "Apply", priority=True),
-        Binding("space", "cycle", "Cycle"),
-        Binding("h", "place('hidden')", "Hide"),
-        Binding("o", "place('own')", "Own chart"),
-        Binding("l", "place('left')", "Shared, left axis"),
-        Binding("r", "place('right')", "Shared, right axis"),
-        Binding("d", "defaults", "Defaults"),
-    ]
-
-    def __init__(self, order: list[str], placements: dict[str, str]) -> None:
-        super().__init__()
-        self.order = order
-        self.placements = {n: placements.get(n, "hidden") for n in order}
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog", id="panel-picker"):
-            yield Label(Text("Charts: where each metric goes", style="bold"))
-            yield Static(
-                Text(
-                    "space cycles · h hide · o own chart · l / r shared chart left / right axis"
-                    " · d defaults · enter applies · esc cancels",
-                    style="dim",
-                )
-            )
-            yield OptionList(*(self._option(n) for n in self.order))
-
-    def _option(self, name: str) -> Option:
-        placement = self.placements[name]
-        prompt = Text(no_wrap=True, overflow="ellipsis")
-        style = "dim" if placement == "hidden" else "bold"
-        prompt.append(f"{PLACEMENT_LABELS[placement]:<25}", style=style)
-        prompt.append(sanitize(name, 120))
-        return Option(prompt)
-
-    def on_mount(self) -> None:
-        self.query_one(OptionList).focus()
-
-    def _set(self, index: int | None, placement: str) -> None:
-        if index is None or not 0 <= index < len(self.order):
-            return
-        name = self.order[index]
-        self.placements[name] = placement
-        self.query_one(OptionList).replace_option_prompt_at_index(index, self._option(name).prompt)
-
-    def action_place(self, placement: str) -> None:
-        """Put the highlighted metric at ``placement``."""
-        self._set(self.query_one(OptionList).highlighted, placement)
-
-    def action_cycle(self, index: int | None = None) -> None:
-        """Move the highlighted metric to the next placement."""
-        listing = self.query_one(OptionList)
-        index = listing.highlighted if index is None else index
-        if index is None or not 0 <= index < len(self.order):
-            return
-        current = PLACEMENTS.index(self.placements[self.order[index]])
-        self._set(index, PLACEMENTS[(current + 1) % len(PLACEMENTS)])
-
-    def action_defaults(self) -> None:
-        """Back to one chart per metric for the first few, the rest hidden."""
-        for index, (_name, placement) in enumerate(default_placements(self.order).items()):
-            self._set(index, placement)
-
-    @on(OptionList.OptionSelected)
-    def clicked(self, event: OptionList.OptionSelected) -> None:
-        """A click cycles the metric's placement (enter applies)."""
-        event.stop()
-        self.action_cycle(event.option_index)
-
-    def action_apply(self) -> None:
-        """Use these placements."""
-        self.dismiss(dict(self.placements))
-
-    def action_cancel(self) -> None:
-        """Keep the charts as they were."""
-        self.dismiss(None)

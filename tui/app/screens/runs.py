@@ -19,9 +19,8 @@ from tui.app.screens.compare import CompareScreen
 from tui.app.screens.pick import PickMany, PickOne
 from tui.app.screens.run_view import RunScreen
 from tui.app.screens.sweep import SweepScreen
-from tui.app.widgets.run_table import (
+from tui.app.widgets.run_columns import (
     Column,
-    RunTable,
     age_column,
     config_column,
     duration_column,
@@ -33,6 +32,7 @@ from tui.app.widgets.run_table import (
     step_column,
     text_column,
 )
+from tui.app.widgets.run_table import RunTable
 from tui.core.query import Query, QueryError, parse_query
 from tui.core.sanitize import sanitize
 from tui.core.store import Run

@@ -17,28 +17,23 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
 from tui.app.messages import RunsUpdated
-from tui.app.screens.compare import (
+from tui.app.screens.pick import PickMany, PickOne
+from tui.app.screens.run_set import (
     PLOT_BINDINGS,
     TABS,
-    PlotGrid,
-    TabbedPlotsScreen,
-    config_text,
-    fill_table,
+    RunSetScreen,
     ordered_metrics,
-    plot_style,
     run_labels,
 )
-from tui.app.widgets.run_table import number_text
-from tui.app.widgets.sweep_plot import (
-    BEST_COLORS,
-    ParallelCoordinates,
-    SweepPoint,
-    SweepScatter,
-    best_indices,
-)
+from tui.app.widgets.cells import config_text, fill_table, missing_cell, number_text
+from tui.app.widgets.parallel_coordinates import ParallelCoordinates
+from tui.app.widgets.plot_colors import BEST_COLORS, plot_style
+from tui.app.widgets.plot_grid import PlotGrid
+from tui.app.widgets.sweep_scatter import SweepScatter
 from tui.core.shapes import format_number
 from tui.core.store import Run
 from tui.core.summary import flatten, metric_mode, varying_keys
+from tui.core.sweep import SweepPoint, best_indices
 
 MAX_SCATTERS = 6
 """Hyperparameters plotted at first (the ``p`` picker shows any others)."""
@@ -53,14 +48,14 @@ RECOMPUTE_DELAY = 0.25
 """Seconds live updates are gathered before the plots and ranking are recomputed."""
 
 
-class SweepScreen(TabbedPlotsScreen):
+class SweepScreen(RunSetScreen):
     """A chosen metric (last or best) against the hyperparameters of the runs.
 
     Args:
         keys: the runs of the sweep (the visible rows of the run table).
     """
 
-    CSS_PATH = "sweep.tcss"
+    CSS_PATH = ["run_set.tcss", "sweep.tcss"]
     BINDINGS = [
         Binding("escape", "back", "Back"),
         Binding("1", "show_tab('scatter')", "Scatter", group=TABS),
@@ -75,9 +70,7 @@ class SweepScreen(TabbedPlotsScreen):
     ]
 
     def __init__(self, keys: list[str]) -> None:
-        super().__init__()
-        self.keys = list(dict.fromkeys(keys))
-        self._keyset = frozenset(self.keys)
+        super().__init__(keys)
         self.metric: str | None = None
         self.use_best = False
         self.modes: dict[str, str] = {}
@@ -105,11 +98,6 @@ class SweepScreen(TabbedPlotsScreen):
         self.call_after_refresh(self.query_one(PlotGrid).focus_first)
 
     # The data ---------------------------------------------------------------------------
-    @property
-    def runs(self) -> list[Run]:
-        """The sweep's runs the store knows."""
-        return self.runs_of(self.keys)
-
     @property
     def mode(self) -> str:
         """``"min"`` or ``"max"``: which end of the metric is best (``o`` flips it)."""
@@ -142,7 +130,7 @@ class SweepScreen(TabbedPlotsScreen):
             if value is not None:
                 self.points.append(SweepPoint(labels[run.key], configs[run.key], value))
                 self.point_keys.append(run.key)
-        varying = varying_keys([p.params for p in self.points])
+        varying = varying_keys([dict(p.params) for p in self.points])
         if self.chosen_params is not None:
             params = [p for p in self.chosen_params if p in varying]
         else:
@@ -202,7 +190,7 @@ class SweepScreen(TabbedPlotsScreen):
         def add(key: str, place: Text, value: Text, note: Text) -> None:
             config = configs[key]
             params = [
-                config_text(config[p]) if p in config else Text("–", "dim") for p in self.params
+                config_text(config[p]) if p in config else missing_cell() for p in self.params
             ]
             rows.append((key, [place, Text(labels[key]), value, note, *params]))
 
@@ -255,7 +243,6 @@ class SweepScreen(TabbedPlotsScreen):
 
     def action_pick_metric(self) -> None:
         """Choose the metric from a list."""
-        from tui.app.screens.pick import PickOne
 
         def chosen(metric: str | None) -> None:
             if metric is not None:
@@ -278,14 +265,13 @@ class SweepScreen(TabbedPlotsScreen):
 
     def action_pick_params(self) -> None:
         """Choose the hyperparameters plotted."""
-        from tui.app.screens.pick import PickMany
 
         def chosen(picked: list[str] | None) -> None:
             if picked is not None:
                 self.chosen_params = picked
                 self.recompute()
 
-        options = varying_keys([p.params for p in self.points])
+        options = varying_keys([dict(p.params) for p in self.points])
         self.app.push_screen(PickMany("Hyperparameters", options, self.params), chosen)
 
     def action_focus_ranking(self) -> None:
@@ -322,7 +308,7 @@ class SweepScreen(TabbedPlotsScreen):
     # Live updates -------------------------------------------------------------------------
     def runs_updated(self, update: RunsUpdated) -> None:
         """Recompute soon when any run of the sweep changed (a burst costs one pass)."""
-        if self.is_attached and not self._recompute_pending and update.keys & self._keyset:
+        if not self._recompute_pending and self.concerns(update):
             self._recompute_pending = True
             self.set_timer(RECOMPUTE_DELAY, self._recompute_now)
 

@@ -1,169 +1,34 @@
 """``ChartBoard``: one run's scalar metrics as a grid of charts, with the chart options.
 
-A *panel* is one chart: by default each scalar metric gets its own (the key metrics first,
-at most :data:`MAX_DEFAULT_PANELS`); the user can hide metrics, give them their own chart,
-or put them on the left or right y-axis of one shared chart (as Valohai's charts allow).
-Smoothing, the x-axis and log-y apply to every chart. Live updates redraw only the charts
-that show a changed metric.
+Which metrics get a chart, and which share one, is a list of :class:`Panel` objects (see
+:mod:`tui.app.widgets.panel`). Smoothing, the x-axis and log-y apply to every chart. Live
+updates redraw only the charts that show a changed metric.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
-from dataclasses import dataclass
 
-import numpy as np
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import ScrollableContainer, Vertical
+from textual.containers import Vertical
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from tui.app.widgets.metric_chart import MetricChart, Trace, color_for
-from tui.core.shapes import format_number
+from tui.app.widgets.chart_grid import ChartGrid
+from tui.app.widgets.chart_options import BUILTIN_AXES, axis_label, next_axis, step_smoothing
+from tui.app.widgets.metric_chart import MetricChart
+from tui.app.widgets.panel import (
+    Panel,
+    default_placements,
+    metric_order,
+    panel_title,
+    panel_traces,
+    panels_for,
+)
 from tui.core.store import Run
-from tui.core.summary import key_metrics
-
-MAX_DEFAULT_PANELS = 8
-"""Charts shown by default; further metrics start hidden (``a`` shows them)."""
-
-SMOOTHING_STEPS: tuple[float, ...] = (0.0, 0.6, 0.8, 0.9, 0.95, 0.99)
-"""EMA strengths that ``+`` and ``-`` step through."""
-
-PLACEMENTS: tuple[str, ...] = ("hidden", "own", "left", "right")
-"""Where a metric can go: nowhere, its own chart, or the shared chart's left/right axis."""
-
-PLACEMENT_LABELS = {
-    "hidden": "hidden",
-    "own": "own chart",
-    "left": "shared chart, left axis",
-    "right": "shared chart, right axis",
-}
-
-BUILTIN_AXES: tuple[str, ...] = ("step", "time", "relative")
-"""X-axes every run has; any numeric metric follows them in the cycle."""
-
-AXIS_LABELS = {"step": "step", "time": "wall time (epoch s)", "relative": "s since start"}
-
-WIDE = 110
-"""Board width from which charts go two to a row."""
-
-MIN_CHART_HEIGHT = 10
-"""Rows of one chart at least; the grid scrolls when more do not fit."""
-
-
-@dataclass(frozen=True)
-class Panel:
-    """One chart: metrics measured against the left and the right y-axis."""
-
-    title: str
-    left: tuple[str, ...]
-    right: tuple[str, ...] = ()
-    shared: bool = False
-
-    @property
-    def metrics(self) -> tuple[str, ...]:
-        """Every metric drawn on the chart, left axis first."""
-        return self.left + self.right
-
-
-def metric_order(names: Iterable[str]) -> list[str]:
-    """Metrics in display order: validation losses and accuracies first, lr and epoch last."""
-    names = list(names)
-    return key_metrics([names], limit=len(names))
-
-
-def default_placements(order: list[str], cap: int = MAX_DEFAULT_PANELS) -> dict[str, str]:
-    """Each of the first ``cap`` metrics on its own chart, the rest hidden."""
-    return {name: ("own" if i < cap else "hidden") for i, name in enumerate(order)}
-
-
-def panels_for(order: list[str], placements: dict[str, str]) -> list[Panel]:
-    """The charts for ``placements``: the shared chart first (if any), then one per metric."""
-    left = tuple(n for n in order if placements.get(n) == "left")
-    right = tuple(n for n in order if placements.get(n) == "right")
-    panels = []
-    if left or right:
-        panels.append(Panel("shared", left, right, shared=True))
-    panels.extend(Panel(n, (n,)) for n in order if placements.get(n, "hidden") == "own")
-    return panels
-
-
-def axis_label(axis: str) -> str:
-    """The x-axis name shown under the charts."""
-    return AXIS_LABELS.get(axis, axis)
-
-
-def panel_traces(run: Run, panel: Panel, axis: str, order: list[str]) -> list[Trace]:
-    """The traces of one chart: a metric's x values on ``axis`` against its values.
-
-    A metric alone on its chart keeps its colour from the run's metric order; metrics on
-    the shared chart take the palette in turn, so they stay apart.
-    """
-    traces = []
-    for i, name in enumerate(panel.metrics):
-        series = run.series.get(name)
-        if series is None:
-            continue
-        x = run.x_values(series, axis)
-        y = series.array()
-        if axis not in BUILTIN_AXES:
-            # Records that do not carry the x metric have no place on this axis.
-            keep = np.isfinite(x)
-            x, y = x[keep], y[keep]
-        index = i if panel.shared else (order.index(name) if name in order else i)
-        side = "right" if name in panel.right else "left"
-        traces.append(Trace(name, x, y, color=color_for(index), axis=side))
-    return traces
-
-
-def panel_title(run: Run, panel: Panel) -> str:
-    """A chart's title: the metric and its last value, or what the shared chart holds."""
-    if panel.shared:
-        parts = []
-        if panel.left:
-            parts.append("left: " + ", ".join(panel.left))
-        if panel.right:
-            parts.append("right: " + ", ".join(panel.right))
-        return " · ".join(parts)
-    series = run.series.get(panel.title)
-    if series is None or not series.count:
-        return panel.title
-    return f"{panel.title} = {format_number(series.last)}"
-
-
-class ChartGrid(ScrollableContainer, can_focus=True):
-    """The scrolling grid the charts sit in (two columns when wide, one when narrow)."""
-
-    DEFAULT_CSS = """
-    ChartGrid {
-        layout: grid;
-        grid-size: 1;
-        grid-gutter: 0 1;
-        height: 1fr;
-    }
-    ChartGrid > MetricChart {
-        height: 100%;
-    }
-    """
-
-    def on_resize(self) -> None:
-        self.layout_charts()
-
-    def layout_charts(self) -> None:
-        """Set columns and row heights for the number of charts and the space there is."""
-        count = len(self.children)
-        width, height = self.size
-        columns = 2 if width >= WIDE and count > 1 else 1
-        rows = max(1, math.ceil(count / columns))
-        fits = height >= rows * MIN_CHART_HEIGHT
-        self.styles.grid_size_columns = columns
-        # Charts share the height when they fit; otherwise they keep a readable height
-        # and the grid scrolls.
-        self.styles.grid_rows = "1fr" if fits else str(MIN_CHART_HEIGHT)
 
 
 class ChartBoard(Vertical):
@@ -193,7 +58,7 @@ class ChartBoard(Vertical):
     """
 
     smoothing: reactive[float] = reactive(0.0, init=False)
-    """EMA strength of every chart (one of :data:`SMOOTHING_STEPS`)."""
+    """EMA strength of every chart (one of the chart options' smoothing steps)."""
     x_axis: reactive[str] = reactive("step", init=False)
     """``step``, ``time``, ``relative`` or the name of a numeric metric."""
     log_y: reactive[bool] = reactive(False, init=False)
@@ -366,21 +231,15 @@ class ChartBoard(Vertical):
 
     def action_next_axis(self) -> None:
         """Switch every chart to the next x-axis."""
-        axes = self.axes()
-        index = axes.index(self.x_axis) if self.x_axis in axes else -1
-        self.x_axis = axes[(index + 1) % len(axes)]
+        self.x_axis = next_axis(self.axes(), self.x_axis)
 
     def action_smoother(self) -> None:
         """Step the smoothing strength up."""
-        higher = [s for s in SMOOTHING_STEPS if s > self.smoothing]
-        if higher:
-            self.smoothing = higher[0]
+        self.smoothing = step_smoothing(self.smoothing, 1)
 
     def action_rougher(self) -> None:
         """Step the smoothing strength down."""
-        lower = [s for s in SMOOTHING_STEPS if s < self.smoothing]
-        if lower:
-            self.smoothing = lower[-1]
+        self.smoothing = step_smoothing(self.smoothing, -1)
 
     def action_toggle_log(self) -> None:
         """Toggle logarithmic y-axes."""

@@ -8,20 +8,34 @@ rebuilt only when the data, an option or the widget's size changed (DESIGN.md §
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-from plotext._dict import color_codes as _plotext_color_codes
-from rich.color import Color
 from rich.style import Style
 from rich.text import Span, Text
 from textual.app import RenderResult
 from textual.reactive import reactive
 from textual_plotext import PlotextPlot
 
+from tui.app.widgets.plot_colors import (
+    NONFINITE_COLOR,
+    PlotColor,
+    color_for,
+    rich_color,
+    valid_color,
+)
+from tui.app.widgets.plot_titles import (
+    MIN_PIECE,
+    TITLE_SEPARATOR,
+    centred_message,
+    ellipsize,
+    fit_title,
+    put_title,
+)
+from tui.app.widgets.render_cache import RenderCache
+from tui.app.widgets.trace import Trace
 from tui.core.reduce import (
     clamp_strength,
     ema,
@@ -33,89 +47,9 @@ from tui.core.reduce import (
 from tui.core.sanitize import sanitize
 from tui.core.shapes import format_number
 
-PlotColor = str | int | tuple[int, int, int]
-"""A plotext colour: a name such as ``"cyan+"``, a 0-255 index, or an ``(r, g, b)`` tuple."""
-
-PALETTE: tuple[str, ...] = (
-    "cyan+",
-    "orange+",
-    "magenta+",
-    "green+",
-    "blue+",
-    "cyan",
-    "orange",
-    "magenta",
-    "green",
-    "white",
-)
-"""Run colours, all from the 16 ANSI colours so they survive 16-colour terminals.
-
-Red is left out on purpose: it is reserved for the NaN/inf markers.
-"""
-
-NONFINITE_COLOR = "red+"
-"""Colour of the markers drawn where a value is NaN or infinite."""
-
 EMPTY_MESSAGE = "no data yet"
 
-TITLE_SEPARATOR = " · "
-"""What joins the parts of a chart title (the metric, then its notes)."""
-
-# Fewer characters than this of a cut title part tell the reader nothing.
-_MIN_PIECE = 4
-
-# plotext's colour names and their ANSI numbers; any other string draws uncoloured.
-_ANSI_CODES: dict[str, int] = dict(_plotext_color_codes)
-
 _MARKERS = {"nan": "x", "inf": "^", "-inf": "v"}
-
-
-def color_for(index: int) -> str:
-    """Return the palette colour for the ``index``-th run, so each run keeps one colour."""
-    return PALETTE[index % len(PALETTE)]
-
-
-def _valid_color(color: object) -> bool:
-    if isinstance(color, str):
-        return color in _ANSI_CODES
-    if isinstance(color, bool):
-        return False
-    if isinstance(color, int):
-        return 0 <= color <= 255
-    if isinstance(color, tuple) and len(color) == 3:
-        return all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in color)
-    return False
-
-
-def _floats(values: object) -> npt.NDArray[np.float64]:
-    try:
-        return np.asarray(values, dtype=np.float64).reshape(-1)
-    except (TypeError, ValueError):
-        return np.empty(0, dtype=np.float64)
-
-
-@dataclass(frozen=True, eq=False)
-class Trace:
-    """One series to draw.
-
-    Attributes:
-        label: the legend text (a run and/or metric name, already sanitized).
-        x: x values (steps, seconds, ...), coerced to a float64 array.
-        y: y values, the same length as ``x`` (the longer one is cut when drawing).
-        color: a plotext colour; see :data:`PALETTE` and :func:`color_for`.
-        axis: ``"left"`` or ``"right"``: which y-axis the series is measured against.
-    """
-
-    label: str
-    x: npt.NDArray[np.float64] = field(repr=False)
-    y: npt.NDArray[np.float64] = field(repr=False)
-    color: PlotColor = PALETTE[0]
-    axis: Literal["left", "right"] = "left"
-
-    def __post_init__(self) -> None:
-        # Frozen, so coercion goes through object.__setattr__; lists and tuples are welcome.
-        object.__setattr__(self, "x", _floats(self.x))
-        object.__setattr__(self, "y", _floats(self.y))
 
 
 @dataclass(frozen=True)
@@ -136,119 +70,6 @@ class _Prepared:
 def _placeholder(index: int) -> tuple[int, int, int]:
     """A colour no trace uses, standing for "trace ``index``, faint" in plotext's output."""
     return (1, 2 + index // 256, index % 256)
-
-
-def rich_color(color: PlotColor) -> Color:
-    """The Rich colour of a plotext colour, to style text in a run's plot colour.
-
-    Args:
-        color: a plotext colour name (``"cyan+"``), a 0-255 index or an ``(r, g, b)`` tuple.
-
-    Returns:
-        The matching :class:`rich.color.Color`; the terminal's default colour for anything
-        plotext would not recognise (plotext draws those uncoloured).
-    """
-    if not _valid_color(color):
-        return Color.default()
-    if isinstance(color, str):
-        return Color.from_ansi(_ANSI_CODES[color])
-    if isinstance(color, int):
-        return Color.from_ansi(color)
-    return Color.from_rgb(*color)
-
-
-def ellipsize(text: str, width: int) -> str:
-    """``text`` cut to at most ``width`` characters, ending in ``…`` when it was cut."""
-    if len(text) <= width:
-        return text
-    return text[: max(0, width - 1)].rstrip() + "…" if width > 0 else ""
-
-
-def fit_title(parts: Sequence[str], width: int) -> str:
-    """Join title parts with :data:`TITLE_SEPARATOR` into at most ``width`` characters.
-
-    plotext leaves out a title that does not fit instead of cutting it, so every chart
-    title goes through here. Give the parts most important first: the metric name, then
-    the non-finite note, then the rest.
-
-    Args:
-        parts: the title's parts (already sanitized); empty ones are skipped.
-        width: the characters available.
-
-    Returns:
-        The first part, cut with an ellipsis only when it does not fit alone; then the
-        others in order while whole ones fit. The first one that does not fit is cut when
-        a few characters of it would show, else a trailing ``…`` says something was left
-        out; the parts after it are left out.
-    """
-    kept = [part.strip() for part in parts if part.strip()]
-    if not kept or width <= 0:
-        return ""
-    title = ellipsize(kept[0], width)
-    for part in kept[1:]:
-        joined = title + TITLE_SEPARATOR + part
-        if len(joined) <= width:
-            title = joined
-            continue
-        room = width - len(title) - len(TITLE_SEPARATOR)
-        if room > _MIN_PIECE:
-            return title + TITLE_SEPARATOR + ellipsize(part, room)
-        return title + " …" if len(title) + 2 <= width else title
-    return title
-
-
-def _style_at(line: Text, offset: int) -> Style:
-    return Style.combine(
-        span.style if isinstance(span.style, Style) else Style.parse(span.style)
-        for span in line.spans
-        if span.start <= offset < span.end
-    )
-
-
-def put_title(rendered: Text, title: str) -> Text:
-    """Make the top row of a plotext drawing show ``title``.
-
-    plotext centres the title on the plot area and leaves it out when it would cross the
-    figure's edge, which happens to a title shorter than the figure but longer than the
-    plot area. Such a title is written here instead, centred on the plot area as far as
-    the edges allow and styled like the tick labels.
-
-    Args:
-        rendered: the drawing, whose first line is plotext's title row.
-        title: the title given to plotext, already cut to the drawing's width.
-
-    Returns:
-        ``rendered``, its first line rewritten when plotext had left the title out.
-    """
-    title = title.strip()
-    if not title or title in rendered.plain.partition("\n")[0]:
-        return rendered
-    lines = rendered.split("\n", allow_blank=True)
-    if len(lines) < 3:
-        return rendered
-    top = lines[0]
-    width = len(top.plain)
-    if len(title) > width:
-        return rendered
-    # The plot area lies between the frame's corners on the next line.
-    frame = lines[1].plain
-    left, right = frame.find("┌"), frame.find("┐")
-    centre = (left + 1 + (right - left - 1) // 2) if 0 <= left < right else width // 2
-    start = min(max(0, centre - len(title) // 2), width - len(title))
-    # The x-axis label and tick labels at the bottom are drawn in the theme's text style.
-    labels = next((line for line in reversed(lines[2:]) if line.plain.strip()), top)
-    at = len(labels.plain) - len(labels.plain.lstrip())
-    text = Text(top.plain[:start] + title + top.plain[start + len(title) :], no_wrap=True)
-    text.spans = [*top.spans, Span(start, start + len(title), _style_at(labels, at))]
-    lines[0] = text
-    return rendered.blank_copy("\n").join(lines)
-
-
-def centred_message(message: str, width: int, height: int) -> Text:
-    """A dim line of text centred in a ``width`` x ``height`` area (for empty charts)."""
-    lines = ["" for _ in range(max(0, (height - 1) // 2))]
-    lines.append(message.center(max(width, len(message))))
-    return Text("\n".join(lines), style="dim", no_wrap=True, overflow="ellipsis")
 
 
 def _kind(value: float) -> str:
@@ -282,24 +103,6 @@ def _limits(values: list[float], log_y: bool) -> tuple[float, float]:
         pad = 0.5 if log_y else max(abs(lo) * 0.1, 1e-9)
         return (lo - pad, hi + pad)
     return (lo, hi)
-
-
-class RenderCache:
-    """The last drawing of a widget, kept until something it depends on changes.
-
-    plotext builds are the expensive part of a chart; Textual asks for ``render`` on
-    every refresh, so each plot widget keys its drawing on what it depends on.
-    """
-
-    def __init__(self) -> None:
-        self._key: tuple[object, ...] | None = None
-        self._drawing: Text | None = None
-
-    def get(self, key: tuple[object, ...], draw: Callable[[], Text]) -> Text:
-        """The drawing for ``key``: the kept one, or a new one from ``draw``."""
-        if self._drawing is None or self._key != key:
-            self._drawing, self._key = draw(), key
-        return self._drawing
 
 
 class MetricChart(PlotextPlot):
@@ -406,7 +209,7 @@ class MetricChart(PlotextPlot):
         for bx, by in zip(bad_x.tolist(), bad_y.tolist()):
             marks[_kind(by)].append(bx)
         first = first_nonfinite(x, y)
-        color = trace.color if _valid_color(trace.color) else color_for(index)
+        color = trace.color if valid_color(trace.color) else color_for(index)
         side: Literal["left", "right"] = "right" if trace.axis == "right" else "left"
         return _Prepared(
             index=index,
@@ -433,7 +236,7 @@ class MetricChart(PlotextPlot):
         for (at, kind), label in bad[:2]:
             note = f"{_kind_word(kind)} from {sanitize(self.x_label, 80)} {format_number(at)}"
             room = len(label) if label_room is None else label_room - len(note) - 2
-            if len(prepared) > 1 and room >= _MIN_PIECE:
+            if len(prepared) > 1 and room >= MIN_PIECE:
                 note = f"{ellipsize(label, room)}: {note}"
             notes.append(note)
         if len(bad) > 2:
@@ -482,7 +285,8 @@ class MetricChart(PlotextPlot):
             lo, hi = _limits(values, log_y)
             if log_y:
                 plt.yscale("log", yside=side)
-            plt.ylim(lo, hi + (hi - lo) * headroom, yside=side)
+            # textual-plotext's stub types yside as a number; plotext takes "left"/"right".
+            plt.ylim(lo, hi + (hi - lo) * headroom, yside=side)  # type: ignore[arg-type]
             top, bottom = (10**hi, 10**lo) if log_y else (hi, lo)
             for p in on_side:
                 self._plot_one(p, side, labelled=legend > 0)
@@ -542,13 +346,14 @@ class MetricChart(PlotextPlot):
         """Give the raw lines their trace's colour, dimmed, in place of the placeholder."""
         faint: dict[tuple[int, int, int], Style] = {}
         for index, trace in enumerate(self._traces):
-            color = trace.color if _valid_color(trace.color) else color_for(index)
+            color = trace.color if valid_color(trace.color) else color_for(index)
             faint[_placeholder(index)] = Style(color=rich_color(color), dim=True)
         spans = []
         for span in text.spans:
             style = span.style
             if isinstance(style, Style) and style.color is not None and style.color.triplet:
-                dimmed = faint.get(tuple(style.color.triplet))
+                red, green, blue = style.color.triplet
+                dimmed = faint.get((red, green, blue))
                 if dimmed is not None:
                     span = Span(span.start, span.end, style + dimmed)
             spans.append(span)

@@ -1,0 +1,26 @@
+"""How the app shows a run's status: one glyph, word and style per status, in one place."""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from tui.core.status import RunStatus
+from tui.core.store import Run
+
+STATUS_BADGES: dict[RunStatus, tuple[str, str]] = {
+    "running": ("▶ running", "bold green"),
+    "stalled": ("‖ stalled", "bold yellow"),
+    "pending": ("· pending", "cyan"),
+    "finished": ("✓ finished", "blue"),
+    "failed": ("✗ failed", "bold red"),
+    "killed": ("⊘ killed", "magenta"),
+    "crashed": ("! crashed", "red"),
+    "unknown": ("? unknown", "dim"),
+}
+"""Each status's badge (glyph and word) and Rich style, in the order the table sorts them."""
+
+
+def status_text(run: Run) -> Text:
+    """The run's status badge; ``…`` after it while only the end of its history is read."""
+    badge, style = STATUS_BADGES.get(run.status, (run.status, ""))
+    return Text(badge + ("…" if run.partial else ""), style=style)
