@@ -7,10 +7,12 @@ import io
 import json
 import os
 import pwd
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,13 @@ def _close_started(marker: str) -> Iterator[None]:
         popen.wait(5)
         if popen.stdout is not None:
             popen.stdout.close()
+
+
+@pytest.fixture(autouse=True)
+def _run_json(tmp_path: Path) -> None:
+    """Tests hand plan_kill a meta directly: the run.json it stands for lies in tmp_path (ours),
+    since a kill needs evidence owned by us (DESIGN.md §5)."""
+    (tmp_path / "run.json").write_text("{}")
 
 
 def launch(root: Path, marker: str, *extra: str, name: str = "run") -> subprocess.Popen[bytes]:
@@ -430,3 +439,263 @@ def test_audit_goes_to_state_dir_when_no_path(
     assert report.ok and report.audit_path == tmp_path / "state" / "tracktui" / "audit.jsonl"
     assert len(audit_lines(report.audit_path)) == 1
     proc.wait(5)
+
+
+# ---------------------------------------------------------------- identity held by pidfd
+
+needs_pidfd = pytest.mark.skipif(not procs.pidfd_available(), reason="no pidfd on this kernel")
+
+PARENT_OF_ONE = (
+    "import subprocess, sys, time\n"
+    "child = subprocess.Popen([sys.executable, '-c', 'import time\\nwhile True: time.sleep(0.05)',"
+    " sys.argv[1]])\n"
+    "print(child.pid, flush=True)\n"
+    "while True: time.sleep(0.05)\n"  # never reaps: a killed child stays a zombie
+)
+
+
+def pidfd_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """Record every signal sent through a pidfd (and still send it)."""
+    calls: list[tuple[int, int]] = []
+    real = signal.pidfd_send_signal
+
+    def spy(fd: int, sig: int, *args: Any) -> None:
+        calls.append((_pid_of(fd), sig))
+        real(fd, sig, *args)
+
+    monkeypatch.setattr(signal, "pidfd_send_signal", spy)
+    return calls
+
+
+def _pid_of(pidfd: int) -> int:
+    """The process a pidfd refers to, as the kernel reports it."""
+    for line in Path(f"/proc/self/fdinfo/{pidfd}").read_text().splitlines():
+        if line.startswith("Pid:"):
+            return int(line.split()[1])
+    raise AssertionError("not a pidfd")
+
+
+@needs_pidfd
+def test_plan_pins_every_process_and_signals_through_the_pins(
+    tmp_path: Path, marker: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "runs"
+    launch(root, marker)
+    run_dir = root / "run"
+    plan = procs.plan_kill(run_dir, read_meta(run_dir))
+    assert isinstance(plan, KillPlan) and plan.pins is not None
+    assert plan.pins.pids == set(plan.tree.pids) and len(plan.tree.pids) == 3  # type: ignore[union-attr]
+    for proc in plan.processes:
+        fd = plan.pins.get(proc.pid, proc.create_time)
+        assert fd is not None and _pid_of(fd) == proc.pid
+    assert procs.WEAK_IDENTITY not in plan.describe()
+
+    calls = pidfd_calls(monkeypatch)
+    report = procs.execute(plan, "term", grace=5.0, audit_path=tmp_path / "audit.jsonl")
+    assert report.ok, report.describe()
+    assert sorted(calls) == sorted((pid, signal.SIGTERM) for pid in plan.tree.pids)  # type: ignore[union-attr]
+    assert procs.WEAK_IDENTITY not in report.notes
+    assert plan.pins.pids == frozenset()  # closed after the kill
+
+
+@needs_pidfd
+def test_process_that_died_after_planning_is_reported_gone_not_signalled(
+    tmp_path: Path, marker: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT_OF_ONE, marker],
+        stdout=subprocess.PIPE,
+        start_new_session=True,
+    )
+    _started.append(parent)
+    assert parent.stdout is not None
+    child = int(parent.stdout.readline())
+    meta = {
+        "pid": parent.pid,
+        "pid_create_time": psutil.Process(parent.pid).create_time(),
+        "host": socket.gethostname(),
+        "user": current_user(),
+    }
+    plan = procs.plan_kill(tmp_path, meta)
+    assert isinstance(plan, KillPlan) and set(plan.tree.pids) == {parent.pid, child}  # type: ignore[union-attr]
+
+    os.kill(child, signal.SIGKILL)
+    wait_for(lambda: psutil.Process(child).status() == psutil.STATUS_ZOMBIE)
+    calls = pidfd_calls(monkeypatch)
+    report = procs.execute(plan, "term", grace=5.0, audit_path=tmp_path / "audit.jsonl")
+    assert report.ok and report.signalled == (parent.pid,), report.describe()
+    assert calls == [(parent.pid, signal.SIGTERM)]
+    assert f"exited before the signal, not signalled: pid {child}" in report.notes
+    assert parent.wait(5) == -signal.SIGTERM
+
+
+def _take_pid(pid: int, marker: str) -> tuple[subprocess.Popen[bytes], dict[str, Any]] | None:
+    """Start a process on ``pid`` (freed already) by setting the kernel's last pid; None if a
+    process elsewhere on the box took it first every time."""
+    for _ in range(20):
+        Path("/proc/sys/kernel/ns_last_pid").write_text(str(pid - 1))
+        proc, meta = start(marker)
+        if proc.pid == pid:
+            return proc, meta
+        proc.kill()
+        proc.wait()
+    return None
+
+
+@needs_pidfd
+@pytest.mark.skipif(
+    not os.access("/proc/sys/kernel/ns_last_pid", os.W_OK) or os.getuid() != 0,
+    reason="needs root to steer pid allocation (ns_last_pid)",
+)
+def test_pid_reused_within_the_create_time_resolution_is_never_hit(
+    tmp_path: Path, marker: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old, meta = start(marker)
+    plan = procs.plan_kill(tmp_path, meta)
+    assert isinstance(plan, KillPlan)
+    old.kill()
+    old.wait()
+    taken = _take_pid(old.pid, marker)
+    if taken is None:
+        pytest.skip("another process took the freed pid each time")
+    newcomer, _ = taken
+    # As if both had started within the same clock tick: the create times cannot tell them
+    # apart, so only the pidfd taken at planning can.
+    monkeypatch.setattr(procs, "CREATE_TIME_TOLERANCE", 1e9)
+    assert procs.alive(old.pid, meta["pid_create_time"])  # the identity check is fooled
+
+    report = procs.execute(plan, "term", grace=1.0, audit_path=tmp_path / "audit.jsonl")
+    assert report.refusal is not None and report.refusal.code == "not_running"
+    assert report.signalled == () and newcomer.poll() is None
+
+    # Without a pidfd the same plan hits the newcomer: what the weaker-check note warns of.
+    monkeypatch.setattr(procs, "pidfd_available", lambda: False)
+    report = procs.execute(plan, "kill", audit_path=tmp_path / "audit.jsonl")
+    assert report.signalled == (newcomer.pid,) and procs.WEAK_IDENTITY in report.notes
+    assert newcomer.wait(5) == -signal.SIGKILL
+
+
+def test_without_pidfd_plan_and_report_say_the_check_is_weaker(
+    tmp_path: Path, marker: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(procs, "pidfd_available", lambda: False)
+    proc, meta = start(marker)
+    plan = procs.plan_kill(tmp_path, meta)
+    assert isinstance(plan, KillPlan) and plan.pins is None
+    assert procs.WEAK_IDENTITY in plan.notes and procs.WEAK_IDENTITY in plan.describe()
+    report = procs.execute(plan, "term", grace=5.0, audit_path=tmp_path / "audit.jsonl")
+    assert report.ok and report.signalled == (proc.pid,)
+    assert procs.WEAK_IDENTITY in report.notes
+    assert proc.wait(5) == -signal.SIGTERM
+
+
+# ---------------------------------------------------------------- evidence must be ours
+
+
+@pytest.fixture
+def shared_root() -> Iterator[Path]:
+    """A world-writable scratch directory (sticky, like /tmp), as on a shared GPU box."""
+    root = Path(tempfile.mkdtemp(prefix="tracktui-shared-"))
+    root.chmod(0o1777)
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def as_nobody(script: str, stdin: str) -> None:
+    """Run a shell script as the other user (a real second uid)."""
+    uid = _other_uid()
+    assert uid is not None
+    done = subprocess.run(
+        ["sh", "-c", script],
+        input=stdin.encode(),
+        user=uid,
+        group=uid,
+        extra_groups=[],
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.skipif(_other_uid() is None, reason="needs root and a 'nobody' account")
+def test_run_json_planted_by_another_user_cannot_aim_a_kill(
+    tmp_path: Path, marker: str, shared_root: Path
+) -> None:
+    proc, meta = start(marker)  # one of OUR processes: pid and create time are public
+    planted = json.dumps({**meta, "name": "innocent", "status": "running"})
+
+    # nobody makes a run directory in the shared ROOT and plants run.json naming our process
+    as_nobody(f"mkdir {shared_root}/theirs && cat > {shared_root}/theirs/run.json", planted)
+    theirs = shared_root / "theirs"
+    assert (theirs / "run.json").stat().st_uid == _other_uid()
+    refusal = procs.plan_kill(theirs, read_meta(theirs))
+    assert isinstance(refusal, Refusal) and refusal.code == "evidence"
+    assert refusal.message == (
+        f"the run directory is owned by uid {_other_uid()} (nobody), not you: it cannot aim a kill"
+    )
+    audit = tmp_path / "audit.jsonl"
+    report = procs.kill_run(theirs, read_meta(theirs), audit_path=audit)
+    assert report.refusal is not None and report.signalled == ()
+
+    # our own run directory, left writable by others: nobody replaces its run.json
+    ours = shared_root / "ours"
+    ours.mkdir()
+    ours.chmod(0o777)
+    (ours / "run.json").write_text(json.dumps(meta))
+    assert isinstance(procs.plan_kill(ours, read_meta(ours)), KillPlan)  # ours: accepted
+    as_nobody(f"cat > {ours}/run.json.new && mv -f {ours}/run.json.new {ours}/run.json", planted)
+    refusal = procs.plan_kill(ours, read_meta(ours))
+    assert isinstance(refusal, Refusal) and refusal.code == "evidence"
+    assert refusal.message == (
+        f"run.json is owned by uid {_other_uid()} (nobody), not you: it cannot aim a kill"
+    )
+
+    # a symlink of ours that points at their file does not launder it
+    (ours / "run.json").unlink()
+    (ours / "run.json").symlink_to(theirs / "run.json")
+    assert procs.plan_kill(ours, read_meta(ours)).code == "evidence"  # type: ignore[union-attr]
+
+    assert proc.poll() is None and running(psutil.Process(proc.pid))
+    assert [line["result"] for line in audit_lines(audit)] == [f"refused: {report.refusal}"]
+
+
+@pytest.mark.skipif(_other_uid() is None, reason="needs root and a 'nobody' account")
+def test_evidence_is_rechecked_before_the_signal(tmp_path: Path, marker: str) -> None:
+    proc, meta = start(marker)
+    (tmp_path / "run.json").write_text(json.dumps(meta))
+    plan = procs.plan_kill(tmp_path, meta)
+    assert isinstance(plan, KillPlan)
+    os.chown(tmp_path / "run.json", _other_uid() or 0, -1)  # taken over after the confirmation
+    report = procs.execute(plan, "kill", audit_path=tmp_path / "audit.jsonl")
+    assert report.refusal is not None and report.refusal.code == "evidence"
+    assert report.signalled == () and proc.poll() is None
+
+
+@pytest.mark.skipif(_other_uid() is None, reason="needs root and a 'nobody' account")
+def test_open_file_evidence_must_be_ours_too(tmp_path: Path, marker: str) -> None:
+    from tui.core.openfiles import WriterScanner, index_files
+
+    log = tmp_path / "train.log"
+    log.write_text("")
+    code = (
+        "import sys, time\nlog = open(sys.argv[2], 'a')\nprint('ready', flush=True)\n"
+        "while True: time.sleep(0.05)\n"
+    )
+    writer = subprocess.Popen(
+        [sys.executable, "-c", code, marker, str(log)],
+        stdout=subprocess.PIPE,
+        start_new_session=True,
+    )
+    _started.append(writer)
+    assert writer.stdout is not None and writer.stdout.readline() == b"ready\n"
+    found = WriterScanner().scan(index_files({"run": [log]})).runs["run"]
+    assert found.pid == writer.pid
+    assert isinstance(procs.plan_kill_found(tmp_path, found), KillPlan)
+    os.chown(log, _other_uid() or 0, -1)  # our process writes a file that is not ours
+    refusal = procs.plan_kill_found(tmp_path, found)
+    assert isinstance(refusal, Refusal) and refusal.code == "evidence"
+    assert refusal.message.startswith("train.log is owned by uid")
+    assert writer.poll() is None

@@ -11,6 +11,17 @@ Ownership rule: every process of the tree must belong to the user tracktui runs 
 effective and saved uid), and the run's recorded ``user`` must be that user too. Root gets
 no exemption: as root, tracktui only kills root's runs. An administrator acts for someone
 with ``sudo -u alice tracktui kill ...``, which keeps the audit log honest about who acted.
+
+Evidence rule (DESIGN.md §5): what names the process must be ours too. The run directory
+and its ``run.json``, or the file a process was found writing (:mod:`tui.core.openfiles`),
+must belong to the user tracktui runs as; otherwise anyone who can write into a shared ROOT
+could plant a ``run.json`` naming one of our processes (pids and create times are public).
+
+Identity held from plan to signal: where the kernel has pidfds (Linux 5.3+), each process
+is pinned by a pidfd right after its identity is verified, and signalled through it, so a
+pid reused in between, even within the create time's resolution, is never hit. Without
+pidfds the identity is re-checked just before each signal, and plan and report say that
+this check is weaker.
 """
 
 from __future__ import annotations
@@ -19,6 +30,7 @@ import json
 import math
 import os
 import re
+import select
 import shlex
 import shutil
 import signal as _signal
@@ -26,13 +38,15 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping
+import weakref
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import psutil
 
+from tui.core.openfiles import RunProcess
 from tui.core.rundir import current_user, user_name
 from tui.core.sanitize import sanitize
 from tui.core.timefmt import utc_iso
@@ -52,6 +66,12 @@ CREATE_TIME_TOLERANCE = 0.01
 KILL_WAIT = 2.0
 """Seconds to wait for processes to vanish after SIGKILL."""
 
+WEAK_IDENTITY = (
+    "pidfd is unavailable here: each process is re-checked by pid and create time just "
+    "before its signal, a weaker check (a pid reused within 10 ms of the check could be hit)"
+)
+"""The note a plan and a report carry when processes cannot be pinned by pidfd."""
+
 _POLL = 0.05
 _SLURM_JOB = re.compile(r"\d+(?:_\d+)?(?:\.(?:\d+|batch|extern))?")
 _CMDLINE_LIMIT = 1000
@@ -64,7 +84,8 @@ class Refusal:
     Attributes:
         message: sanitized sentence for the user.
         code: stable machine-readable reason (``not_running``, ``pid_reused``, ``no_identity``,
-            ``other_host``, ``other_user``, ``self``, ``read_only``, ``slurm``).
+            ``other_host``, ``other_user``, ``self``, ``read_only``, ``slurm``, ``evidence``
+            (what names the process is not ours), ``ambiguous`` (unrelated writers)).
     """
 
     message: str
@@ -138,6 +159,10 @@ class KillPlan:
         meta: run.json as read when planning.
         tree: processes to signal (``None`` for a Slurm job).
         slurm_job_id: the job to ``scancel`` instead of signalling processes.
+        evidence: the files that name the process; re-checked for ownership before signals.
+        notes: facts to show with the plan (how the process was found, a weaker check).
+        pins: pidfds holding each process of the tree since it was verified (``None``
+            without pidfd support); :func:`execute` closes them, as does dropping the plan.
     """
 
     run_dir: Path
@@ -147,6 +172,9 @@ class KillPlan:
     meta: Mapping[str, Any] = field(compare=False, repr=False)
     tree: Tree | None = None
     slurm_job_id: str | None = None
+    evidence: tuple[Path, ...] = ()
+    notes: tuple[str, ...] = ()
+    pins: Pins | None = field(default=None, compare=False, repr=False)
 
     @property
     def processes(self) -> tuple[ProcessInfo, ...]:
@@ -158,11 +186,12 @@ class KillPlan:
         lines = [f"run:  {self.run_name}", f"host: {self.host}   user: {self.user}"]
         if self.slurm_job_id is not None:
             lines.append(f"Slurm job {self.slurm_job_id}: cancelled with scancel")
-            return lines
-        lines.append(f"{len(self.processes)} process(es):")
-        lines.extend(
-            f"  {p.pid:>7}  {p.user:<12} {p.state:<10} {p.cmdline}" for p in self.processes
-        )
+        else:
+            lines.append(f"{len(self.processes)} process(es):")
+            lines.extend(
+                f"  {p.pid:>7}  {p.user:<12} {p.state:<10} {p.cmdline}" for p in self.processes
+            )
+        lines.extend(self.notes)
         return lines
 
 
@@ -218,8 +247,84 @@ class KillReport:
         return lines
 
 
-def _pid_list(pids: Collection[int]) -> str:
+def _pid_list(pids: Iterable[int]) -> str:
     return ", ".join(map(str, pids))
+
+
+def pidfd_available() -> bool:
+    """True when processes can be pinned by pidfd (Python 3.9+ on Linux 5.3+)."""
+    if not hasattr(os, "pidfd_open") or not hasattr(_signal, "pidfd_send_signal"):
+        return False
+    try:
+        fd = os.pidfd_open(os.getpid())
+    except OSError:  # ENOSYS on an old kernel, EPERM under a seccomp filter
+        return False
+    os.close(fd)
+    return True
+
+
+def _close_fds(fds: dict[int, tuple[float, int]]) -> None:
+    for _, fd in fds.values():
+        os.close(fd)
+    fds.clear()
+
+
+class Pins:
+    """pidfds that hold processes from their identity check to their signal.
+
+    A pidfd refers to one process, not to a pid: once that process has exited, a signal
+    sent through it fails with ESRCH even when the pid has been given to another process.
+    """
+
+    def __init__(self) -> None:
+        self._fds: dict[int, tuple[float, int]] = {}
+        self._closer = weakref.finalize(self, _close_fds, self._fds)
+
+    def pin(self, pid: int, create_time: float) -> int | None:
+        """Pin ``pid`` if it is still the process started at ``create_time``.
+
+        The pidfd is opened first and the identity checked after: if they named different
+        processes, the first would have exited and the check fails. Returns the pidfd, or
+        ``None`` when the process is gone or is another one.
+        """
+        if pid in self._fds:
+            return self.get(pid, create_time)
+        try:
+            fd = os.pidfd_open(pid)
+        except OSError:
+            return None
+        try:
+            now = psutil.Process(pid).create_time()
+        except psutil.Error:
+            now = math.nan
+        if not _same_time(now, create_time):
+            os.close(fd)
+            return None
+        self._fds[pid] = (create_time, fd)
+        return fd
+
+    def get(self, pid: int, create_time: float) -> int | None:
+        """The pidfd pinned for ``pid`` when it was pinned as the same process."""
+        pinned = self._fds.get(pid)
+        if pinned is None or not _same_time(pinned[0], create_time):
+            return None
+        return pinned[1]
+
+    @property
+    def pids(self) -> frozenset[int]:
+        """The pids held (empty once closed)."""
+        return frozenset(self._fds)
+
+    def close(self) -> None:
+        """Close every pidfd; safe to call twice."""
+        self._closer()
+
+
+def _exited(pidfd: int) -> bool:
+    """True once the pinned process has exited (a zombie has exited too)."""
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 # psutil needs the same Process object across calls to report CPU use between snapshots.
@@ -481,6 +586,41 @@ def check_kill(
     return None
 
 
+def check_evidence(
+    run_dir: Path, files: Iterable[Path] | None = None, *, this_uid: int | None = None
+) -> Refusal | None:
+    """Refuse a kill aimed by evidence that is not ours. Signals nothing.
+
+    The run directory and every evidence file (``run.json`` by default, or the files a
+    process was found writing) must be owned by ``this_uid``, the user tracktui runs as;
+    a symlink and what it points to both. Otherwise someone who can write into a shared
+    ROOT could aim a kill at any of our processes (DESIGN.md §5).
+
+    Args:
+        run_dir: the run's directory.
+        files: the evidence; ``run_dir / "run.json"`` when ``None``.
+        this_uid: our real uid by default.
+    """
+    uid = os.getuid() if this_uid is None else this_uid
+    named = [run_dir / "run.json"] if files is None else list(files)
+    for path, what in [(run_dir, "the run directory"), *((f, f.name) for f in named)]:
+        shown = sanitize(what, 200)
+        try:
+            owners = {os.lstat(path).st_uid, os.stat(path).st_uid}
+        except FileNotFoundError:
+            return Refusal(f"{shown} is missing: nothing names the run's process", "evidence")
+        except OSError as error:
+            return Refusal(sanitize(f"{what} cannot be checked: {error}", 300), "evidence")
+        foreign = sorted(owners - {uid})
+        if foreign:
+            owner = sanitize(user_name(foreign[0]), 64)
+            return Refusal(
+                f"{shown} is owned by uid {foreign[0]} ({owner}), not you: it cannot aim a kill",
+                "evidence",
+            )
+    return None
+
+
 def tree_for_run(meta: Mapping[str, Any]) -> Tree | Refusal:
     """The process tree of a run as a kill would see it, for display; signals nothing.
 
@@ -510,20 +650,30 @@ def plan_kill(
     *,
     read_only: bool = False,
     owner_of: Callable[[ProcessInfo], Collection[int]] = process_uids,
+    evidence: Sequence[Path] | None = None,
+    notes: Sequence[str] = (),
 ) -> KillPlan | Refusal:
-    """Snapshot and check a run's processes; signals nothing.
+    """Snapshot and check a run's processes, and pin them; signals nothing.
 
     Args:
         run_dir: the run's directory.
-        meta: its run.json.
+        meta: its run.json (or, for a discovered process, what :func:`plan_kill_found`
+            builds).
         read_only: refuse (tracktui ``--read-only``).
         owner_of: uid lookup, injectable for tests.
+        evidence: the files that name the process (``run_dir / "run.json"`` by default);
+            they and the run directory must be ours (:func:`check_evidence`).
+        notes: facts to show with the plan.
 
     Returns:
         A plan to show and then :func:`execute`, or why the run cannot be killed.
     """
     if read_only:
         return Refusal("tracktui is read-only: no process is signalled", "read_only")
+    files = (run_dir / "run.json",) if evidence is None else tuple(evidence)
+    refusal = check_evidence(run_dir, files)
+    if refusal is not None:
+        return refusal
     name = _run_name(run_dir, meta)
     host = sanitize(str(meta.get("host", "?")), 100)
     user = sanitize(str(meta.get("user", "?")), 64)
@@ -532,7 +682,7 @@ def plan_kill(
         refusal = _check_slurm(meta)
         if refusal is not None:
             return refusal
-        return KillPlan(run_dir, name, host, user, dict(meta), None, str(job))
+        return KillPlan(run_dir, name, host, user, dict(meta), None, str(job), files, (*notes,))
     tree = tree_for_run(meta)
     if isinstance(tree, Refusal):
         return tree
@@ -549,7 +699,59 @@ def plan_kill(
     )
     if refusal is not None:
         return refusal
-    return KillPlan(run_dir, name, host, user, dict(meta), tree)
+    if not pidfd_available():
+        return KillPlan(
+            run_dir, name, host, user, dict(meta), tree, None, files, (*notes, WEAK_IDENTITY)
+        )
+    pins = Pins()
+    kept = [p for p in tree.processes if pins.pin(p.pid, p.create_time) is not None]
+    if tree.root not in kept:
+        pins.close()
+        return Refusal(f"process {tree.root.pid} exited while the kill was planned", "not_running")
+    handles = {p.pid: tree.handles[p.pid] for p in kept if p.pid in tree.handles}
+    tree = Tree(tree.root, tuple(kept), handles)
+    return KillPlan(run_dir, name, host, user, dict(meta), tree, None, files, (*notes,), pins)
+
+
+def plan_kill_found(
+    run_dir: Path,
+    found: RunProcess[Any],
+    *,
+    name: str | None = None,
+    read_only: bool = False,
+    owner_of: Callable[[ProcessInfo], Collection[int]] = process_uids,
+) -> KillPlan | Refusal:
+    """:func:`plan_kill` for a process found holding the run's files open for writing.
+
+    The files it writes are the evidence (they must be ours, like the run directory), and
+    the plan's notes say how the process was found. Unrelated writers are refused until
+    the user picks one.
+
+    Args:
+        run_dir: the run's directory.
+        found: what :class:`tui.core.openfiles.WriterScanner` found for the run.
+        name: the run's name to show (the directory's name by default).
+        read_only: refuse (tracktui ``--read-only``).
+        owner_of: uid lookup, injectable for tests.
+    """
+    if found.pid is None or found.create_time is None:
+        return Refusal(found.evidence, "ambiguous")
+    meta: dict[str, Any] = {
+        "pid": found.pid,
+        "pid_create_time": found.create_time,
+        "host": socket.gethostname(),
+        "user": current_user(),
+    }
+    if name:
+        meta["name"] = name
+    return plan_kill(
+        run_dir,
+        meta,
+        read_only=read_only,
+        owner_of=owner_of,
+        evidence=[Path(f) for f in found.files],
+        notes=(f"found by an {found.evidence}",),
+    )
 
 
 def _check_slurm(meta: Mapping[str, Any]) -> Refusal | None:
@@ -637,33 +839,26 @@ def _entry(
     }
 
 
-def _send(handle: psutil.Process, sig: int) -> str:
-    """Signal one process if it is still the one we planned for: ``sent``, ``gone``, ``denied``.
+def _send(handle: psutil.Process, pidfd: int | None, sig: int) -> str:
+    """Signal one process: ``sent``, ``gone`` (exited, zombies included) or ``denied``.
 
-    A pidfd opened *before* the identity check pins the process, so the signal cannot reach
-    a process that took over the pid in between (psutil alone leaves that window open).
+    Through its pidfd when it is pinned, which reaches that process or none. Otherwise
+    psutil re-checks pid and create time just before ``kill(2)``, which leaves a short
+    window in which a reused pid could be hit (:data:`WEAK_IDENTITY`).
     """
-    pidfd: int | None = None
     try:
-        pidfd = os.pidfd_open(handle.pid)
-    except ProcessLookupError:
-        return "gone"
-    except (AttributeError, OSError):
-        pidfd = None
-    try:
-        if not handle.is_running():
-            return "gone"
         if pidfd is not None:
+            if _exited(pidfd):
+                return "gone"
             _signal.pidfd_send_signal(pidfd, sig)
         else:
+            if _gone(handle):
+                return "gone"
             handle.send_signal(sig)
     except (ProcessLookupError, psutil.NoSuchProcess):
         return "gone"
     except (PermissionError, psutil.AccessDenied):
         return "denied"
-    finally:
-        if pidfd is not None:
-            os.close(pidfd)
     return "sent"
 
 
@@ -733,11 +928,17 @@ def execute(
         return KillReport(plan.run_dir, plan.run_name, signal, refusal)
     audit = _Audit(audit_path)
     try:
+        # Ownership may have changed since the plan (a run.json replaced by someone else).
+        mine = check_evidence(plan.run_dir, plan.evidence or None)
+        if mine is not None:
+            return _refuse(plan, signal, mine, reason, audit)
         if plan.slurm_job_id is not None:
             return _scancel(plan, signal, reason, audit)
         return _kill_tree(plan, signal, grace, reason, audit, owner_of)
     finally:
         audit.close()
+        if plan.pins is not None:
+            plan.pins.close()
 
 
 def _notes(audit: _Audit, *extra: str) -> tuple[str, ...]:
@@ -766,8 +967,31 @@ def _kill_tree(
     audit: _Audit,
     owner_of: Callable[[ProcessInfo], Collection[int]],
 ) -> KillReport:
+    fresh_pins = Pins() if pidfd_available() else None
+    try:
+        return _signal_tree(plan, signal, grace, reason, audit, owner_of, fresh_pins)
+    finally:
+        if fresh_pins is not None:
+            fresh_pins.close()
+
+
+def _signal_tree(
+    plan: KillPlan,
+    signal: str,
+    grace: float,
+    reason: str | None,
+    audit: _Audit,
+    owner_of: Callable[[ProcessInfo], Collection[int]],
+    fresh_pins: Pins | None,
+) -> KillReport:
     assert plan.tree is not None
     root = plan.tree.root
+    pins = plan.pins if fresh_pins is not None else None
+    root_fd = pins.get(root.pid, root.create_time) if pins is not None else None
+    if root_fd is not None and _exited(root_fd):
+        # The pinned process is gone: whatever holds its pid now is not the run's.
+        exited = Refusal(f"the run's process {root.pid} already exited", "not_running")
+        return _refuse(plan, signal, exited, reason, audit)
     fresh = snapshot_tree(root.pid, root.create_time)
     if isinstance(fresh, Refusal):
         if fresh.code == "not_running":
@@ -789,13 +1013,32 @@ def _kill_tree(
         return _refuse(plan, signal, refusal, reason, audit)
 
     sig = SIGNALS[signal]
-    outcomes = {proc.pid: _send(tree.handles[proc.pid], sig) for proc in tree.processes}
+    fds: dict[int, int | None] = {}
+    outcomes: dict[int, str] = {}
+    for proc in tree.processes:
+        fd: int | None = None
+        if fresh_pins is not None:
+            # Planned processes keep the pidfd taken at planning; newcomers are pinned now,
+            # right after the fresh snapshot verified them.
+            fd = pins.get(proc.pid, proc.create_time) if pins is not None else None
+            if fd is None:
+                fd = fresh_pins.pin(proc.pid, proc.create_time)
+            if fd is None:
+                outcomes[proc.pid] = "gone"
+                continue
+        fds[proc.pid] = fd
+        outcomes[proc.pid] = _send(tree.handles[proc.pid], fd, sig)
     signalled = tuple(pid for pid, outcome in outcomes.items() if outcome == "sent")
     denied = [pid for pid, outcome in outcomes.items() if outcome == "denied"]
+    gone = [pid for pid, outcome in outcomes.items() if outcome == "gone"]
     handles = [tree.handles[pid] for pid in signalled]
     waited = KILL_WAIT if signal == "kill" else grace
     survivors = _wait_gone(handles, waited)
     notes = [f"permission denied for pid {pid}" for pid in denied]
+    if gone:
+        notes.append(f"exited before the signal, not signalled: pid {_pid_list(gone)}")
+    if fresh_pins is None:
+        notes.append(WEAK_IDENTITY)
     audit.write(
         _entry(
             plan.run_dir,
@@ -810,7 +1053,7 @@ def _kill_tree(
     if survivors and signal == "term":
         escalated = tuple(h.pid for h in survivors)
         for handle in survivors:
-            _send(handle, _signal.SIGKILL)
+            _send(handle, fds.get(handle.pid), _signal.SIGKILL)
         survivors = _wait_gone(survivors, KILL_WAIT)
         audit.write(
             _entry(
@@ -882,10 +1125,11 @@ def kill_run(
     read_only: bool = False,
     reason: str | None = None,
     owner_of: Callable[[ProcessInfo], Collection[int]] = process_uids,
+    evidence: Sequence[Path] | None = None,
 ) -> KillReport:
     """Plan and execute in one go (headless use and auto-kill); refusals are audited too."""
     name = _run_name(run_dir, meta)
-    plan = plan_kill(run_dir, meta, read_only=read_only, owner_of=owner_of)
+    plan = plan_kill(run_dir, meta, read_only=read_only, owner_of=owner_of, evidence=evidence)
     if isinstance(plan, Refusal):
         if plan.code == "read_only":
             return KillReport(run_dir, name, signal, plan)
