@@ -19,6 +19,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from tui.core.sanitize import sanitize
 from tui.core.tail import UnsafeFile, open_regular
 
@@ -141,8 +143,6 @@ def _read_bytes(path: Path, base: Path, limit: int) -> bytes | str:
 def _to_rgba(image: Image.Image) -> Image.Image:
     """``image`` as RGBA; high bit-depth greys are stretched to their range, not clipped."""
     if image.mode in ("I", "F") or image.mode.startswith("I;16"):
-        import numpy as np
-
         values = np.asarray(image, dtype=np.float64)
         finite = values[np.isfinite(values)]
         low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)

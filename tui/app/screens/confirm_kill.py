@@ -15,6 +15,7 @@ from tui.core.procs import KillPlan
 class ConfirmKill(ModalScreen[bool]):
     """Answer True to signal the planned processes; anything else cancels."""
 
+    CSS_PATH = "confirm_kill.tcss"
     BINDINGS = [
         Binding("y", "answer(True)", "Yes, signal"),
         Binding("n", "answer(False)", "No"),

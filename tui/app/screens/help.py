@@ -64,6 +64,7 @@ def key_label(binding: Binding) -> str:
 class HelpScreen(ModalScreen[None]):
     """Keys of the current screen (escape, q or ? closes)."""
 
+    CSS_PATH = "help.tcss"
     BINDINGS = [
         Binding("escape", "dismiss", "Close"),
         Binding("q", "dismiss", "Close", show=False),

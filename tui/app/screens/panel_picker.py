@@ -18,6 +18,7 @@ from tui.core.sanitize import sanitize
 class PanelPicker(ModalScreen[dict[str, str] | None]):
     """Place each metric: hidden, its own chart, or the shared chart's left or right axis."""
 
+    CSS_PATH = "panel_picker.tcss"
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
         Binding("enter", "apply", "Apply", priority=True),
