@@ -15,10 +15,7 @@ from textual.widgets import Footer, Input, Static
 
 from tui.app.messages import RunsUpdated
 from tui.app.screens.base import StoreScreen
-from tui.app.screens.compare import CompareScreen
 from tui.app.screens.pick import PickMany, PickOne
-from tui.app.screens.run_view import RunScreen
-from tui.app.screens.sweep import SweepScreen
 from tui.app.widgets.run_columns import (
     Column,
     age_column,
@@ -436,9 +433,13 @@ class RunsScreen(StoreScreen):
         self.table.move_cursor(row=max(0, self.table.row_count - 1))
 
     # Other screens ------------------------------------------------------------------------
+    # The other screens are imported when first opened: with their chart widgets and
+    # plotext they would add about 0.1 s to the start, before the table first shows.
     def action_open(self) -> None:
         key = self.table.current_key
         if key is not None:
+            from tui.app.screens.run_view import RunScreen
+
             self.app.push_screen(RunScreen(key))
 
     @on(RunTable.RowSelected)
@@ -456,6 +457,8 @@ class RunsScreen(StoreScreen):
                 "mark two or more runs with space (or pin a baseline with b)", title="Compare"
             )
             return
+        from tui.app.screens.compare import CompareScreen
+
         self.app.push_screen(CompareScreen(keys, baseline=table.baseline))
 
     def action_sweep(self) -> None:
@@ -463,4 +466,6 @@ class RunsScreen(StoreScreen):
         if len(keys) < 2:
             self.notify("the sweep view needs two or more visible runs", title="Sweep")
             return
+        from tui.app.screens.sweep import SweepScreen
+
         self.app.push_screen(SweepScreen(keys))
