@@ -30,6 +30,7 @@ RUN_KEYS = {
     "texts",
     "rules",
     "health",
+    "process",
 }
 METRIC_KEYS = {
     "last",
@@ -86,6 +87,7 @@ def test_json_follows_the_contract(document: dict) -> None:
             "failed",
             "killed",
             "crashed",
+            "ended",
             "unknown",
         }
         assert {"bad_lines", "notes"} <= set(run["health"])

@@ -15,6 +15,7 @@ STATUS_BADGES: dict[RunStatus, tuple[str, str]] = {
     "failed": ("✗ failed", "bold red"),
     "killed": ("⊘ killed", "magenta"),
     "crashed": ("! crashed", "red"),
+    "ended": ("■ ended", "blue"),
     "unknown": ("? unknown", "dim"),
 }
 """Each status's badge (glyph and word) and Rich style, in the order the table sorts them."""

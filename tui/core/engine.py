@@ -83,6 +83,12 @@ def open_file_budget() -> int:
     return max(8, (limit - 256) // 3)
 
 
+def is_network_filesystem(path: Path) -> bool:
+    """True when ``path`` is on a filesystem other machines may write (NFS, Lustre, FUSE...)."""
+    kind = filesystem_type(path) or ""
+    return kind in NETWORK_FS or kind.startswith("fuse")
+
+
 def filesystem_type(path: Path) -> str | None:
     """The type of the filesystem holding ``path`` (from /proc/self/mountinfo), if known."""
     try:
@@ -221,6 +227,10 @@ class Engine:
         return bool(self._dirty) or self._rescan
 
     # Reading ---------------------------------------------------------------------------
+    def run_files(self) -> dict[str, list[Path]]:
+        """Every known run's data files, by key (what a writer process would hold open)."""
+        return {key: source.watched_files() for key, source in list(self.sources.items())}
+
     def preview(self, key: str, tail_bytes: int = 65536) -> Batch | None:
         """The end of a run's history for the first paint (see ``Source.preview``)."""
         source = self.sources[key]
@@ -312,7 +322,7 @@ class Engine:
         kind = filesystem_type(self.root)
         if request == "poll":
             self.mode = "polling (requested)"
-        elif (request == "auto" and kind in NETWORK_FS) or (kind or "").startswith("fuse."):
+        elif (request == "auto" and kind in NETWORK_FS) or (kind or "").startswith("fuse"):
             self.mode = f"polling ({kind} is a network filesystem)"
         else:
             self.mode = self._start_observer()

@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from tui.core.engine import Engine
+from tui.core.evidence import Evidence, EvidenceGatherer
 from tui.core.formats.base import Source
 from tui.core.query import parse_query
 from tui.core.rules import RuleEngine, Verdict, load_rules
 from tui.core.shapes import describe
-from tui.core.status import derive_status
+from tui.core.status import ENDED_BY_EVIDENCE, derive_status, last_activity
 from tui.core.store import Run, RunStore
 from tui.core.summary import flatten
 from tui.core.timefmt import as_utc_iso
@@ -88,11 +89,15 @@ def summarize(
     Times are rewritten into tracktui's one spelling, whatever the run wrote.
     """
     meta = run.meta
+    process = process_of(run)
     started = (
         as_utc_iso(meta.get("created_at"))
         or as_utc_iso(meta.get("started_at"))
         or as_utc_iso(run.first_time)
     )
+    ended = as_utc_iso(meta.get("ended_at"))
+    if ended is None and run.status in ENDED_BY_EVIDENCE:
+        ended = as_utc_iso(run.stop.time if run.stop is not None else last_activity(run))
     texts = {name: _text(run.latest(name)) for name in sorted(run.objects)}
     health: dict[str, Any] = {"bad_lines": run.health.bad_lines, "notes": list(run.health.notes)}
     if run.health.samples:
@@ -107,10 +112,10 @@ def summarize(
         "path": run.path,
         "format": run.format,
         "status": run.status,
-        "pid": meta.get("pid") if isinstance(meta.get("pid"), int) else None,
+        "pid": process["pid"] if process else None,
         "host": meta.get("host"),
         "started_at": started,
-        "ended_at": as_utc_iso(meta.get("ended_at")),
+        "ended_at": ended,
         "config": run.config,
         "tags": run.tags,
         "properties": run.properties,
@@ -121,6 +126,26 @@ def summarize(
             for v in verdicts
         ],
         "health": health,
+        "process": process,
+    }
+
+
+def process_of(run: Run) -> dict[str, Any] | None:
+    """The run's process and how it was known: ``recorded`` in run.json or ``open_file``."""
+    meta = run.meta
+    pid = meta.get("pid")
+    if isinstance(pid, int) and not isinstance(pid, bool) and pid > 0:
+        created = real_number(meta.get("pid_create_time"))
+        return {"pid": pid, "create_time": created, "found": "recorded", "evidence": "run.json"}
+    found = run.process
+    if found is None:
+        return None
+    return {
+        "pid": found.pid,
+        "create_time": found.create_time,
+        "found": "open_file",
+        "evidence": found.evidence,
+        "writers": [w.pid for w in found.writers],
     }
 
 
@@ -167,8 +192,15 @@ def _read(sources: Sequence[Source], root: Path) -> RunStore:
 
 
 def _finish(
-    store: RunStore, now: float, rules_path: Path | None, watcher: str, query: str | None = None
+    store: RunStore,
+    root: Path,
+    evidence: Evidence,
+    now: float,
+    rules_path: Path | None,
+    watcher: str,
+    query: str | None = None,
 ) -> list[dict[str, Any]]:
+    evidence.apply(store, root)
     for run in store:
         run.status = derive_status(run, now)
     rules = _load_rules(rules_path)
@@ -188,6 +220,7 @@ def _finish(
 def _worker(
     sources: Sequence[Source],
     root: Path,
+    evidence: Evidence,
     now: float,
     rules_path: Path | None,
     whole: bool,
@@ -196,7 +229,7 @@ def _worker(
     store = _read(sources, root)
     if whole:
         return store
-    return _finish(store, now, rules_path, ONE_SHOT, query)
+    return _finish(store, root, evidence, now, rules_path, ONE_SHOT, query)
 
 
 def collect(
@@ -217,12 +250,14 @@ def collect(
     engine = Engine(root)
     engine.scan()
     sources = list(engine.sources.values())
+    evidence = EvidenceGatherer(engine.root).gather(engine.run_files())
     now = time.time() if now is None else now
     whole = _needs_all_series(rules_path)
     sizes = [s.size() for s in sources]
     count = workers or min(len(sources), os.cpu_count() or 1)
     if count <= 1 or sum(sizes) < PARALLEL_BYTES:
-        return _finish(_read(sources, engine.root), now, rules_path, ONE_SHOT, query)
+        store = _read(sources, engine.root)
+        return _finish(store, engine.root, evidence, now, rules_path, ONE_SHOT, query)
     # Largest first into the lightest share, so workers finish together.
     shares: list[list[Source]] = [[] for _ in range(count * 4)]
     loads = [0] * len(shares)
@@ -234,7 +269,7 @@ def collect(
     merged = RunStore()
     with ProcessPoolExecutor(max_workers=count) as pool:
         futures = [
-            pool.submit(_worker, share, engine.root, now, rules_path, whole, query)
+            pool.submit(_worker, share, engine.root, evidence, now, rules_path, whole, query)
             for share in shares
             if share
         ]
@@ -245,7 +280,7 @@ def collect(
             else:
                 results.extend(part)
     if whole:
-        return _finish(merged, now, rules_path, ONE_SHOT, query)
+        return _finish(merged, engine.root, evidence, now, rules_path, ONE_SHOT, query)
     return results
 
 

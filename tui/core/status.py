@@ -12,18 +12,43 @@ from tui.core.store import Run
 from tui.core.values import real_number
 
 RunStatus = Literal[
-    "running", "stalled", "pending", "finished", "failed", "killed", "crashed", "unknown"
+    "running",
+    "stalled",
+    "pending",
+    "finished",
+    "failed",
+    "killed",
+    "crashed",
+    "ended",
+    "unknown",
 ]
-"""A run's status (DESIGN.md §5; ``pending``: a NePS config not yet evaluated)."""
+"""A run's status (DESIGN.md §5).
+
+``pending``: a NePS config not yet evaluated. ``crashed``: a recorded process is gone with
+no end recorded. ``ended``: no live process and quiet files, without an end marker (what a
+finished foreign run looks like).
+"""
 
 STATUSES: tuple[RunStatus, ...] = get_args(RunStatus)
 """Every status a run can have, in the order above."""
 
+ALIVE: frozenset[RunStatus] = frozenset({"running", "stalled"})
+"""Statuses of a run whose process (or writes) say it is still going."""
+
+ENDED_BY_EVIDENCE: frozenset[RunStatus] = frozenset({"killed", "crashed", "ended"})
+"""Statuses that may be reached with no end time recorded: it is then the last activity."""
+
 RECENT = 120.0
-"""Seconds since the last write for a run without a pid to count as running."""
+"""Least seconds since the last write for a run with no known process to count as running."""
+
+RECENT_MAX = 3600.0
+"""Most seconds a run's own cadence may stretch that window (an epoch-a-while logger)."""
 
 STALL_MIN = 300.0
 """A live run is stalled after max(this, 10 x its usual interval) without a record."""
+
+STOP_SLACK = 2.0
+"""Seconds a write may follow the audit log's kill entry and still be the dying run's."""
 
 _ENDED: dict[str, RunStatus] = {"finished": "finished", "failed": "failed", "killed": "killed"}
 
@@ -38,22 +63,61 @@ def usual_interval(run: Run) -> float | None:
     return span / (len(run.times) - 1) if span > 0 else None
 
 
+def recent_window(run: Run) -> float:
+    """Seconds of quiet after which writes alone no longer say a run is alive."""
+    interval = usual_interval(run) or 0.0
+    return min(RECENT_MAX, max(RECENT, 3 * interval))
+
+
+HELD_OPEN = frozenset({"valohai", "tensorboard"})
+"""Formats whose writers hold their files open while they run (stdout redirects, TensorBoard's
+SummaryWriter; Keras' CSVLogger is told apart by its ``logger`` property)."""
+
+
 def last_activity(run: Run) -> float | None:
-    """Wall time of the newest evidence of life: last record or file modification."""
-    candidates = [t for t in (run.last_time, run.mtime) if t is not None and math.isfinite(t)]
-    return max(candidates) if candidates else None
+    """Wall time of the newest evidence of life: the last record's time, else the files'.
+
+    Records carry their own time or, without one, their file's modification time when they
+    were read; a file copied or touched later does not make an old run look recent.
+    """
+    for moment in (run.last_time, run.mtime):
+        if moment is not None and math.isfinite(moment):
+            return moment
+    return None
+
+
+def writer_would_show(run: Run) -> bool:
+    """True when a live writer of ``run`` would have been seen holding its files open."""
+    if not run.scanned:
+        return False
+    return run.format in HELD_OPEN or run.properties.get("logger") == "keras"
+
+
+def _live(
+    run: Run, quiet: float | None, pid: int, created: float | None, alive: Alive
+) -> RunStatus | None:
+    if not alive(pid, created):
+        return None
+    interval = usual_interval(run) or 0.0
+    if quiet is not None and quiet > max(STALL_MIN, 10 * interval):
+        return "stalled"
+    return "running"
 
 
 def derive_status(
     run: Run, now: float, alive: Alive | None = None, host: str | None = None
 ) -> RunStatus:
-    """The status of ``run`` at wall time ``now``.
+    """The status of ``run`` at wall time ``now``, from evidence only (DESIGN.md §5).
 
-    Order of evidence: an end recorded in run.json (exit code, signal, ended_at); a pid
-    whose process is alive with the recorded create time (running, or stalled when no
-    record came for much longer than usual); a pid that is gone (crashed); a foreign
-    format's own state; recent writes.
+    In order: an end the run recorded (run.json's signal, exit code or ended_at, or a
+    format's own end marker such as MLflow's status or NePS' state); a recorded pid on
+    this host (alive with its create time: running or stalled; gone: killed when our
+    audit log stopped it, else crashed); a process found holding the run's files open for
+    writing (``run.process``); a NePS config's pending state; writes within the run's own
+    cadence; and otherwise ``ended`` when there is any data, ``unknown`` when there is none.
+    A claim of "running" with nothing behind it proves nothing.
     """
+    check = alive or procs.alive
     meta = run.meta
     claimed = meta.get("status")
     signal = meta.get("signal")
@@ -68,21 +132,30 @@ def derive_status(
         return "finished"
     activity = last_activity(run)
     quiet = None if activity is None else now - activity
+    stopped = run.stop is not None and (activity is None or activity <= run.stop.time + STOP_SLACK)
     pid = meta.get("pid")
     if isinstance(pid, int) and not isinstance(pid, bool) and pid > 0:
         run_host = meta.get("host")
         if run_host and run_host != (host or socket.gethostname()):
             # Another machine's process: we can only judge by writes.
-            return "running" if quiet is not None and quiet < RECENT else "unknown"
-        create_time = real_number(meta.get("pid_create_time"))
-        if (alive or procs.alive)(pid, create_time):
-            interval = usual_interval(run) or 0.0
-            if quiet is not None and quiet > max(STALL_MIN, 10 * interval):
-                return "stalled"
-            return "running"
-        return "crashed"
+            if quiet is not None and quiet < recent_window(run):
+                return "running"
+            return "ended" if activity is not None else "unknown"
+        status = _live(run, quiet, pid, real_number(meta.get("pid_create_time")), check)
+        if status is not None:
+            return status
+        return "killed" if stopped else "crashed"
+    found = run.process
+    if found is not None and found.pid is not None:
+        status = _live(run, quiet, found.pid, found.create_time, check)
+        if status is not None:
+            return status
+    if stopped:
+        return "killed"
     if claimed == "pending":
         return "pending"
-    if quiet is not None and quiet < RECENT:
-        return "running"
-    return "unknown"  # a "running" claim with no live pid and no recent write proves nothing
+    if found is not None and found.pid is None:
+        return "running"  # several writers hold its files open: alive, but whose is unclear
+    if quiet is not None and quiet < recent_window(run) and not writer_would_show(run):
+        return "running"  # open-append-close writers (MLflow, Lightning) and other hosts
+    return "ended" if activity is not None else "unknown"

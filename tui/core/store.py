@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from tui.core.audit import Stop
+from tui.core.openfiles import RunProcess
 from tui.core.records import RecordBlock
 from tui.core.shapes import Shape
 
@@ -221,6 +223,12 @@ class Run:
         self.group: str | None = None
         self.partial = False
         self.status: RunStatus = "unknown"
+        self.process: RunProcess[str] | None = None
+        """The process found holding the run's files open for writing (latest scan)."""
+        self.stop: Stop | None = None
+        """tracktui's newest carried-out kill of this run, from its audit log."""
+        self.scanned = False
+        """True when a scan of this box's processes covered the run (local files)."""
 
     # Metadata views -------------------------------------------------------------------
     @property

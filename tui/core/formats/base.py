@@ -128,3 +128,19 @@ class Adapter(ABC):
 def now() -> float:
     """Wall clock (one place to patch in tests)."""
     return time.time()
+
+
+def written_at(path: Path) -> float:
+    """The time stamped on records read from ``path`` that carry no ``_time`` of their own.
+
+    Every line just read was written at or before the file's modification time, and the
+    newest one at exactly that time: for a live run this is the write time of what was
+    appended, and a three-day-old file reads as three days old, never as "now" (DESIGN.md
+    §5: times come from the data, not from reading it). Never later than the clock (a
+    network filesystem's clock may run ahead); the clock when the file cannot be stat'ed.
+    """
+    clock = now()
+    try:
+        return min(clock, os.stat(path).st_mtime)
+    except OSError:
+        return clock

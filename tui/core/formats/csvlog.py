@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from tui.core.formats.base import READ_BUDGET, Adapter, Claim, Source, now
+from tui.core.formats.base import READ_BUDGET, Adapter, Claim, Source, written_at
 from tui.core.formats.documents import load_file
 from tui.core.formats.files import newest_mtime, relative, stamp
 from tui.core.formats.meta import finish_meta
@@ -267,7 +267,7 @@ class CsvSource(Source):
             notes.extend(chunk.notes)
         bad.extend((self.file.name, n, r) for n, r in chunk.skipped)
         records = self._parse(chunk.lines, chunk.first_lineno, bad)
-        builder = RecordBuilder(self.ordinal, now())
+        builder = RecordBuilder(self.ordinal, written_at(self.file))
         builder.add_records(records)
         self.ordinal = builder.ordinal
         config_changed = self._read_hparams(notes)

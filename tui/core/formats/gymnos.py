@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tui.core.formats.base import READ_BUDGET, Adapter, Claim, Source, now
+from tui.core.formats.base import READ_BUDGET, Adapter, Claim, Source, written_at
 from tui.core.formats.documents import load_file
 from tui.core.formats.files import list_files, newest_mtime, relative, stamp
 from tui.core.formats.meta import finish_meta
@@ -164,7 +164,7 @@ class GymnosSource(Source):
         changed, metrics = self._load(METRICS, notes)
         if changed and metrics is not None:
             self._metrics = metrics
-            builder = RecordBuilder(0, now())
+            builder = RecordBuilder(0, written_at(self.directory / METRICS))
             builder.add_records(metric_records(metrics))
             block = builder.build()
             if self._sent_records:

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from tui.core.formats.base import READ_BUDGET, Adapter, Claim, Source, now
+from tui.core.formats.base import READ_BUDGET, Adapter, Claim, Source, written_at
 from tui.core.formats.files import Stamp, newest_mtime, read_small, relative, stamp
 from tui.core.records import RecordBuilder
 from tui.core.rundir import METRICS, OUTPUT, RUN_JSON
@@ -122,7 +122,7 @@ class NativeSource(Source):
         notes: list[str] = []
         meta = self._read_meta(notes)
         chunk = self.metrics.read(budget)
-        builder = RecordBuilder(self.ordinal, now())
+        builder = RecordBuilder(self.ordinal, written_at(self.directory / METRICS))
         bad: list[tuple[str, int, str]] = []
         if chunk.count:
             builder.add_chunk(chunk)
@@ -164,7 +164,7 @@ class NativeSource(Source):
         lines, size = tail_preview(self.directory / METRICS, self.root, tail_bytes)
         average = (tail_bytes / len(lines)) if lines else 1.0
         ordinal = max(0, int(size / average) - len(lines)) if size > tail_bytes else 0
-        builder = RecordBuilder(ordinal, now())
+        builder = RecordBuilder(ordinal, written_at(self.directory / METRICS))
         builder.add_lines(lines)
         log, _ = tail_preview(self.directory / OUTPUT, self.root, LOG_PREVIEW)
         return self.batch(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tui.core.formats.base import READ_BUDGET, Adapter, Claim, Source, now
+from tui.core.formats.base import READ_BUDGET, Adapter, Claim, Source, written_at
 from tui.core.formats.native import log_lines, tail_preview
 from tui.core.records import RecordBuilder, parse_line
 from tui.core.rundir import METRICS
@@ -98,7 +98,7 @@ class ValohaiSource(Source):
         if not chunk:
             return None
         meta = {"name": self.file.stem} if self.ordinal == 0 and chunk.first_lineno == 1 else None
-        return self._batch(chunk, RecordBuilder(self.ordinal, now()), meta=meta)
+        return self._batch(chunk, RecordBuilder(self.ordinal, written_at(self.file)), meta=meta)
 
     def preview(self, tail_bytes: int = 65536) -> Batch | None:
         lines, size = tail_preview(self.file, self.root, tail_bytes)
@@ -106,7 +106,7 @@ class ValohaiSource(Source):
         chunk.add(lines)
         return self._batch(
             chunk,
-            RecordBuilder(0, now()),
+            RecordBuilder(0, written_at(self.file)),
             replace=True,
             partial=size > tail_bytes,
             meta={"name": self.file.stem},

@@ -1,0 +1,182 @@
+"""Status from evidence for every run: writer processes, file times, our audit log.
+
+Real files, real writer processes, the real ``tracktui status`` command.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import SAMPLES, load
+from processes import Processes
+
+from tui.core.audit import AuditReader
+from tui.core.evidence import EvidenceGatherer
+from tui.core.status import derive_status
+from tui.core.timefmt import parse_time
+
+THREE_DAYS = 3 * 24 * 3600.0
+
+# Appends JSON lines to a log it keeps open (a ``python train.py > train.log`` run).
+WRITER = """
+import json, sys, time
+log = open(sys.argv[2], "a", buffering=1)
+for step in range(3):
+    log.write(json.dumps({"step": step, "loss": 1.0 / (step + 1)}) + "\\n")
+print("ready", flush=True)
+while True:
+    time.sleep(0.2)
+"""
+
+
+def status_json(root: Path) -> list[dict[str, Any]]:
+    out = subprocess.run(
+        [sys.executable, "-m", "tui", "status", str(root), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    runs: list[dict[str, Any]] = json.loads(out.stdout)["runs"]
+    return runs
+
+
+def age(root: Path, seconds: float) -> None:
+    """Set every file's times ``seconds`` into the past (an old copy with no writer)."""
+    past = time.time() - seconds
+    for folder, _, files in os.walk(root):
+        for name in files:
+            os.utime(Path(folder) / name, (past, past))
+
+
+def test_aged_copies_with_no_writer_are_never_running(tmp_path: Path) -> None:
+    root = tmp_path / "old"
+    shutil.copytree(SAMPLES, root, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    age(root, THREE_DAYS)
+    runs = status_json(root)
+    assert len(runs) >= 30
+    by_path = {run["path"]: run for run in runs}
+    assert not [r["path"] for r in runs if r["status"] in ("running", "stalled")]
+    for path in ("valohai/train.log", "foreign/csv_keras/lr-0.3.csv"):
+        assert by_path[path]["status"] == "ended"
+        assert by_path[path]["process"] is None
+    yesterday = time.time() - 24 * 3600
+    for run in runs:
+        for field in ("started_at", "ended_at"):
+            if run[field] is not None:
+                moment = parse_time(run[field])
+                assert moment is not None and moment < yesterday, (run["path"], field, run[field])
+
+
+def test_a_log_held_open_is_running_with_its_writer_then_ended(
+    tmp_path: Path, processes: Processes
+) -> None:
+    run_dir = tmp_path / "root" / "exp"
+    run_dir.mkdir(parents=True)
+    log = run_dir / "train.log"
+    writer = processes.python(WRITER, str(log))
+    runs = status_json(tmp_path / "root")
+    assert [(r["path"], r["status"]) for r in runs] == [("exp/train.log", "running")]
+    process = runs[0]["process"]
+    assert process["found"] == "open_file"
+    assert process["pid"] == runs[0]["pid"] == writer.pid
+    assert "train.log" in process["evidence"]
+    writer.kill()
+    writer.wait(10)
+    # Written a moment ago, but the writer that held it open is gone: not running.
+    runs = status_json(tmp_path / "root")
+    assert runs[0]["status"] == "ended"
+    assert runs[0]["process"] is None and runs[0]["pid"] is None
+    assert runs[0]["ended_at"] is not None
+
+
+def audit_line(run_dir: Path, result: str = "all exited") -> str:
+    entry = {
+        "time": "2030-01-01T00:00:00.000000Z",
+        "run": str(run_dir),
+        "pids": [4194301],
+        "signal": "SIGTERM",
+        "result": result,
+    }
+    return json.dumps(entry) + "\n"
+
+
+def test_a_run_our_audit_log_stopped_is_killed_and_a_foreign_log_is_ignored(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "root"
+    run_dir = root / "exp"
+    run_dir.mkdir(parents=True)
+    (run_dir / "train.log").write_text('{"step": 1, "loss": 0.5}\n')
+    audit = root / ".tracktui" / "audit.jsonl"
+    audit.parent.mkdir()
+    log = run_dir / "train.log"  # the run's path: what a kill of it writes in the log
+    audit.write_text(audit_line(log, "refused: not yours") + audit_line(log) + "{torn")
+    store = load(root)
+    (run,) = store
+    gatherer = EvidenceGatherer(root, audit=AuditReader([audit]), local=True)
+    gatherer.gather({run.key: [run_dir / "train.log"]}).apply(store, root)
+    assert run.stop is not None and run.stop.signal == "SIGTERM"
+    assert derive_status(run, time.time()) == "killed"
+
+    os.chmod(audit, 0o666)  # writable by anyone: no longer evidence
+    gatherer.gather({run.key: [run_dir / "train.log"]}).apply(store, root)
+    assert run.stop is None and gatherer.audit.ignored
+    assert derive_status(run, time.time()) == "ended"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give the log to another user")
+def test_an_audit_log_owned_by_another_user_is_not_evidence(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    run_dir = root / "exp"
+    run_dir.mkdir(parents=True)
+    (run_dir / "train.log").write_text('{"step": 1, "loss": 0.5}\n')
+    audit = root / ".tracktui" / "audit.jsonl"
+    audit.parent.mkdir()
+    audit.write_text(audit_line(run_dir / "train.log"))
+    os.chown(audit, 65534, 65534)
+    store = load(root)
+    (run,) = store
+    EvidenceGatherer(root, audit=AuditReader([audit]), local=True).gather(
+        {run.key: [run_dir / "train.log"]}
+    ).apply(store, root)
+    assert run.stop is None
+    assert derive_status(run, time.time()) == "ended"
+
+
+def test_a_write_after_the_kill_means_the_run_came_back(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    run_dir = root / "exp"
+    run_dir.mkdir(parents=True)
+    (run_dir / "metrics.jsonl").write_text('{"step": 1, "loss": 0.5, "_time": 1900000000}\n')
+    audit = root / ".tracktui" / "audit.jsonl"
+    audit.parent.mkdir()
+    entry = json.loads(audit_line(run_dir))
+    entry["time"] = "2029-01-01T00:00:00Z"  # before the record's time (2030-03-17)
+    audit.write_text(json.dumps(entry) + "\n")
+    store = load(root)
+    (run,) = store
+    EvidenceGatherer(root, audit=AuditReader([audit]), local=True).gather({}).apply(store, root)
+    assert run.stop is not None
+    assert derive_status(run, 1900000000.0 + 10) == "running"  # written since: not the same run
+
+
+def test_the_written_time_of_a_line_without_one_is_its_files_time(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "exp").mkdir(parents=True)
+    log = root / "exp" / "metrics.jsonl"
+    log.write_text('{"step": 1, "loss": 0.5}\n')
+    past = time.time() - THREE_DAYS
+    os.utime(log, (past, past))
+    store = load(root)
+    (run,) = store
+    assert run.first_time == pytest.approx(past, abs=1)
+    assert derive_status(run, time.time()) == "ended"
