@@ -545,6 +545,86 @@ def test_any_text_parses_or_raises_query_error(text: str) -> None:
     assert str(again) == printed
 
 
+# Issue 10 item 5: no pattern can hang the filter ---------------------------------------------
+@pytest.fixture
+def long_names() -> RunStore:
+    store = RunStore()
+    add_run(store, "long/yes", meta={"name": "a" * 4000})
+    add_run(store, "long/no", meta={"name": "a" * 4000 + "!"})
+    return store
+
+
+@pytest.mark.timeout(60)  # a backtracking engine takes longer than the universe's age here
+def test_pathological_regex_against_a_long_name_returns(long_names: RunStore) -> None:
+    assert names(long_names, "name~'^(a+)+$'") == ["a" * 4000]
+    assert names(long_names, "name~'(a|aa)*!'") == ["a" * 4000 + "!"]
+    assert names(long_names, "name~'^(a*)*b'") == []
+
+
+@pytest.mark.timeout(60)
+def test_pathological_globs_against_a_long_name_return(long_names: RunStore) -> None:
+    stars = "*a" * 8  # Python's re needs about n**8 steps for this as a regex
+    assert names(long_names, f"name:{stars}*b") == []
+    assert names(long_names, f"{stars}*b") == []  # a bare word with wildcards
+    assert names(long_names, f"name:{stars}*!") == ["a" * 4000 + "!"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("name~'(a)\\1'", "backreferences and lookaround are not supported"),
+        ("name~'res(?=net)'", "backreferences and lookaround are not supported"),
+        ("name~'(?<!x)net'", "backreferences and lookaround are not supported"),
+        ("name~'(.{1,100}){10}'", "is too complex"),
+    ],
+)
+def test_regex_the_linear_engine_cannot_run_is_a_clear_error(text: str, message: str) -> None:
+    with pytest.raises(QueryError) as caught:
+        parse_query(text)
+    assert message in str(caught.value) and "at column 6" in str(caught.value)
+
+
+def test_regex_engine_prints_nothing_on_errors(capfd: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(QueryError):
+        parse_query("name~'(a)\\1'")  # RE2 logs refused patterns to stderr unless told not to
+    captured = capfd.readouterr()
+    assert captured.err == "" and captured.out == ""
+
+
+def test_python_regex_habits_still_work(store: RunStore) -> None:
+    assert names(store, "name~'^RESNET-(a|b)\\Z'") == ["resnet-a", "resnet-b"]  # Python's \Z
+    assert names(store, "name~'(?P<arch>res)net'") == names(store, "name~resnet")
+    unicode = RunStore()
+    add_run(unicode, "u", meta={"name": "École-run"})
+    assert names(unicode, "name~'^école'") == ["École-run"]  # case folding beyond ASCII
+
+
+_regex_piece = st.sampled_from(
+    [*"ab-.*+?|()^$", "[ab]", "[^a]", "[]a]", "{1,2}", "{,2}", "{,}", "\\.", "\\Z", "[{,2}]"]
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(_regex_piece, min_size=1, max_size=8).map("".join),
+    st.text(alphabet="abAB-.", max_size=12),
+)
+def test_linear_engine_agrees_with_python_re(pattern: str, text: str) -> None:
+    import re
+
+    store = RunStore()
+    run = add_run(store, "r", meta={"name": text or "-"})
+    try:
+        expected = re.search(pattern, run.name, re.IGNORECASE) is not None
+    except re.error:
+        return
+    try:
+        query = parse_query(f"name~'{pattern}'")
+    except QueryError:
+        return  # an error the user sees, never a wrong answer
+    assert query.matches(run) is expected
+
+
 _store_for_properties = RunStore()
 _RUNS = [
     add_run(

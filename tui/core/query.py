@@ -48,6 +48,12 @@ Operators:
                     ``key:*`` for "the key exists", and ``key:nan`` for a NaN value.
     ``~``           case-insensitive substring, or a regular expression when the pattern
                     holds regex characters (searched anywhere; anchor with ``^``/``$``).
+    Regular expressions and globs run on RE2 (google-re2), whose time is linear in the
+    text, so no pattern can hang the filter (``name~'^(a+)+$'`` against a long name).
+    RE2 has no backreferences or lookaround (such a pattern is a clear error), and its
+    ``\\d``, ``\\w``, ``\\s`` and ``\\b`` are ASCII; Python's ``\\Z`` is accepted. A pattern
+    whose RE2 program exceeds ``MAX_REGEX_PROGRAM`` instructions is refused, which bounds
+    the cost of one match by about that many steps per character.
     A list value (a config list, a set of rules) matches when any element matches.
 
 Keys:
@@ -86,6 +92,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
+import re2  # type: ignore[import-untyped]  # google-re2 ships no type information
+
 from tui.core.sanitize import sanitize
 
 __all__ = [
@@ -107,6 +115,9 @@ FUNCTIONS = ("last", "min", "max", "count", "nonfinite")
 MAX_DEPTH = 50
 """Deepest nesting of parentheses and negations accepted (keeps recursion bounded)."""
 
+MAX_REGEX_PROGRAM = 1000
+"""Largest RE2 program a regular expression or glob may compile to (``^bert-.*`` is 20)."""
+
 _OPS = ("<=", ">=", "==", "!=", "<", ">", "=", ":", "~")
 _ORDER_OPS = frozenset({"<", "<=", ">", ">="})
 _OP_START = frozenset("<>=:~")  # "!" starts an operator only as "!="
@@ -114,6 +125,7 @@ _QUOTES = frozenset("'\"")
 _KEYWORDS = frozenset({"or", "and", "not"})
 _NUMBER = re.compile(r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf(?:inity)?|nan)", re.I)
 _REGEX_CHARS = frozenset(".^$*+?{}[]\\|()")
+_UP_TO = re.compile(r"\{,(\d*)\}")  # Python's {,n}: RE2 would read it as text
 _LISTS = (list, tuple, set, frozenset)
 
 _SPECIAL = frozenset({"name", "path", "key", "status", "format", "group", "step"})
@@ -592,9 +604,51 @@ def _text(value: object) -> str | None:
         return None
 
 
-def _glob(pattern: str) -> re.Pattern[str]:
-    body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.compile(body, re.IGNORECASE | re.DOTALL)
+TextTest: TypeAlias = Callable[[str], bool]
+
+
+def _linear(pattern: str, shown: str, *, whole: bool = False, dot_nl: bool = False) -> TextTest:
+    """A case-insensitive RE2 test of text: a search, or a match of the ``whole`` text.
+
+    RE2 runs in time linear in the text whatever the pattern, where Python's ``re``
+    backtracks exponentially on patterns like ``^(a+)+$``. ``shown`` is what the user
+    typed, for messages.
+
+    Raises:
+        _Invalid: RE2 cannot compile the pattern, or its program is too large.
+    """
+    options = re2.Options()
+    options.case_sensitive = False
+    options.dot_nl = dot_nl
+    options.log_errors = False  # RE2 would write to the terminal the app draws on
+    try:
+        compiled = re2.compile(pattern, options)
+    except (re2.error, ValueError) as error:  # ValueError: a lone surrogate
+        raise _Invalid(
+            f"invalid regular expression {_say(shown)}", "value", _regex_problem(pattern, error)
+        ) from None
+    size = compiled.programsize
+    if size > MAX_REGEX_PROGRAM:
+        raise _Invalid(
+            f"pattern {_say(shown)} is too complex",
+            "value",
+            f"it compiles to {size:,} steps, the limit is {MAX_REGEX_PROGRAM:,}: "
+            "use fewer or smaller {n,m} repetitions",
+        )
+    find = compiled.fullmatch if whole else compiled.search
+    return lambda text: find(text) is not None
+
+
+def _glob(pattern: str, *, whole: bool) -> TextTest:
+    """``*`` and ``?`` wildcards over the ``whole`` text, or anywhere in it."""
+    body = "".join(".*" if c == "*" else "." if c == "?" else re2.escape(c) for c in pattern)
+    return _linear(body, pattern, whole=whole, dot_nl=True)
+
+
+def _contains(text: str) -> TextTest:
+    """Case-insensitive substring test."""
+    folded = text.casefold()
+    return lambda field: folded in field.casefold()
 
 
 def _has_glob(text: str) -> bool:
@@ -604,8 +658,7 @@ def _has_glob(text: str) -> bool:
 def _text_test(pattern: str, glob: bool) -> Callable[[str], bool]:
     """A case-insensitive test of text: equality, or a whole-text glob."""
     if glob and _has_glob(pattern):
-        fullmatch = _glob(pattern).fullmatch
-        return lambda text: fullmatch(text) is not None
+        return _glob(pattern, whole=True)
     folded = pattern.casefold()
     return lambda text: text.casefold() == folded
 
@@ -635,18 +688,58 @@ def _equals(pattern: str, glob: bool) -> Test:
     return equals
 
 
-def _search(pattern: str) -> Callable[[str], bool]:
+def _search(pattern: str) -> TextTest:
     """Case-insensitive substring test, or a regex search when ``pattern`` uses regex."""
     if not _REGEX_CHARS.intersection(pattern):
-        folded = pattern.casefold()
-        return lambda text: folded in text.casefold()
+        return _contains(pattern)
+    return _linear(_python_syntax(pattern), pattern)
+
+
+def _python_syntax(pattern: str) -> str:
+    """Python spellings RE2 reads otherwise: ``\\Z`` (end of text), ``{,n}`` (0 to n times)."""
+    if "\\Z" not in pattern and "{," not in pattern:
+        return pattern
+    out: list[str] = []
+    i, end = 0, len(pattern)
+    in_class = False
+    while i < end:
+        char = pattern[i]
+        if char == "\\":
+            pair = pattern[i : i + 2]
+            out.append("\\z" if pair == "\\Z" and not in_class else pair)
+            i += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            # "]" right after "[" or "[^" is a member, not the end of the class.
+            start = i + 1 + (pattern[i + 1 : i + 2] == "^")
+            start += pattern[start : start + 1] == "]"
+            out.append(pattern[i:start])
+            i, in_class = start, True
+            continue
+        elif (repeat := _UP_TO.match(pattern, i)) is not None:
+            out.append(f"{{0,{repeat.group(1)}}}")
+            i = repeat.end()
+            continue
+        out.append(char)
+        i += 1
+    return "".join(out)
+
+
+def _regex_problem(pattern: str, error: Exception) -> str:
+    """What is wrong with a pattern RE2 refused, in Python's words when Python agrees."""
     try:
-        compiled = re.compile(pattern, re.IGNORECASE)
-    except (re.error, OverflowError, RecursionError, ValueError) as error:
-        detail = getattr(error, "msg", None) or str(error)
-        raise _Invalid(f"invalid regular expression {_say(pattern)}", "value", detail) from None
-    search = compiled.search
-    return lambda text: search(text) is not None
+        re.compile(pattern)
+    except (re.error, OverflowError, RecursionError, ValueError) as python_error:
+        return sanitize(getattr(python_error, "msg", None) or str(python_error), 120)
+    detail = error.args[0] if error.args else error
+    if isinstance(detail, bytes):
+        detail = detail.decode("utf-8", "replace")
+    return (
+        f"{sanitize(str(detail), 120)}: backreferences and lookaround are not supported "
+        "(filters use a linear-time regex engine, so no pattern can hang them)"
+    )
 
 
 def _any(test: Test) -> Test:
@@ -940,17 +1033,7 @@ def _compile_compare(node: Compare) -> Predicate:
 
 
 def _compile_word(text: str) -> Predicate:
-    if _has_glob(text):
-        search = _glob(text).search
-
-        def test(field: str) -> bool:
-            return search(field) is not None
-
-    else:
-        folded = text.casefold()
-
-        def test(field: str) -> bool:
-            return folded in field.casefold()
+    test = _glob(text, whole=False) if _has_glob(text) else _contains(text)
 
     def word(run: Any, extra: Mapping[str, object] | None) -> bool:
         return test(run.name) or test(run.path or run.key)
