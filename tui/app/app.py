@@ -25,7 +25,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import get_current_worker
 
-from tui.app.messages import BatchesRead, RunsUpdated
+from tui.app.messages import BatchesRead, EvidenceGathered, RunsUpdated
 from tui.app.screens.base import StoreScreen
 from tui.app.screens.confirm_kill import ConfirmKill
 from tui.app.screens.help import HelpScreen, bindings_of
@@ -33,6 +33,8 @@ from tui.app.screens.runs import RunsScreen
 from tui.core import procs
 from tui.core.backfill import Backfill
 from tui.core.engine import Engine
+from tui.core.evidence import EvidenceGatherer
+from tui.core.openfiles import RunProcess
 from tui.core.procs import SignalName
 from tui.core.rules import RuleEngine, RulesError, Verdict, find_rules, load_rules
 from tui.core.status import derive_status
@@ -65,12 +67,14 @@ class KillTarget:
         name: the run's name (sanitized), for messages.
         run_dir: the run's directory.
         meta: a private, read-only copy of the run's metadata (pid, create time, host...).
+        process: the process found writing the run's files, for a run with no recorded pid.
     """
 
     key: str
     name: str
     run_dir: Path
     meta: Mapping[str, Any]
+    process: RunProcess[str] | None = None
 
 
 class TrackApp(App[int]):
@@ -84,6 +88,7 @@ class TrackApp(App[int]):
         grace: seconds between SIGTERM and SIGKILL.
         watch: ``auto``, ``native`` or ``poll`` (see ``Engine``).
         engine: an engine to use instead of a new one (tests inject their own).
+        evidence: finds runs' writer processes and reads the audit log (tests inject one).
         clock: wall clock (tests inject a fake one).
     """
 
@@ -111,6 +116,7 @@ class TrackApp(App[int]):
         grace: float = 10.0,
         watch: str = "auto",
         engine: Engine | None = None,
+        evidence: EvidenceGatherer | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__()
@@ -118,6 +124,7 @@ class TrackApp(App[int]):
         self.root_label = str(root)  # as the user typed it: shorter than the absolute path
         self.engine = engine or Engine(self.root, watch=watch)
         self.store = RunStore()
+        self.evidence = evidence or EvidenceGatherer(self.root)
         self.clock = clock
         self.auto_kill = auto_kill
         self.read_only = read_only
@@ -130,6 +137,7 @@ class TrackApp(App[int]):
         self.rules_path = find_rules(self.root, rules_path)
         self._load_rules()
         self._wake = threading.Event()
+        self._evidence_wake = threading.Event()
         self._first_paint = threading.Event()
         self._priority: list[str] = []
         self._killed_by_rule: set[tuple[str, str]] = set()
@@ -156,6 +164,7 @@ class TrackApp(App[int]):
                 markup=False,
             )
         self.read_runs()
+        self.gather_evidence()
         self.set_interval(STATUS_INTERVAL, self.refresh_statuses)
 
     @property
@@ -226,6 +235,40 @@ class TrackApp(App[int]):
                     self.post_message(BatchesRead(tuple(engine.read(dirty))))
         finally:
             backfill.close()
+
+    # Evidence: writer processes and the audit log (its own thread) ----------------------
+    def request_evidence(self) -> None:
+        """Look for runs' processes now (a run was opened, or a kill just ended)."""
+        self._evidence_wake.set()
+
+    @work(thread=True, exclusive=True, group="evidence", name="evidence")
+    def gather_evidence(self) -> None:
+        """Every few seconds (longer on a box with many processes), and on request: find
+        the process writing each run's files and what our audit log says we stopped."""
+        worker = get_current_worker()
+        while not worker.is_cancelled:
+            self._first_paint.wait(2.0)  # the first frame before a scan of every process
+            evidence = self.evidence.gather(self.engine.run_files())
+            self.post_message(EvidenceGathered(evidence))
+            self._evidence_wake.wait(evidence.pause)
+            self._evidence_wake.clear()
+
+    @on(EvidenceGathered)
+    def apply_evidence(self, message: EvidenceGathered) -> None:
+        """Give the runs their processes and stops; re-derive what that changes."""
+        changed = message.evidence.apply(self.store, self.root)
+        if not changed:
+            return
+        now = self.clock()
+        statuses = set()
+        for key in changed:
+            run = self.store.runs[key]
+            status = derive_status(run, now)
+            if status != run.status:
+                run.status = status
+            statuses.add(key)
+        statuses |= self._evaluate(changed, now)
+        self._broadcast(RunsUpdated(statuses=frozenset(statuses)))
 
     # Applying batches (main thread) -----------------------------------------------------
     @on(BatchesRead)
@@ -320,7 +363,8 @@ class TrackApp(App[int]):
             return False
         pid = run.meta.get("pid")
         has_slurm = bool(run.meta.get("slurm_job_id"))
-        return (isinstance(pid, int) or has_slurm) and run.status in (
+        found = run.process is not None and not run.process.ambiguous
+        return (isinstance(pid, int) or has_slurm or found) and run.status in (
             "running",
             "stalled",
             "unknown",
@@ -382,6 +426,7 @@ class TrackApp(App[int]):
                 run.name,
                 self.root / run.path,
                 MappingProxyType(copy.deepcopy(dict(run.meta))),
+                run.process,
             )
             for run in (self.store.runs.get(key) for key in keys)
             if run is not None
@@ -400,7 +445,7 @@ class TrackApp(App[int]):
         plans = []
         refusals = []
         for target in targets:
-            outcome = procs.plan_kill(target.run_dir, target.meta)
+            outcome = self._plan(target)
             if isinstance(outcome, procs.Refusal):
                 refusals.append(f"{target.name}: {outcome.message}")
             else:
@@ -434,6 +479,17 @@ class TrackApp(App[int]):
             )
         self.call_from_thread(self.engine.mark, [k for k, _ in plans])
         self._wake.set()
+        self.request_evidence()  # the audit line just written says these runs were stopped
+
+    @staticmethod
+    def _plan(target: KillTarget) -> procs.KillPlan | procs.Refusal:
+        """A recorded pid (or Slurm job) is the strongest evidence; else the found writer."""
+        meta = target.meta
+        if target.process is not None and not (
+            isinstance(meta.get("pid"), int) or meta.get("slurm_job_id")
+        ):
+            return procs.plan_kill_found(target.run_dir, target.process, name=target.name)
+        return procs.plan_kill(target.run_dir, meta)
 
     def _ask(self, screen: Screen[Answer]) -> Answer | None:
         """From a thread worker: show a modal and wait for its answer (None if cancelled)."""
@@ -477,6 +533,7 @@ class TrackApp(App[int]):
             self.push_screen(HelpScreen(self.screen))
 
     def on_unmount(self) -> None:
+        self._evidence_wake.set()
         self.engine.stop()
 
 

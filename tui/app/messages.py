@@ -11,6 +11,7 @@ from functools import cached_property
 
 from textual.message import Message
 
+from tui.core.evidence import Evidence
 from tui.core.store import Batch, Delta
 
 
@@ -21,6 +22,14 @@ class BatchesRead(Message):
         super().__init__()
         self.batches = batches
         self.progress = progress
+
+
+class EvidenceGathered(Message):
+    """The evidence thread found runs' writer processes and read the audit log (a fact)."""
+
+    def __init__(self, evidence: Evidence) -> None:
+        super().__init__()
+        self.evidence = evidence
 
 
 @dataclass(frozen=True)

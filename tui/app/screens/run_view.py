@@ -122,6 +122,7 @@ class RunScreen(StoreScreen):
         # every key to the tab's content.
         self.query_one(Tabs).can_focus = False
         self.track_app.prioritize([self.key])
+        self.track_app.request_evidence()  # its process, now rather than at the next scan
         self.show_everything()
         self._focus_tab("charts")
 
@@ -138,7 +139,7 @@ class RunScreen(StoreScreen):
         self.query_one(ValuesView).show_run(self.track_app.root, run)
         self.query_one(ConfigView).show_run(run)
         self.query_one(LogView).show_lines(run.log, run.log_total)
-        self.query_one(ProcessTable).set_run(run.meta, run.format)
+        self.query_one(ProcessTable).set_run(run.meta, run.format, run.process)
         self._show_header_and_health(run)
 
     def _show_header_and_health(self, run: Run) -> None:
@@ -179,7 +180,8 @@ class RunScreen(StoreScreen):
                 self.query_one(LogView).show_lines(run.log, run.log_total)
             if any(d.meta for d in deltas):
                 self.query_one(ConfigView).show_run(run)
-                self.query_one(ProcessTable).set_run(run.meta, run.format)
+            # Also without new data: the evidence thread may have found or lost its process.
+            self.query_one(ProcessTable).set_run(run.meta, run.format, run.process)
             self._show_header_and_health(run)
 
     # Tabs -------------------------------------------------------------------------------

@@ -366,6 +366,8 @@ class RunsScreen(StoreScreen):
 
     def kill_targets(self) -> list[str]:
         """Marked runs, else the current one (what I/T/K act on)."""
+        if not self.query(RunTable):
+            return []  # batches can arrive before the screen has composed its table
         table = self.table
         if table.marked:
             return [k for k in table.shown if k in table.marked]

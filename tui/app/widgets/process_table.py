@@ -1,6 +1,8 @@
 """``ProcessTable``: a run's process tree as a kill would see it, refreshed while shown.
 
-The tree comes from :func:`tui.core.procs.tree_for_run` in a thread worker (psutil reads
+The tree is the recorded pid's (:func:`tui.core.procs.tree_for_run`) or, for a run with
+none, that of the process found holding its files open for writing; it is read in a thread
+worker (psutil reads
 ``/proc``, which can be slow on a busy box); the result travels back as a frozen message.
 The refresh timer runs only while :attr:`ProcessTable.active` is true, i.e. while the tab
 is visible: nothing polls when nobody looks.
@@ -22,6 +24,7 @@ from textual.widgets import DataTable, Static
 from textual.worker import get_current_worker
 
 from tui.core import procs
+from tui.core.openfiles import RunProcess
 from tui.core.procs import ProcessInfo, Refusal, Tree
 
 REFRESH = 2.0
@@ -83,6 +86,7 @@ class ProcessTable(Vertical):
         super().__init__(id=id)
         self.meta: Mapping[str, Any] = {}
         self.format = "tracktui"
+        self.process: RunProcess[str] | None = None
         self.result: Tree | Refusal | None = None
         self._timer: Timer | None = None
 
@@ -105,18 +109,25 @@ class ProcessTable(Vertical):
         """The table of processes (the widget that takes focus)."""
         return self.query_one(DataTable)
 
-    def set_run(self, meta: Mapping[str, Any], format: str) -> None:
-        """Use this run.json (it changes when the run ends or is relaunched)."""
-        changed = meta != self.meta
-        self.meta, self.format = meta, format
+    def set_run(
+        self, meta: Mapping[str, Any], format: str, process: RunProcess[str] | None = None
+    ) -> None:
+        """Use this run.json (it changes when the run ends or is relaunched) and the process
+        found writing the run's files (for a run that records no pid)."""
+        changed = meta != self.meta or process != self.process
+        self.meta, self.format, self.process = meta, format, process
         if changed and self.active:
             self.snapshot()
         elif changed:
             self._show_status()
 
-    def has_identity(self) -> bool:
-        """Whether run.json names a pid to look at."""
+    def recorded(self) -> bool:
+        """Whether run.json names the run's pid."""
         return isinstance(self.meta.get("pid"), int)
+
+    def has_identity(self) -> bool:
+        """Whether a process is known: a recorded pid, or one writer of the run's files."""
+        return self.recorded() or (self.process is not None and self.process.pid is not None)
 
     # Refresh ----------------------------------------------------------------------------
     def watch_active(self, active: bool) -> None:
@@ -132,14 +143,17 @@ class ProcessTable(Vertical):
     def snapshot(self) -> None:
         """Take a snapshot now (in a thread)."""
         if self.has_identity():
-            self._read_tree(dict(self.meta))
+            self._read_tree(dict(self.meta), self.process)
         else:
             self.result = None
             self._show()
 
     @work(thread=True, exclusive=True, group="procs")
-    def _read_tree(self, meta: dict[str, Any]) -> None:
-        result = procs.tree_for_run(meta)
+    def _read_tree(self, meta: dict[str, Any], process: RunProcess[str] | None) -> None:
+        if isinstance(meta.get("pid"), int) or process is None or process.pid is None:
+            result = procs.tree_for_run(meta)
+        else:
+            result = procs.snapshot_tree(process.pid, process.create_time or 0.0)
         if not get_current_worker().is_cancelled:
             self.post_message(self.Snapshot(result))
 
@@ -177,10 +191,19 @@ class ProcessTable(Vertical):
     def _show_status(self) -> None:
         status = Text()
         result = self.result
-        if not self.has_identity():
+        found = self.process
+        if found is not None and found.pid is None:
+            pids = ", ".join(str(w.pid) for w in found.writers)
             status.append(
-                f"no process is known for this {self.format} run: it records no pid "
-                "(only runs started with `tracktui run` or the client do), so kill is disabled",
+                f"written by {len(found.writers)} unrelated processes ({pids}): "
+                "kill is refused until only one writes",
+                style="yellow",
+            )
+        elif not self.has_identity():
+            status.append(
+                f"no process is known for this {self.format} run: it records no pid and no "
+                "process of yours holds its files open for writing (a writer that opens, "
+                "appends and closes is seen only while it writes), so kill is disabled",
                 style="yellow",
             )
         elif result is None:
@@ -190,6 +213,8 @@ class ProcessTable(Vertical):
         else:
             count = len(result.processes)
             status.append(f"{count} process{'es' if count != 1 else ''}", style="bold")
+            how = "pid recorded in run.json" if self.recorded() or found is None else found.evidence
+            status.append(f" · found by {how}")
             status.append(
                 " · what I / T / K would signal, parents first"
                 f" · refreshed every {REFRESH:g} s while shown"

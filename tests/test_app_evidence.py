@@ -1,0 +1,68 @@
+"""The app on runs it did not launch: the process behind a log is found, shown and killed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import wait_for
+from processes import Processes, running
+
+from tui.app.app import TrackApp
+from tui.app.screens.confirm_kill import ConfirmKill
+from tui.app.widgets.run_table import RunTable
+
+SIZE = (140, 40)
+
+# A ``python train.py > train.log`` run: JSON lines on a log it keeps open.
+WRITER = """
+import json, sys, time
+log = open(sys.argv[2], "a", buffering=1)
+step = 0
+print("ready", flush=True)
+while True:
+    log.write(json.dumps({"step": step, "loss": 1.0 / (step + 1)}) + "\\n")
+    step += 1
+    time.sleep(0.2)
+"""
+
+
+@pytest.mark.slow
+async def test_a_foreign_run_is_backed_by_its_writer_and_killed_from_the_app(
+    tmp_path: Path, processes: Processes
+) -> None:
+    (tmp_path / "exp").mkdir()
+    # Its own session, as a job started from another shell is (never our process group).
+    writer = processes.python(WRITER, str(tmp_path / "exp" / "train.log"), start_new_session=True)
+    app = TrackApp(tmp_path, watch="poll", grace=2.0)
+    async with app.run_test(size=SIZE) as pilot:
+        key = "exp/train.log"
+        await wait_for(pilot, lambda: key in app.store.runs)
+        run = app.store.runs[key]
+        await wait_for(pilot, lambda: run.process is not None and run.process.pid == writer.pid)
+        assert run.status == "running"
+        assert "train.log" in run.process.evidence
+        table = app.screen.query_one(RunTable)
+        await wait_for(pilot, lambda: table.current_key == key)
+        assert app.check_action("kill", ("term",)) is True
+        await pilot.press("T")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmKill))
+        text = " ".join(str(w.render()) for w in app.screen.query("Static"))
+        assert str(writer.pid) in text and "open" in text  # how the process was found
+        await pilot.press("y")
+        await wait_for(pilot, lambda: writer.poll() is not None, timeout=15)
+        # Our audit line is the evidence: the run reads as killed, not crashed or ended.
+        await wait_for(pilot, lambda: run.status == "killed", timeout=20)
+        assert run.process is None
+        assert not running_writer(writer.pid)
+        audit = tmp_path / ".tracktui" / "audit.jsonl"
+        assert "train.log" in audit.read_text()
+
+
+def running_writer(pid: int) -> bool:
+    import psutil
+
+    try:
+        return running(psutil.Process(pid))
+    except psutil.NoSuchProcess:
+        return False
