@@ -180,3 +180,54 @@ def test_the_written_time_of_a_line_without_one_is_its_files_time(tmp_path: Path
     (run,) = store
     assert run.first_time == pytest.approx(past, abs=1)
     assert derive_status(run, time.time()) == "ended"
+
+
+# A Keras CSVLogger-like writer: a header, then a row per epoch, the file held open.
+CSV_WRITER = """
+import sys, time
+log = open(sys.argv[2], "w", buffering=1)
+log.write("epoch,loss,val_loss\\n")
+for epoch in range(3):
+    log.write(f"{epoch},{1.0 / (epoch + 1)},{1.5 / (epoch + 1)}\\n")
+print("ready", flush=True)
+while True:
+    time.sleep(0.2)
+"""
+
+
+def kill_cli(root: Path, run: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tui", "kill", str(root), run, "--yes", "--grace", "2"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_tracktui_kill_stops_a_foreign_run_through_its_writer(
+    tmp_path: Path, processes: Processes
+) -> None:
+    root = tmp_path / "root"
+    (root / "keras").mkdir(parents=True)
+    csv = root / "keras" / "training.log"
+    writer = processes.python(CSV_WRITER, str(csv), start_new_session=True)
+    (before,) = status_json(root)
+    assert before["format"] == "csv" and before["status"] == "running"
+    assert before["process"]["pid"] == writer.pid
+    out = kill_cli(root, "keras/training.log")
+    assert out.returncode == 0, out.stderr
+    assert str(writer.pid) in out.stdout and "open write descriptor" in out.stdout
+    assert writer.wait(10) == -15  # SIGTERM
+    (after,) = status_json(root)
+    assert after["status"] == "killed" and after["process"] is None
+    assert "keras/training.log" in (root / ".tracktui" / "audit.jsonl").read_text()
+
+
+def test_tracktui_kill_refuses_a_foreign_run_with_no_writer(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "exp").mkdir(parents=True)
+    (root / "exp" / "train.log").write_text('{"step": 1, "loss": 0.5}\n')
+    out = kill_cli(root, "exp/train.log")
+    assert out.returncode == 1
+    assert "no process of yours holds its files open" in out.stderr
+    assert kill_cli(root, "nothing-here").returncode == 2

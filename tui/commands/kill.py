@@ -1,5 +1,9 @@
 """``tracktui kill ROOT RUN``: the headless kill, through the same checks as the app.
 
+RUN is a run's path relative to ROOT or its name. A run whose run.json records a pid (or a
+Slurm job) is stopped through that; any other run of any format through the process of
+yours found holding its files open for writing (:mod:`tui.core.openfiles`).
+
 Prints the plan (run, host, user, every pid with its owner and command line), asks y/N on
 a terminal unless ``--yes`` (and refuses without ``--yes`` when stdin is no terminal),
 executes, and prints the report. Exit status: 0 done, 1 refused or processes survived,
@@ -12,7 +16,18 @@ import argparse
 import sys
 from pathlib import Path
 
-from tui.core.procs import SIGNALS, Refusal, SignalName, default_audit_path, execute, plan_kill
+from tui.core.engine import Engine
+from tui.core.evidence import EvidenceGatherer
+from tui.core.procs import (
+    SIGNALS,
+    KillPlan,
+    Refusal,
+    SignalName,
+    default_audit_path,
+    execute,
+    plan_kill,
+    plan_kill_found,
+)
 from tui.core.rundir import RUN_JSON, read_run_json
 from tui.core.sanitize import sanitize
 
@@ -73,6 +88,53 @@ def find_run(root: Path, run: str) -> Path:
     return matches[0]
 
 
+def find_foreign(root: Path, run: str) -> tuple[str, Path, list[Path]]:
+    """A run of any format that ``run`` names: its key, its path and its data files.
+
+    Raises:
+        UsageError: not found or ambiguous.
+    """
+    engine = Engine(root, watch="poll")
+    engine.scan()
+    wanted = run.strip("/")
+    matches = [
+        source
+        for source in engine.sources.values()
+        if wanted in (source.key, source.path, Path(source.path).name)
+    ]
+    if not matches:
+        raise UsageError(f"no run {sanitize(run)!r} under {sanitize(str(root))}")
+    if len(matches) > 1:
+        names = ", ".join(sanitize(m.path) for m in matches[:10])
+        raise UsageError(f"{sanitize(run)!r} names {len(matches)} runs ({names}); give its path")
+    source = matches[0]
+    return source.key, engine.root / source.path, source.watched_files()
+
+
+def plan_for(root: Path, run: str, read_only: bool) -> KillPlan | Refusal:
+    """The kill plan of the run ``run`` names (see the module docstring).
+
+    Raises:
+        UsageError: the run cannot be found, or its run.json cannot be read.
+    """
+    try:
+        run_dir = find_run(root, run)
+    except UsageError:
+        key, path, files = find_foreign(root, run)
+        found = EvidenceGatherer(root.resolve()).gather({key: files}).processes.get(key)
+        if found is None:
+            return Refusal(
+                "it records no pid and no process of yours holds its files open for "
+                "writing: there is no process to signal",
+                "no_identity",
+            )
+        return plan_kill_found(path, found, read_only=read_only)
+    meta = read_run_json(run_dir)
+    if not meta:
+        raise UsageError(f"cannot read {sanitize(str(run_dir / RUN_JSON))}")
+    return plan_kill(run_dir, meta, read_only=read_only)
+
+
 def _run_files(base: Path) -> list[Path]:
     found: list[Path] = []
     stack = [base]
@@ -103,17 +165,17 @@ def main(args: argparse.Namespace) -> int:
     if args.grace < 0:
         print("tracktui kill: --grace must be >= 0", file=sys.stderr)
         return 2
+    if not Path(args.root).is_dir():
+        print(
+            f"tracktui kill: ROOT {sanitize(str(args.root))!r} is not a directory", file=sys.stderr
+        )
+        return 2
     try:
-        run_dir = find_run(Path(args.root), args.run)
+        plan = plan_for(Path(args.root), args.run, args.read_only)
     except UsageError as error:
         print(f"tracktui kill: {error}", file=sys.stderr)
         return 2
-    meta = read_run_json(run_dir)
-    if not meta:
-        print(f"tracktui kill: cannot read {sanitize(str(run_dir / RUN_JSON))}", file=sys.stderr)
-        return 2
     signal: SignalName = args.signal
-    plan = plan_kill(run_dir, meta, read_only=args.read_only)
     if isinstance(plan, Refusal):
         print(f"tracktui kill: refused: {plan.message}", file=sys.stderr)
         return 1
