@@ -211,3 +211,39 @@ def test_runs_beyond_the_descriptor_budget_close_and_reopen(tmp_path: Path) -> N
     for batch in engine.read(engine.take_dirty()[0]):
         store.apply(batch)
     assert all(run.series["loss"].count == 2 for run in store)  # nothing lost or repeated
+
+
+def test_a_poll_pass_that_waits_does_not_postpone_the_next(tmp_path: Path) -> None:
+    # The stat loop stays under its share of a core by what a pass costs it. A pass that
+    # mostly waited (for the GIL behind the UI thread, for a core behind other processes)
+    # cost nothing: pacing by its wall time once postponed the next poll by 50 times the
+    # wait, and an append did not reach the app for over 20 s on a loaded machine.
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text('{"step": 0, "loss": 1}\n')
+    engine = Engine(tmp_path, watch="poll", poll_interval=0.05)
+    engine.scan()
+    store = RunStore()
+    for batch in engine.read(engine.take_dirty()[0]):
+        store.apply(batch)
+    source = engine.sources["run"]
+    check = source.changed
+    waited = threading.Event()
+
+    def changed_after_a_wait() -> bool:
+        if not waited.is_set():
+            time.sleep(0.5)  # descheduled mid-pass: half a second of wall time, no work
+            waited.set()
+        return check()
+
+    source.changed = changed_after_a_wait  # type: ignore[method-assign]
+    passed = threading.Event()
+    engine.start(passed.set)
+    try:
+        assert passed.wait(5)  # the slow first pass is over (it found the file unseen)
+        engine.take_dirty()
+        with open(run / "metrics.jsonl", "a") as handle:
+            handle.write('{"step": 1, "loss": 0.5}\n')
+        pump(engine, store, lambda: store.runs["run"].series["loss"].count == 2)
+    finally:
+        engine.stop()
