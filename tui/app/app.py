@@ -90,6 +90,8 @@ class TrackApp(App[int]):
         engine: an engine to use instead of a new one (tests inject their own).
         evidence: finds runs' writer processes and reads the audit log (tests inject one).
         clock: wall clock (tests inject a fake one).
+        readers: start the threads that read files and gather evidence; off, the app
+            only applies the messages posted to it (how the thread-free tests drive it).
     """
 
     CSS_PATH = "app.tcss"
@@ -118,6 +120,7 @@ class TrackApp(App[int]):
         engine: Engine | None = None,
         evidence: EvidenceGatherer | None = None,
         clock: Callable[[], float] = time.time,
+        readers: bool = True,
     ) -> None:
         super().__init__()
         self.root = Path(os.path.abspath(root))
@@ -126,6 +129,7 @@ class TrackApp(App[int]):
         self.store = RunStore()
         self.evidence = evidence or EvidenceGatherer(self.root)
         self.clock = clock
+        self.readers = readers
         self.auto_kill = auto_kill
         self.read_only = read_only
         self.grace = grace
@@ -163,8 +167,9 @@ class TrackApp(App[int]):
                 timeout=15,
                 markup=False,
             )
-        self.read_runs()
-        self.gather_evidence()
+        if self.readers:
+            self.read_runs()
+            self.gather_evidence()
         self.set_interval(STATUS_INTERVAL, self.refresh_statuses)
 
     @property
