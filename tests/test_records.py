@@ -3,10 +3,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tui.core.records import RecordBuilder, parse_line, parse_time
+from tui.core.records import MAX_METRICS, RecordBlock, RecordBuilder, parse_line, parse_time
 from tui.core.shapes import Bar, Line, Matrix, Table, as_matrix
 from tui.core.store import Batch, RunStore
 
@@ -171,3 +172,128 @@ def test_a_wide_table_with_nan_is_not_mistaken_for_deep_nesting() -> None:
     rows = ", ".join(f"[{i}, NaN]" for i in range(2000))
     record, reason = parse_line(f'{{"step": 1, "table": [{rows}]}}'.encode())
     assert reason is None and record is not None and len(record["table"]) == 2000
+
+
+# Issue 10 item 11: numbers, duplicate keys and metric counts ------------------------------
+def block_of(lines: list[bytes]) -> RecordBlock:
+    builder = RecordBuilder(now=1000.0)
+    builder.add_lines(lines)
+    block = builder.build()
+    assert block is not None and not builder.bad
+    return block
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b'{"step": 1, "loss": 1e400}',  # alone (orjson refuses it: the stdlib takes over)
+        b'{"step": 1, "loss": 1e400, "acc": NaN}',  # beside a NaN token
+        b'{"step": 1, "loss": 1E+400}',
+        b'{"step": 1, "loss": ' + b"9" * 400 + b"}",  # an integer beyond float64
+        b'{"step": 1, "loss": ' + b"9" * 5000 + b"}",  # beyond int()'s 4,300 digits too
+    ],
+)
+def test_numbers_beyond_float64_are_infinite_whatever_else_the_line_holds(line: bytes) -> None:
+    record, reason = parse_line(line)
+    assert reason is None and record is not None and record["loss"] == math.inf
+    store, builder = build([line])
+    loss = store.runs["r"].series["loss"]
+    assert not builder.bad and loss.last == math.inf and loss.nonfinite == 1
+
+
+def test_negative_overflow_is_minus_infinity() -> None:
+    assert parse_line(b'{"a": -1e400, "b": -' + b"1" * 400 + b"}") == (
+        {"a": -math.inf, "b": -math.inf},
+        None,
+    )
+
+
+@pytest.mark.parametrize("count", [1, 80])  # the per-line path and the bulk decoder
+def test_steps_beyond_two_to_the_53_are_noted(count: int) -> None:
+    big = 2**53 + 1
+    lines = [b'{"step": %d, "loss": 0.5}' % (big + 2 * i) for i in range(count)]
+    block = block_of(lines)
+    assert any("2**53" in note for note in block.notes)
+    store = RunStore()
+    delta = store.apply(Batch("r", records=block))
+    assert delta.health and any("2**53" in n for n in store.runs["r"].health.notes)
+    assert block_of([b'{"step": %d, "loss": 0.5}' % (2**53 - 1)]).notes == ()
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        [b'{"step": 1, "loss": 1.0, "loss": 2.0}'],  # all numeric: the grouped fast path
+        [b'{"step": 1, "note": "x", "loss": 1.0, "loss": 2.0}'],  # text: per record
+        [b'{"step": 1, "loss": 1.0, "loss": 2.0, "bad": NaN}'],  # the stdlib fallback
+        [b'{"step": %d, "loss": 1.0}' % i for i in range(79)]
+        + [b'{"step": 79, "loss": 1.0, "loss": 2.0}'],  # the bulk decoder
+    ],
+)
+def test_duplicate_keys_are_noted_and_the_last_value_wins(lines: list[bytes]) -> None:
+    block = block_of(lines)
+    assert block.scalars["loss"][1][-1] == 2.0
+    notes = [n for n in block.notes if "duplicate keys" in n]
+    assert len(notes) == 1 and f"line {len(lines)}" in notes[0] and '"loss"' in notes[0]
+
+
+def test_nested_duplicate_keys_are_noted() -> None:
+    block = block_of([b'{"step": 1, "train": {"loss": 1.0, "loss": 3.0}}'])
+    assert block.scalars["train/loss"][1].tolist() == [3.0]
+    assert any("duplicate keys" in n and '"loss"' in n for n in block.notes)
+
+
+def test_colons_in_strings_and_keys_are_not_duplicates() -> None:
+    lines = [
+        b'{"step": 1, "_time": "2026-01-01T10:00:00Z", "a:b": 1, "t": "x: y"}',
+        b'{"step": 2, "esc": "\\u003a", "nested": {"k": "::"}, "v": [{"x:": 1}]}',
+    ]
+    assert block_of(lines).notes == ()
+    stamps = [
+        b'{"step": %d, "_time": "2026-01-01T10:00:%02d", "loss": 1}' % (i, i % 60)
+        for i in range(100)
+    ]
+    assert block_of(stamps).notes == ()  # bulk decoder with ISO times
+
+
+@given(
+    st.lists(
+        st.dictionaries(
+            st.text(max_size=6),
+            st.one_of(st.integers(-5, 5), st.floats(allow_nan=False), st.text(max_size=6)),
+            max_size=5,
+        ),
+        min_size=1,
+        max_size=70,
+    )
+)
+def test_records_without_duplicate_keys_are_never_noted(records: list[dict]) -> None:
+    import json
+
+    builder = RecordBuilder(now=5.0)
+    builder.add_lines([json.dumps(r).encode() for r in records])
+    block = builder.build()
+    assert block is None or not any("duplicate" in n for n in block.notes)
+
+
+def test_metric_names_are_capped_within_one_record() -> None:
+    wide = b"{" + b", ".join(b'"m%d": %d' % (i, i) for i in range(100_000)) + b"}"
+    block = block_of([wide])
+    assert len(block.scalars) == MAX_METRICS
+    assert any(f"more than {MAX_METRICS:,} metric names" in n for n in block.notes)
+    store = RunStore()
+    store.apply(Batch("r", records=block))
+    assert len(store.runs["r"].series) == MAX_METRICS
+
+
+def test_distinct_metrics_per_run_are_capped_across_batches() -> None:
+    store = RunStore()
+    for batch in range(3):  # 12,000 names in all, 4,000 new ones per read
+        builder = RecordBuilder(now=1.0)
+        names = range(batch * 4000, (batch + 1) * 4000)
+        builder.add_lines([b"{" + b", ".join(b'"m%d": 1' % i for i in names) + b"}"])
+        store.apply(Batch("r", records=builder.build()))
+    run = store.runs["r"]
+    assert len(run.series) == MAX_METRICS and "m9999" in run.series and "m10000" not in run.series
+    capped = [n for n in run.health.notes if "distinct metrics" in n]
+    assert len(capped) == 1 and run.health.metrics_capped

@@ -24,7 +24,7 @@ import numpy.typing as npt
 
 from tui.core.audit import Stop
 from tui.core.openfiles import RunProcess
-from tui.core.records import RecordBlock
+from tui.core.records import MAX_METRICS, RecordBlock
 from tui.core.shapes import Shape
 
 if TYPE_CHECKING:  # tui.core.status derives statuses from runs: it imports this module
@@ -195,6 +195,7 @@ class Health:
     samples: deque[tuple[str, int, str]] = field(default_factory=lambda: deque(maxlen=BAD_SAMPLES))
     notes: list[str] = field(default_factory=list)
     truncations: int = 0
+    metrics_capped: bool = False
 
     def note(self, text: str) -> None:
         """Record an event, collapsing immediate repeats."""
@@ -348,6 +349,7 @@ class RunStore:
             run.partial = batch.partial
         metrics: set[str] = set()
         objects: set[str] = set()
+        capped = run.health.metrics_capped
         if batch.records is not None and len(batch.records):
             self._apply_records(run, batch.records, metrics, objects)
         if batch.meta is not None:
@@ -355,7 +357,12 @@ class RunStore:
         if batch.log:
             run.log.extend(batch.log)
             run.log_total += len(batch.log)
-        health = bool(batch.bad_lines or batch.notes)
+        health = bool(
+            batch.bad_lines
+            or batch.notes
+            or (batch.records is not None and batch.records.notes)
+            or run.health.metrics_capped != capped
+        )
         if batch.bad_lines:
             run.health.bad_lines += len(batch.bad_lines)
             run.health.samples.extend(batch.bad_lines)
@@ -383,16 +390,34 @@ class RunStore:
         base = len(run.steps)
         run.steps.frombytes(block.steps.astype(np.float64).tobytes())
         run.times.frombytes(block.times.astype(np.float64).tobytes())
+        for note in block.notes:
+            run.health.note(note)
         for name, (index, values) in block.scalars.items():
             series = run.series.get(name)
             if series is None:
+                if not RunStore._room_for_metric(run):
+                    continue
                 series = run.series[name] = Series(name)
             series.extend(index + base, values, block.steps[index])
             metrics.add(name)
         for name, items in block.objects.items():
             history = run.objects.get(name)
             if history is None:
+                if not RunStore._room_for_metric(run):
+                    continue
                 history = run.objects[name] = deque(maxlen=OBJECT_HISTORY)
             for position, shape in items:
                 history.append((float(block.steps[position]), shape))
             objects.add(name)
+
+    @staticmethod
+    def _room_for_metric(run: Run) -> bool:
+        """Whether ``run`` may gain another metric name (``MAX_METRICS``); noted once."""
+        if len(run.series) + len(run.objects) < MAX_METRICS:
+            return True
+        if not run.health.metrics_capped:
+            run.health.metrics_capped = True
+            run.health.note(
+                f"more than {MAX_METRICS:,} distinct metrics: further new metric names are ignored"
+            )
+        return False
