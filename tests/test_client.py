@@ -5,17 +5,21 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import psutil
 import pytest
+from processes import Processes
 
 import tui
+from tui import client
 from tui.client import Run, init
 from tui.core.records import RecordBuilder, parse_line
 from tui.core.rundir import RUN_DIR_ENV
@@ -25,6 +29,20 @@ from tui.core.shapes import Matrix, Table, classify
 @pytest.fixture(autouse=True)
 def _no_launcher(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(RUN_DIR_ENV, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _restore_process_hooks(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """tui.init in this process wraps sys.exit and excepthook and handles signals: undo it."""
+    handlers = {
+        sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    }
+    monkeypatch.setattr(sys, "exit", sys.exit)
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    monkeypatch.setattr(client, "_WATCH", client._ExitWatch())
+    yield
+    for sig, handler in handlers.items():
+        signal.signal(sig, handler)
 
 
 def records(run: Run) -> list[dict[str, Any]]:
@@ -197,3 +215,119 @@ def test_concurrent_writers_never_interleave(tmp_path: Path) -> None:
     assert len(got) == 1200
     for n in range(4):
         assert [r["i"] for r in got if r["writer"] == n] == list(range(300))
+
+
+# ------------------------------------------------ the client tells the truth (issue 9 item 3)
+
+ENDINGS = """
+import os, signal, sys, time
+import tui
+
+root, mode = sys.argv[2], sys.argv[3]
+if mode == "own-handler":
+    def mine(signum, frame):
+        open(os.path.join(root, "handled"), "w").write(str(signum))
+        sys.exit(0)
+    signal.signal(signal.SIGTERM, mine)
+if mode == "nohup":
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+run = tui.init(root=root, name="r")
+run.log({"loss": 0.5}, step=0)
+if mode == "exit0":
+    sys.exit(0)
+if mode == "exit3":
+    sys.exit(3)
+if mode == "message":
+    sys.exit("bad config")
+if mode == "raise":
+    raise ValueError("boom")
+if mode == "with-exit":
+    with run:
+        sys.exit(2)
+if mode == "fork":
+    started_r, started_w = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.write(started_w, b"x")  # running Python code: past CPython's after-fork signal reset
+        while True:
+            time.sleep(0.05)
+    os.read(started_r, 1)
+    print(child, flush=True)
+    print("ready", flush=True)
+    print(os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]), flush=True)
+    sys.exit(0)
+if mode in ("wait", "own-handler", "nohup"):
+    print("ready", flush=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not os.path.exists(os.path.join(root, "stop")):
+        time.sleep(0.05)
+"""
+
+
+def ended(root: Path) -> dict[str, Any]:
+    return json.loads((root / "r" / "run.json").read_text())
+
+
+@pytest.mark.parametrize(
+    ("mode", "returncode", "status", "exit_code"),
+    [
+        ("normal", 0, "finished", 0),
+        ("exit0", 0, "finished", 0),
+        ("exit3", 3, "failed", 3),
+        ("message", 1, "failed", 1),
+        ("raise", 1, "failed", 1),
+        ("with-exit", 2, "failed", 2),
+    ],
+)
+def test_exit_code_and_exceptions_are_recorded(
+    tmp_path: Path, processes: Processes, mode: str, returncode: int, status: str, exit_code: int
+) -> None:
+    script = processes.python(ENDINGS, str(tmp_path), mode, ready=False, stderr=subprocess.PIPE)
+    assert script.wait(30) == returncode
+    meta = ended(tmp_path)
+    assert (meta["status"], meta["exit_code"]) == (status, exit_code)
+    assert "ended_at" in meta and "signal" not in meta
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_signals_are_recorded_and_still_end_the_process(
+    tmp_path: Path, processes: Processes, sig: signal.Signals
+) -> None:
+    script = processes.python(ENDINGS, str(tmp_path), "wait", stderr=subprocess.PIPE)
+    script.send_signal(sig)
+    # the exit status is the signal's (Python re-raises SIGINT after KeyboardInterrupt too)
+    assert script.wait(30) == -sig
+    meta = ended(tmp_path)
+    assert meta["status"] == "killed" and meta["signal"] == sig and meta["signal_name"] == sig.name
+    assert "exit_code" not in meta
+
+
+def test_the_scripts_own_signal_handler_still_runs(tmp_path: Path, processes: Processes) -> None:
+    script = processes.python(ENDINGS, str(tmp_path), "own-handler")
+    script.send_signal(signal.SIGTERM)
+    assert script.wait(30) == 0  # the script's handler chose how to exit
+    assert (tmp_path / "handled").read_text() == str(int(signal.SIGTERM))
+    meta = ended(tmp_path)
+    assert meta["status"] == "killed" and meta["signal_name"] == "SIGTERM"
+
+
+def test_an_ignored_signal_stays_ignored(tmp_path: Path, processes: Processes) -> None:
+    script = processes.python(ENDINGS, str(tmp_path), "nohup")
+    script.send_signal(signal.SIGHUP)
+    (tmp_path / "stop").write_text("")  # asked to stop only after the SIGHUP was delivered
+    assert script.wait(30) == 0
+    assert ended(tmp_path)["status"] == "finished"
+
+
+def test_a_forked_child_killed_does_not_end_the_parents_run(
+    tmp_path: Path, processes: Processes
+) -> None:
+    script = processes.python(ENDINGS, str(tmp_path), "fork", ready=False)
+    assert script.stdout is not None
+    child = int(script.stdout.readline())
+    assert script.stdout.readline() == b"ready\n"
+    os.kill(child, signal.SIGTERM)
+    assert int(script.stdout.readline()) == -signal.SIGTERM  # the child died of it
+    assert script.wait(30) == 0
+    meta = ended(tmp_path)
+    assert (meta["status"], meta["exit_code"]) == ("finished", 0)

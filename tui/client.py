@@ -7,7 +7,22 @@ are written as ``NaN``/``Infinity``/``-Infinity``, which tracktui reads back as 
 
 Under ``tracktui run`` the client attaches to the launcher's run (``$TRACKTUI_RUN_DIR``): it
 logs into it and may add config and tags, but the launcher records pid, exit and status.
-Started alone, the client creates the run and records those itself.
+Started alone, the client creates the run and records those itself, truthfully:
+
+- a normal end or ``sys.exit(0)``: ``finished``, exit code 0;
+- ``sys.exit(n)`` with n != 0: ``failed`` with exit code n (a non-integer message: 1);
+- an uncaught exception: ``failed``, exit code 1;
+- SIGTERM, SIGINT or SIGHUP: ``killed`` with the signal's number and name. A signal whose
+  handler was the default is recorded, then re-sent with the default restored, so the
+  process still dies of it (its exit status is the signal's); a handler of the script's
+  own (or Python's ``KeyboardInterrupt``) is called as before and the run is recorded
+  ``killed`` when the process ends. An ignored signal (``nohup``) stays ignored.
+
+Limits: ``sys.exit`` is watched by wrapping it, so ``raise SystemExit(n)`` written out ends
+as ``finished``, and a ``sys.exit(n)`` whose ``SystemExit`` the script catches still counts;
+signal handlers can only be installed from the main thread; a main thread stuck inside C
+code runs the SIGTERM handler (and dies) only when it returns to Python (SIGKILL always
+works); ``os._exit`` records nothing (the run shows ``crashed``).
 """
 
 from __future__ import annotations
@@ -15,12 +30,13 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import signal
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import Any
+from types import FrameType, TracebackType
+from typing import Any, NoReturn
 
 from tui.core.rundir import (
     DEFAULT_ROOT,
@@ -64,7 +80,7 @@ class Run:
         self._fd = os.open(run_dir / METRICS, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self._pid = os.getpid()
         self._finished = False
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # a signal handler may end the run mid-tag()
 
     @property
     def finished(self) -> bool:
@@ -121,8 +137,7 @@ class Run:
     def tag(self, key: str, value: Any) -> None:
         """Set a mutable label on the run (rewrites run.json atomically)."""
         with self._lock:
-            meta = read_run_json(self.dir)
-            tags = meta.get("tags") if isinstance(meta.get("tags"), dict) else {}
+            tags = _mapping(read_run_json(self.dir).get("tags"))
             update_run_json(self.dir, {"tags": {**tags, key: value}})
 
     def finish(self, status: str | None = None, exit_code: int | None = None) -> None:
@@ -136,6 +151,10 @@ class Run:
         Attached to a launcher, only the file is closed: the launcher records the exit.
         Calling it again does nothing.
         """
+        self._end(status, exit_code, None)
+
+    def _end(self, status: str | None, exit_code: int | None, signum: int | None) -> None:
+        # Re-entrant: a signal may arrive while this thread is inside tag() or finish().
         with self._lock:
             if self._finished:
                 return
@@ -148,22 +167,15 @@ class Run:
             fields: dict[str, Any] = {"status": status, "ended_at": utc_iso()}
             if exit_code is not None:
                 fields["exit_code"] = exit_code
+            if signum is not None:
+                fields["signal"] = signum
+                fields["signal_name"] = _signal_name(signum)
             update_run_json(self.dir, fields)
 
     def _at_exit(self) -> None:
         if self._finished or os.getpid() != self._pid:
             return
-        # Set by the interpreter when an uncaught exception ended the script.
-        error = getattr(sys, "last_value", None)
-        if isinstance(error, KeyboardInterrupt):
-            self._finish_killed()
-        else:
-            self.finish("failed" if error is not None else "finished")
-
-    def _finish_killed(self) -> None:
-        self.finish("killed")
-        if not self.attached:
-            update_run_json(self.dir, {"signal": 2, "signal_name": "SIGINT"})
+        self._end(*_WATCH.outcome())
 
     def __enter__(self) -> Run:
         return self
@@ -174,10 +186,125 @@ class Run:
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if isinstance(error, KeyboardInterrupt):
-            self._finish_killed()
+        if _WATCH.signum is not None or isinstance(error, KeyboardInterrupt):
+            self._end("killed", None, _WATCH.signum or signal.SIGINT)
+        elif isinstance(error, SystemExit):
+            code = _exit_code(error.code)
+            self._end(None, code, None)
         else:
-            self.finish("failed" if error is not None else "finished")
+            self._end("failed" if error is not None else "finished", None, None)
+
+
+def _mapping(value: object) -> dict[str, Any]:
+    return dict(value) if isinstance(value, dict) else {}
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"SIG{signum}"
+
+
+def _exit_code(status: object) -> int:
+    """The exit status ``sys.exit(status)`` gives the process."""
+    if status is None:
+        return 0
+    if isinstance(status, int):
+        return status & 0xFF
+    return 1  # a message: printed to stderr, exit status 1
+
+
+_Handler = Callable[[int, FrameType | None], Any] | int | None
+
+_WATCHED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+class _ExitWatch:
+    """How this process is ending, for the runs it started (one per process).
+
+    Wraps ``sys.exit`` and ``sys.excepthook`` (chaining to what was there) and handles
+    SIGTERM, SIGINT and SIGHUP (chaining to the previous handler) to learn the exit code,
+    an uncaught exception or a signal before the interpreter exits.
+    """
+
+    def __init__(self) -> None:
+        self.pid: int | None = None
+        self.exit_status: int | None = None
+        self.error: BaseException | None = None
+        self.signum: int | None = None
+        self.runs: list[Run] = []
+        self.previous: dict[int, _Handler] = {}
+        self._exit: Callable[..., NoReturn] = sys.exit
+        self._excepthook = sys.excepthook
+
+    def watch(self, run: Run) -> None:
+        """Record ``run``'s end truthfully; installs the hooks on the first call in a process."""
+        if self.pid != os.getpid():  # first run here, or a forked child: start afresh
+            self.pid = os.getpid()
+            self.exit_status, self.error, self.signum = None, None, None
+            self.runs = []
+            self._install()
+        self.runs.append(run)
+
+    def _install(self) -> None:
+        if sys.exit is not self._on_exit:
+            self._exit = sys.exit
+            sys.exit = self._on_exit
+        if sys.excepthook is not self._on_uncaught:
+            self._excepthook = sys.excepthook
+            sys.excepthook = self._on_uncaught
+        if threading.current_thread() is not threading.main_thread():
+            return  # Python installs signal handlers from the main thread only
+        for signum in _WATCHED_SIGNALS:
+            previous = signal.getsignal(signum)
+            if previous == signal.SIG_IGN or previous is None or previous == self._on_signal:
+                continue  # ignored on purpose (nohup), set outside Python, or ours already
+            self.previous[signum] = previous
+            signal.signal(signum, self._on_signal)
+
+    def _on_exit(self, status: object = None) -> NoReturn:
+        if os.getpid() == self.pid:
+            self.exit_status = _exit_code(status)
+        self._exit(status)
+
+    def _on_uncaught(
+        self, kind: type[BaseException], error: BaseException, tb: TracebackType | None
+    ) -> None:
+        if os.getpid() == self.pid:
+            self.error = error
+        self._excepthook(kind, error, tb)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        previous = self.previous.get(signum, signal.SIG_DFL)
+        ours = os.getpid() == self.pid
+        if ours:
+            self.signum = signum
+        if callable(previous):
+            previous(signum, frame)  # the script's own handler, or KeyboardInterrupt
+            return
+        # The default action would end the process without atexit: record the end now,
+        # then let the signal do what it would have done, exit status included.
+        if ours:
+            for run in self.runs:
+                run._end("killed", None, signum)
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+    def outcome(self) -> tuple[str, int | None, int | None]:
+        """``(status, exit_code, signal)`` of the process as it exits."""
+        error = self.error if self.error is not None else getattr(sys, "last_value", None)
+        if self.signum is not None:
+            return "killed", None, self.signum
+        if isinstance(error, KeyboardInterrupt):
+            return "killed", None, signal.SIGINT
+        if error is not None:
+            return "failed", 1, None
+        code = self.exit_status or 0
+        return ("failed" if code else "finished"), code, None
+
+
+_WATCH = _ExitWatch()
 
 
 def _rows(matrix: Any) -> list[Any]:
@@ -204,16 +331,16 @@ def init(
 
     Returns:
         The run. Use it as a context manager, or call :meth:`Run.finish`; otherwise the
-        run is finished when the interpreter exits (``failed`` after an uncaught
-        exception).
+        run ends when the process does, recorded as the module docstring says
+        (``finished``, ``failed`` with the exit code, or ``killed`` by a signal).
     """
     attached_dir = os.environ.get(RUN_DIR_ENV)
     if attached_dir and Path(attached_dir).is_dir():
         run_dir = Path(attached_dir)
         if config or tags:
             meta = read_run_json(run_dir)
-            old_config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
-            old_tags = meta.get("tags") if isinstance(meta.get("tags"), dict) else {}
+            old_config = _mapping(meta.get("config"))
+            old_tags = _mapping(meta.get("tags"))
             update_run_json(
                 run_dir,
                 {
@@ -231,5 +358,6 @@ def init(
         meta.update(process_identity(os.getpid()))
         write_json_atomic(run_dir / "run.json", meta)
         run = Run(run_dir, attached=False)
+        _WATCH.watch(run)
     atexit.register(run._at_exit)
     return run
