@@ -8,11 +8,13 @@ descriptors on the run files it is given, matched by device and inode (a path ma
 through a symlink, a bind mount or another mount namespace; the inode does not), and names
 one process per run with the identity a launched run records: pid and psutil's create time.
 
-Cost of one scan: a ``stat`` per process to skip other users' processes, a ``readlink`` per
-descriptor of ours, and a ``stat`` of the target only when its file name is one a run uses
-(which also keeps the scan away from unrelated files on a hung network mount).
-``/proc/PID/stat``, ``status``, ``cmdline`` and ``fdinfo`` are read only for processes that
-hold a run file. Nothing here imports psutil.
+Cost of one scan: a ``stat`` per process to skip other users' processes (only when we are
+privileged: otherwise the kernel refuses the others' descriptors), a listing and a
+``readlink`` per descriptor of ours, then, only when the target's file name is one a run
+uses, an ``lstat`` of the link (its mode shows a write descriptor) and a ``stat`` of the
+target (which also keeps the scan away from unrelated files on a hung network mount).
+``/proc/PID/fdinfo``, ``stat`` and ``status`` are read only for processes that write a run
+file. Nothing here imports psutil.
 
 Limits: a writer that opens, appends and closes (MLflow's file store, Lightning's CSV
 logger) is seen only while it holds the file; a run file reached through a hard link under
@@ -48,6 +50,7 @@ HELPER_NAMES = frozenset({"wandb-core", "wandb-service"})
 _HELPER_ARGV = ("-m", "wandb", "service")  # older W&B: ``python -m wandb service``
 _ACCESS_MODE = 0o3  # O_ACCMODE: the low two bits of the open flags
 _WRITE_MODES = (os.O_WRONLY, os.O_RDWR)
+_LINK_WRITE = 0o200  # S_IWUSR on a /proc/PID/fd link: the file is open for writing
 # A helper whose parent died is adopted by a reaper (``systemd --user``, a container's
 # init): that is not the run's process, and a kill must never be aimed at it.
 _REAPERS = frozenset(
@@ -275,6 +278,10 @@ class WriterScanner:
                     target = readlink(base + fd)
                     if target[:1] != "/" or target.rpartition("/")[2] not in names:
                         continue
+                    # The link's own mode mirrors the open mode (l-wx for a writer): readers
+                    # such as ``tail -f`` stop here. fdinfo confirms writers later.
+                    if not stat(base + fd, follow_symlinks=False).st_mode & _LINK_WRITE:
+                        continue
                     st = stat(base + fd)  # follows the link to the open file itself
                 except OSError:
                     continue
@@ -300,7 +307,9 @@ class WriterScanner:
             stat = self._stat(proc_fd, pid, stats)
             if stat is None or not self._ours(proc_fd, pid):
                 continue
-            helper = is_helper(stat.name, self._argv(proc_fd, pid))
+            # Only an interpreter needs its command line read (``python -m wandb service``).
+            argv = self._argv(proc_fd, pid) if stat.name.startswith("python") else ()
+            helper = is_helper(stat.name, argv)
             for fd, file_id in writing:
                 if not self._still(proc_fd, pid, fd, file_id):
                     continue
