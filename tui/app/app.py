@@ -538,6 +538,10 @@ class TrackApp(App[int]):
             self.push_screen(HelpScreen(self.screen))
 
     def on_unmount(self) -> None:
+        # Cancelled before they are woken: a woken thread not yet cancelled would go round
+        # again and sleep a full pause, and quitting waits for every thread (5 s and more).
+        self.workers.cancel_all()
+        self._wake.set()
         self._evidence_wake.set()
         self.engine.stop()
 
