@@ -66,3 +66,38 @@ def running_writer(pid: int) -> bool:
         return running(psutil.Process(pid))
     except psutil.NoSuchProcess:
         return False
+
+
+@pytest.mark.slow
+async def test_pressing_terminate_three_times_asks_once_and_acts_once(
+    tmp_path: Path, processes: Processes
+) -> None:
+    processes.launch(tmp_path, "victim")
+    app = TrackApp(tmp_path, watch="poll", grace=2.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.store.runs.get("victim") is not None)
+        await wait_for(pilot, lambda: app.store.runs["victim"].status == "running")
+        for _ in range(3):  # three presses before the dialog is up (planning takes a while)
+            app.action_kill("term")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmKill))
+        await pilot.press("T")  # and once more under the dialog
+        await pilot.pause(0.5)
+        assert sum(isinstance(s, ConfirmKill) for s in app.screen_stack) == 1
+        await pilot.press("y")
+        await wait_for(pilot, lambda: not processes_alive(processes), timeout=15)
+        audit = tmp_path / ".tracktui" / "audit.jsonl"
+        await wait_for(pilot, lambda: audit.exists() and audit.read_text().count("\n") >= 1)
+        await pilot.pause(0.5)
+        assert sum(isinstance(s, ConfirmKill) for s in app.screen_stack) == 0
+        lines = audit.read_text().splitlines()
+        assert (len(lines) == 1 and '"victim"' in lines[0]) or "victim" in lines[0]
+        await wait_for(pilot, lambda: not app._killing)
+        await pilot.press("T")  # once that kill is over, a new request is heard again
+        await pilot.pause(0.3)
+        assert not isinstance(app.screen, ConfirmKill)  # the run is killed: nothing to act on
+
+
+def processes_alive(processes: Processes) -> bool:
+    from processes import marked
+
+    return bool(marked(processes.marker))

@@ -145,6 +145,7 @@ class TrackApp(App[int]):
         self._first_paint = threading.Event()
         self._priority: list[str] = []
         self._killed_by_rule: set[tuple[str, str]] = set()
+        self._killing: set[str] = set()  # runs with a kill being planned, confirmed or run
 
     # Set-up ---------------------------------------------------------------------------
     def _load_rules(self) -> None:
@@ -425,6 +426,9 @@ class TrackApp(App[int]):
         if self.read_only:
             self.notify("read-only mode: actions are disabled", severity="warning")
             return
+        # A key pressed again while its kill is still asked or carried out adds nothing:
+        # one dialog, one action, one audit line.
+        keys = [key for key in dict.fromkeys(keys) if key not in self._killing]
         targets = tuple(
             KillTarget(
                 run.key,
@@ -437,10 +441,27 @@ class TrackApp(App[int]):
             if run is not None
         )
         if targets:
+            self._killing.update(target.key for target in targets)
             self._kill(targets, signal, reason, confirm)
 
     @work(thread=True, group="kill", exclusive=False)
     def _kill(
+        self,
+        targets: tuple[KillTarget, ...],
+        signal: SignalName,
+        reason: str | None,
+        confirm: bool,
+    ) -> None:
+        try:
+            self._plan_confirm_execute(targets, signal, reason, confirm)
+        finally:
+            self.call_from_thread(self._kill_done, [t.key for t in targets])
+
+    def _kill_done(self, keys: list[str]) -> None:
+        """A kill request is over (done, refused or declined): its runs may be asked again."""
+        self._killing.difference_update(keys)
+
+    def _plan_confirm_execute(
         self,
         targets: tuple[KillTarget, ...],
         signal: SignalName,
