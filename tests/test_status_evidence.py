@@ -14,9 +14,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from conftest import SAMPLES, load
-from processes import Processes
+from processes import Processes, running, wait_until
 
 from tui.core.audit import AuditReader
 from tui.core.evidence import EvidenceGatherer
@@ -182,10 +183,11 @@ def test_the_written_time_of_a_line_without_one_is_its_files_time(tmp_path: Path
     assert derive_status(run, time.time()) == "ended"
 
 
-# A Keras CSVLogger-like writer: a header, then a row per epoch, the file held open.
-CSV_WRITER = """
+# Real writers of four formats, each started in its own session (as from another shell).
+# ``sys.argv[1]`` is the test's marker, ``sys.argv[2]`` the run directory.
+KERAS = """
 import sys, time
-log = open(sys.argv[2], "w", buffering=1)
+log = open(sys.argv[2] + "/training.log", "w", buffering=1)
 log.write("epoch,loss,val_loss\\n")
 for epoch in range(3):
     log.write(f"{epoch},{1.0 / (epoch + 1)},{1.5 / (epoch + 1)}\\n")
@@ -193,6 +195,78 @@ print("ready", flush=True)
 while True:
     time.sleep(0.2)
 """
+
+TENSORBOARD = """
+import sys, time
+from tensorboardX import SummaryWriter
+writer = SummaryWriter(sys.argv[2])
+for step in range(3):
+    writer.add_scalar("loss", 1.0 / (step + 1), step)
+writer.flush()
+print("ready", flush=True)
+while True:
+    time.sleep(0.2)
+"""
+
+# ``sh -c 'python -u -c CODE > train.log'``: the shell's child holds the redirect.
+REDIRECT = """
+import os, sys
+code = "import json, time\\nfor s in range(3): print(json.dumps({'step': s, 'loss': 1.0}))\\nprint('ready', flush=True)\\nwhile True: time.sleep(0.2)"
+log = sys.argv[2] + "/train.log"
+os.execvp("sh", ["sh", "-c", f'{sys.executable} -u -c "$0" {sys.argv[1]} > {log}', code])
+"""
+
+CLIENT = """
+import sys, time
+import tui
+run = tui.init(root=sys.argv[2], name="client")
+for step in range(3):
+    run.log({"step": step, "loss": 1.0 / (step + 1)})
+print("ready", flush=True)
+while True:
+    time.sleep(0.2)
+"""
+
+
+def started(processes: Processes, code: str, run_dir: Path, ready_file: Path | None) -> int:
+    """Start a writer; wait until it has written (its stdout, or its log, says ready)."""
+    writer = processes.python(code, str(run_dir), start_new_session=True, ready=ready_file is None)
+    if ready_file is not None:
+        wait_until(lambda: ready_file.exists() and b"ready" in ready_file.read_bytes())
+    return writer.pid
+
+
+@pytest.mark.parametrize(
+    ("code", "run", "found"),
+    [
+        (KERAS, "keras/training.log", "open_file"),
+        (TENSORBOARD, "tb", "open_file"),
+        (REDIRECT, "redirect/train.log", "open_file"),
+        (CLIENT, "client", "recorded"),
+    ],
+    ids=["keras-csv", "tensorboardx", "shell-redirect", "tui-init"],
+)
+def test_a_live_writer_is_running_then_killed_by_tracktui_kill(
+    tmp_path: Path, processes: Processes, code: str, run: str, found: str
+) -> None:
+    root = tmp_path / "root"
+    run_dir = root / run.split("/")[0]
+    run_dir.mkdir(parents=True)
+    parent = root if code is CLIENT else run_dir
+    ready_file = run_dir / "train.log" if code is REDIRECT else None
+    started(processes, code, parent, ready_file)
+    (before,) = status_json(root)
+    assert before["path"].startswith(run) and before["status"] == "running"  # client: NAME-hex
+    assert before["process"]["found"] == found
+    pid = before["pid"]
+    proc = psutil.Process(pid)
+    assert processes.marker in " ".join(proc.cmdline())  # the script itself, not a shell
+    out = kill_cli(root, before["path"])
+    assert out.returncode == 0, out.stderr
+    assert str(pid) in out.stdout
+    wait_until(lambda: not running(proc), 10)
+    (after,) = status_json(root)
+    assert after["status"] == "killed", after
 
 
 def kill_cli(root: Path, run: str) -> subprocess.CompletedProcess[str]:
@@ -202,25 +276,6 @@ def kill_cli(root: Path, run: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=60,
     )
-
-
-def test_tracktui_kill_stops_a_foreign_run_through_its_writer(
-    tmp_path: Path, processes: Processes
-) -> None:
-    root = tmp_path / "root"
-    (root / "keras").mkdir(parents=True)
-    csv = root / "keras" / "training.log"
-    writer = processes.python(CSV_WRITER, str(csv), start_new_session=True)
-    (before,) = status_json(root)
-    assert before["format"] == "csv" and before["status"] == "running"
-    assert before["process"]["pid"] == writer.pid
-    out = kill_cli(root, "keras/training.log")
-    assert out.returncode == 0, out.stderr
-    assert str(writer.pid) in out.stdout and "open write descriptor" in out.stdout
-    assert writer.wait(10) == -15  # SIGTERM
-    (after,) = status_json(root)
-    assert after["status"] == "killed" and after["process"] is None
-    assert "keras/training.log" in (root / ".tracktui" / "audit.jsonl").read_text()
 
 
 def test_tracktui_kill_refuses_a_foreign_run_with_no_writer(tmp_path: Path) -> None:
