@@ -21,7 +21,6 @@ from conftest import load
 
 from tui.core.discover import walk
 from tui.core.formats import default_adapters
-from tui.core.formats.tensorboard import INSTALL_NOTE
 from tui.core.shapes import Bar
 from tui.core.store import Run, RunStore
 from tui.core.timefmt import utc_iso
@@ -173,7 +172,6 @@ def test_mlflow_sqlite_store(foreign: Path) -> None:
 
 # TensorBoard ------------------------------------------------------------------------------------
 def test_tensorboard_scalars_text_and_hparams(foreign: Path) -> None:
-    pytest.importorskip("tensorboard")
     store = load(foreign / "tensorboard")
     run = run_of(store, "run-lr0.01")
     assert run.format == "tensorboard"
@@ -195,18 +193,19 @@ def test_tensorboard_scalars_text_and_hparams(foreign: Path) -> None:
     assert steps(restarted, "loss") == list(range(9))
 
 
-def test_tensorboard_runs_show_a_note_without_the_extra(
+def test_tensorboard_is_read_without_the_tensorboard_package(
     foreign: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name in [m for m in sys.modules if m == "tensorboard" or m.startswith("tensorboard.")]:
+    for name in [m for m in sys.modules if m.split(".")[0] in ("tensorboard", "google")]:
         monkeypatch.setitem(sys.modules, name, None)
     monkeypatch.setitem(sys.modules, "tensorboard", None)
+    monkeypatch.setitem(sys.modules, "google.protobuf", None)
     store = load(foreign / "tensorboard")
     assert sorted(store.runs) == ["run-lr0.01", "run-lr0.1"]
-    for run in store:
-        assert run.health.notes == [INSTALL_NOTE]
-        assert run.series == {}
-        assert run.name in ("run-lr0.01", "run-lr0.1")
+    run = run_of(store, "run-lr0.01")
+    assert run.series["loss"].count == 10
+    assert run.config["optimizer"] == "adam"
+    assert all(run.health.notes == [] for run in store)
 
 
 # NePS -------------------------------------------------------------------------------------------
