@@ -15,6 +15,7 @@ COMMANDS: dict[str, str] = {
     "status": "tui.commands.status",
     "run": "tui.commands.run",
     "kill": "tui.commands.kill",
+    "watch": "tui.commands.watch",
 }
 """Subcommand name -> the module that implements it."""
 
@@ -30,9 +31,9 @@ class Command(Protocol):
 
 
 if TYPE_CHECKING:  # mypy checks each module against the protocol; at run time they load lazily
-    from tui.commands import kill, run, status
+    from tui.commands import kill, run, status, watch
 
-    _CHECKED: tuple[Command, ...] = (kill, run, status)
+    _CHECKED: tuple[Command, ...] = (kill, run, status, watch)
 
 
 def load(name: str) -> Command:

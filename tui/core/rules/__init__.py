@@ -69,6 +69,7 @@ after that. A resume costs one O(n) replay of the resumed run.
 from __future__ import annotations
 
 from tui.core.rules.engine import RuleEngine
+from tui.core.rules.source import RulesFile, RulesLoad
 from tui.core.rules.spec import (
     ACTIONS,
     MAX_RULES_BYTES,
@@ -76,6 +77,7 @@ from tui.core.rules.spec import (
     WHENS,
     Rule,
     RulesError,
+    decode_rules,
     find_rules,
     load_rules,
     parse_rules,
@@ -93,7 +95,10 @@ __all__ = [
     "Rule",
     "RuleEngine",
     "RulesError",
+    "RulesFile",
+    "RulesLoad",
     "Verdict",
+    "decode_rules",
     "find_rules",
     "load_rules",
     "parse_rules",

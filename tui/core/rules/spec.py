@@ -160,6 +160,15 @@ def load_rules(path: Path) -> list[Rule]:
             data = handle.read(MAX_RULES_BYTES + 1)
     except OSError as error:
         raise RulesError(source, None, f"cannot read: {error.strerror or error}") from None
+    return decode_rules(data, source)
+
+
+def decode_rules(data: bytes, source: str) -> list[Rule]:
+    """Check and parse the bytes of a rules file (read up to ``MAX_RULES_BYTES + 1``).
+
+    Raises:
+        RulesError: too large, not UTF-8, or a mistake in the rules (see :func:`parse_rules`).
+    """
     if len(data) > MAX_RULES_BYTES:
         raise RulesError(source, None, f"larger than {MAX_RULES_BYTES} bytes")
     try:
