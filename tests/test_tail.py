@@ -360,6 +360,23 @@ def test_copy_of_an_unread_file_is_read_once(tmp_path: Path) -> None:
     assert ids(read_all(tail)[0]) == [("A", 0), ("A", 1), ("B", 0)]
 
 
+def test_copy_shorter_than_what_was_read_is_not_read_again(tmp_path: Path) -> None:
+    import shutil
+
+    path = tmp_path / "train.log"
+    path.write_bytes(records("A", 2))
+    tail = FileTail(path, tmp_path)
+    assert len(tail.read().lines) == 2
+    append(path, records("A", 5, 2))
+    shutil.copyfile(path, tmp_path / "train.log.1")  # logrotate copies ...
+    append(path, records("A", 7, 5))  # ... the writer goes on ...
+    assert ids(read_all(tail)[0]) == [("A", i) for i in range(2, 7)]
+    with open(path, "r+b") as handle:  # ... and logrotate truncates
+        handle.truncate(0)
+    append(path, records("B", 1))
+    assert ids(read_all(tail)[0]) == [("B", 0)]  # the copy holds nothing unread
+
+
 # Item 10: dead writers and progress bars ---------------------------------------------------
 def test_writer_dead_mid_line_is_reported_once_after_timeout(tmp_path: Path) -> None:
     clock = Clock()
@@ -451,7 +468,8 @@ def test_crlf_lines_are_kept_whole(tmp_path: Path) -> None:
 
 # A model of a writer: appends (sometimes split mid-line), late writes to the file rotated
 # away last (a writer that has not reopened yet), rename rotations (any number between two
-# reads), truncations, copytruncate, and the engine closing descriptors, with reads
+# reads), truncations, copytruncate (also with writes between the copy and the truncation),
+# and the engine closing descriptors, with reads
 # interleaved. Every record written must come out exactly once, whole.
 ops = st.lists(
     st.one_of(
@@ -460,6 +478,7 @@ ops = st.lists(
         st.tuples(st.just("read"), st.integers(16, 4096)),
         st.tuples(st.just("truncate")),
         st.tuples(st.just("copytruncate")),
+        st.tuples(st.just("copy")),
         st.tuples(st.just("rotate")),
         st.tuples(st.just("close")),
     ),
@@ -521,6 +540,18 @@ def test_tailer_model(tmp_path_factory: pytest.TempPathFactory, program: list[tu
             plain_truncation = False
         elif op[0] == "close":
             tail.close()
+        elif op[0] == "copy":
+            # copytruncate with the writer going on between the copy and the truncation
+            # (what it writes there survives only if read in time: the reader looks).
+            append(path, pending)
+            pending = b""
+            rotations += 1
+            shutil.copyfile(path, directory / f"metrics.jsonl.{rotations}")
+            append(path, record(0))
+            drain()
+            with open(path, "r+b") as handle:
+                handle.truncate(0)
+            plain_truncation = True
         elif op[0] == "truncate":
             # Lines written before a plain truncation and not yet read are gone for good
             # (the tailer says "possible gap"): the writer finishes its line and the reader

@@ -60,6 +60,9 @@ DRAIN_GRACE = 10.0
 MAX_GENERATIONS = 64
 """Most unseen rotated generations picked up in one look beside the file."""
 
+MARKS = 8
+"""Read ends remembered per file, to recognise copies of its start."""
+
 FRESH_DIRECTORY = 1.0
 """Seconds after a change of the file's directory during which reads look beside it."""
 
@@ -180,8 +183,9 @@ class _Generation:
 
     ``head`` holds the first bytes read (up to ``FINGERPRINT``), ``window`` the bytes just
     before ``offset`` (up to ``WINDOW``): both are bytes already consumed, so a file that
-    still holds them is the same file, grown. ``history`` marks a rotated file that was
-    already there when following began (older than us, never read).
+    still holds them is the same file, grown. ``marks`` keep the window at the end of the
+    last few reads, to recognise a copy that ends before ``offset``. ``history`` marks a
+    rotated file that was already there when following began (older than us, never read).
     """
 
     identity: Identity
@@ -193,6 +197,7 @@ class _Generation:
     skipping: int = 0
     head: bytes = b""
     window: bytes = b""
+    marks: list[tuple[int, bytes]] = field(default_factory=list)
     grew_at: float = 0.0
     until: float = 0.0
     noted: bool = False
@@ -212,10 +217,24 @@ class _Generation:
         window = self.window
         return not window or os.pread(fd, len(window), self.offset - len(window)) == window
 
+    def holds_prefix(self, fd: int, size: int) -> bool:
+        """Whether the file ``fd`` of ``size`` bytes is a copy of the start of this one."""
+        if not self.offset or not size:
+            return False
+        head = self.head[:size]
+        if os.pread(fd, len(head), 0) != head:
+            return False
+        marks = [mark for mark in self.marks if mark[0] <= size]
+        if not marks:
+            return size <= len(self.head)
+        offset, window = marks[-1]
+        return os.pread(fd, len(window), offset - len(window)) == window
+
     def restart(self, now: float) -> None:
         """Forget the position: the file is read again from byte 0."""
         self.offset = self.lineno = self.skipping = 0
         self.partial = self.head = self.window = b""
+        self.marks = []
         self.grew_at, self.noted = now, False
 
     def pending(self) -> int:
@@ -340,43 +359,49 @@ class FileTail:
             self._set_error(f"{self.path.name}: {exc.strerror or exc}", out)
             return
         identity = None if info is None else (info.st_dev, info.st_ino)
-        if gen is not None:
-            if identity == gen.identity:
-                if gen.fd is None and not self._reopen(gen):
-                    return
-                self._check_rewritten(gen, out, now)
+        if gen is not None and identity == gen.identity:
+            if gen.fd is None and not self._reopen(gen):
                 return
+            self._check_rewritten(gen, out, now)
+            return
+        if gen is not None:
             # Renamed away, deleted or replaced: what the old descriptor still reads of it
             # is drained before the new file; without a descriptor it is found by inode.
             self.current = None
             gen.until = now + DRAIN_GRACE
             self.draining.append(gen)
-            if gen.fd is not None:
-                self._check_rewritten(gen, out, now)
             if identity is None:
                 out.notes.append(f"{self.path.name} was deleted; history kept, waiting for it")
-                self.missing = True
-                self._adopt_missed(out, now)
-                return
         if identity is None:
             self.missing = True
+            if gen is None:
+                return
+        elif not self._open_current(out, now):
             return
-        self._open_current(out, now)
+        # A generation ended or a new one began. The new file is open first, so that a copy
+        # of it beside it is known for one.
+        if gen is not None and gen.fd is not None:
+            self._check_rewritten(gen, out, now)
+        for lost in self._look_beside(out, now):
+            self._lost(lost, out)
 
-    def _open_current(self, out: Lines, now: float) -> None:
+    def _open_current(self, out: Lines, now: float) -> bool:
+        """Open the file at the name; False when it cannot be, or on the very first open
+        (when the rotated files beside it are history, not generations to read)."""
         try:
             fd = open_regular(self.path, self.root)
         except FileNotFoundError:
             self.missing = True
-            return
+            return False
         except UnsafeFile as exc:
             self._set_error(str(exc), out)
-            return
+            return False
         except OSError as exc:
             self._set_error(f"{self.path.name}: {exc.strerror or exc}", out)
-            return
+            return False
         info = os.fstat(fd)
         identity = (info.st_dev, info.st_ino)
+        first = not self._followed
         returned = next((g for g in self.draining if g.identity == identity), None)
         if returned is not None:  # renamed away and back: carry on where it was
             self.draining.remove(returned)
@@ -392,18 +417,18 @@ class FileTail:
             gen = _Generation(identity, fd, self.path.name, grew_at=now)
             self.current = gen
             self._seen[identity] = gen
-            if self._followed:
+            if first:
+                self._look_beside(out, now, history=True)
+            else:
                 out.notes.append(
                     f"{self.path.name} reappeared"
                     if self.missing
                     else f"{self.path.name} was replaced (rotated or recreated); reading the new file"
                 )
                 out.restarted = True
-                self._adopt_missed(out, now)
-            else:
-                self._look_beside(out, now, history=True)
         self._followed = True
         self.missing, self.error = False, None
+        return not first
 
     def _reopen(self, gen: _Generation) -> bool:
         """Reopen the file at the name for ``gen`` after :meth:`close` (same inode)."""
@@ -437,6 +462,7 @@ class FileTail:
             skipping=gen.skipping,
             head=gen.head,
             window=gen.window,
+            marks=gen.marks,
             grew_at=now,
             until=now + DRAIN_GRACE,
         )
@@ -619,9 +645,16 @@ class FileTail:
             return True
         if known is not None:
             return False  # older than the first look
-        if self._copy_of_current(fd, size):
-            return False  # copytruncate under way: the truncation will show what to read
-        if history:
+        if not size:
+            return False  # nothing to read yet (a copy just created): look again later
+        if (
+            history
+            or any(g.holds_prefix(fd, size) for g in homeless)
+            or self._copy_of_current(fd, size)
+        ):
+            # Older than the first look; or a copy of what was read, ending before where
+            # reading stopped; or a copy of the file being read (copytruncate under way),
+            # which the truncation will match by content. Nothing to read from it now.
             head = os.pread(fd, FINGERPRINT, 0)
             self._seen[identity] = _Generation(
                 identity, None, path.name, offset=size, head=head, history=True
@@ -631,10 +664,15 @@ class FileTail:
         return True
 
     def _copy_of_current(self, fd: int, size: int) -> bool:
-        """Whether the file ``fd`` holds the same first and last bytes as a prefix of ours."""
+        """Whether the file ``fd`` is a copy of the start of the file being read.
+
+        Either of what was read of it, or of what it holds now (a copy being written).
+        """
         current = self.current
         if current is None or current.fd is None or not size:
             return False
+        if current.holds_prefix(fd, size):
+            return True
         if size > os.fstat(current.fd).st_size:
             return False
         head = min(FINGERPRINT, size)
@@ -642,10 +680,6 @@ class FileTail:
             return False
         start = max(0, size - WINDOW)
         return os.pread(fd, size - start, start) == os.pread(current.fd, size - start, start)
-
-    def _adopt_missed(self, out: Lines, now: float) -> None:
-        for gen in self._look_beside(out, now):
-            self._lost(gen, out)
 
     def _lost(self, gen: _Generation, out: Lines) -> None:
         """Give up a generation rotated away while no descriptor held it."""
@@ -690,6 +724,8 @@ class FileTail:
         if len(gen.head) < FINGERPRINT:
             gen.head += raw[: FINGERPRINT - len(gen.head)]
         gen.window = (gen.window + raw[-WINDOW:])[-WINDOW:]
+        gen.marks.append((gen.offset, gen.window))
+        del gen.marks[:-MARKS]
         gen.grew_at, gen.noted = now, False
         data = raw[len(_BOM) :] if start == 0 and raw.startswith(_BOM) else raw
         end = data.rfind(b"\n")
