@@ -410,19 +410,15 @@ def test_writer_killed_mid_line_in_a_real_process(tmp_path: Path) -> None:
         "print('written', flush=True)\n"
         "sys.stdin.read()\n"
     )
-    writer = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-c", script, str(path)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
-    )
-    try:
+    ) as writer:
         assert writer.stdout is not None and writer.stdout.readline().strip() == "written"
-        writer.send_signal(signal.SIGKILL)
+        writer.send_signal(signal.SIGKILL)  # dies mid-record, its line never finished
         writer.wait(timeout=30)
-    finally:
-        if writer.poll() is None:
-            writer.kill()
     tail = FileTail(path, tmp_path, clock=clock)
     assert tail.read().lines == [b'{"step": 1}']
     clock.now += INCOMPLETE_AFTER + 1
