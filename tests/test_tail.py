@@ -377,6 +377,23 @@ def test_copy_shorter_than_what_was_read_is_not_read_again(tmp_path: Path) -> No
     assert ids(read_all(tail)[0]) == [("B", 0)]  # the copy holds nothing unread
 
 
+def test_truncation_under_a_writer_without_append_skips_the_nul_hole(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.jsonl"
+    writer = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)  # no O_APPEND: its own offset
+    try:
+        os.write(writer, records("A", 3))
+        tail = FileTail(path, tmp_path)
+        assert len(tail.read().lines) == 3
+        os.truncate(path, 0)  # copytruncate's truncation; the writer's offset stays put
+        os.write(writer, records("A", 4, 3))  # lands past a hole of NUL bytes
+    finally:
+        os.close(writer)
+    lines, notes = read_all(tail)
+    assert ids(lines) == [("A", 3)]
+    assert any("NUL bytes skipped" in n for n in notes)
+    assert any("truncated" in n and "possible gap" in n for n in notes)
+
+
 # Item 10: dead writers and progress bars ---------------------------------------------------
 def test_writer_dead_mid_line_is_reported_once_after_timeout(tmp_path: Path) -> None:
     clock = Clock()
