@@ -75,3 +75,33 @@ def processes():
 def marker(processes) -> str:
     """A token for the command line of every process a test starts; leftovers are killed."""
     return processes.marker
+
+
+def table_of(app):
+    """The run table of the app's current screen."""
+    from tui.app.widgets.run_table import RunTable
+
+    return app.screen.query_one(RunTable)
+
+
+async def open_run(pilot, key: str):
+    """Put the table's cursor on ``key`` and press enter, as a user would; the run view."""
+    from tui.app.screens.run_view import RunScreen
+
+    app = pilot.app
+    table = table_of(app)
+    table.move_cursor(row=table.get_row_index(key))
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: isinstance(app.screen, RunScreen))
+    await pilot.pause()
+    return app.screen
+
+
+def plain(screen, selector: str) -> str:
+    """The text of a Static; run data must reach the screen as Text, never as markup."""
+    from rich.text import Text
+    from textual.widgets import Static
+
+    content = screen.query_one(selector, Static).content
+    assert isinstance(content, Text), "run data must reach the screen as Text"
+    return content.plain

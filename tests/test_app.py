@@ -1,4 +1,7 @@
-"""The main screen, piloted: sorting, filtering, marking, live updates, safety, killing."""
+"""The main screen, piloted on the thread-free fake engine: sorting, filtering, marking, safety.
+
+Live updates and kills of real process trees are in ``test_end_to_end.py``.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +14,9 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import wait_for, wait_loaded
-from processes import marked, read_meta
+from conftest import table_of, wait_for
+from fake_engine import fake_app, loaded
+from processes import marked
 from rich.text import Text
 from textual.widgets import Input, OptionList
 from textual.widgets._footer import FooterKey
@@ -23,10 +27,6 @@ from tui.app.screens.runs import RunsScreen
 from tui.app.widgets.run_table import RunTable
 
 SIZE = (140, 40)
-
-
-def table_of(app: TrackApp) -> RunTable:
-    return app.screen.query_one(RunTable)
 
 
 def metric_of(app: TrackApp, key: str, metric: str) -> float:
@@ -45,13 +45,13 @@ async def choose(pilot, key: str, option: str) -> None:
 
 
 async def test_sorting_by_a_metric_puts_nan_last_both_ways(samples: Path) -> None:
-    app = TrackApp(samples / "sweep", watch="poll")
+    app = fake_app(samples / "sweep")
     (samples / "sweep" / "broken").mkdir()
     (samples / "sweep" / "broken" / "metrics.jsonl").write_text(
         '{"step": 1, "val_loss": 2.0}\n{"step": 2, "val_loss": NaN}\n'
     )
     async with app.run_test(size=SIZE) as pilot:
-        await wait_loaded(pilot, runs=6)
+        await loaded(pilot, runs=6)
         await choose(pilot, "s", "metric:last:val_loss")
         keys = table_of(app).shown
         values = [metric_of(app, k, "val_loss") for k in keys]
@@ -66,9 +66,9 @@ async def test_sorting_by_a_metric_puts_nan_last_both_ways(samples: Path) -> Non
 
 
 async def test_filter_narrows_and_a_bad_query_keeps_the_previous_one(samples: Path) -> None:
-    app = TrackApp(samples / "sweep", watch="poll")
+    app = fake_app(samples / "sweep")
     async with app.run_test(size=SIZE) as pilot:
-        await wait_loaded(pilot, runs=5)
+        await loaded(pilot, runs=5)
         await pilot.press("slash")
         await pilot.press(*"name~resnet")
         await pilot.press("enter")
@@ -89,9 +89,9 @@ async def test_filter_narrows_and_a_bad_query_keeps_the_previous_one(samples: Pa
 
 
 async def test_marks_and_mark_all(samples: Path) -> None:
-    app = TrackApp(samples / "sweep", watch="poll")
+    app = fake_app(samples / "sweep")
     async with app.run_test(size=SIZE) as pilot:
-        await wait_loaded(pilot, runs=5)
+        await loaded(pilot, runs=5)
         table = table_of(app)
         first = table.shown[0]
         await pilot.press("space")
@@ -103,30 +103,11 @@ async def test_marks_and_mark_all(samples: Path) -> None:
         assert not table.marked
 
 
-async def test_an_appended_line_reaches_the_table(samples: Path) -> None:
-    root = samples / "sweep"
-    app = TrackApp(root, watch="native")
-    async with app.run_test(size=SIZE) as pilot:
-        await wait_loaded(pilot, runs=5)
-        key = "resnet-lr0.01"
-        screen = app.screen
-        assert isinstance(screen, RunsScreen)
-        column = "metric:last:" + (
-            "val_loss"
-            if any(c.key == "metric:last:val_loss" for c in table_of(app).columns_spec)
-            else "loss"
-        )
-        metric = column.split(":")[-1]
-        with open(root / key / "metrics.jsonl", "a") as handle:
-            handle.write(json.dumps({"step": 100000, metric: 123.25}) + "\n")
-        await wait_for(pilot, lambda: table_of(app).get_cell(key, column).plain == "123.2")
-        assert table_of(app).get_cell(key, "step").plain == "100000"
-
-
 async def test_markup_and_escapes_in_run_data_render_as_plain_text(samples: Path) -> None:
-    app = TrackApp(samples, watch="poll")
+    app = fake_app(samples)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_loaded(pilot, runs=10, timeout=30)
+        await loaded(pilot)
+        assert len(app.store.runs) >= 10
         table = table_of(app)
         hostile = app.store.runs["hostile"]
         cell = table.get_cell("hostile", "name")
@@ -140,24 +121,7 @@ async def test_markup_and_escapes_in_run_data_render_as_plain_text(samples: Path
         assert app.is_running
 
 
-async def test_empty_root_waits_and_shows_runs_as_they_appear(tmp_path: Path) -> None:
-    app = TrackApp(tmp_path, watch="poll")
-    app.engine.walk_interval = 0.2
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause(0.3)
-        status = str(app.screen.query_one("#statusbar").render())
-        assert "waiting for runs" in status
-        run = tmp_path / "late"
-        run.mkdir()
-        (run / "metrics.jsonl").write_text('{"step": 1, "loss": 0.5}\n')
-        await wait_for(pilot, lambda: "late" in table_of(app).shown)
-
-
-# Killing -------------------------------------------------------------------------------
-
-
-async def open_app_on_run(root: Path, **options) -> TrackApp:
-    return TrackApp(root, watch="poll", grace=2.0, **options)
+# Kill keys ------------------------------------------------------------------------------
 
 
 def footer_key(app: TrackApp, key: str) -> FooterKey:
@@ -181,9 +145,9 @@ async def test_the_terminate_key_follows_the_cursor_in_the_footer(tmp_path: Path
             (tmp_path / name).mkdir()
             (tmp_path / name / "run.json").write_text(json.dumps({"name": name, **meta}))
             (tmp_path / name / "metrics.jsonl").write_text('{"step": 1, "loss": 0.5}\n')
-        app = TrackApp(tmp_path, watch="poll")
+        app = fake_app(tmp_path)
         async with app.run_test(size=SIZE) as pilot:
-            await wait_loaded(pilot, runs=2)
+            await loaded(pilot, runs=2)
             await wait_for(pilot, lambda: app.store.runs["b-live"].status == "running")
             table = table_of(app)
             assert table.shown == ["a-done", "b-live"] and table.current_key == "a-done"
@@ -200,84 +164,23 @@ async def test_the_terminate_key_follows_the_cursor_in_the_footer(tmp_path: Path
 
 
 @pytest.mark.slow
-async def test_terminate_from_the_app_kills_the_whole_tree(tmp_path: Path, processes) -> None:
-    processes.launch(tmp_path, "victim")
-    app = await open_app_on_run(tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: "victim" in table_of(app).shown)
-        await wait_for(pilot, lambda: app.store.runs["victim"].status == "running")
-        assert len(marked(processes.marker)) >= 3  # the script and its two workers
-        await pilot.press("T")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmKill))
-        text = " ".join(str(w.render()) for w in app.screen.query("Static"))
-        assert "victim" in text and str(read_meta(tmp_path / "victim")["pid"]) in text
-        await pilot.press("y")
-        await wait_for(pilot, lambda: not marked(processes.marker), timeout=15)
-        await wait_for(
-            pilot, lambda: read_meta(tmp_path / "victim").get("status") == "killed", timeout=10
-        )
-        audit = tmp_path / ".tracktui" / "audit.jsonl"
-        assert audit.exists() and "victim" in audit.read_text()
-
-
-@pytest.mark.slow
-async def test_declining_the_confirmation_leaves_the_run_alone(tmp_path: Path, processes) -> None:
-    processes.launch(tmp_path, "spared")
-    app = await open_app_on_run(tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: "spared" in table_of(app).shown)
-        await wait_for(pilot, lambda: app.store.runs["spared"].status == "running")
-        await pilot.press("T")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmKill))
-        await pilot.press("n")
-        await pilot.pause(0.5)
-        meta = read_meta(tmp_path / "spared")
-        assert psutil.pid_exists(meta["pid"]) and meta["status"] == "running"
-        assert len(marked(processes.marker)) >= 3
-
-
-@pytest.mark.slow
 async def test_read_only_refuses_every_action(tmp_path: Path, processes) -> None:
     processes.launch(tmp_path, "protected")
-    app = await open_app_on_run(tmp_path, read_only=True)
+    app = fake_app(tmp_path, grace=2.0, read_only=True)
     async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, runs=1)
         await wait_for(pilot, lambda: "protected" in table_of(app).shown)
         await wait_for(pilot, lambda: app.store.runs["protected"].status == "running")
         assert app.check_action("kill", ("term",)) is None  # greyed out
         await pilot.press("T", "K", "I", "X")
-        await pilot.pause(0.3)
+        await pilot.pause()
         assert not isinstance(app.screen, ConfirmKill)
         app.kill_runs(["protected"], "kill", confirm=False)  # even a direct call is refused
-        await pilot.pause(0.5)
+        await pilot.pause()
+        assert not any(worker.group == "kill" for worker in app.workers)  # none was planned
+        assert any("read-only" in str(n.message) for n in app._notifications)
         assert len(marked(processes.marker)) >= 3
         assert not (tmp_path / ".tracktui" / "audit.jsonl").exists()
-
-
-@pytest.mark.slow
-async def test_auto_kill_stops_exactly_the_diverging_run(tmp_path: Path, processes) -> None:
-    (tmp_path / "tracktui.toml").write_text(
-        '[[rule]]\nname = "diverged"\nmetric = "loss"\nwhen = "nonfinite"\naction = "kill"\n'
-    )
-    processes.launch(tmp_path, "healthy-a", "--interval", "0.05", steps=60)
-    processes.launch(tmp_path, "healthy-b", "--interval", "0.05", steps=60)
-    processes.launch(tmp_path, "diverging", "--interval", "0.05", "--nan-at", "10")
-    app = TrackApp(tmp_path, watch="native", auto_kill=True, grace=2.0)
-    async with app.run_test(size=SIZE) as pilot:
-        await wait_for(
-            pilot, lambda: read_meta(tmp_path / "diverging").get("status") == "killed", timeout=20
-        )
-        await wait_for(
-            pilot,
-            lambda: all(
-                read_meta(tmp_path / n).get("status") == "finished"
-                for n in ("healthy-a", "healthy-b")
-            ),
-            timeout=20,
-        )
-        verdict = app.verdicts["diverging"][0]
-        assert verdict.state == "triggered" and verdict.step is not None and verdict.step >= 10
-        audit = (tmp_path / ".tracktui" / "audit.jsonl").read_text()
-        assert "diverged" in audit and "healthy" not in audit
 
 
 async def test_help_and_command_palette_list_the_bindings(samples: Path) -> None:
@@ -285,9 +188,9 @@ async def test_help_and_command_palette_list_the_bindings(samples: Path) -> None
 
     from tui.app.screens.help import HelpScreen
 
-    app = TrackApp(samples / "sweep", watch="poll")
+    app = fake_app(samples / "sweep")
     async with app.run_test(size=SIZE) as pilot:
-        await wait_loaded(pilot, runs=5)
+        await loaded(pilot, runs=5)
         described = {b.description for b in RunsScreen.BINDINGS if b.description}
         commands = {c.title for c in app.get_system_commands(app.screen)}
         assert {"Filter", "Sort", "Compare", "Sweep", "Mark"} <= commands
@@ -303,27 +206,3 @@ async def test_help_and_command_palette_list_the_bindings(samples: Path) -> None
         assert " / " in rendered or "/ " in rendered
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
-
-
-@pytest.mark.slow
-async def test_x_terminates_the_run_a_kill_rule_flagged(tmp_path: Path, processes) -> None:
-    (tmp_path / "tracktui.toml").write_text(
-        '[[rule]]\nname = "diverged"\nmetric = "loss"\nwhen = "nonfinite"\naction = "kill"\n'
-    )
-    processes.launch(tmp_path, "steady")
-    processes.launch(tmp_path, "diverging", "--nan-at", "3")
-    app = TrackApp(tmp_path, watch="native", grace=2.0)  # no --auto-kill: flag only
-    async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.flagged() == ["diverging"], timeout=15)
-        # The table repaints changed cells at most ~10 times a second (1 s while loading).
-        await wait_for(
-            pilot, lambda: table_of(app).get_cell("diverging", "rules").plain == "⚑diverged"
-        )
-        assert read_meta(tmp_path / "diverging")["status"] == "running"  # only flagged
-        await pilot.press("X")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmKill))
-        await pilot.press("y")
-        await wait_for(
-            pilot, lambda: read_meta(tmp_path / "diverging").get("status") == "killed", timeout=15
-        )
-        assert read_meta(tmp_path / "steady")["status"] == "running"

@@ -1,4 +1,5 @@
-"""The compare and sweep screens, piloted: what the user sees after marking runs or pressing w."""
+"""The compare and sweep screens, piloted on the thread-free fake engine: what the user sees
+after marking runs or pressing w, and how appends move it."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import wait_for, wait_loaded
+from conftest import wait_for
+from fake_engine import fake_app, loaded
 from textual.widgets import DataTable
 
-from tui.app.app import TrackApp
 from tui.app.screens.compare import CompareScreen
 from tui.app.screens.sweep import SweepScreen
 from tui.app.widgets.chart_options import SMOOTHING_STEPS, axis_label
@@ -84,7 +85,7 @@ async def mark(pilot, keys: list[str]) -> None:
 
 
 async def open_compare(pilot, keys: list[str], runs: int = 7) -> CompareScreen:
-    await wait_loaded(pilot, runs=runs)
+    await loaded(pilot, runs=runs)
     await mark(pilot, keys)
     await pilot.press("c")
     await wait_for(pilot, lambda: isinstance(pilot.app.screen, CompareScreen))
@@ -93,7 +94,7 @@ async def open_compare(pilot, keys: list[str], runs: int = 7) -> CompareScreen:
 
 
 async def test_compare_diff_charts_and_summary(root: Path) -> None:
-    app = TrackApp(root, watch="poll")
+    app = fake_app(root)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_compare(pilot, MARKED)
         assert screen.kill_targets() == MARKED
@@ -146,14 +147,14 @@ async def test_compare_diff_charts_and_summary(root: Path) -> None:
 
 
 async def test_compare_follows_appends_to_a_compared_run(root: Path) -> None:
-    app = TrackApp(root, watch="poll")
-    app.engine.poll_interval = 0.1
+    app = fake_app(root)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_compare(pilot, ["resnet-lr0.1", "resnet-lr0.01"])
         chart = screen.charts[screen.chart_metrics.index("val_loss")]
         before = {t.label: t.y.size for t in chart.traces}
-        with open(root / "resnet-lr0.01" / "metrics.jsonl", "a") as handle:
-            handle.write(json.dumps({"step": 400, "val_loss": 0.125}) + "\n")
+        await app.engine.append(
+            root / "resnet-lr0.01" / "metrics.jsonl", {"step": 400, "val_loss": 0.125}
+        )
         await wait_for(
             pilot, lambda: screen.summary_cell("val_loss", "last", "resnet-lr0.01") == "0.125"
         )
@@ -168,7 +169,7 @@ async def test_compare_follows_appends_to_a_compared_run(root: Path) -> None:
 async def test_compare_renders_run_strings_as_text(samples: Path) -> None:
     root = samples / "sweep"
     shutil.move(samples / "hostile", root / "hostile")
-    app = TrackApp(root, watch="poll")
+    app = fake_app(root)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_compare(pilot, ["hostile", "resnet-lr0.1"], runs=6)
         name = app.store.runs["hostile"].name
@@ -181,10 +182,9 @@ async def test_compare_renders_run_strings_as_text(samples: Path) -> None:
 
 
 async def test_sweep_plots_one_point_per_run_and_lists_diverged_runs(root: Path) -> None:
-    app = TrackApp(root, watch="poll")
-    app.engine.poll_interval = 0.1
+    app = fake_app(root)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_loaded(pilot, runs=7)
+        engine = await loaded(pilot, runs=7)
         await pilot.press("slash", *"name~resnet", "enter")
         await pilot.press("w")
         await wait_for(pilot, lambda: isinstance(app.screen, SweepScreen))
@@ -229,7 +229,8 @@ async def test_sweep_plots_one_point_per_run_and_lists_diverged_runs(root: Path)
         await wait_for(pilot, lambda: screen.query_one("#parallel-plot").plotted == len(runs))
 
         # A new best logged by a run of the sweep moves its point and its rank.
-        with open(root / "resnet-lr0.001" / "metrics.jsonl", "a") as handle:
-            handle.write(json.dumps({"step": 400, "val_loss": 0.0625}) + "\n")
+        await engine.append(
+            root / "resnet-lr0.001" / "metrics.jsonl", {"step": 400, "val_loss": 0.0625}
+        )
         await wait_for(pilot, lambda: values()["resnet-lr0.001"] == 0.0625)
         assert ranking.ordered_rows[0].key.value == "resnet-lr0.001"

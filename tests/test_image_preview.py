@@ -7,11 +7,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import wait_for, wait_loaded
+from conftest import wait_for
+from fake_engine import fake_app, loaded
 from textual.app import App, ComposeResult
 from textual.strip import Strip
 
-from tui.app.app import TrackApp
 from tui.app.screens.run_view import RunScreen
 from tui.app.widgets.half_block_image import half_block_strips
 from tui.app.widgets.image_preview import ImagePreview
@@ -230,9 +230,9 @@ async def test_values_tab_previews_the_highlighted_image(samples: Path) -> None:
     root = samples.parent / "root"
     root.mkdir()
     shutil.move(samples / "shapes", root / "shapes")
-    app = TrackApp(root, watch="poll")
+    app = fake_app(root)
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_loaded(pilot, runs=1)
+        await loaded(pilot, runs=1)
         table = app.screen.query_one(RunTable)
         table.move_cursor(row=table.get_row_index("shapes"))
         await pilot.press("enter")
@@ -264,7 +264,8 @@ async def test_values_tab_previews_the_highlighted_image(samples: Path) -> None:
         await pilot.press("up")
         await wait_for(pilot, lambda: preview.display and preview.pixels.image is not None)
 
-        # A click on a row highlights it too (line 0 is the heading).
+        # A click on a row highlights it too (line 0 is the heading), once scrolling is over.
+        await pilot.wait_for_scheduled_animations()
         await pilot.click(MediaList, offset=(4, 2))
         assert media.highlighted_name == "predictions.txt"
         await pilot.pause()

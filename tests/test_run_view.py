@@ -1,4 +1,6 @@
-"""The run view, piloted: charts, matrices, values, config, log, health and processes."""
+"""The run view, piloted on the thread-free fake engine: charts, matrices, values, config, log,
+health and processes. Following a growing log end to end is in ``test_end_to_end.py``.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +13,13 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import wait_for, wait_loaded
+from conftest import open_run, plain, wait_for
+from fake_engine import fake_app, loaded
 from rich.style import Style
 from rich.text import Text
 from textual.widgets import Input, Static
 
-from tui.app.app import TrackApp
 from tui.app.screens.panel_picker import PanelPicker
-from tui.app.screens.run_view import RunScreen
 from tui.app.screens.runs import RunsScreen
 from tui.app.widgets.chart_board import ChartBoard
 from tui.app.widgets.config_view import ConfigView
@@ -28,7 +29,6 @@ from tui.app.widgets.log_view import LogView
 from tui.app.widgets.matrix_browser import MatrixBrowser
 from tui.app.widgets.media_list import MediaList
 from tui.app.widgets.process_table import ProcessTable
-from tui.app.widgets.run_table import RunTable
 from tui.app.widgets.values_view import ValuesView
 from tui.core.rundir import current_user
 
@@ -45,45 +45,13 @@ def root_with(samples: Path, *names: str) -> Path:
     return root
 
 
-async def open_run(pilot, key: str) -> RunScreen:
-    """Put the table's cursor on ``key`` and press enter, as a user would."""
-    app = pilot.app
-    table = app.screen.query_one(RunTable)
-    table.move_cursor(row=table.get_row_index(key))
-    await pilot.press("enter")
-    await wait_for(pilot, lambda: isinstance(app.screen, RunScreen))
-    await pilot.pause()
-    return app.screen
-
-
-def plain(screen: RunScreen, selector: str) -> str:
-    content = screen.query_one(selector, Static).content
-    assert isinstance(content, Text), "run data must reach the screen as Text"
-    return content.plain
-
-
-def append(path: Path, *records: dict) -> None:
-    """Append lines from another process, as a training script would."""
-    lines = "".join(json.dumps(r) + "\n" for r in records)
-    subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import sys; open(sys.argv[1], 'a').write(sys.argv[2])",
-            str(path),
-            lines,
-        ],
-        check=True,
-    )
-
-
 # Charts
 
 
 async def test_charts_show_each_metric_and_grow_when_a_line_is_appended(samples: Path) -> None:
-    app = TrackApp(samples / "sweep", watch="poll")
+    app = fake_app(samples / "sweep")
     async with app.run_test(size=SIZE) as pilot:
-        await wait_loaded(pilot, runs=5)
+        engine = await loaded(pilot, runs=5)
         screen = await open_run(pilot, "resnet-lr0.01")
         board = screen.query_one(ChartBoard)
         run = app.store.runs["resnet-lr0.01"]
@@ -102,7 +70,7 @@ async def test_charts_show_each_metric_and_grow_when_a_line_is_appended(samples:
         untouched = charts["accuracy"].traces
         count = charts["val_loss"].traces[0].x.size
 
-        append(
+        await engine.append(
             run_dir := samples / "sweep" / "resnet-lr0.01" / "metrics.jsonl",
             {"step": 320, "val_loss": 0.123},
         )
@@ -116,7 +84,7 @@ async def test_charts_show_each_metric_and_grow_when_a_line_is_appended(samples:
 
         # Charts out of sight are brought up to date when their tab is shown again.
         await pilot.press("5")
-        append(run_dir, {"step": 340, "val_loss": 0.111})
+        await engine.append(run_dir, {"step": 340, "val_loss": 0.111})
         await wait_for(pilot, lambda: run.series["val_loss"].last_step == 340)
         assert charts["val_loss"].traces[0].x[-1] == 320
         await pilot.press("1")
@@ -124,9 +92,9 @@ async def test_charts_show_each_metric_and_grow_when_a_line_is_appended(samples:
 
 
 async def test_chart_options_x_axis_log_y_and_smoothing(samples: Path) -> None:
-    app = TrackApp(samples / "sweep", watch="poll")
+    app = fake_app(samples / "sweep")
     async with app.run_test(size=SIZE) as pilot:
-        await wait_loaded(pilot, runs=5)
+        await loaded(pilot, runs=5)
         screen = await open_run(pilot, "resnet-lr0.1")
         board = screen.query_one(ChartBoard)
         chart = board.charts[0]
@@ -155,9 +123,9 @@ async def test_chart_options_x_axis_log_y_and_smoothing(samples: Path) -> None:
 
 
 async def test_picker_puts_metrics_on_the_shared_chart_left_and_right(samples: Path) -> None:
-    app = TrackApp(samples / "sweep", watch="poll")
+    app = fake_app(samples / "sweep")
     async with app.run_test(size=SIZE) as pilot:
-        await wait_loaded(pilot, runs=5)
+        await loaded(pilot, runs=5)
         screen = await open_run(pilot, "vit-lr0.001")
         board = screen.query_one(ChartBoard)
         order = list(board.order)
@@ -182,9 +150,9 @@ async def test_picker_puts_metrics_on_the_shared_chart_left_and_right(samples: P
 
 async def test_heatmap_counts_stepping_normalizing_and_following(samples: Path) -> None:
     root = root_with(samples, "shapes")
-    app = TrackApp(root, watch="poll")
+    app = fake_app(root)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_loaded(pilot, runs=1)
+        engine = await loaded(pilot, runs=1)
         screen = await open_run(pilot, "shapes")
         await pilot.press("2")
         browser = screen.query_one(MatrixBrowser)
@@ -220,12 +188,12 @@ async def test_heatmap_counts_stepping_normalizing_and_following(samples: Path) 
         # Stepped back: new matrices do not pull the view away; at the end it follows.
         await pilot.press("left")
         matrix = [[10, 0, 0], [0, 10, 0], [0, 0, 10]]
-        append(root / "shapes" / "metrics.jsonl", {"step": 220, "confusion": matrix})
+        await engine.append(root / "shapes" / "metrics.jsonl", {"step": 220, "confusion": matrix})
         await wait_for(pilot, lambda: "of 11)" in heatmap.caption)
         assert heatmap.caption == "confusion · step 180 (9 of 11)"
         await pilot.press("end")
         assert heatmap.caption == "confusion · step 220 (11 of 11)"
-        append(root / "shapes" / "metrics.jsonl", {"step": 240, "confusion": matrix})
+        await engine.append(root / "shapes" / "metrics.jsonl", {"step": 240, "confusion": matrix})
         await wait_for(pilot, lambda: heatmap.caption == "confusion · step 240 (12 of 12)")
 
 
@@ -234,9 +202,9 @@ async def test_heatmap_counts_stepping_normalizing_and_following(samples: Path) 
 
 async def test_values_tab_renders_every_shape_and_lists_media(samples: Path) -> None:
     root = root_with(samples, "shapes")
-    app = TrackApp(root, watch="poll")
+    app = fake_app(root)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_loaded(pilot, runs=1)
+        await loaded(pilot, runs=1)
         screen = await open_run(pilot, "shapes")
         await pilot.press("3")
         view = screen.query_one(ValuesView)
@@ -273,9 +241,9 @@ async def test_values_tab_renders_every_shape_and_lists_media(samples: Path) -> 
 async def test_hostile_strings_show_literally_and_trigger_nothing(samples: Path) -> None:
     root = root_with(samples, "hostile")
     shutil.copy(samples / "tracktui.toml", root / "tracktui.toml")
-    app = TrackApp(root, watch="poll")
+    app = fake_app(root)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_loaded(pilot, runs=1)
+        await loaded(pilot, runs=1)
         screen = await open_run(pilot, "hostile")
         assert HOSTILE in plain(screen, "#run-header")
 
@@ -318,9 +286,9 @@ async def test_hostile_strings_show_literally_and_trigger_nothing(samples: Path)
 
 async def test_log_search_jumps_between_matches(samples: Path) -> None:
     root = root_with(samples, "hostile")
-    app = TrackApp(root, watch="poll")
+    app = fake_app(root)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_loaded(pilot, runs=1)
+        await loaded(pilot, runs=1)
         screen = await open_run(pilot, "hostile")
         await pilot.press("5", "slash")
         field = screen.query_one("#log-search", Input)
@@ -349,33 +317,6 @@ async def test_log_search_jumps_between_matches(samples: Path) -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
 
 
-async def test_log_follows_new_lines_until_the_user_scrolls_up(samples: Path) -> None:
-    app = TrackApp(samples / "sweep", watch="poll")
-    log_file = samples / "sweep" / "resnet-lr0.1" / "output.log"
-    async with app.run_test(size=SIZE) as pilot:
-        await wait_loaded(pilot, runs=5)
-        screen = await open_run(pilot, "resnet-lr0.1")
-        await pilot.press("5")
-        view = screen.query_one(LogLines)
-        log = screen.query_one(LogView)
-        before = len(view.lines)
-        with log_file.open("a") as out:
-            out.write("".join(f"epoch line {i}\n" for i in range(100)))
-        await wait_for(pilot, lambda: len(view.lines) == before + 100)
-        await wait_for(pilot, lambda: view.scroll_y == view.max_scroll_y > 0)
-        assert log.follow and "follow on" in plain(screen, "#log-status")
-        await pilot.press("up")
-        await wait_for(pilot, lambda: not log.follow)
-        top = view.scroll_y
-        with log_file.open("a") as out:
-            out.write("one more\n")
-        await wait_for(pilot, lambda: len(view.lines) == before + 101)
-        await pilot.pause()
-        assert view.scroll_y == top  # reading earlier lines: the view stays put
-        await pilot.press("G")
-        await wait_for(pilot, lambda: log.follow and view.scroll_y == view.max_scroll_y)
-
-
 # Processes
 
 
@@ -395,9 +336,9 @@ async def test_processes_tab_lists_a_live_run_and_polls_only_while_shown(tmp_pat
         }
         (run_dir / "run.json").write_text(json.dumps(meta))
         (run_dir / "metrics.jsonl").write_text('{"step": 1, "loss": 1.0}\n')
-        app = TrackApp(root, watch="poll")
+        app = fake_app(root)
         async with app.run_test(size=SIZE) as pilot:
-            await wait_loaded(pilot, runs=1)
+            await loaded(pilot, runs=1)
             screen = await open_run(pilot, "live")
             procs = screen.query_one(ProcessTable)
             assert not procs.active  # not polled while another tab is shown
@@ -417,9 +358,9 @@ async def test_processes_tab_lists_a_live_run_and_polls_only_while_shown(tmp_pat
 
 async def test_processes_tab_explains_runs_it_cannot_see(samples: Path) -> None:
     root = root_with(samples, "shapes", "valohai")
-    app = TrackApp(root, watch="poll")
+    app = fake_app(root)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_loaded(pilot, runs=2)
+        await loaded(pilot, runs=2)
         screen = await open_run(pilot, "shapes")
         await pilot.press("7")
         await wait_for(pilot, lambda: "gpu-node-01" in plain(screen, "#procs-status"))

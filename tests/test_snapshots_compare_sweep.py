@@ -1,13 +1,16 @@
-"""SVG snapshots of the compare and sweep screens (fixed size, fixed clock, sample runs)."""
+"""SVG snapshots of the compare and sweep screens.
+
+Fixed size and clock; sample runs copied into tmp_path, read by the thread-free fake engine.
+"""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
-from conftest import wait_for, wait_loaded
+from conftest import wait_for
+from fake_engine import fake_app, loaded
 
-from tui.app.app import TrackApp
 from tui.app.screens.compare import CompareScreen
 from tui.app.screens.sweep import SweepScreen
 from tui.app.widgets.run_table import RunTable
@@ -24,10 +27,10 @@ def sweep_root(samples: Path) -> Path:
 
 
 def test_compare_snapshot(snap_compare, samples: Path) -> None:
-    app = TrackApp(sweep_root(samples), watch="poll", clock=lambda: CLOCK)
+    app = fake_app(sweep_root(samples), clock=lambda: CLOCK)
 
     async def run_before(pilot) -> None:
-        await wait_loaded(pilot, runs=6)
+        await loaded(pilot, runs=6)
         table = app.screen.query_one(RunTable)
         for key in ("resnet-lr0.01", "resnet-lr0.1", "diverged"):
             table.move_cursor(row=table.get_row_index(key))
@@ -40,10 +43,10 @@ def test_compare_snapshot(snap_compare, samples: Path) -> None:
 
 
 def test_sweep_snapshot(snap_compare, samples: Path) -> None:
-    app = TrackApp(sweep_root(samples), watch="poll", clock=lambda: CLOCK)
+    app = fake_app(sweep_root(samples), clock=lambda: CLOCK)
 
     async def run_before(pilot) -> None:
-        await wait_loaded(pilot, runs=6)
+        await loaded(pilot, runs=6)
         await pilot.press("w")
         await wait_for(pilot, lambda: isinstance(app.screen, SweepScreen))
         await pilot.press("m")  # val_loss: the diverged run is listed as such

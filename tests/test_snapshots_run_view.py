@@ -1,8 +1,8 @@
 """SVG snapshots of the run view (pytest-textual-snapshot): charts of a sweep run, matrices.
 
-Deterministic by construction: sample runs copied into tmp_path, polling watcher, a fixed
-clock (durations are computed from it), a fixed terminal size, no rules file (so no
-notifications).
+Deterministic by construction: sample runs copied into tmp_path, read by the thread-free
+fake engine, a fixed clock (durations are computed from it), a fixed terminal size, no rules
+file (so no notifications).
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from conftest import wait_for, wait_loaded
+from conftest import wait_for
+from fake_engine import fake_app, loaded
 
-from tui.app.app import TrackApp
 from tui.app.screens.run_view import RunScreen
 from tui.app.widgets.run_table import RunTable
 
@@ -25,7 +25,7 @@ def opener(key: str, runs: int, *keys: str):
 
     async def run_before(pilot) -> None:
         app = pilot.app
-        await wait_loaded(pilot, runs=runs)
+        await loaded(pilot, runs=runs)
         table = app.screen.query_one(RunTable)
         table.move_cursor(row=table.get_row_index(key))
         await pilot.press("enter")
@@ -37,7 +37,7 @@ def opener(key: str, runs: int, *keys: str):
 
 
 def test_run_view_charts_of_a_sweep_run(snap_compare, samples: Path) -> None:
-    app = TrackApp(samples / "sweep", watch="poll", clock=lambda: NOW)
+    app = fake_app(samples / "sweep", clock=lambda: NOW)
     assert snap_compare(app, terminal_size=SIZE, run_before=opener("resnet-lr0.01", 5))
 
 
@@ -45,7 +45,7 @@ def test_run_view_matrices_of_the_shapes_run(snap_compare, samples: Path) -> Non
     root = samples.parent / "root"
     root.mkdir()
     shutil.move(samples / "shapes", root / "shapes")
-    app = TrackApp(root, watch="poll", clock=lambda: NOW)
+    app = fake_app(root, clock=lambda: NOW)
     assert snap_compare(
         app,
         terminal_size=SIZE,

@@ -1,7 +1,7 @@
 """SVG snapshot of the run table: native runs sorted by a metric, one marked, one NaN.
 
-Deterministic: sample runs copied into tmp_path, polling watcher, a fixed clock, a fixed
-terminal size.
+Deterministic: sample runs copied into tmp_path, read by the thread-free fake engine, a fixed
+clock, a fixed terminal size.
 """
 
 from __future__ import annotations
@@ -9,9 +9,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from conftest import wait_loaded
+from fake_engine import fake_app, loaded
 
-from tui.app.app import TrackApp
 from tui.app.widgets.run_table import RunTable
 
 SIZE = (120, 30)
@@ -29,7 +28,7 @@ def test_run_table_sorted_with_a_mark_and_a_baseline(
 
     async def run_before(pilot) -> None:
         app = pilot.app
-        await wait_loaded(pilot, runs=7)
+        await loaded(pilot, runs=7)
         app.screen.sort_by("metric:last:val_loss")
         table = app.screen.query_one(RunTable)
         table.move_cursor(row=table.get_row_index("sweep/vit-lr0.001"))
@@ -38,5 +37,5 @@ def test_run_table_sorted_with_a_mark_and_a_baseline(
         await pilot.press("b")
         await pilot.pause()
 
-    app = TrackApp(Path("root"), watch="poll", clock=lambda: NOW)
+    app = fake_app(Path("root"), clock=lambda: NOW)
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
