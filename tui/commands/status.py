@@ -12,12 +12,24 @@ from typing import Any
 
 import orjson
 
-from tui.core.headless import collect, csv_row, jsonable, sort_summaries
-from tui.core.query import QueryError
-from tui.core.rules import RulesError, find_rules
+from tui.commands.watch import LineWriter, json_line
+from tui.core.follow import (
+    Follower,
+    Notice,
+    RulesReloaded,
+    RunChanged,
+    RunRef,
+    VerdictChanged,
+    stopped_by_signals,
+)
+from tui.core.headless import _number, collect, csv_row, jsonable, sort_summaries
+from tui.core.query import Query, QueryError, parse_query
+from tui.core.rules import RULES_FILE, RulesError, RulesFile, find_rules
 from tui.core.shapes import format_number
 from tui.core.status import RunStatus
+from tui.core.store import Run
 from tui.core.summary import key_metrics
+from tui.core.timefmt import utc_iso
 
 STATUS_STYLE: dict[RunStatus, str] = {
     "running": "green",
@@ -47,7 +59,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--rules", type=Path, metavar="FILE", help="rules file (default ROOT/tracktui.toml)"
     )
-    parser.add_argument("--follow", action="store_true", help="refresh the table every 2 s")
+    parser.add_argument(
+        "--follow",
+        action="store_true",
+        help="refresh the table every 2 s; with --json or stdout not a terminal, one JSON "
+        "line per change",
+    )
     parser.add_argument("--workers", type=int, default=None, help=argparse.SUPPRESS)
 
 
@@ -162,6 +179,8 @@ def main(args: argparse.Namespace) -> int:
     if not args.root.is_dir():
         print(f"tracktui: {args.root} is not a readable directory", file=sys.stderr)
         return 2
+    if args.follow and not args.csv and (args.json or not sys.stdout.isatty()):
+        return follow_lines(args)
     try:
         summaries = gather(args)
     except (QueryError, RulesError) as exc:
@@ -190,3 +209,82 @@ def main(args: argparse.Namespace) -> int:
                 live.update(render_table(args.root, gather(args), console.width), refresh=True)
         except KeyboardInterrupt:
             return 0
+
+
+STEP_EVERY = 2.0
+"""Least seconds between two lines of one run that say only that its step moved."""
+
+
+def follow_lines(args: argparse.Namespace) -> int:
+    """``status --follow`` for a pipe: one JSON line per run whose status, step or verdicts
+    changed (steps at most every :data:`STEP_EVERY` seconds per run), until SIGTERM/SIGINT.
+
+    Each line: ``time``, ``run`` (id, name, path), ``status``, ``step``, ``rules`` (as in
+    ``--json``) and ``changed`` (``new``, ``status``, ``step``, ``rules``).
+    """
+    try:
+        query = parse_query(args.filter) if args.filter else None
+    except QueryError as exc:
+        print(f"tracktui: {exc}", file=sys.stderr)
+        return 2
+    rules = RulesFile(args.rules or args.root / RULES_FILE, required=args.rules is not None)
+    load = rules.load()
+    if load.problem is not None:
+        print(f"tracktui: {load.problem}", file=sys.stderr)
+        return 2
+    follower = Follower(args.root, rules)
+    out = LineWriter(sys.stdout.buffer)
+    pending: dict[str, set[str]] = {}
+    last_line: dict[str, float] = {}
+    with stopped_by_signals(follower):
+        for events in follower.passes():
+            for event in events:
+                if isinstance(event, RunChanged):
+                    kinds = {"new"} if event.new else set()
+                    if event.previous_status not in (None, event.status):
+                        kinds.add("status")
+                    if not event.new and event.step != event.previous_step:
+                        kinds.add("step")
+                    pending.setdefault(event.run.key, set()).update(kinds)
+                elif isinstance(event, VerdictChanged):
+                    pending.setdefault(event.run.key, set()).add("rules")
+                elif isinstance(event, (RulesReloaded, Notice)):
+                    message = event.message if isinstance(event, Notice) else event.load.problem
+                    if message:
+                        print(f"tracktui: {message}", file=sys.stderr, flush=True)
+            moment = time.monotonic()
+            for key in sorted(pending):
+                kinds = pending[key]
+                if kinds == {"step"} and moment - last_line.get(key, -STEP_EVERY) < STEP_EVERY:
+                    continue  # said again once STEP_EVERY has passed (the loop ticks each second)
+                del pending[key]
+                run = follower.store.runs.get(key)
+                if run is None or not kinds or not _wanted(query, run, follower):
+                    continue
+                last_line[key] = moment
+                out.write(json_line(_change_line(run, follower, kinds)))
+            if out.closed:
+                follower.request_stop()
+    return 0
+
+
+def _wanted(query: Query | None, run: Run, follower: Follower) -> bool:
+    if query is None:
+        return True
+    verdicts = follower.verdicts.get(run.key, [])
+    triggered = {v.rule for v in verdicts if v.state == "triggered"}
+    return query.matches(run, {"status": run.status, "rules": triggered})
+
+
+def _change_line(run: Run, follower: Follower, kinds: set[str]) -> dict[str, Any]:
+    return {
+        "time": utc_iso(follower.clock()),
+        "run": RunRef.of(run).json(),
+        "status": run.status,
+        "step": _number(run.last_step),
+        "rules": [
+            {"name": v.rule, "state": v.state, "step": _number(v.step), "reason": v.reason}
+            for v in follower.verdicts.get(run.key, [])
+        ],
+        "changed": sorted(kinds),
+    }
