@@ -7,25 +7,36 @@ JSON) and ``meta`` (the last step of run metadata).
 
 :data:`ADAPTERS` is the discovery order, which matters where one directory could match
 several formats: MLflow claims whole stores (and prunes), NePS claims its search tree,
-Gymnos claims execution directories, then TensorBoard event directories and CSV logs; the
-native run directory and Valohai-style logs come last. Foreign adapters only ever read.
+Gymnos claims execution directories; W&B run folders (listed from the folder holding
+``wandb/``), Hugging Face Trainer output directories (before TensorBoard: their ``runs/``
+events belong to them), Sacred run folders (before the native format: both have a
+``run.json``) and DVCLive directories; then TensorBoard event directories and CSV logs;
+the native run directory and Valohai-style logs come last. Foreign adapters only ever read.
 """
 
 from __future__ import annotations
 
 from tui.core.formats.base import Adapter
 from tui.core.formats.csvlog import CsvAdapter
+from tui.core.formats.dvclive import DvcliveAdapter
 from tui.core.formats.gymnos import GymnosAdapter
+from tui.core.formats.huggingface import TrainerAdapter
 from tui.core.formats.mlflow import MlflowAdapter
 from tui.core.formats.native import NativeAdapter
 from tui.core.formats.neps import NepsAdapter
+from tui.core.formats.sacred import SacredAdapter
 from tui.core.formats.tensorboard import TensorBoardAdapter
 from tui.core.formats.valohai import ValohaiAdapter
+from tui.core.formats.wandb import WandbAdapter
 
 ADAPTERS: tuple[type[Adapter], ...] = (
     MlflowAdapter,
     NepsAdapter,
     GymnosAdapter,
+    WandbAdapter,
+    TrainerAdapter,
+    SacredAdapter,
+    DvcliveAdapter,
     TensorBoardAdapter,
     CsvAdapter,
     NativeAdapter,

@@ -163,3 +163,32 @@ def packed_varints(wire: int, raw: int | bytes) -> list[int]:
         value, pos = varint(data, pos)
         values.append(value)
     return values
+
+
+def skip(buf: bytes, pos: int, wire: int) -> int:
+    """The position after a field's value of wire type ``wire`` that starts at ``pos``."""
+    if wire == VARINT:
+        return varint(buf, pos)[1]
+    if wire == LENGTH:
+        size, pos = varint(buf, pos)
+        end = pos + size
+    elif wire == FIXED64:
+        end = pos + 8
+    elif wire == FIXED32:
+        end = pos + 4
+    else:
+        raise ProtoError(f"unsupported wire type {wire}")
+    if end > len(buf):
+        raise ProtoError("field past the end")
+    return end
+
+
+def timestamp(data: bytes) -> float:
+    """A ``google.protobuf.Timestamp`` (seconds 1, nanos 2) as epoch seconds."""
+    seconds = nanos = 0
+    for number, _, raw in fields(data):
+        if number == 1:
+            seconds = signed(as_int(raw))
+        elif number == 2:
+            nanos = signed(as_int(raw))
+    return seconds + nanos / 1e9

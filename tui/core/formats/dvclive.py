@@ -1,0 +1,220 @@
+"""DVCLive output directories (``dvclive/`` by default).
+
+DVCLive writes ``params.yaml`` (the logged parameters), ``metrics.json`` (the latest value
+of every metric and the ``step``) and, for each metric, an appended tab-separated history
+``plots/metrics/<name>.tsv`` whose header is ``step`` and the metric's last name part
+(``timestamp`` first when asked for, in epoch milliseconds); ``nan`` and ``inf`` are
+written as Python spells them. Images are files under ``plots/images/``.
+
+One run per directory: each ``.tsv`` is a series named by its path under
+``plots/metrics`` (``train/loss``), read from a byte offset; the parameters are the
+config; images are listed as media. DVCLive records no end of a run.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from tui.core.formats.base import READ_BUDGET, Adapter, Claim, Source, written_at
+from tui.core.formats.documents import load_file
+from tui.core.formats.files import list_files, newest_mtime, relative, stamp
+from tui.core.formats.meta import finish_meta
+from tui.core.records import RecordBuilder
+from tui.core.sanitize import sanitize
+from tui.core.store import Batch
+from tui.core.tail import FileTail
+
+METRICS_DIR = Path("plots") / "metrics"
+IMAGES_DIR = Path("plots") / "images"
+MAX_METRIC_FILES = 1000
+
+
+def number(cell: str) -> float | None:
+    """A TSV cell as a number (``nan``/``inf`` included), else ``None``."""
+    try:
+        return float(cell)
+    except ValueError:
+        return None
+
+
+class DvcliveSource(Source):
+    """One DVCLive directory."""
+
+    format = "dvclive"
+
+    def __init__(self, root: Path, key: str, directory: Path) -> None:
+        super().__init__(root, key, directory)
+        self._tails: dict[str, FileTail] = {}
+        self._headers: dict[str, list[str]] = {}
+        self._params_stamp: tuple[int, int, int] | None = None
+        self._config: dict[str, Any] = {}
+        self._meta: dict[str, Any] | None = None
+        self._media: tuple[str, ...] | None = None
+
+    def _metric_files(self) -> list[str]:
+        files = list_files(self.directory / METRICS_DIR, limit=MAX_METRIC_FILES, depth=6)
+        return [name for name, _, _ in files if name.endswith(".tsv")]
+
+    def watched_files(self) -> list[Path]:
+        base = self.directory / METRICS_DIR
+        files = [self.directory / "params.yaml", self.directory / "metrics.json"]
+        files.extend(base / name for name in self._metric_files())
+        return files
+
+    def close(self) -> None:
+        for tail in self._tails.values():
+            tail.close()
+
+    def _rows(
+        self, name: str, lines: list[bytes], first: int, bad: list[tuple[str, int, str]]
+    ) -> list[dict[str, Any]]:
+        metric = name[: -len(".tsv")]
+        records: list[dict[str, Any]] = []
+        label = sanitize(f"{METRICS_DIR.as_posix()}/{name}", 200)
+        for i, raw in enumerate(lines):
+            text = raw.decode("utf-8", "replace").rstrip("\r")
+            if not text.strip():
+                continue
+            cells = text.split("\t")
+            header = self._headers.get(name)
+            if header is None:
+                if "step" not in cells:
+                    bad.append((label, first + i, "not a DVCLive header (no step column)"))
+                    continue
+                self._headers[name] = cells
+                continue
+            if len(cells) != len(header):
+                bad.append(
+                    (label, first + i, f"{len(cells)} fields where the header has {len(header)}")
+                )
+                continue
+            record: dict[str, Any] = {}
+            for column, cell in zip(header, cells):
+                value = number(cell)
+                if column == "step":
+                    if value is None or not math.isfinite(value):
+                        break
+                    record["step"] = value
+                elif column == "timestamp":
+                    if value is not None and math.isfinite(value):
+                        record["_time"] = value / 1000.0
+                elif value is not None:
+                    record[metric] = value
+            else:
+                if metric in record and "step" in record:
+                    records.append(record)
+                    continue
+            bad.append((label, first + i, "a row without a step and a number"))
+        return records
+
+    def _read_params(self, notes: list[str]) -> bool:
+        path = self.directory / "params.yaml"
+        current = stamp(path)
+        if current == self._params_stamp:
+            return False
+        self._params_stamp = current
+        value, error = load_file(path, self.root, "yaml")
+        if error is not None:
+            notes.append(error)
+            return False
+        self._config = value if isinstance(value, dict) else {}
+        return True
+
+    def _read_media(self) -> tuple[str, ...] | None:
+        files = list_files(self.directory / IMAGES_DIR, limit=500, depth=4)
+        media = tuple(sanitize(f"{IMAGES_DIR.as_posix()}/{n}", 300) for n, _, _ in files)
+        if media == self._media:
+            return None
+        self._media = media
+        return media
+
+    def read(self, budget: int = READ_BUDGET) -> Batch | None:
+        self.more = False
+        notes: list[str] = []
+        bad: list[tuple[str, int, str]] = []
+        records: list[dict[str, Any]] = []
+        replace = False
+        remaining = budget
+        for name in self._metric_files():
+            tail = self._tails.get(name)
+            if tail is None:
+                tail = self._tails[name] = FileTail(self.directory / METRICS_DIR / name, self.root)
+            chunk = tail.read(max(1, remaining))
+            if chunk.restarted:
+                replace = True
+                self._headers.pop(name, None)
+            notes.extend(chunk.notes)
+            records.extend(self._rows(name, chunk.lines, chunk.first_lineno, bad))
+            remaining -= sum(len(line) + 1 for line in chunk.lines)
+            self.more = self.more or chunk.more
+            if remaining <= 0:
+                self.more = True
+                break
+        if replace:
+            # A history file was rewritten: read every file again from its start.
+            for tail in self._tails.values():
+                tail.close()
+            self._tails.clear()
+            self._headers.clear()
+            self.more = True
+            records = []
+        config_changed = self._read_params(notes)
+        media = self._read_media()
+        builder = RecordBuilder(0, written_at(self.directory / "metrics.json"))
+        builder.add_records(records)
+        block = builder.build()
+        meta = None
+        if config_changed or self._meta is None:
+            name = self.directory.name
+            if name == "dvclive" and self.directory != self.root:
+                name = self.directory.parent.name
+            meta = finish_meta(
+                {
+                    "name": name,
+                    "status": "unknown",
+                    "config": self._config,
+                    "properties": {"logger": "dvclive"},
+                }
+            )
+            if meta == self._meta:
+                meta = None
+            else:
+                self._meta = meta
+        if (
+            block is None
+            and meta is None
+            and not notes
+            and not bad
+            and media is None
+            and not replace
+        ):
+            return None
+        return self.batch(
+            records=block,
+            replace=replace,
+            meta=meta,
+            bad_lines=tuple(bad),
+            notes=tuple(sanitize(n, 300) for n in notes),
+            mtime=newest_mtime(self.watched_files()),
+            media=media,
+        )
+
+
+class DvcliveAdapter(Adapter):
+    """Claims DVCLive directories: ``plots/`` beside ``metrics.json`` or ``params.yaml``."""
+
+    format = "dvclive"
+
+    def discover(self, root: Path, directory: Path, names: list[str]) -> Claim | None:
+        if "plots" not in names or not ({"metrics.json", "params.yaml", "dvc.yaml"} & set(names)):
+            return None
+        if "metrics.jsonl" in names or "run.json" in names:
+            return None
+        if not os.path.isdir(directory / METRICS_DIR) and not os.path.isdir(directory / IMAGES_DIR):
+            return None
+        return Claim(
+            sources=[DvcliveSource(root, relative(directory, root), directory)], prune=True
+        )

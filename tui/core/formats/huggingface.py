@@ -1,0 +1,344 @@
+"""Hugging Face ``Trainer`` output directories, with their TensorBoard events, as one run.
+
+The Trainer writes ``trainer_state.json`` into each ``checkpoint-N/`` it saves and, when
+``save_state()`` is called, into the output directory itself: ``log_history`` (one entry
+per log call, with ``step``, ``epoch``, ``loss``, ``learning_rate``, ``grad_norm``,
+``eval_*``...; the last one of a finished training has ``train_runtime``), ``global_step``,
+``max_steps`` and a few settings. The newest state wins (highest ``global_step``; the
+output directory's on a tie). Its ``TensorBoardCallback`` logs the same values as they
+happen under ``runs/<Mon DD_HH-MM-SS>_<host>/`` with tags renamed (``loss`` ->
+``train/loss``, ``eval_loss`` -> ``eval/loss``), plus the training arguments and the model
+config as JSON text summaries.
+
+One run per output directory: the series are ``log_history`` under its own names, then
+the TensorBoard values of steps past the state's last step (renamed back), so a training
+that has not saved a checkpoint yet is followed live and nothing is counted twice. Wall
+times come from the events when there are any. The config is the training arguments (the
+JSON text summary, never ``training_args.bin``: that is a pickle and is not opened), the
+Trainer's own settings from the state and, under ``model``, the plain values of the
+model's ``config.json``. A state with ``train_runtime`` in its last entry is finished.
+
+``trainer_state.json`` is rewritten in place (not atomically): one that does not parse is
+read again at the next look, and noted only when it stays broken while the file is quiet.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from tui.core.formats.base import READ_BUDGET, Adapter, Claim, Source, now, written_at
+from tui.core.formats.documents import load_file, parse_json
+from tui.core.formats.files import newest_mtime, read_small, relative, stamp
+from tui.core.formats.meta import finish_meta
+from tui.core.formats.tfevents import EventReader
+from tui.core.records import RecordBuilder
+from tui.core.sanitize import sanitize
+from tui.core.shapes import is_number
+from tui.core.store import Batch
+from tui.core.tail import INCOMPLETE_AFTER
+from tui.core.timefmt import as_utc_iso
+
+STATE = "trainer_state.json"
+CHECKPOINT = re.compile(r"checkpoint-(\d+)")
+LOG_DIR = re.compile(r"[A-Z][a-z]{2}\d{2}_\d{2}-\d{2}-\d{2}_.+")
+"""The Trainer's default TensorBoard directory name under ``runs/``."""
+
+SETTINGS = (
+    "max_steps",
+    "num_train_epochs",
+    "train_batch_size",
+    "logging_steps",
+    "eval_steps",
+    "save_steps",
+)
+"""Fields of ``trainer_state.json`` that are part of the config."""
+
+FACTS = (
+    "global_step",
+    "epoch",
+    "best_metric",
+    "best_global_step",
+    "best_model_checkpoint",
+    "total_flos",
+    "num_input_tokens_seen",
+    "is_hyper_param_search",
+    "trial_name",
+)
+"""Fields of ``trainer_state.json`` shown as properties."""
+
+_TEXTS = {"args/text_summary": "args", "model_config/text_summary": "model_config"}
+
+
+def tensorboard_name(tag: str) -> str:
+    """The ``log_history`` key a TensorBoardCallback tag was made from."""
+    if tag.startswith("train/"):
+        return tag[6:]
+    if tag.startswith(("eval/", "test/")):
+        head, _, rest = tag.partition("/")
+        return f"{head}_{rest}"
+    return tag
+
+
+def checkpoints(directory: Path) -> list[tuple[int, Path]]:
+    """``checkpoint-N`` directories, highest ``N`` first."""
+    found = []
+    try:
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                match = CHECKPOINT.fullmatch(entry.name)
+                if match and entry.is_dir(follow_symlinks=False):
+                    found.append((int(match.group(1)), Path(entry.path)))
+    except OSError:
+        return []
+    return sorted(found, reverse=True)
+
+
+def log_dirs(directory: Path) -> list[Path]:
+    """The Trainer's TensorBoard directories under ``runs/``, oldest name first."""
+    runs = directory / "runs"
+    try:
+        with os.scandir(runs) as entries:
+            return sorted(
+                Path(e.path)
+                for e in entries
+                if LOG_DIR.fullmatch(e.name) and e.is_dir(follow_symlinks=False)
+            )
+    except OSError:
+        return []
+
+
+class TrainerSource(Source):
+    """One ``Trainer`` output directory."""
+
+    format = "huggingface"
+
+    def __init__(self, root: Path, key: str, directory: Path) -> None:
+        super().__init__(root, key, directory)
+        self._readers: dict[Path, EventReader] = {}
+        self._state_file: Path | None = None
+        self._state_stamp: tuple[tuple[Path, tuple[int, int, int]], ...] | None = None
+        self._state: dict[str, Any] = {}
+        self._history: list[dict[str, Any]] = []
+        self._last_step = -1.0
+        self._late: list[dict[str, Any]] = []
+        self._times: dict[float, float] = {}
+        self._texts: dict[str, dict[str, Any]] = {}
+        self._model: dict[str, Any] = {}
+        self._model_stamp: tuple[int, int, int] | None = None
+        self._meta: dict[str, Any] | None = None
+        self._retry = False
+        self._broken_noted: tuple[int, int, int] | None = None
+        self.emitted = 0
+
+    def _state_files(self) -> list[Path]:
+        files = [self.directory / STATE]
+        files.extend(path / STATE for _, path in checkpoints(self.directory)[:1])
+        return files
+
+    def watched_files(self) -> list[Path]:
+        files = [*self._state_files(), self.directory]
+        for reader in self._readers.values():
+            files.extend(reader.paths())
+        return files
+
+    def changed(self) -> bool:
+        changed = super().changed()
+        if self._retry:
+            return True
+        if any(r.recheck for r in self._readers.values()):
+            for reader in self._readers.values():
+                reader.recheck = False
+            return True
+        return changed
+
+    # trainer_state.json ---------------------------------------------------------------------------
+    def _load_state(self, path: Path, notes: list[str]) -> dict[str, Any] | None:
+        data, error = read_small(path, self.root)
+        if data is None:
+            if error is not None:
+                notes.append(error)
+            return None
+        value, error = parse_json(data, f"{path.parent.name}/{STATE}")
+        if isinstance(value, dict) and isinstance(value.get("log_history"), list):
+            return value
+        # Rewritten in place by the Trainer: a half-written file is read again next time.
+        self._retry = True
+        current = stamp(path)
+        quiet = current is not None and now() - current[2] / 1e9 > INCOMPLETE_AFTER
+        if quiet and current != self._broken_noted:
+            self._broken_noted = current
+            notes.append(error or f"{STATE} is not a Trainer state")
+        return None
+
+    def _newest_state(self, notes: list[str]) -> bool:
+        """Load the newest trainer_state.json when it changed; True when it did."""
+        present = [(p, s) for p in self._state_files() if (s := stamp(p)) is not None]
+        key = tuple(present)
+        if key == self._state_stamp and not self._retry:
+            return False
+        self._retry = False
+        best: tuple[float, int, Path, dict[str, Any]] | None = None
+        for rank, (path, _) in enumerate(present):
+            state = self._load_state(path, notes)
+            if state is None:
+                continue
+            step = state.get("global_step")
+            order = (float(step) if is_number(step) else -1.0, -rank)
+            if best is None or order > (best[0], best[1]):
+                best = (order[0], order[1], path, state)
+        if self._retry:
+            return False  # keep what we have until every candidate parses
+        self._state_stamp = key
+        if best is None:
+            return False
+        _, _, path, state = best
+        self._state_file = path
+        self._state = state
+        self._history = [dict(e) for e in state["log_history"] if isinstance(e, dict)]
+        steps = [e.get("step") for e in self._history]
+        self._last_step = max((float(s) for s in steps if is_number(s)), default=-1.0)
+        self._late = [r for r in self._late if r["step"] > self._last_step]
+        self._read_model(path.parent, notes)
+        return True
+
+    def _read_model(self, directory: Path, notes: list[str]) -> None:
+        path = directory / "config.json"
+        current = stamp(path)
+        if current is None or current == self._model_stamp:
+            return
+        self._model_stamp = current
+        value, error = load_file(path, self.root, "json")
+        if error is not None:
+            notes.append(error)
+        if isinstance(value, dict):
+            self._model = {
+                k: v
+                for k, v in value.items()
+                if isinstance(v, (str, int, float, bool)) or (isinstance(v, list) and len(v) <= 8)
+            }
+
+    # TensorBoard ----------------------------------------------------------------------------------
+    def _read_events(self, budget: int, notes: list[str]) -> tuple[list[dict[str, Any]], bool]:
+        """New TensorBoard records (renamed), and whether a rewritten event file reset them."""
+        fresh: list[dict[str, Any]] = []
+        reset = False
+        for log_dir in log_dirs(self.directory):
+            reader = self._readers.get(log_dir)
+            if reader is None:
+                reader = self._readers[log_dir] = EventReader(self.root, log_dir)
+            decoded, replaced = reader.read(budget)
+            self.more = self.more or reader.more
+            notes.extend(decoded.notes)
+            reset = reset or replaced
+            for record in decoded.records:
+                renamed: dict[str, Any] = {}
+                for tag, value in record.items():
+                    target = _TEXTS.get(tag)
+                    if target is not None:
+                        parsed, _ = parse_json(str(value).encode(), tag)
+                        if isinstance(parsed, dict):
+                            self._texts[target] = parsed
+                        continue
+                    renamed[tag if tag in ("step", "_time") else tensorboard_name(tag)] = value
+                self._times.setdefault(float(renamed["step"]), float(renamed["_time"]))
+                if len(renamed) > 2:
+                    fresh.append(renamed)
+        return fresh, reset
+
+    # The run --------------------------------------------------------------------------------------
+    def _meta_now(self) -> dict[str, Any] | None:
+        state = self._state
+        config: dict[str, Any] = dict(self._texts.get("args", {}))
+        for key in SETTINGS:
+            if key in state and key not in config:
+                config[key] = state[key]
+        model = self._texts.get("model_config") or self._model
+        if model:
+            config["model"] = {
+                k: v for k, v in model.items() if isinstance(v, (str, int, float, bool, list))
+            }
+        properties: dict[str, Any] = {k: state[k] for k in FACTS if state.get(k) is not None}
+        if self._state_file is not None:
+            properties["state_file"] = relative(self._state_file, self.directory)
+        properties["event_dirs"] = len(self._readers)
+        meta: dict[str, Any] = {
+            "name": self.directory.name if self.directory != self.root else self.root.name,
+            "config": config,
+            "properties": properties,
+        }
+        last = self._history[-1] if self._history else {}
+        if "train_runtime" in last:
+            meta["status"] = "finished"
+            step = last.get("step")
+            ended = self._times.get(float(step)) if is_number(step) else None
+            if ended is not None:
+                meta["ended_at"] = as_utc_iso(ended)
+        if self._times:
+            meta["started_at"] = as_utc_iso(min(self._times.values()))
+        meta = finish_meta(meta)
+        if meta == self._meta:
+            return None
+        self._meta = meta
+        return meta
+
+    def _with_times(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        out = []
+        for entry in records:
+            record = dict(entry)
+            step = record.get("step")
+            if "_time" not in record and is_number(step):
+                moment = self._times.get(float(step))
+                if moment is not None:
+                    record["_time"] = moment
+            out.append(record)
+        return out
+
+    def read(self, budget: int = READ_BUDGET) -> Batch | None:
+        self.more = False
+        notes: list[str] = []
+        fresh, reset = self._read_events(budget, notes)
+        if reset:
+            self._late = []
+            self._times = {}
+        state_changed = self._newest_state(notes)
+        late = [r for r in fresh if r["step"] > self._last_step]
+        self._late.extend(late)
+        replace = state_changed or reset
+        rows = self._with_times(self._history) + self._late if replace else late
+        when = written_at(self._state_file) if self._state_file is not None else now()
+        builder = RecordBuilder(0, when)
+        builder.add_records(rows)
+        block = builder.build()
+        meta = self._meta_now()
+        if block is None and meta is None and not notes and not replace:
+            return None
+        return self.batch(
+            records=block,
+            replace=replace,
+            meta=meta,
+            notes=tuple(sanitize(n, 300) for n in notes),
+            mtime=newest_mtime(self.watched_files()),
+        )
+
+
+class TrainerAdapter(Adapter):
+    """Claims ``Trainer`` output directories (a state file, checkpoints, or its ``runs/``)."""
+
+    format = "huggingface"
+
+    def discover(self, root: Path, directory: Path, names: list[str]) -> Claim | None:
+        if "metrics.jsonl" in names or "run.json" in names:
+            return None
+        found = STATE in names
+        if not found and any(CHECKPOINT.fullmatch(n) for n in names):
+            found = any((path / STATE).is_file() for _, path in checkpoints(directory)[:3])
+        if not found and "runs" in names:
+            found = bool(log_dirs(directory))
+        if not found:
+            return None
+        source = TrainerSource(root, relative(directory, root), directory)
+        skip = frozenset(n for n in names if n == "runs" or CHECKPOINT.fullmatch(n))
+        return Claim(sources=[source], skip=skip)

@@ -1,0 +1,238 @@
+"""Sacred ``FileStorageObserver`` run folders: ``<base>/<run id>/``.
+
+Each run folder holds ``run.json`` (status, host, experiment, command, ``start_time``,
+``heartbeat``, ``stop_time``, ``result``, ``fail_trace``; rewritten on every heartbeat),
+``config.json``, ``metrics.json`` (``{name: {"steps", "timestamps", "values"}}``, the whole
+history rewritten on every heartbeat) and ``cout.txt`` (captured output, appended). Times
+are naive ISO-8601 in UTC. Both JSON files are written in place, so one that does not parse
+is read again at the next look and noted only if it stays broken while quiet.
+
+Statuses: ``COMPLETED`` -> finished, ``FAILED`` -> failed, ``INTERRUPTED`` -> killed,
+``TIMEOUT`` -> failed, ``QUEUED`` -> pending; ``RUNNING`` proves nothing by itself, but each
+new heartbeat of a running run is evidence of life: it is recorded as a record without
+values at the run's current step and the heartbeat's time, so a live run whose metrics come
+rarely is still seen as running, and one whose heartbeats stopped falls quiet.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from tui.core.formats.base import READ_BUDGET, Adapter, Claim, Source, now, written_at
+from tui.core.formats.documents import parse_json
+from tui.core.formats.files import newest_mtime, read_small, relative, stamp
+from tui.core.formats.meta import finish_meta
+from tui.core.formats.native import log_lines
+from tui.core.records import RecordBuilder, parse_time
+from tui.core.sanitize import sanitize
+from tui.core.shapes import is_number
+from tui.core.status import RunStatus
+from tui.core.store import Batch
+from tui.core.tail import INCOMPLETE_AFTER, FileTail
+from tui.core.timefmt import as_utc_iso
+
+STATUSES: dict[str, RunStatus] = {
+    "COMPLETED": "finished",
+    "FAILED": "failed",
+    "INTERRUPTED": "killed",
+    "TIMEOUT": "failed",
+    "QUEUED": "pending",
+    "RUNNING": "running",
+}
+"""Sacred's run states and the statuses they claim."""
+
+MARKERS = frozenset({"run.json", "config.json", "cout.txt"})
+"""Files every FileStorageObserver run folder has."""
+
+
+def iso_utc(value: object) -> str | None:
+    """Sacred's naive UTC time text in our one spelling."""
+    seconds = parse_time(value) if isinstance(value, str) else None
+    return as_utc_iso(seconds) if seconds is not None else None
+
+
+def _mapping(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+class SacredSource(Source):
+    """One FileStorageObserver run folder."""
+
+    format = "sacred"
+
+    def __init__(self, root: Path, key: str, directory: Path) -> None:
+        super().__init__(root, key, directory)
+        self.cout = FileTail(directory / "cout.txt", root)
+        self._stamps: dict[str, tuple[int, int, int] | None] = {}
+        self._documents: dict[str, dict[str, Any]] = {}
+        self._counts: dict[str, int] = {}
+        self._step = 0.0
+        self._heartbeat: float | None = None
+        self._meta: dict[str, Any] | None = None
+        self._retry: set[str] = set()
+        self._noted: dict[str, tuple[int, int, int]] = {}
+
+    def watched_files(self) -> list[Path]:
+        return [self.directory / n for n in ("run.json", "metrics.json", "config.json", "cout.txt")]
+
+    def changed(self) -> bool:
+        return super().changed() or bool(self._retry)
+
+    def close(self) -> None:
+        self.cout.close()
+
+    def _document(self, name: str, notes: list[str]) -> bool:
+        """Re-read one JSON file when it changed; True when a new version was read."""
+        path = self.directory / name
+        current = stamp(path)
+        if current == self._stamps.get(name) and name not in self._retry:
+            return False
+        data, error = read_small(path, self.root)
+        if data is None:
+            self._stamps[name] = current
+            if error is not None:
+                notes.append(error)
+            return False
+        value, error = parse_json(data, name)
+        if not isinstance(value, dict):
+            # Sacred rewrites these files in place: try again at the next look.
+            self._retry.add(name)
+            quiet = current is not None and now() - current[2] / 1e9 > INCOMPLETE_AFTER
+            if quiet and self._noted.get(name) != current and current is not None:
+                self._noted[name] = current
+                notes.append(error or f"{name} is not a JSON object")
+            return False
+        self._retry.discard(name)
+        self._stamps[name] = current
+        self._documents[name] = value
+        return True
+
+    def _points(self, replace: bool) -> tuple[list[dict[str, Any]], bool]:
+        """Records of the metric points not read yet; True when the history was rewritten."""
+        metrics = self._documents.get("metrics.json", {})
+        fresh: list[tuple[float, float, str, float]] = []
+        rewritten = replace
+        lengths: dict[str, int] = {}
+        for name, entry in metrics.items():
+            if not isinstance(entry, dict):
+                continue
+            values, steps = entry.get("values"), entry.get("steps")
+            times = entry.get("timestamps")
+            if not isinstance(values, list) or not isinstance(steps, list):
+                continue
+            count = min(len(values), len(steps))
+            lengths[name] = count
+            if count < self._counts.get(name, 0):
+                rewritten = True
+        if rewritten:
+            self._counts = {}
+        for name, count in lengths.items():
+            entry = metrics[name]
+            times = entry.get("timestamps") if isinstance(entry.get("timestamps"), list) else []
+            for i in range(self._counts.get(name, 0), count):
+                step, value = entry["steps"][i], entry["values"][i]
+                if not is_number(step):
+                    continue
+                moment = parse_time(times[i]) if i < len(times) else None
+                number = float(value) if is_number(value) else math.nan
+                fresh.append(
+                    (moment if moment is not None else math.inf, float(step), name, number)
+                )
+            self._counts[name] = count
+        fresh.sort(key=lambda p: (p[1], p[0]))
+        records: list[dict[str, Any]] = []
+        by_step: dict[float, dict[str, Any]] = {}
+        for moment, step, name, value in fresh:
+            record = by_step.get(step)
+            if record is None or name in record:
+                record = by_step[step] = {"step": step}
+                if math.isfinite(moment):
+                    record["_time"] = moment
+                records.append(record)
+            record[name] = value
+            self._step = max(self._step, step)
+        return records, rewritten
+
+    def _meta_now(self) -> dict[str, Any] | None:
+        run = self._documents.get("run.json", {})
+        config = dict(self._documents.get("config.json", {}))
+        host = _mapping(run.get("host"))
+        experiment = _mapping(run.get("experiment"))
+        state = run.get("status")
+        status = STATUSES.get(state, "unknown") if isinstance(state, str) else "unknown"
+        properties: dict[str, Any] = {
+            "run_id": self.directory.name,
+            "experiment": experiment.get("name"),
+            "command": run.get("command"),
+            "mainfile": experiment.get("mainfile"),
+            "state": state,
+            "heartbeat": iso_utc(run.get("heartbeat")),
+            "result": run.get("result"),
+            "python": host.get("python_version"),
+            "cpu": host.get("cpu"),
+        }
+        trace = run.get("fail_trace")
+        if isinstance(trace, list) and trace:
+            properties["error"] = str(trace[-1]).strip()
+        meta: dict[str, Any] = {
+            "id": self.directory.name,
+            "name": f"{experiment.get('name') or 'sacred'}/{self.directory.name}",
+            "status": status,
+            "host": host.get("hostname"),
+            "config": config,
+            "created_at": iso_utc(run.get("start_time")),
+            "started_at": iso_utc(run.get("start_time")),
+            "properties": {k: v for k, v in properties.items() if v is not None},
+        }
+        if status in ("finished", "failed", "killed"):
+            meta["ended_at"] = iso_utc(run.get("stop_time")) or iso_utc(run.get("heartbeat"))
+        meta = finish_meta(meta)
+        if meta == self._meta:
+            return None
+        self._meta = meta
+        return meta
+
+    def read(self, budget: int = READ_BUDGET) -> Batch | None:
+        notes: list[str] = []
+        changed = [self._document(n, notes) for n in ("run.json", "config.json", "metrics.json")]
+        records, rewritten = self._points(False) if changed[2] else ([], False)
+        run = self._documents.get("run.json", {})
+        beat = parse_time(run.get("heartbeat")) if changed[0] else None
+        if (
+            beat is not None
+            and run.get("status") == "RUNNING"
+            and (self._heartbeat is None or beat > self._heartbeat)
+        ):
+            records.append({"step": self._step, "_time": beat})
+        if beat is not None:
+            self._heartbeat = beat
+        logs = self.cout.read(budget)
+        notes.extend(logs.notes)
+        self.more = logs.more
+        builder = RecordBuilder(0, written_at(self.directory / "metrics.json"))
+        builder.add_records(records)
+        block = builder.build()
+        meta = self._meta_now()
+        if block is None and meta is None and not logs and not notes and not rewritten:
+            return None
+        return self.batch(
+            records=block,
+            replace=rewritten,
+            meta=meta,
+            log=log_lines(logs.lines),
+            notes=tuple(sanitize(n, 300) for n in notes),
+            mtime=newest_mtime(self.watched_files()),
+        )
+
+
+class SacredAdapter(Adapter):
+    """Claims FileStorageObserver run folders (``run.json``, ``config.json``, ``cout.txt``)."""
+
+    format = "sacred"
+
+    def discover(self, root: Path, directory: Path, names: list[str]) -> Claim | None:
+        if "metrics.jsonl" in names or not set(names) >= MARKERS:
+            return None
+        return Claim(sources=[SacredSource(root, relative(directory, root), directory)], prune=True)

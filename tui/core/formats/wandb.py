@@ -1,0 +1,754 @@
+"""Weights & Biases run folders on local disk: ``wandb/run-*/`` and ``wandb/offline-run-*/``.
+
+Everything a run logged is in its transaction log ``run-<id>.wandb`` (``files/config.yaml``
+and ``wandb-summary.json`` appear only once a run is synced, so they are not read). The
+log is LevelDB's log format after a 7-byte header (``:W&B``, magic ``0xBEE1``, version 0):
+32 KiB blocks of physical records, each a CRC-32 (IEEE, over the type byte and the data),
+a 2-byte length and a type (full, first, middle, last: a logical record may span blocks);
+fewer than 7 bytes left in a block are zero padding. Each logical record is a
+``wandb_internal.Record`` protocol buffer, decoded from the wire format
+(:mod:`tui.core.formats.protowire`) for the fields shown, with field numbers from
+wandb's ``wandb_internal.proto``:
+
+* ``history`` (2): items (``key``/``nested_key``, a value as ``value_json`` or typed
+  fields) and the step: series with their ``_step`` and ``_timestamp``; histograms are bar
+  charts, logged media files (images, tables...) are listed;
+* ``summary`` (3) and ``config`` (5) updates and removals, ``run`` (17: display name, tags,
+  project, group, notes, start time, git), ``environment`` (26: host, user, program);
+* ``output_raw`` (13) and ``output`` (4): console output, fragments joined into lines;
+* ``stats`` (7): system metrics (GPU, CPU, memory...) as ``system/<name>`` series at the
+  step reached when they were sampled;
+* ``exit`` (18): the exit code, hence finished or failed, and with the run time the end.
+
+The log is read from a byte offset like wandb's own reader: a record cut short (wandb's
+process is mid-write) waits for the rest; a physical record failing its checksum, or a
+header that cannot be right, makes the rest of its block skipped with a note, and reading
+resumes at the next block.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import struct
+import zlib
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from tui.core.formats.base import READ_BUDGET, Adapter, Claim, Source, now
+from tui.core.formats.documents import parse_json
+from tui.core.formats.files import newest_mtime, relative
+from tui.core.formats.meta import finish_meta
+from tui.core.formats.native import log_lines
+from tui.core.formats.protowire import (
+    FIXED64,
+    LENGTH,
+    ProtoError,
+    as_bytes,
+    as_int,
+    as_text,
+    fields,
+    signed,
+    skip,
+    timestamp,
+    varint,
+    zigzag,
+)
+from tui.core.formats.tfevents import histogram_bars
+from tui.core.records import RecordBuilder
+from tui.core.sanitize import sanitize
+from tui.core.shapes import flatten
+from tui.core.store import Batch
+from tui.core.tail import INCOMPLETE_AFTER, UnsafeFile, open_regular
+from tui.core.timefmt import as_utc_iso
+
+FILE_HEADER = b":W&B\xe1\xbe\x00"
+"""Ident, magic (0xBEE1, little-endian) and version 0."""
+
+BLOCK = 32768
+RUN_DIR = re.compile(r"(?:offline-)?run-\d{8}_\d{6}-([A-Za-z0-9_-]+)")
+"""A run folder's name; the group is the run id (``run-<id>.wandb`` inside)."""
+
+MEDIA_LIMIT = 500
+MAX_RECORD = 256 * 1024 * 1024
+"""The longest logical record read (a larger one waits, unread)."""
+LOG_LINE_LIMIT = 64 * 1024
+"""A console line longer than this is cut (wandb may write progress bars without newlines)."""
+
+_PHYSICAL = 7
+_FULL, _FIRST, _MIDDLE, _LAST = 1, 2, 3, 4
+_CRC_SEED = {t: zlib.crc32(bytes([t])) for t in (_FULL, _FIRST, _MIDDLE, _LAST)}
+_HEAD = struct.Struct("<IHB")
+_DOUBLE = struct.Struct("<d")
+_SKIPPED_KEYS = frozenset({"_runtime", "_wandb"})
+_NUMERIC_START = frozenset(b"-0123456789NI")
+_RECORD_TYPES = frozenset({*range(2, 14), 17, 18, *range(20, 28)})
+"""Field numbers of ``Record.record_type`` (16 is ``control``, 19 ``uuid``, 200 ``_info``)."""
+
+
+def transaction_log(directory: Path, names: list[str] | None = None) -> str | None:
+    """The name of the ``run-<id>.wandb`` file of a run folder, if it holds one."""
+    match = RUN_DIR.fullmatch(directory.name)
+    if match is None:
+        return None
+    name = f"run-{match.group(1)}.wandb"
+    if names is not None:
+        return name if name in names else None
+    return (
+        name if os.path.isfile(directory / name) and not os.path.islink(directory / name) else None
+    )
+
+
+# Framing ----------------------------------------------------------------------------------------
+def split(data: bytes, base: int) -> tuple[list[bytes], int, list[int], int | None]:
+    """Logical records from ``data``, read from file offset ``base`` (a record boundary).
+
+    Returns the records, the bytes consumed (up to the end of the last complete logical
+    record, or past a damaged block), the file offsets of damaged blocks skipped, and the
+    offset of a damaged block whose end is not in ``data`` yet (``None`` if none).
+    """
+    records: list[bytes] = []
+    damaged: list[int] = []
+    parts: list[bytes] = []
+    pos = 0
+    committed = 0
+    end = len(data)
+    crc32 = zlib.crc32
+    while True:
+        at = base + pos
+        left = BLOCK - at % BLOCK
+        if left < _PHYSICAL:
+            if pos + left > end:
+                break
+            pos += left
+            if not parts:
+                committed = pos
+            continue
+        if pos + _PHYSICAL > end:
+            break
+        crc, length, kind = _HEAD.unpack_from(data, pos)
+        start = pos + _PHYSICAL
+        stop = start + length
+        if kind not in _CRC_SEED or length > left - _PHYSICAL:
+            bad = True
+        elif stop > end:
+            break  # cut short: wait for the rest
+        else:
+            chunk = data[start:stop]
+            bad = crc32(chunk, _CRC_SEED[kind]) != crc
+        if bad:
+            damaged.append(at)
+            parts = []
+            if pos + left > end:
+                return records, committed, damaged[:-1], at
+            pos += left
+            committed = pos
+            continue
+        pos = stop
+        if kind == _FULL:
+            parts = []
+            records.append(chunk)
+            committed = pos
+        elif kind == _FIRST:
+            parts = [chunk]
+        elif parts:
+            parts.append(chunk)
+            if kind == _LAST:
+                records.append(b"".join(parts))
+                parts = []
+                committed = pos
+        else:
+            committed = pos  # the rest of a record whose start was damaged
+    return records, committed, damaged, None
+
+
+# Decoding ---------------------------------------------------------------------------------------
+def json_value(raw: bytes) -> Any:
+    """A ``value_json`` (wandb writes ``NaN`` and ``Infinity`` bare, as Python does)."""
+    if raw and raw[0] in _NUMERIC_START:
+        try:
+            return (
+                float(raw)
+                if (b"." in raw or b"e" in raw or b"N" in raw or b"I" in raw)
+                else int(raw)
+            )
+        except ValueError:
+            pass
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        value, _ = parse_json(raw, "value")
+        return value
+
+
+Key = tuple[str, ...]
+
+
+def _key(parts: list[bytes], cache: dict[bytes, Key]) -> Key:
+    joined = parts[0] if len(parts) == 1 else b"\x00".join(parts)
+    name = cache.get(joined)
+    if name is None:
+        name = cache[joined] = tuple(p.decode("utf-8", "replace") for p in parts)
+    return name
+
+
+def nest(items: list[tuple[Key, Any]]) -> dict[str, Any]:
+    """Values by key path as nested objects (wandb sends a logged dict as one item per leaf)."""
+    out: dict[str, Any] = {}
+    for parts, value in items:
+        if len(parts) == 1:
+            out[parts[0]] = value
+            continue
+        node = out
+        for part in parts[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = node[part] = {}
+            node = child
+        node[parts[-1]] = value
+    return out
+
+
+def _length(buf: bytes, pos: int) -> tuple[int, int]:
+    size = buf[pos]
+    if size < 0x80:
+        return size, pos + 1
+    return varint(buf, pos)
+
+
+def history(payload: bytes, cache: dict[bytes, Key]) -> tuple[list[tuple[Key, Any]], int | None]:
+    """A ``HistoryRecord``: ``item`` (1: HistoryItem) values by key path, and ``step.num`` (2.1)."""
+    values: list[tuple[Key, Any]] = []
+    step: int | None = None
+    pos = 0
+    end = len(payload)
+    while pos < end:
+        key, pos = varint(payload, pos)
+        number, wire = key >> 3, key & 7
+        if wire != LENGTH:
+            pos = skip(payload, pos, wire)
+            continue
+        size, pos = _length(payload, pos)
+        stop = pos + size
+        if stop > end:
+            raise ProtoError("history item past the end")
+        if number == 1:
+            parts, value = _item(payload, pos, stop)
+            if parts:
+                values.append((_key(parts, cache), value))
+        elif number == 2:
+            for field_number, _, raw in fields(payload[pos:stop]):
+                if field_number == 1:
+                    step = signed(as_int(raw))
+        pos = stop
+    return values, step
+
+
+def _item(buf: bytes, pos: int, end: int) -> tuple[list[bytes], Any]:
+    """One ``HistoryItem`` between ``pos`` and ``end``: key parts and decoded value."""
+    parts: list[bytes] = []
+    value: Any = None
+    while pos < end:
+        key, pos = varint(buf, pos)
+        number, wire = key >> 3, key & 7
+        if wire == LENGTH:
+            size, pos = _length(buf, pos)
+            stop = pos + size
+            if stop > end:
+                raise ProtoError("history field past the end")
+            if number in (1, 2):  # key, nested_key
+                parts.append(buf[pos:stop])
+            elif number in (16, 8):  # value_json, json
+                value = json_value(buf[pos:stop])
+            elif number == 7:  # text
+                value = buf[pos:stop].decode("utf-8", "replace")
+            pos = stop
+        elif wire == FIXED64 and number == 6:  # number
+            if pos + 8 > end:
+                raise ProtoError("number past the end")
+            value = _DOUBLE.unpack_from(buf, pos)[0]
+            pos += 8
+        elif number in (4, 5, 3):  # boolean, integer (sint64), none
+            raw, pos = varint(buf, pos)
+            value = bool(raw) if number == 4 else zigzag(raw) if number == 5 else None
+        else:
+            pos = skip(buf, pos, wire)
+    return parts, value
+
+
+def updates(payload: bytes) -> tuple[dict[str, Any], list[Key]]:
+    """A ``ConfigRecord``/``SummaryRecord``: ``update`` (1) values (nested) and ``remove`` (2) keys."""
+    changed: list[tuple[Key, Any]] = []
+    removed: list[Key] = []
+    for number, _, raw in fields(payload):
+        if number not in (1, 2):
+            continue
+        parts: list[str] = []
+        value: Any = None
+        for item_number, _, item in fields(as_bytes(raw)):
+            if item_number in (1, 2):
+                parts.append(as_text(item))
+            elif item_number == 16:
+                value = json_value(as_bytes(item))
+        if not parts:
+            continue
+        if number == 1:
+            changed.append((tuple(parts), value))
+        else:
+            removed.append(tuple(parts))
+    return nest(changed), removed
+
+
+def merge(target: dict[str, Any], changed: dict[str, Any], removed: list[Key]) -> None:
+    """Apply config or summary updates (nested objects merged) and removals."""
+    for key, value in changed.items():
+        old = target.get(key)
+        if isinstance(old, dict) and isinstance(value, dict) and "_type" not in value:
+            merge(old, value, [])
+        else:
+            target[key] = value
+    for parts in removed:
+        node: Any = target
+        for part in parts[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(parts[-1], None)
+
+
+def record_type(data: bytes) -> tuple[int, bytes]:
+    """The ``record_type`` oneof of a ``Record``: ``(field number, payload)`` or ``(0, b"")``."""
+    for number, wire, raw in fields(data):
+        if wire == LENGTH and number in _RECORD_TYPES:
+            return number, as_bytes(raw)
+    return 0, b""
+
+
+def _media(value: dict[str, Any]) -> list[str]:
+    """Files a media value names (``path``, or ``filenames`` of an image list)."""
+    found = []
+    path = value.get("path")
+    if isinstance(path, str):
+        found.append(path)
+    names = value.get("filenames")
+    if isinstance(names, list):
+        found.extend(n for n in names if isinstance(n, str))
+    return [f"files/{p}" for p in found if not p.startswith("/") and ".." not in p.split("/")]
+
+
+# The run ----------------------------------------------------------------------------------------
+class WandbSource(Source):
+    """One W&B run folder, read from its transaction log."""
+
+    format = "wandb"
+
+    def __init__(self, root: Path, key: str, directory: Path, log_name: str) -> None:
+        super().__init__(root, key, directory)
+        self.log_name = log_name
+        self.offset = 0
+        self.step = 0
+        self._header_checked = False
+        self._keys: dict[bytes, Key] = {}
+        self._config: dict[str, Any] = {}
+        self._summary: dict[str, Any] = {}
+        self._run: dict[str, Any] = {}
+        self._properties: dict[str, Any] = {}
+        self._exit: tuple[int, float] | None = None
+        self._started: float | None = None
+        self._meta: dict[str, Any] | None = None
+        self._media: list[str] = []
+        self._partial: dict[int, bytes] = {}
+        self._waiting_damage: int | None = None
+        self._stalled_noted = False
+        self._broken = False
+
+    @property
+    def log_path(self) -> Path:
+        """The transaction log."""
+        return self.directory / self.log_name
+
+    def watched_files(self) -> list[Path]:
+        return [self.log_path]
+
+    # Reading the log ----------------------------------------------------------------------------
+    def _read_bytes(self, budget: int, notes: list[str]) -> tuple[bytes, int, float] | None:
+        try:
+            fd = open_regular(self.log_path, self.root)
+        except FileNotFoundError:
+            return None
+        except (UnsafeFile, OSError) as exc:
+            self._broken = True
+            notes.append(sanitize(f"{self.log_name}: {exc}", 300))
+            return None
+        try:
+            info = os.fstat(fd)
+            if not self._header_checked:
+                head = os.pread(fd, len(FILE_HEADER), 0)
+                if len(head) < len(FILE_HEADER):
+                    return None
+                if head != FILE_HEADER:
+                    self._broken = True
+                    notes.append(f"{self.log_name}: not a W&B transaction log (unknown header)")
+                    return None
+                self._header_checked = True
+                self.offset = max(self.offset, len(FILE_HEADER))
+            want = min(info.st_size - self.offset, budget)
+            data = os.pread(fd, want, self.offset) if want > 0 else b""
+        except OSError as exc:
+            notes.append(sanitize(f"{self.log_name}: {exc.strerror or exc}", 300))
+            return None
+        finally:
+            os.close(fd)
+        return data, info.st_size, info.st_mtime
+
+    def _records(self, budget: int, notes: list[str]) -> list[bytes]:
+        want = max(budget, BLOCK)
+        while True:
+            got = self._read_bytes(want, notes)
+            if got is None:
+                return []
+            data, size, mtime = got
+            if size < self.offset:
+                notes.append(f"{self.log_name} shrank; it is not read any further")
+                self._broken = True
+                return []
+            records, used, damaged, waiting = split(data, self.offset)
+            if used or self.offset + len(data) >= size or want >= MAX_RECORD:
+                break
+            want *= 4  # one record longer than the budget: read enough to hold it
+        for at in damaged:
+            if at != self._waiting_damage:
+                notes.append(
+                    f"{self.log_name}: damaged block at byte {at:,} (checksum mismatch); "
+                    "the rest of that block was skipped"
+                )
+        if waiting is not None and waiting != self._waiting_damage:
+            notes.append(
+                f"{self.log_name}: damaged block at byte {waiting:,} (checksum mismatch); "
+                "the rest of that block will be skipped"
+            )
+        self._waiting_damage = waiting if waiting is not None else self._waiting_damage
+        start = self.offset
+        self.offset += used
+        read_to = start + len(data)
+        if read_to < size:
+            self.more = True
+        elif (
+            self.offset < size
+            and waiting is None
+            and not records
+            and not self._stalled_noted
+            and now() - mtime > INCOMPLETE_AFTER
+        ):
+            self._stalled_noted = True
+            notes.append(
+                f"{self.log_name}: incomplete final record at byte {self.offset:,} "
+                "(writer stopped mid-record?)"
+            )
+        if records:
+            self._stalled_noted = False
+        return records
+
+    # Decoding records ---------------------------------------------------------------------------
+    def _history(self, payload: bytes, rows: list[dict[str, Any]], media: list[str]) -> None:
+        items, step = history(payload, self._keys)
+        record: dict[str, Any] = {}
+        for key, value in nest(items).items():
+            if key in _SKIPPED_KEYS:
+                continue
+            if key == "_timestamp":
+                if isinstance(value, (int, float)):
+                    record["_time"] = value
+            elif isinstance(value, dict):
+                kind = value.get("_type")
+                if kind == "histogram":
+                    bars = _wandb_histogram(value)
+                    if bars is not None:
+                        record[key] = bars
+                elif kind is not None:
+                    media.extend(_media(value))
+                else:
+                    flatten(key, value, record)
+            else:
+                record[key] = value
+        if "_step" not in record:
+            record["_step"] = step if step is not None else self.step
+        x = record["_step"]
+        if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x):
+            self.step = int(x)
+        rows.append(record)
+
+    def _stats(self, payload: bytes, rows: list[dict[str, Any]]) -> None:
+        record: dict[str, Any] = {"_step": self.step}
+        for number, _, raw in fields(payload):
+            if number == 2:
+                record["_time"] = timestamp(as_bytes(raw))
+            elif number == 3:
+                key = ""
+                value: Any = None
+                for item_number, _, item in fields(as_bytes(raw)):
+                    if item_number == 1:
+                        key = as_text(item)
+                    elif item_number == 16:
+                        value = json_value(as_bytes(item))
+                if key and isinstance(value, (int, float)) and not isinstance(value, bool):
+                    record[f"system/{key}"] = value
+        if len(record) > 2:
+            rows.append(record)
+
+    def _output(self, payload: bytes, lines: list[bytes]) -> None:
+        stream = 0
+        text = b""
+        for number, _, raw in fields(payload):
+            if number == 1:
+                stream = as_int(raw)
+            elif number == 3:
+                text = as_bytes(raw)
+        pending = self._partial.get(stream, b"") + text
+        pieces = pending.split(b"\n")
+        rest = pieces.pop()
+        for piece in pieces:
+            lines.append(piece.rsplit(b"\r", 1)[-1] if b"\r" in piece.rstrip(b"\r") else piece)
+        self._partial[stream] = rest[-LOG_LINE_LIMIT:]
+
+    def _run_record(self, payload: bytes) -> None:
+        run: dict[str, Any] = {}
+        tags: list[str] = []
+        for number, _, raw in fields(payload):
+            if number in (1, 2, 3, 6, 7, 8, 9, 12, 13):
+                name = {
+                    1: "run_id",
+                    2: "entity",
+                    3: "project",
+                    6: "group",
+                    7: "job_type",
+                    8: "display_name",
+                    9: "notes",
+                    12: "sweep_id",
+                    13: "host",
+                }[number]
+                run[name] = as_text(raw)
+            elif number == 4:
+                merge(self._config, *updates(as_bytes(raw)))
+            elif number == 10:
+                tags.append(as_text(raw))
+            elif number == 17:
+                self._started = timestamp(as_bytes(raw))
+            elif number == 21:
+                for git_number, _, git in fields(as_bytes(raw)):
+                    if git_number == 1:
+                        run["git_remote"] = as_text(git)
+                    elif git_number == 2:
+                        run["git_commit"] = as_text(git)
+        run["tags"] = tags
+        self._run.update(run)
+
+    def _environment(self, payload: bytes) -> None:
+        names = {
+            1: "os",
+            2: "python",
+            6: "program",
+            12: "host",
+            13: "user",
+            18: "gpu",
+            19: "gpu_count",
+        }
+        args: list[str] = []
+        for number, wire, raw in fields(payload):
+            if number == 5:
+                args.append(as_text(raw))
+            elif number in names:
+                self._properties[names[number]] = as_int(raw) if wire == 0 else as_text(raw)
+        if args:
+            self._properties["args"] = args
+
+    def _exit_record(self, payload: bytes) -> None:
+        code = 0
+        runtime = 0.0
+        for number, _, raw in fields(payload):
+            if number == 1:
+                code = signed(as_int(raw))
+                code = code - (1 << 32) if code >= 1 << 31 else code
+            elif number == 2:
+                runtime = float(as_int(raw))
+        self._exit = (code, runtime)
+
+    def _decode(
+        self, records: list[bytes], rows: list[dict[str, Any]], lines: list[bytes], notes: list[str]
+    ) -> tuple[bool, list[str]]:
+        """Apply records; returns whether the run's metadata may have changed, and new media."""
+        meta_changed = False
+        media: list[str] = []
+        damaged = 0
+        for data in records:
+            try:
+                number, payload = record_type(data)
+                if number == 2:
+                    self._history(payload, rows, media)
+                elif number in (13, 4):
+                    self._output(payload, lines)
+                elif number == 7:
+                    self._stats(payload, rows)
+                elif number in (3, 5):
+                    merge(self._summary if number == 3 else self._config, *updates(payload))
+                    meta_changed = True
+                elif number == 17:
+                    self._run_record(payload)
+                    meta_changed = True
+                elif number == 26:
+                    self._environment(payload)
+                    meta_changed = True
+                elif number == 18:
+                    self._exit_record(payload)
+                    meta_changed = True
+                elif number == 23:
+                    self._properties["preempting"] = True
+                    meta_changed = True
+            except (ProtoError, ValueError, struct.error, IndexError):
+                damaged += 1
+        if damaged:
+            notes.append(f"{self.log_name}: {damaged} record(s) that are not W&B records skipped")
+        return meta_changed, media
+
+    def _meta_now(self) -> dict[str, Any] | None:
+        run = self._run
+        props = self._properties
+        run_id = run.get("run_id") or RUN_DIR.fullmatch(self.directory.name).group(1)  # type: ignore[union-attr]
+        properties: dict[str, Any] = {
+            "run_id": run_id,
+            "mode": "offline" if self.directory.name.startswith("offline-") else "online",
+            **{
+                k: run.get(k)
+                for k in ("project", "entity", "group", "job_type", "notes", "sweep_id")
+            },
+            **{k: props.get(k) for k in ("program", "args", "python", "os", "gpu", "gpu_count")},
+        }
+        summary: dict[str, Any] = {}
+        for key, value in self._summary.items():
+            if key.startswith("_") or (isinstance(value, dict) and "_type" in value):
+                continue
+            if isinstance(value, dict):
+                flatten(key, value, summary)
+            else:
+                summary[key] = value
+        if summary:
+            properties["summary"] = summary
+        if props.get("preempting"):
+            properties["preempting"] = True
+        config = {k: v for k, v in self._config.items() if k != "_wandb"}
+        started = self._started
+        meta: dict[str, Any] = {
+            "id": run_id,
+            "name": run.get("display_name") or run_id,
+            "config": config,
+            "tags": run.get("tags") or None,
+            "host": props.get("host") or run.get("host") or None,
+            "user": props.get("user") or None,
+            "created_at": as_utc_iso(started) if started else None,
+            "started_at": as_utc_iso(started) if started else None,
+            "properties": {k: v for k, v in properties.items() if v not in (None, "", [])},
+        }
+        if run.get("git_commit"):
+            meta["git"] = {"commit": run["git_commit"], "remote": run.get("git_remote")}
+        if self._exit is not None:
+            code, runtime = self._exit
+            meta["exit_code"] = code
+            meta["status"] = "finished" if code == 0 else "failed"
+            if started:
+                meta["ended_at"] = as_utc_iso(started + runtime)
+        meta = finish_meta(meta)
+        if meta == self._meta:
+            return None
+        self._meta = meta
+        return meta
+
+    def read(self, budget: int = READ_BUDGET) -> Batch | None:
+        self.more = False
+        notes: list[str] = []
+        if self._broken:
+            return None
+        records = self._records(budget, notes)
+        rows: list[dict[str, Any]] = []
+        lines: list[bytes] = []
+        meta_changed, media = self._decode(records, rows, lines, notes)
+        media_out = None
+        if media and len(self._media) < MEDIA_LIMIT:
+            known = set(self._media)
+            self._media.extend(m for m in dict.fromkeys(media) if m not in known)
+            del self._media[MEDIA_LIMIT:]
+            media_out = tuple(sanitize(m, 300) for m in self._media)
+        builder = RecordBuilder(0, now())
+        builder.add_records(rows)
+        block = builder.build()
+        meta = self._meta_now() if meta_changed or self._meta is None else None
+        if block is None and meta is None and not lines and not notes and media_out is None:
+            return None
+        return self.batch(
+            records=block,
+            meta=meta,
+            log=log_lines(lines),
+            notes=tuple(sanitize(n, 300) for n in notes),
+            mtime=newest_mtime(self.watched_files()),
+            media=media_out,
+        )
+
+
+def _wandb_histogram(value: dict[str, Any]) -> dict[str, list[Any]] | None:
+    """``{"_type": "histogram", "bins": [edges], "values": [counts]}`` as a bar chart."""
+    bins, counts = value.get("bins"), value.get("values")
+    if not (isinstance(bins, list) and isinstance(counts, list)) or len(bins) != len(counts) + 1:
+        return None
+    try:
+        edges = [float(b) for b in bins]
+        numbers = [float(c) for c in counts]
+    except (TypeError, ValueError):
+        return None
+    return histogram_bars(edges[:-1], edges[1:], numbers)
+
+
+def run_folders(directory: Path) -> list[tuple[Path, str]]:
+    """W&B run folders directly in ``directory`` (symbolic links not followed), with their logs."""
+    found = []
+    try:
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                if not RUN_DIR.fullmatch(entry.name) or not entry.is_dir(follow_symlinks=False):
+                    continue
+                path = Path(entry.path)
+                name = transaction_log(path)
+                if name is not None:
+                    found.append((path, name))
+    except OSError:
+        return []
+    return sorted(found)
+
+
+class WandbAdapter(Adapter):
+    """Claims W&B run folders: those in a ``wandb/`` directory, or a run folder itself.
+
+    Discovery does not descend into ``wandb/`` (its ``latest-run`` and debug-log links may
+    point anywhere), so the folder holding it lists the runs; a ROOT that is a ``wandb/``
+    directory or a run folder is walked into as usual.
+    """
+
+    format = "wandb"
+
+    def discover(self, root: Path, directory: Path, names: list[str]) -> Claim | None:
+        name = transaction_log(directory, names)
+        if name is not None:
+            source = WandbSource(root, relative(directory, root), directory, name)
+            return Claim(sources=[source], prune=True)
+        if "wandb" not in names:
+            return None
+        folder = directory / "wandb"
+        if os.path.islink(folder) or not folder.is_dir():
+            return None
+        runs = run_folders(folder)
+        if not runs:
+            return None
+        sources: list[Source] = [
+            WandbSource(root, relative(path, root), path, log) for path, log in runs
+        ]
+        return Claim(sources=sources, watch=[folder])
