@@ -8,6 +8,16 @@ Real writers where they install from PyPI without a deep-learning framework:
   end and metric timestamps; the database store also gets a run left RUNNING.
 * TensorBoard (``tensorboardX``'s ``SummaryWriter``, fixed wall times): scalars, a text
   summary, hparams, and a run whose writer restarted into a second event file.
+* Weights & Biases (``wandb`` in offline mode): a finished run with config, tags, console
+  output, a histogram and an image, and a run that exits with code 1 (``wandb_offline``).
+* Hugging Face ``Trainer`` (``transformers`` on CPU ``torch``): a tiny randomly initialised
+  GPT-2 trained on a synthetic dataset, with checkpoints, ``save_state()`` and its
+  TensorBoard events (``hf_trainer``; model weights and optimizer state are deleted).
+* DVCLive: params, metrics (one with timestamps, one with a NaN) and an image (``dvclive``).
+* Sacred (``FileStorageObserver``): a completed, a failed and an interrupted run
+  (``sacred``).
+
+Those four write wall-clock times of the moment they ran (the libraries take no others).
 
 Written here in the writers' own formats, because their libraries need TensorFlow or
 PyTorch: Keras ``CSVLogger`` files (``epoch`` first, sorted columns, ``\\r\\n`` rows,
@@ -45,6 +55,10 @@ GENERATED = (
     "gymnos",
     "csv_keras",
     "lightning",
+    "wandb_offline",
+    "hf_trainer",
+    "dvclive",
+    "sacred",
 )
 """Entries of the output directory this script owns."""
 
@@ -485,22 +499,201 @@ def make_gymnos(out: Path) -> None:
     )
 
 
+# Weights & Biases --------------------------------------------------------------------------
+def make_wandb(out: Path, steps: int = 40, prune: bool = True) -> None:
+    """Offline W&B runs: a finished one (``lr0.1``) and one exiting with code 1 (``lr1.0``)."""
+    os.environ.update(WANDB_MODE="offline", WANDB_SILENT="true", WANDB_CONSOLE="wrap")
+    import numpy as np
+    import wandb
+
+    folder = out / "wandb_offline"
+    folder.mkdir(parents=True)
+    settings = wandb.Settings(disable_git=True, save_code=False, x_disable_stats=False)
+    for name, lr, code in (("lr0.1", 0.1, 0), ("lr1.0", 1.0, 1)):
+        run = wandb.init(
+            project="mnist",
+            name=name,
+            dir=str(folder),
+            config={"lr": lr, "batch_size": 64, "optimizer": {"name": "sgd", "momentum": 0.9}},
+            tags=["baseline" if code == 0 else "sweep", "mnist"],
+            settings=settings,
+        )
+        for step in range(steps):
+            loss = round(2.0 * 0.9**step, 6) if code == 0 or step < steps // 2 else NAN
+            metrics: dict[str, Any] = {
+                "loss": loss,
+                "train": {"acc": round(0.5 + step / (3 * steps), 6)},
+            }
+            if step % 10 == 9:
+                metrics["val/accuracy"] = round(0.55 + step / (3 * steps), 6)
+            run.log(metrics, step=step)
+            print(f"step {step} loss {loss}")
+        rng = np.random.default_rng(0)
+        run.log(
+            {
+                "weights": wandb.Histogram(rng.normal(size=200)),
+                "samples": wandb.Image(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)),
+            },
+            step=steps - 1,
+        )
+        run.summary["best_loss"] = 0.5 if code == 0 else None
+        run.finish(exit_code=code)
+    if prune:
+        # Keep what a reader needs: not the pip freeze, debug logs or links out of the tree.
+        for run_dir in folder.glob("wandb/*run-*"):
+            for junk in ("logs", "tmp", "files/requirements.txt", "files/wandb-metadata.json"):
+                target = run_dir / junk
+                if target.is_dir():
+                    shutil.rmtree(target)
+                elif target.exists():
+                    target.unlink()
+        for link in ("debug.log", "debug-internal.log"):
+            (folder / "wandb" / link).unlink(missing_ok=True)
+
+
+# Hugging Face Trainer ------------------------------------------------------------------------
+def make_hf_trainer(out: Path, max_steps: int = 12, prune: bool = True) -> None:
+    """A tiny random GPT-2 trained by ``Trainer`` on synthetic tokens, on the CPU, offline."""
+    os.environ.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel, Trainer, TrainingArguments
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(
+        GPT2Config(vocab_size=32, n_positions=16, n_embd=16, n_layer=1, n_head=2)
+    )
+
+    class Tokens(torch.utils.data.Dataset[dict[str, Any]]):
+        """Sequences of counting tokens: the model learns to count mod 32."""
+
+        def __len__(self) -> int:
+            return 64
+
+        def __getitem__(self, i: int) -> dict[str, Any]:
+            ids = torch.tensor([(i + k) % 32 for k in range(8)])
+            return {"input_ids": ids, "labels": ids}
+
+    folder = out / "hf_trainer" / "gpt2-tiny"
+    args = TrainingArguments(
+        output_dir=str(folder),
+        max_steps=max_steps,
+        logging_steps=2,
+        eval_strategy="steps",
+        eval_steps=4,
+        save_steps=6,
+        per_device_train_batch_size=8,
+        learning_rate=1e-3,
+        report_to=["tensorboard"],
+        use_cpu=True,
+        disable_tqdm=True,
+        seed=0,
+    )
+    trainer = Trainer(model=model, args=args, train_dataset=Tokens(), eval_dataset=Tokens())
+    trainer.train()
+    trainer.save_state()
+    if prune:
+        for path in folder.rglob("*"):
+            if path.suffix in (".pt", ".pth", ".safetensors"):
+                path.unlink()
+
+
+# DVCLive -------------------------------------------------------------------------------------
+def make_dvclive(out: Path, steps: int = 6) -> None:
+    """One DVCLive run: params, per-step metrics (a NaN, one with timestamps), an image."""
+    import numpy as np
+    from dvclive import Live
+
+    # DVCLive runs `dvc init` in the git repository around the working directory: work
+    # from an empty temporary one, outside any repository.
+    here = Path.cwd()
+    target = (out / "dvclive" / "dvclive").resolve()
+    with tempfile.TemporaryDirectory() as tmp:
+        os.chdir(tmp)
+        try:
+            with Live(str(target), save_dvc_exp=False, dvcyaml=None) as live:
+                live.log_params({"lr": 0.01, "epochs": steps, "model": {"layers": 2}})
+                for step in range(steps):
+                    live.log_metric("train/loss", round(1.5 * 0.8**step, 6))
+                    live.log_metric("val/acc", round(0.6 + 0.05 * step, 6), timestamp=True)
+                    if step == 3:
+                        live.log_metric("val/loss", NAN)
+                    live.next_step()
+                live.log_image("confusion.png", np.zeros((4, 4, 3), dtype=np.uint8))
+        finally:
+            os.chdir(here)
+
+
+# Sacred --------------------------------------------------------------------------------------
+def make_sacred(out: Path) -> None:
+    """Three FileStorageObserver runs of one experiment: completed, failed, interrupted."""
+    from sacred import SETTINGS, Experiment
+    from sacred.observers import FileStorageObserver
+
+    SETTINGS.CAPTURE_MODE = "sys"  # capture print() into cout.txt within this process
+    experiment = Experiment("mnist", save_git_info=False)
+    experiment.observers.append(FileStorageObserver(str(out / "sacred" / "runs")))
+
+    @experiment.config
+    def config() -> None:
+        lr = 0.01  # noqa: F841 (a Sacred config scope: locals are the config)
+        layers = [64, 32]  # noqa: F841
+        outcome = "complete"  # noqa: F841
+
+    @experiment.main
+    def train(lr: float, outcome: str, _run: Any) -> float:
+        for step in range(5):
+            _run.log_scalar("loss", round(1.0 / (step + 1 + lr), 6), step)
+            print(f"epoch {step}")
+        _run.log_scalar("loss", NAN, 5)
+        _run.log_scalar("val.acc", 0.9, 5)
+        if outcome == "fail":
+            raise RuntimeError("diverged")
+        if outcome == "interrupt":
+            raise KeyboardInterrupt
+        return 0.25
+
+    for outcome in ("complete", "fail", "interrupt"):
+        try:
+            experiment.run(config_updates={"outcome": outcome})
+        except (RuntimeError, KeyboardInterrupt):
+            pass
+    shutil.rmtree(out / "sacred" / "runs" / "_sources")  # copies of this script
+
+
+MAKERS: dict[tuple[str, ...], Any] = {
+    ("csv_keras", "lightning"): make_csv,
+    ("neps_current",): make_neps_current,
+    ("neps_legacy",): make_neps_legacy,
+    ("gymnos",): make_gymnos,
+    ("tensorboard",): make_tensorboard,
+    ("mlflow_file", "mlflow_sqlite"): make_mlflow,
+    ("wandb_offline",): make_wandb,
+    ("hf_trainer",): make_hf_trainer,
+    ("dvclive",): make_dvclive,
+    ("sacred",): make_sacred,
+}
+"""Each writer and the entries of :data:`GENERATED` it writes."""
+
+
 def main() -> None:
-    """Write every foreign sample into OUT."""
+    """Write every foreign sample (or those named by ``--only``) into OUT."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", nargs="?", type=Path, default=Path(__file__).parent / "foreign")
-    out = parser.parse_args().out
+    parser.add_argument("--only", help="comma-separated entries of GENERATED to write")
+    options = parser.parse_args()
+    out = options.out
+    wanted = set(options.only.split(",")) if options.only else set(GENERATED)
     out.mkdir(parents=True, exist_ok=True)
-    for name in GENERATED:
-        target = out / name
-        if target.is_dir():
-            shutil.rmtree(target)
-    make_csv(out)
-    make_neps_current(out)
-    make_neps_legacy(out)
-    make_gymnos(out)
-    make_tensorboard(out)
-    make_mlflow(out)
+    for entries, maker in MAKERS.items():
+        if not wanted & set(entries):
+            continue
+        for name in entries:
+            target = out / name
+            if target.is_dir():
+                shutil.rmtree(target)
+        maker(out)
 
 
 if __name__ == "__main__":
