@@ -101,3 +101,37 @@ def processes_alive(processes: Processes) -> bool:
     from processes import marked
 
     return bool(marked(processes.marker))
+
+
+async def test_the_app_reloads_an_edited_rules_file_and_keeps_good_rules_on_a_broken_edit(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "exp").mkdir()
+    (tmp_path / "exp" / "metrics.jsonl").write_text(
+        '{"step": 1, "loss": 0.5}\n{"step": 2, "loss": NaN}\n'
+    )
+    rules = tmp_path / "tracktui.toml"
+    app = TrackApp(tmp_path, watch="poll")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "exp" in app.store.runs and app.store.runs["exp"].series)
+        assert not (app.rules and app.rules.rules) and not app.verdicts.get("exp")
+        rules.write_text('[[rule]]\nname = "diverged"\nmetric = "loss"\nwhen = "nonfinite"\n')
+        app.refresh_statuses()  # what the status timer runs every few seconds
+        await wait_for(pilot, lambda: bool(app.verdicts.get("exp")))
+        (verdict,) = app.verdicts["exp"]
+        assert verdict.rule == "diverged" and verdict.state == "triggered"
+        good = app.rules
+        rules.write_text('[[rule]]\nname = "broken"\nmetric = "loss"\nwhen = "sometimes"\n')
+        app.refresh_statuses()
+        await pilot.pause()
+        assert app.rules is good and app.rules_error is not None and "line" in app.rules_error
+        assert [v.rule for v in app.verdicts["exp"]] == ["diverged"]
+        rules.write_text(
+            '[[rule]]\nname = "diverged"\nmetric = "loss"\nwhen = "nonfinite"\naction = "kill"\n'
+        )
+        rules.chmod(0o666)  # anyone may write it: its kill action only flags
+        app.refresh_statuses()
+        await pilot.pause()
+        assert app.rules is not good and app.rules_error is None
+        assert [r.action for r in app.rules.rules] == ["flag"]
+        assert app.rules_file.downgraded is not None

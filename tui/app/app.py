@@ -36,7 +36,7 @@ from tui.core.engine import Engine
 from tui.core.evidence import EvidenceGatherer
 from tui.core.openfiles import RunProcess
 from tui.core.procs import SignalName
-from tui.core.rules import RuleEngine, RulesError, Verdict, find_rules, load_rules
+from tui.core.rules import RULES_FILE, RuleEngine, RulesFile, RulesLoad, Verdict
 from tui.core.status import derive_status
 from tui.core.store import Delta, Run, RunStore
 
@@ -136,10 +136,10 @@ class TrackApp(App[int]):
         self.verdicts: dict[str, list[Verdict]] = {}
         self.run_colors: dict[str, int] = {}
         self.progress: tuple[int, int] | None = None
-        self.rules_error: str | None = None
-        self.rules: RuleEngine | None = None
-        self.rules_path = find_rules(self.root, rules_path)
-        self._load_rules()
+        self.rules_file = RulesFile(
+            rules_path or self.root / RULES_FILE, required=rules_path is not None, clock=clock
+        )
+        self._first_rules = self.rules_file.load()
         self._wake = threading.Event()
         self._evidence_wake = threading.Event()
         self._first_paint = threading.Event()
@@ -147,27 +147,52 @@ class TrackApp(App[int]):
         self._killed_by_rule: set[tuple[str, str]] = set()
         self._killing: set[str] = set()  # runs with a kill being planned, confirmed or run
 
-    # Set-up ---------------------------------------------------------------------------
-    def _load_rules(self) -> None:
-        if self.rules_path is None:
-            return
-        try:
-            self.rules = RuleEngine(load_rules(self.rules_path))
-        except RulesError as exc:
-            self.rules_error = str(exc)
-        except OSError as exc:
-            self.rules_error = f"{self.rules_path}: {exc.strerror or exc}"
+    # Rules ------------------------------------------------------------------------------
+    @property
+    def rules(self) -> RuleEngine | None:
+        """The rules in force (the last good reading of the rules file)."""
+        return self.rules_file.engine
 
+    @property
+    def rules_error(self) -> str | None:
+        """Why the latest reading of the rules file failed (the previous rules stay)."""
+        return self.rules_file.problem
+
+    def _tell_rules(self, load: RulesLoad, reloaded: bool) -> None:
+        if load.problem is not None:
+            title = (
+                "Rules file not reloaded" if reloaded and self.rules else "Rules file not loaded"
+            )
+            kept = " — the previous rules stay in force" if reloaded and self.rules else ""
+            self.notify(
+                load.problem + kept, title=title, severity="error", timeout=15, markup=False
+            )
+        elif reloaded:
+            count = len(load.engine.rules) if load.engine is not None else 0
+            self.notify(f"{count} rule(s) from {load.path}", title="Rules reloaded", markup=False)
+        if load.downgraded is not None:
+            self.notify(
+                load.downgraded, title="Kill rules only flag", severity="warning", markup=False
+            )
+
+    def reload_rules(self) -> None:
+        """Read the rules file again if it changed; re-evaluate every run with new rules."""
+        load = self.rules_file.reload_if_changed()
+        if load is None:
+            return
+        self._tell_rules(load, reloaded=True)
+        if load.engine is not None:
+            self.verdicts.clear()
+            now = self.clock()
+            self._evaluate(None, now)
+            self._broadcast(RunsUpdated(statuses=frozenset(self.store.runs)))
+
+    # Set-up ---------------------------------------------------------------------------
     def on_mount(self) -> None:
         self.push_screen(RunsScreen())
-        if self.rules_error:
-            self.notify(
-                self.rules_error,
-                title="Rules file not loaded",
-                severity="error",
-                timeout=15,
-                markup=False,
-            )
+        first = self._first_rules
+        if first.problem is not None or first.downgraded is not None:
+            self._tell_rules(first, reloaded=False)
         if self.readers:
             self.read_runs()
             self.gather_evidence()
@@ -305,7 +330,9 @@ class TrackApp(App[int]):
                 screen.refresh_kill_ready()  # statuses decide what the kill keys can act on
 
     def refresh_statuses(self) -> None:
-        """Re-derive time-dependent statuses (stalled, crashed) and time-based rules."""
+        """Re-derive time-dependent statuses (stalled, crashed) and time-based rules, and
+        pick up an edited rules file."""
+        self.reload_rules()
         now = self.clock()
         changed: set[str] = set()
         for run in self.store:

@@ -47,6 +47,10 @@ RECENT_MAX = 3600.0
 STALL_MIN = 300.0
 """A live run is stalled after max(this, 10 x its usual interval) without a record."""
 
+END_GRACE = 3.0
+"""Seconds after its last write that a gone process is not yet called crashed: its end
+record (the launcher writes it when the command exits) may be on its way."""
+
 STOP_SLACK = 2.0
 """Seconds a write may follow the audit log's kill entry and still be the dying run's."""
 
@@ -144,7 +148,11 @@ def derive_status(
         status = _live(run, quiet, pid, real_number(meta.get("pid_create_time")), check)
         if status is not None:
             return status
-        return "killed" if stopped else "crashed"
+        if stopped:
+            return "killed"
+        if quiet is not None and quiet < END_GRACE:
+            return "running"  # exited a moment ago: the end record is being written
+        return "crashed"
     found = run.process
     if found is not None and found.pid is not None:
         status = _live(run, quiet, found.pid, found.create_time, check)
