@@ -364,7 +364,17 @@ def test_discovery_opens_no_file_in_native_runs(
 def test_sources_pickle_before_their_first_read(foreign: Path) -> None:
     found = walk(foreign, default_adapters())
     formats = {s.format for s in found.sources}
-    assert formats == {"csv", "gymnos", "mlflow", "neps", "tensorboard"}
+    assert formats == {
+        "csv",
+        "gymnos",
+        "mlflow",
+        "neps",
+        "tensorboard",
+        "wandb",
+        "huggingface",
+        "dvclive",
+        "sacred",
+    }
     for source in found.sources:
         clone = pickle.loads(pickle.dumps(source))
         assert clone.key == source.key
