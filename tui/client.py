@@ -30,6 +30,8 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import re
+import shutil
 import signal
 import sys
 import threading
@@ -81,6 +83,7 @@ class Run:
         self._pid = os.getpid()
         self._finished = False
         self._lock = threading.RLock()  # a signal handler may end the run mid-tag()
+        self._tables: dict[str, dict[str, list[Any]]] = {}
 
     @property
     def finished(self) -> bool:
@@ -133,6 +136,71 @@ class Run:
         if len(lengths) > 1:
             raise ValueError(f"table {name!r}: columns differ in length {sorted(lengths)}")
         self.log({name: {str(k): list(v) for k, v in columns.items()}})
+
+    def log_list(self, name: str, values: Sequence[Any], step: int | float | None = None) -> None:
+        """Log a list of numbers (Azure ML ``log_list``): a vector, shown as bars."""
+        self.log({name: list(_rows(values))}, step=step)
+
+    def log_row(self, name: str, step: int | float | None = None, **columns: Any) -> None:
+        """Append one row to the table ``name`` (Azure ML ``log_row``).
+
+        The table so far is logged whole each time, so the run view shows every row; a
+        table with numeric columns is charted as lines. A row whose columns differ from
+        the table's first row is refused.
+        """
+        with self._lock:
+            table = self._tables.setdefault(name, {key: [] for key in columns})
+            if set(columns) != set(table):
+                raise ValueError(
+                    f"table {name!r} has columns {sorted(table)}, not {sorted(columns)}"
+                )
+            for key, value in columns.items():
+                table[key].append(value)
+            self.log({name: {key: list(values) for key, values in table.items()}}, step=step)
+
+    def log_image(
+        self, name: str, path: str | os.PathLike[str], step: int | float | None = None
+    ) -> Path:
+        """Copy an image file into the run's ``media/`` and log its name at ``step``.
+
+        The copy is named after ``name`` and the step (``media/<name>_step<N>.<ext>``), so
+        images of every step are kept; the record ``{name: "media/..."}`` ties it to its
+        step. Returns the copy's path.
+        """
+        source = Path(path)
+        suffix = "".join(source.suffixes[-1:]).lower()
+        stem = _file_name(name) + (f"_step{step:g}" if step is not None else "")
+        target = self._copy(source, stem + suffix)
+        self.log({name: f"media/{target.name}"}, step=step)
+        return target
+
+    def upload_file(self, path: str | os.PathLike[str], name: str | None = None) -> Path:
+        """Copy any file into the run's ``media/`` (Azure ML ``upload_file``); returns the copy."""
+        source = Path(path)
+        return self._copy(source, _file_name(name) if name else source.name)
+
+    def _copy(self, source: Path, file_name: str) -> Path:
+        media = self.dir / MEDIA
+        media.mkdir(exist_ok=True)
+        target = media / file_name
+        partial = media / f".{file_name}.partial"
+        shutil.copyfile(source, partial)
+        os.replace(partial, target)  # readers never list half a file
+        return target
+
+    def set_property(self, key: str, value: Any) -> None:
+        """Record an immutable fact about the run (``properties`` in run.json).
+
+        Unlike a tag, a property is set once: setting it again to another value raises
+        ``ValueError`` (setting the same value again does nothing).
+        """
+        with self._lock:
+            properties = _mapping(read_run_json(self.dir).get("properties"))
+            if key in properties:
+                if properties[key] != value:
+                    raise ValueError(f"property {key!r} is already {properties[key]!r}")
+                return
+            update_run_json(self.dir, {"properties": {**properties, key: value}})
 
     def tag(self, key: str, value: Any) -> None:
         """Set a mutable label on the run (rewrites run.json atomically)."""
@@ -193,6 +261,18 @@ class Run:
             self._end(None, code, None)
         else:
             self._end("failed" if error is not None else "finished", None, None)
+
+
+MEDIA = "media"
+"""The run's folder of logged files (images, uploads)."""
+
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._=-]+")
+
+
+def _file_name(name: str) -> str:
+    """A metric or file name made safe as one file name (no separators, no leading dot)."""
+    cleaned = _UNSAFE_NAME.sub("_", name).strip("._") or "file"
+    return cleaned[:120]
 
 
 def _mapping(value: object) -> dict[str, Any]:
