@@ -31,6 +31,7 @@ RUN_KEYS = {
     "rules",
     "health",
     "process",
+    "slurm",
 }
 METRIC_KEYS = {
     "last",

@@ -2,12 +2,20 @@
 
 The options become the new run's ``run.json`` (name, hyperparameters, labels); the run
 directory is made under ROOT and :func:`tui.core.launch.supervise` runs the command.
+
+``--sbatch "OPTIONS"`` submits it to Slurm instead (:func:`tui.core.slurm.submit`): the run
+directory and its run.json (status ``queued``, the job id) exist from submission on, and the
+batch job runs ``tracktui run --run-dir DIR -- CMD`` on its node, which fills the same
+directory exactly as a local run would.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import shutil
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,10 +26,16 @@ from tui.core.rundir import (
     DEFAULT_ROOT,
     RUN_JSON,
     base_meta,
+    current_user,
     default_name,
     make_run_dir,
+    read_run_json,
+    slurm_job_here,
+    update_run_json,
     write_json_atomic,
 )
+from tui.core.slurm import SubmitError, submit
+from tui.core.timefmt import utc_iso
 
 
 def parse_value(text: str) -> Any:
@@ -104,6 +118,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tag", action="append", metavar="K=V", help="label recorded in run.json (repeatable)"
     )
+    parser.add_argument(
+        "--sbatch",
+        metavar="OPTIONS",
+        help="submit as a Slurm batch job with these sbatch options, one string "
+        '(e.g. "-p gpu --gres=gpu:1 --time=4:00:00"); returns once it is queued',
+    )
+    parser.add_argument(
+        "--run-dir",
+        type=Path,
+        metavar="DIR",
+        help="run in this existing run directory (what a --sbatch job does on its node)",
+    )
     parser.add_argument("command", nargs=argparse.REMAINDER, help="the command to run, after --")
 
 
@@ -118,7 +144,12 @@ def main(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.run_dir is not None:
+        return _run_in(args.run_dir, command)
     try:
+        options = shlex.split(args.sbatch) if args.sbatch is not None else None
+        if options is not None and shutil.which("sbatch") is None:
+            raise ValueError("--sbatch: sbatch is not on PATH (run this on a Slurm login node)")
         config = load_config_file(args.config_file) if args.config_file else {}
         config.update(parse_pairs(args.config, "--config"))
         tags = parse_pairs(args.tag, "--tag")
@@ -127,5 +158,40 @@ def main(args: argparse.Namespace) -> int:
         print(f"tracktui run: {error}", file=sys.stderr)
         return 2
     meta = base_meta(run_dir, args.name, command, config, tags)
+    if options is not None:
+        return _submit(run_dir, command, options, meta)
     write_json_atomic(run_dir / RUN_JSON, meta)
     return supervise(run_dir, command)
+
+
+def _submit(run_dir: Path, command: list[str], options: list[str], meta: dict[str, Any]) -> int:
+    """Queue the run as a batch job; its run.json says ``queued`` and names the job."""
+    # Nothing runs yet: no host, and the submitting shell's own job is not this run's.
+    meta.pop("slurm_job_id", None)
+    meta["submit_host"] = meta.pop("host")
+    try:
+        job = submit(run_dir, command, options, meta)
+    except (SubmitError, OSError) as error:
+        print(f"tracktui run: {error}", file=sys.stderr)
+        return 1
+    print(f"Submitted batch job {job}: run {run_dir}")
+    return 0
+
+
+def _run_in(run_dir: Path, command: list[str]) -> int:
+    """Run as the run ``--sbatch`` prepared in ``run_dir``, on the node the job landed on."""
+    run_dir = run_dir.resolve()
+    if not read_run_json(run_dir):
+        print(f"tracktui run: --run-dir {run_dir}: no run.json there", file=sys.stderr)
+        return 2
+    started: dict[str, Any] = {
+        "status": "running",
+        "host": socket.gethostname(),
+        "user": current_user(),
+        "started_at": utc_iso(),
+    }
+    job = slurm_job_here()
+    if job:
+        started["slurm_job_id"] = job
+    update_run_json(run_dir, started)
+    return supervise(run_dir, command, echo=False)

@@ -1,23 +1,25 @@
 """Evidence of life and death beyond the run files: writer processes and our audit log.
 
 A run's files say what it logged; whether it is still alive needs more (DESIGN.md §5).
-:class:`EvidenceGatherer` collects, off the main thread, the two facts the status deriver
+:class:`EvidenceGatherer` collects, off the main thread, the facts the status deriver
 needs for every run: the process holding its files open for writing
-(:mod:`tui.core.openfiles`) and tracktui's own record of having stopped it
-(:mod:`tui.core.audit`). The result is frozen; :meth:`Evidence.apply` hands it to the runs
-on the thread that owns the store.
+(:mod:`tui.core.openfiles`), tracktui's own record of having stopped it
+(:mod:`tui.core.audit`) and, for a run that names a Slurm job, what Slurm says about the
+job (:mod:`tui.core.slurm`, one batched call for all runs). The result is frozen;
+:meth:`Evidence.apply` hands it to the runs on the thread that owns the store.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tui.core.audit import AuditReader, Stop, logs_for
 from tui.core.engine import is_network_filesystem
 from tui.core.openfiles import RunProcess, WriterScanner, index_files
+from tui.core.slurm import SlurmJob, SlurmTracker
 from tui.core.store import RunStore
 
 
@@ -38,6 +40,8 @@ class Evidence:
         pause: seconds until the next periodic gathering (stretched on a busy box).
         local: ROOT is on a local filesystem, so a writer of its files is a process of this
             box and the scan would have seen it.
+        slurm: what Slurm says about each run's job, by run key (absent: no job named).
+        slurm_commands: how many Slurm commands the gathering ran (one squeue, one sacct).
     """
 
     processes: Mapping[str, RunProcess[str]]
@@ -47,9 +51,11 @@ class Evidence:
     cpu_seconds: float
     pause: float
     local: bool
+    slurm: Mapping[str, SlurmJob] = field(default_factory=dict)
+    slurm_commands: int = 0
 
     def apply(self, store: RunStore, root: Path) -> list[str]:
-        """Give every run its process and stop; returns the keys whose evidence changed."""
+        """Give every run its process, stop and Slurm job; returns the keys that changed."""
         changed = []
         base = _normal(root)
         for run in store:
@@ -58,6 +64,11 @@ class Evidence:
             if process != run.process or stop != run.stop or run.scanned != self.local:
                 run.process, run.stop, run.scanned = process, stop, self.local
                 changed.append(run.key)
+            job = self.slurm.get(run.key)
+            if job != run.slurm:
+                run.slurm = job
+                if run.key not in changed[-1:]:
+                    changed.append(run.key)
         return changed
 
 
@@ -69,6 +80,7 @@ class EvidenceGatherer:
         scanner: the process scanner (default: the current user's processes).
         audit: the audit reader (default: ROOT's log and the state directory's).
         local: whether ROOT is on a local filesystem (default: asked of the mount table).
+        slurm: asks Slurm about the runs' jobs (default: the real squeue and sacct).
     """
 
     def __init__(
@@ -77,11 +89,13 @@ class EvidenceGatherer:
         scanner: WriterScanner | None = None,
         audit: AuditReader | None = None,
         local: bool | None = None,
+        slurm: SlurmTracker | None = None,
     ) -> None:
         self.root = root
         self.local = not is_network_filesystem(root) if local is None else local
         self.scanner = scanner or WriterScanner()
         self.audit = audit or AuditReader(logs_for(root))
+        self.slurm = slurm or SlurmTracker()
 
     def gather(self, files: Mapping[str, Sequence[Path]]) -> Evidence:
         """Look for the writers of ``files`` (run key -> its files) and read the audit log.
@@ -91,6 +105,7 @@ class EvidenceGatherer:
         index = index_files(files)
         scan = self.scanner.scan(index)
         stops = {_normal(run): stop for run, stop in self.audit.stops().items()}
+        jobs = self.slurm.refresh(files)
         return Evidence(
             processes=dict(scan.runs),
             stops=stops,
@@ -99,4 +114,6 @@ class EvidenceGatherer:
             cpu_seconds=scan.cpu_seconds,
             pause=scan.pause(),
             local=self.local,
+            slurm=dict(jobs.jobs),
+            slurm_commands=jobs.commands,
         )

@@ -96,6 +96,8 @@ def summarize(
         or as_utc_iso(run.first_time)
     )
     ended = as_utc_iso(meta.get("ended_at"))
+    if ended is None and run.slurm is not None:
+        ended = as_utc_iso(run.slurm.end_time)
     if ended is None and run.status in ENDED_BY_EVIDENCE:
         ended = as_utc_iso(run.stop.time if run.stop is not None else last_activity(run))
     texts = {name: _text(run.latest(name)) for name in sorted(run.objects)}
@@ -127,6 +129,7 @@ def summarize(
         ],
         "health": health,
         "process": process,
+        "slurm": run.slurm.as_json() if run.slurm is not None else None,
     }
 
 

@@ -170,23 +170,25 @@ def _outcome(returncode: int, forwarded: int | None) -> dict[str, Any]:
     return {"status": "killed", "signal": number, "signal_name": name}
 
 
-def supervise(run_dir: Path, command: list[str]) -> int:
+def supervise(run_dir: Path, command: list[str], echo: bool = True) -> int:
     """Run ``command`` as the run in ``run_dir`` (its run.json written) until it ends.
 
-    Returns its exit code, or 128+N after signal N (the shell's convention).
+    With ``echo`` off its output goes to output.log only (a batch job's own output file
+    would just repeat it). Returns its exit code, or 128+N after signal N (the shell's
+    convention).
     """
     env = {**os.environ, RUN_DIR_ENV: str(run_dir), "PYTHONUNBUFFERED": "1"}
     log_fd = os.open(run_dir / OUTPUT, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     metrics_fd = os.open(run_dir / METRICS, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        return _run_child(run_dir, command, env, log_fd, metrics_fd)
+        return _run_child(run_dir, command, env, log_fd, metrics_fd, echo)
     finally:
         os.close(log_fd)
         os.close(metrics_fd)
 
 
 def _run_child(
-    run_dir: Path, command: list[str], env: dict[str, str], log_fd: int, metrics_fd: int
+    run_dir: Path, command: list[str], env: dict[str, str], log_fd: int, metrics_fd: int, echo: bool
 ) -> int:
     try:
         child = subprocess.Popen(
@@ -215,13 +217,13 @@ def _run_child(
         _Pump(
             os.dup(child.stdout.fileno()),
             _Sink(log_fd, OUTPUT, warn=True),
-            _Sink(_echo_fd(sys.stdout, 1), "stdout", warn=False),
+            _Sink(_echo_fd(sys.stdout, 1) if echo else None, "stdout", warn=False),
             record,
         ),
         _Pump(
             os.dup(child.stderr.fileno()),
             _Sink(log_fd, OUTPUT, warn=True),
-            _Sink(_echo_fd(sys.stderr, 2), "stderr", warn=False),
+            _Sink(_echo_fd(sys.stderr, 2) if echo else None, "stderr", warn=False),
             None,
         ),
     ]

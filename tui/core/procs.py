@@ -29,7 +29,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import select
 import shlex
 import shutil
@@ -49,6 +48,7 @@ import psutil
 from tui.core.openfiles import RunProcess
 from tui.core.rundir import current_user, user_name
 from tui.core.sanitize import sanitize
+from tui.core.slurm import ENDED, SlurmClient, SlurmJob, job_of
 from tui.core.timefmt import utc_iso
 
 SignalName = Literal["term", "int", "kill"]
@@ -73,7 +73,6 @@ WEAK_IDENTITY = (
 """The note a plan and a report carry when processes cannot be pinned by pidfd."""
 
 _POLL = 0.05
-_SLURM_JOB = re.compile(r"\d+(?:_\d+)?(?:\.(?:\d+|batch|extern))?")
 _CMDLINE_LIMIT = 1000
 
 
@@ -679,10 +678,13 @@ def plan_kill(
     user = sanitize(str(meta.get("user", "?")), 64)
     job = meta.get("slurm_job_id")
     if job is not None:
-        refusal = _check_slurm(meta)
-        if refusal is not None:
-            return refusal
-        return KillPlan(run_dir, name, host, user, dict(meta), None, str(job), files, (*notes,))
+        found = _check_slurm(meta)
+        if isinstance(found, Refusal):
+            return found
+        said = f"Slurm says: {found.describe()}, owner {found.user}"
+        return KillPlan(
+            run_dir, name, host, user, dict(meta), None, str(job), files, (*notes, said)
+        )
     tree = tree_for_run(meta)
     if isinstance(tree, Refusal):
         return tree
@@ -754,9 +756,16 @@ def plan_kill_found(
     )
 
 
-def _check_slurm(meta: Mapping[str, Any]) -> Refusal | None:
+def _check_slurm(meta: Mapping[str, Any], client: SlurmClient | None = None) -> Refusal | SlurmJob:
+    """The run's job as Slurm describes it, if it may be cancelled by us; else why not.
+
+    Slurm's own record of the job's owner decides (run.json's ``user`` must agree too): as
+    root, scancel would cancel anyone's job, and tracktui only cancels the caller's own
+    (DESIGN.md §6). A job that already ended is not cancelled again.
+    """
     job = meta.get("slurm_job_id")
-    if not isinstance(job, (str, int)) or not _SLURM_JOB.fullmatch(str(job)):
+    base = job_of(job)
+    if base is None:
         return Refusal(f"slurm_job_id {sanitize(str(job), 40)!r} is not a job id", "slurm")
     me = current_user()
     run_user = meta.get("user")
@@ -765,13 +774,27 @@ def _check_slurm(meta: Mapping[str, Any]) -> Refusal | None:
             f"Slurm job belongs to user {sanitize(run_user, 64)!r}, you are {sanitize(me, 64)!r}",
             "other_user",
         )
-    if shutil.which("scancel") is None:
+    for command in ("scancel", "squeue"):
+        if shutil.which(command) is None:
+            return Refusal(
+                f"the run is Slurm job {job} but {command} is not on PATH here; "
+                "cancel it from a Slurm node",
+                "slurm",
+            )
+    client = client or SlurmClient()
+    answer = client.squeue([base])
+    found = answer.jobs.get(base)
+    if found is None:
+        why = answer.problem or f"Slurm does not know job {base} (it ended long ago?)"
+        return Refusal(f"cannot check Slurm job {job}: {why}", "slurm")
+    if found.user != me:
         return Refusal(
-            f"the run is Slurm job {job} but scancel is not on PATH here; "
-            "cancel it from a Slurm node",
-            "slurm",
+            f"Slurm job {base} belongs to user {found.user or '?'!r}, you are {sanitize(me, 64)!r}",
+            "other_user",
         )
-    return None
+    if found.state in ENDED:
+        return Refusal(f"Slurm job {base} already ended: {found.describe()}", "not_running")
+    return found
 
 
 def default_audit_path(root: Path) -> Path:
@@ -1087,13 +1110,21 @@ def _result(survivors: Collection[psutil.Process], alive_text: str) -> str:
 
 
 def _scancel(plan: KillPlan, signal: str, reason: str | None, audit: _Audit) -> KillReport:
-    refusal = _check_slurm(plan.meta)
-    if refusal is not None:
-        return _refuse(plan, signal, refusal, reason, audit)
+    """Cancel or signal the plan's Slurm job after checking it again with Slurm.
+
+    ``term``: plain ``scancel`` (Slurm's cancel: SIGTERM to every step and the batch
+    script, SIGKILL after KillWait; the job ends CANCELLED). ``int``: ``--signal=INT
+    --full``, which reaches the batch script too and leaves the job to end by itself.
+    ``kill``: ``--signal=KILL --full``, which Slurm carries out as the full cancel. A
+    queued job has nothing to signal: every kind cancels it. (``--signal=TERM`` is not
+    used: Slurm 22.05 records the job as a failed launch instead of cancelled.)
+    """
+    found = _check_slurm(plan.meta)
+    if isinstance(found, Refusal):
+        return _refuse(plan, signal, found, reason, audit)
     job = str(plan.slurm_job_id)
     argv = ["scancel", job]
-    if signal != "term":
-        # Plain scancel already does TERM, KillWait, KILL; --full reaches the batch script.
+    if signal != "term" and found.status != "queued":
         argv = ["scancel", f"--signal={SIGNALS[signal].name[3:]}", "--full", job]
     try:
         done = subprocess.run(argv, capture_output=True, timeout=60, check=False)
@@ -1102,9 +1133,10 @@ def _scancel(plan: KillPlan, signal: str, reason: str | None, audit: _Audit) -> 
     except (OSError, subprocess.TimeoutExpired) as error:
         output, code = str(error), None
     shown = sanitize(" ".join(argv) + f" -> exit {code}" + (f": {output}" if output else ""), 600)
-    audit.write(
-        _entry(plan.run_dir, plan.run_name, [], f"scancel {SIGNALS[signal].name}", shown, reason)
+    entry = _entry(
+        plan.run_dir, plan.run_name, [], f"scancel {SIGNALS[signal].name}", shown, reason
     )
+    audit.write({**entry, "slurm_job_id": job, "slurm_state": found.state})
     if code != 0:
         failed = Refusal(f"scancel failed: {shown}", "slurm")
         return KillReport(

@@ -215,9 +215,19 @@ def base_meta(
     git = git_info(cwd)
     if git is not None:
         meta["git"] = git
-    slurm_job = os.environ.get("SLURM_JOB_ID")
+    slurm_job = slurm_job_here()
     if slurm_job:
-        # Inside an srun step, cancelling the step spares the rest of the allocation.
-        step = os.environ.get("SLURM_STEP_ID", "")
-        meta["slurm_job_id"] = f"{slurm_job}.{step}" if step.isdigit() else slurm_job
+        meta["slurm_job_id"] = slurm_job
     return meta
+
+
+def slurm_job_here() -> str | None:
+    """The Slurm job (or ``job.step`` inside an srun step) this process runs in, if any.
+
+    Inside an srun step, cancelling the step spares the rest of the allocation.
+    """
+    slurm_job = os.environ.get("SLURM_JOB_ID")
+    if not slurm_job:
+        return None
+    step = os.environ.get("SLURM_STEP_ID", "")
+    return f"{slurm_job}.{step}" if step.isdigit() else slurm_job

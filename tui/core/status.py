@@ -14,10 +14,16 @@ from tui.core.values import real_number
 RunStatus = Literal[
     "running",
     "stalled",
+    "completing",
+    "queued",
     "pending",
     "finished",
     "failed",
     "killed",
+    "cancelled",
+    "timeout",
+    "out_of_memory",
+    "node_fail",
     "crashed",
     "ended",
     "unknown",
@@ -26,7 +32,8 @@ RunStatus = Literal[
 
 ``pending``: a NePS config not yet evaluated. ``crashed``: a recorded process is gone with
 no end recorded. ``ended``: no live process and quiet files, without an end marker (what a
-finished foreign run looks like).
+finished foreign run looks like). ``queued``, ``completing``, ``cancelled``, ``timeout``,
+``out_of_memory`` and ``node_fail`` are a scheduler's word (:mod:`tui.core.slurm`).
 """
 
 STATUSES: tuple[RunStatus, ...] = get_args(RunStatus)
@@ -35,7 +42,9 @@ STATUSES: tuple[RunStatus, ...] = get_args(RunStatus)
 ALIVE: frozenset[RunStatus] = frozenset({"running", "stalled"})
 """Statuses of a run whose process (or writes) say it is still going."""
 
-ENDED_BY_EVIDENCE: frozenset[RunStatus] = frozenset({"killed", "crashed", "ended"})
+ENDED_BY_EVIDENCE: frozenset[RunStatus] = frozenset(
+    {"killed", "crashed", "ended", "cancelled", "timeout", "out_of_memory", "node_fail"}
+)
 """Statuses that may be reached with no end time recorded: it is then the last activity."""
 
 RECENT = 120.0
@@ -55,6 +64,11 @@ STOP_SLACK = 2.0
 """Seconds a write may follow the audit log's kill entry and still be the dying run's."""
 
 _ENDED: dict[str, RunStatus] = {"finished": "finished", "failed": "failed", "killed": "killed"}
+
+SCHEDULER_ENDS: frozenset[RunStatus] = frozenset(
+    {"cancelled", "timeout", "out_of_memory", "node_fail"}
+)
+"""A scheduler's reasons for a run's signal: more precise than ``killed`` when it gives one."""
 
 Alive = Callable[[int, "float | None"], bool]
 
@@ -108,13 +122,34 @@ def _live(
     return "running"
 
 
+def _scheduler_status(run: Run, quiet: float | None) -> RunStatus | None:
+    """What Slurm says about the run's job (``run.slurm``), or ``None`` when it says nothing.
+
+    A run submitted with ``--sbatch`` that never started (``queued``, no pid) and that Slurm
+    cannot describe (not reachable, or the job long forgotten) is ``unknown``: its claim
+    alone proves nothing.
+    """
+    job = run.slurm
+    status = job.status if job is not None else None
+    if status not in STATUSES:
+        unstarted = run.meta.get("status") == "queued" and run.meta.get("pid") is None
+        return "unknown" if unstarted else None
+    if status == "running":
+        interval = usual_interval(run) or 0.0
+        if quiet is not None and quiet > max(STALL_MIN, 10 * interval):
+            return "stalled"
+    return status
+
+
 def derive_status(
     run: Run, now: float, alive: Alive | None = None, host: str | None = None
 ) -> RunStatus:
     """The status of ``run`` at wall time ``now``, from evidence only (DESIGN.md §5).
 
     In order: an end the run recorded (run.json's signal, exit code or ended_at, or a
-    format's own end marker such as MLflow's status or NePS' state); a recorded pid on
+    format's own end marker such as MLflow's status or NePS' state; a signal is refined
+    by the scheduler's reason: cancelled, timeout...); what Slurm says about the run's job
+    (queued, running on a node, finished...); a recorded pid on
     this host (alive with its create time: running or stalled; gone: killed when our
     audit log stopped it, else crashed); a process found holding the run's files open for
     writing (``run.process``); a NePS config's pending state; writes within the run's own
@@ -127,7 +162,8 @@ def derive_status(
     signal = meta.get("signal")
     exit_code = meta.get("exit_code")
     if signal not in (None, 0, ""):
-        return "killed"
+        scheduler = _scheduler_status(run, None)
+        return scheduler if scheduler in SCHEDULER_ENDS else "killed"
     if isinstance(exit_code, int) and not isinstance(exit_code, bool):
         return "finished" if exit_code == 0 else "failed"
     if isinstance(claimed, str) and claimed in _ENDED:
@@ -137,6 +173,9 @@ def derive_status(
     activity = last_activity(run)
     quiet = None if activity is None else now - activity
     stopped = run.stop is not None and (activity is None or activity <= run.stop.time + STOP_SLACK)
+    scheduler = _scheduler_status(run, quiet)
+    if scheduler is not None:
+        return scheduler
     pid = meta.get("pid")
     if isinstance(pid, int) and not isinstance(pid, bool) and pid > 0:
         run_host = meta.get("host")

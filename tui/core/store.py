@@ -28,6 +28,7 @@ from tui.core.records import MAX_METRICS, RecordBlock
 from tui.core.shapes import Shape
 
 if TYPE_CHECKING:  # tui.core.status derives statuses from runs: it imports this module
+    from tui.core.slurm import SlurmJob
     from tui.core.status import RunStatus
 
 LOG_LINES = 5000
@@ -230,6 +231,8 @@ class Run:
         """tracktui's newest carried-out kill of this run, from its audit log."""
         self.scanned = False
         """True when a scan of this box's processes covered the run (local files)."""
+        self.slurm: SlurmJob | None = None
+        """What Slurm says about the job run.json names (latest refresh; ``None``: no job)."""
 
     # Metadata views -------------------------------------------------------------------
     @property
