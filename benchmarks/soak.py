@@ -10,15 +10,22 @@ three things happens to the file:
   the renamed file before it reopens (a writer that has not had its HUP yet);
 - **copytruncate**: the file is copied to ``.1`` (after the same shift) and truncated; the
   writer keeps its descriptor and goes on writing at the new end;
-- **restart**: the writer stops, stays quiet for a moment (a crash and a relaunch), then
-  truncates the file and starts a new generation from sequence 0. Every generation begins
-  with the same header line, so the first bytes of the file do not change.
+- **restart**: the writer stops, stays quiet for one to two seconds (a crash and a
+  relaunch), then truncates the file and starts a new generation from sequence 0. Every
+  generation begins with the same header line, so the first bytes of the file do not
+  change.
 
-Nothing a writer wrote is ever unreadable by design (deleted backups are many rotations
-old), so the expected set is every ``(writer, generation, sequence)`` written, and the
-engine must deliver each exactly once: the figures are written, read, lost, duplicated
-(target 0 and 0), lines the parser refused, "possible gap" notes, and the peak RSS of the
-following process (engine plus store).
+The follower reads every run once before the writers start (rotated files older than the
+first look are history, as in the app) and then reads what the engine marks dirty, after a
+25 ms coalescing tick like the app's. Nothing a writer wrote is unreadable by design:
+deleted backups are many rotations old, and a restart truncates only after a quiet period.
+So the expected set is every ``(writer, generation, sequence)`` written, and the engine
+must deliver each exactly once. A truncation cannot be proven lossless by the tailer, so
+each restart also leaves a "possible gap" note; a follower starved for longer than the
+quiet period would lose the lines written just before it, and say so in the same note.
+Printed: written, read, lost, duplicated (target 0 and 0), lines the parser refused,
+"possible gap" notes, the follower's CPU and longest read turn, and its peak RSS (engine
+plus store).
 
     python benchmarks/soak.py [--seconds 60] [--writers 50] [--rate 100] [--watch auto]
 """
@@ -40,6 +47,8 @@ from collections import Counter
 from pathlib import Path
 
 METRICS = "metrics.jsonl"
+COALESCE = 0.025
+"""Seconds the follower lets events gather before reading, as the app does."""
 
 
 # The writer (a separate process) ------------------------------------------------------------
@@ -101,7 +110,7 @@ def write_records(args: argparse.Namespace) -> None:
             os.truncate(path, 0)
         else:
             os.close(fd)
-            time.sleep(rng.uniform(0.3, 0.8))  # the crashed run is relaunched
+            time.sleep(rng.uniform(1.0, 2.0))  # the crashed run is relaunched
             generation, seq = generation + 1, 0
             counts[generation] = 0
             fd = os.open(path, flags | os.O_TRUNC, 0o644)
@@ -160,6 +169,7 @@ def follow(args: argparse.Namespace, root: Path) -> None:
             applied += len(batch.records) if batch.records is not None else 0
         return applied
 
+    pump()  # every run read once before the writers start, as the app does at start-up
     command = [sys.executable, os.path.abspath(__file__), "--writer"]
     writers = [
         subprocess.Popen(
@@ -184,11 +194,15 @@ def follow(args: argparse.Namespace, root: Path) -> None:
     ]
     started = time.monotonic()
     print(f"{args.writers} writers for {args.seconds:g} s under {root} (watch: {engine.mode})")
+    longest = 0.0  # the follower's longest turn: how far behind the writers it can fall
     try:
         while any(w.poll() is None for w in writers):
             woke.wait(0.1)
+            time.sleep(COALESCE)  # the app's flush tick: writes gather into one read
             woke.clear()
+            turn = time.monotonic()
             pump()
+            longest = max(longest, time.monotonic() - turn)
         stopped = time.monotonic()
         reports = [json.loads(w.communicate()[0]) for w in writers]
         # The writers are gone: read every run until a few full passes find nothing new.
@@ -214,8 +228,14 @@ def follow(args: argparse.Namespace, root: Path) -> None:
     events: Counter[str] = Counter()
     for report in reports:
         events.update(report["events"])
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak = usage.ru_maxrss / 1024  # KiB on Linux
+    cpu = usage.ru_utime + usage.ru_stime
     print(f"  ran                 : {stopped - started:.1f} s, then {drained:.1f} s to drain")
+    print(
+        f"  follower CPU        : {cpu:.1f} s ({cpu / (time.monotonic() - started):.0%} of a core)"
+    )
+    print(f"  longest read turn   : {longest:.2f} s (engine.read of every dirty run, applied)")
     print(f"  events              : {', '.join(f'{k} {v:,}' for k, v in sorted(events.items()))}")
     print(f"  records written     : {len(expected):,}")
     print(f"  records read        : {sum(seen.values()):,} ({len(seen):,} distinct)")

@@ -303,18 +303,21 @@ def test_rotation_while_closed_is_found_by_inode(tmp_path: Path) -> None:
 
 
 def test_generation_gone_before_it_was_read_says_possible_gap(tmp_path: Path) -> None:
+    clock = Clock()
     path = tmp_path / "metrics.jsonl"
     path.write_bytes(records("A", 1))
-    tail = FileTail(path, tmp_path)
+    tail = FileTail(path, tmp_path, clock=clock)
     tail.read()
     tail.close()
     append(path, records("A", 3, 1))
     path.rename(tmp_path / "metrics.jsonl.1")
-    (tmp_path / "metrics.jsonl.1").unlink()  # rotated and deleted while no descriptor held it
     path.write_bytes(records("B", 1))
+    (tmp_path / "metrics.jsonl.1").unlink()  # rotated and deleted while no descriptor held it
     lines, notes = read_all(tail)
     assert ids(lines) == [("B", 0)]
-    gap = [n for n in notes if "possible gap" in n]
+    assert not any("possible gap" in n for n in notes)  # a listing can miss a file: wait
+    clock.now += DRAIN_GRACE + 1
+    gap = [n for n in read_all(tail)[1] if "possible gap" in n]
     assert len(gap) == 1 and "metrics.jsonl" in gap[0] and "byte" in gap[0]
 
 
@@ -515,8 +518,16 @@ def test_tailer_model(tmp_path_factory: pytest.TempPathFactory, program: list[tu
     counter = 0
     pending = b""  # the unwritten rest of a record split mid-line
     rotations = 0
-    last_rotated: Path | None = None
+    late: int | None = None  # the writer's descriptor on the file rotated away last
     plain_truncation = False  # the tailer cannot know that nothing was lost: it says so
+
+    def backup() -> Path:
+        """logrotate's numbering: every backup moves up one (.1 -> .2), .1 is free."""
+        nonlocal rotations
+        for k in range(rotations, 0, -1):
+            (directory / f"metrics.jsonl.{k}").rename(directory / f"metrics.jsonl.{k + 1}")
+        rotations += 1
+        return directory / "metrics.jsonl.1"
 
     def record(pad: int) -> bytes:
         nonlocal counter
@@ -546,8 +557,8 @@ def test_tailer_model(tmp_path_factory: pytest.TempPathFactory, program: list[tu
                 data, pending = data[:cut], data[cut:]
             append(path, data)
         elif op[0] == "late":
-            if last_rotated is not None and last_rotated.exists():
-                append(last_rotated, b"".join(record(op[1]) for _ in range(op[1])))
+            if late is not None:
+                os.write(late, b"".join(record(op[1]) for _ in range(op[1])))
         elif op[0] == "read":
             drain(op[1])
             plain_truncation = False
@@ -558,8 +569,7 @@ def test_tailer_model(tmp_path_factory: pytest.TempPathFactory, program: list[tu
             # (what it writes there survives only if read in time: the reader looks).
             append(path, pending)
             pending = b""
-            rotations += 1
-            shutil.copyfile(path, directory / f"metrics.jsonl.{rotations}")
+            shutil.copyfile(path, backup())
             append(path, record(0))
             drain()
             with open(path, "r+b") as handle:
@@ -578,16 +588,18 @@ def test_tailer_model(tmp_path_factory: pytest.TempPathFactory, program: list[tu
         else:
             append(path, pending)  # the writer finishes its line, then logrotate acts
             pending = b""
-            rotations += 1
-            last_rotated = directory / f"metrics.jsonl.{rotations}"
             if op[0] == "copytruncate":
-                shutil.copyfile(path, last_rotated)
+                shutil.copyfile(path, backup())
                 with open(path, "r+b") as handle:
                     handle.truncate(0)
-                last_rotated = None  # the writer keeps writing to the truncated file
             else:
-                path.rename(last_rotated)
+                if late is not None:
+                    os.close(late)
+                late = os.open(path, os.O_WRONLY | os.O_APPEND)
+                path.rename(backup())
                 path.write_bytes(b"")
+    if late is not None:
+        os.close(late)
     append(path, pending)
     drain()
     tail.close()

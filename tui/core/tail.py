@@ -60,6 +60,13 @@ DRAIN_GRACE = 10.0
 MAX_GENERATIONS = 64
 """Most unseen rotated generations picked up in one look beside the file."""
 
+FORGET_AFTER = 10.0
+"""Seconds a rotated file must be missing from the directory before it is forgotten.
+
+A directory listed while a writer renames files in it can miss an entry; forgetting a
+generation at once would have it read again, as new, when it shows up in the next listing.
+"""
+
 MARKS = 8
 """Read ends remembered per file, to recognise copies of its start."""
 
@@ -73,7 +80,7 @@ _BOM = b"\xef\xbb\xbf"
 # What rotation appends to a name: logging's ".1", logrotate's "-20260101", dated suffixes.
 _ROTATED_SUFFIX = re.compile(r"[.-]\d[\w.-]*")
 _COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".lz4", ".zip", ".z")
-_SHORT_NUMBER = re.compile(r"\.(\d{1,4})")
+_SHORT_NUMBER = re.compile(r"\.(\d{1,4})$")
 
 Identity = tuple[int, int]
 
@@ -242,11 +249,11 @@ class _Generation:
         return len(self.partial) or self.skipping
 
 
-def _age(entry: tuple[Path, os.stat_result]) -> tuple[int, int, str]:
+def _age(entry: tuple[str, os.stat_result]) -> tuple[int, int, str]:
     """Oldest first: by last write, then logging's numbering (``.2`` is older than ``.1``)."""
-    path, info = entry
-    number = _SHORT_NUMBER.fullmatch(path.suffix)
-    return (info.st_mtime_ns, -int(number.group(1)) if number else 0, path.name)
+    name, info = entry
+    number = _SHORT_NUMBER.search(name)
+    return (info.st_mtime_ns, -int(number.group(1)) if number else 0, name)
 
 
 class FileTail:
@@ -276,6 +283,8 @@ class FileTail:
         self.missing = False
         self.error: str | None = None
         self._seen: dict[Identity, _Generation] = {}
+        self._stamps: dict[Identity, tuple[int, int]] = {}  # size and mtime at the last look
+        self._gone: dict[Identity, float] = {}  # when a known rotated file was last missed
         self._followed = False
         self._directory: tuple[int, int] | None = None
 
@@ -323,15 +332,21 @@ class FileTail:
         if self._followed and (
             any(gen.fd is None for gen in self.draining) or self._directory_changed()
         ):
-            for gen in self._look_beside(out, now):
-                self._lost(gen, out)
+            self._settle(self._look_beside(out, now), out, now)
+        quiet: set[int] = set()  # draining files that neither grew nor shrank: one fstat
         for gen in list(self.draining):
-            if gen in self.draining:
-                self._check_rewritten(gen, out, now)
+            if gen in self.draining and gen.fd is not None:
+                size = os.fstat(gen.fd).st_size
+                if size == gen.offset:
+                    quiet.add(id(gen))
+                else:
+                    self._check_rewritten(gen, out, now, size)
         for gen in list(self.draining):
+            if gen.fd is None:
+                continue  # not found beside the file yet: looked for again next time
             out.first_lineno = gen.lineno + 1
             produced = out.count, len(out.skipped)
-            if self._consume(gen, out, max_bytes, now):
+            if id(gen) not in quiet and self._consume(gen, out, max_bytes, now):
                 gen.until = max(gen.until, now + DRAIN_GRACE)
                 if (out.count, len(out.skipped)) != produced:
                     out.more = True
@@ -382,8 +397,7 @@ class FileTail:
         # of it beside it is known for one.
         if gen is not None and gen.fd is not None:
             self._check_rewritten(gen, out, now)
-        for lost in self._look_beside(out, now):
-            self._lost(lost, out)
+        self._settle(self._look_beside(out, now), out, now)
 
     def _open_current(self, out: Lines, now: float) -> bool:
         """Open the file at the name; False when it cannot be, or on the very first open
@@ -443,14 +457,17 @@ class FileTail:
         gen.fd = fd
         return True
 
-    def _check_rewritten(self, gen: _Generation, out: Lines, now: float) -> None:
+    def _check_rewritten(
+        self, gen: _Generation, out: Lines, now: float, size: int | None = None
+    ) -> None:
         """Restart ``gen`` from byte 0 when its file no longer holds the bytes consumed.
 
         The bytes it held beyond the offset may survive in a copy beside it (copytruncate);
         they are read from there first. Otherwise they may be lost: a ``possible gap``.
+        ``size``: the file's size, when the caller has just asked.
         """
         assert gen.fd is not None
-        if gen.matches(gen.fd, os.fstat(gen.fd).st_size):
+        if gen.matches(gen.fd, os.fstat(gen.fd).st_size if size is None else size):
             return
         ghost = _Generation(
             gen.identity,
@@ -508,10 +525,11 @@ class FileTail:
         stamp = (info.st_ino, info.st_mtime_ns)
         return stamp != self._directory or time.time() - info.st_mtime < FRESH_DIRECTORY
 
-    def _siblings(self) -> list[tuple[Path, os.stat_result]]:
-        """Regular files beside the followed one named as its rotations, oldest first."""
+    def _siblings(self) -> list[tuple[str, os.stat_result]]:
+        """Names and stats of the regular files beside ours named as its rotations, oldest
+        first."""
         name = self.path.name
-        found: list[tuple[Path, os.stat_result]] = []
+        found: list[tuple[str, os.stat_result]] = []
         try:
             info = os.stat(self.path.parent)
             self._directory = (info.st_ino, info.st_mtime_ns)
@@ -528,15 +546,15 @@ class FileTail:
                     except OSError:
                         continue
                     if stat.S_ISREG(info.st_mode):
-                        found.append((Path(entry.path), info))
+                        found.append((entry.name, info))
         except OSError:
             return []
         found.sort(key=_age)
         return found
 
-    def _open_sibling(self, path: Path, identity: Identity) -> int | None:
+    def _open_sibling(self, name: str, identity: Identity) -> int | None:
         try:
-            fd = open_regular(path, self.root)
+            fd = open_regular(self.path.parent / name, self.root)
         except (UnsafeFile, OSError):
             return None
         info = os.fstat(fd)
@@ -559,26 +577,31 @@ class FileTail:
         siblings = self._siblings()
         homeless = [g for g in self.draining if g.fd is None]
         current = self.current.identity if self.current is not None else None
-        missed: list[tuple[Path, Identity, int]] = []
+        missed: list[tuple[str, Identity, int]] = []
 
-        def ours(entry: tuple[Path, os.stat_result]) -> bool:
+        def ours(entry: tuple[str, os.stat_result]) -> bool:
             known = self._seen.get((entry[1].st_dev, entry[1].st_ino))
             return known is not None and not known.history
 
         # Files found by inode first: a copy must not be mistaken for a file still there.
-        for path, info in sorted(siblings, key=lambda entry: not ours(entry)):
+        for name, info in sorted(siblings, key=lambda entry: not ours(entry)):
             identity = (info.st_dev, info.st_ino)
-            if identity == current:
-                continue
-            fd = self._open_sibling(path, identity)
+            stamp = (info.st_size, info.st_mtime_ns)
+            if identity == current or (
+                not homeless and identity in self._seen and self._stamps.get(identity) == stamp
+            ):
+                continue  # unchanged since the last look, and no generation to find
+            self._stamps[identity] = stamp
+            fd = self._open_sibling(name, identity)
             if fd is None:
                 if identity not in self._seen and not history:
                     out.notes.append(
-                        f"possible gap: {path.name}, a rotated {self.path.name}, could not "
+                        f"possible gap: {name}, a rotated {self.path.name}, could not "
                         f"be read ({utc_iso()})"
                     )
+                    self._seen[identity] = _Generation(identity, None, name, history=True)
                 continue
-            if not self._place(path, info, fd, homeless, missed, out, now, history):
+            if not self._place(name, info, fd, homeless, missed, out, now, history):
                 os.close(fd)
         if len(missed) > MAX_GENERATIONS:
             for _, _, fd in missed[:-MAX_GENERATIONS]:
@@ -588,33 +611,42 @@ class FileTail:
                 f"{self.path.name} were not read ({utc_iso()})"
             )
             missed = missed[-MAX_GENERATIONS:]
-        for path, identity, fd in missed:
-            gen = _Generation(identity, fd, path.name, grew_at=now, until=now + DRAIN_GRACE)
+        for name, identity, fd in missed:
+            gen = _Generation(identity, fd, name, grew_at=now, until=now + DRAIN_GRACE)
             self._seen[identity] = gen
             self.draining.append(gen)
             out.notes.append(
-                f"{path.name}: a generation of {self.path.name} rotated away before it was "
+                f"{name}: a generation of {self.path.name} rotated away before it was "
                 "followed; reading it from the start"
             )
-        keep = {(info.st_dev, info.st_ino) for _, info in siblings}
-        keep.update(g.identity for g in self.draining)
-        if current is not None:
-            keep.add(current)
-        self._seen = {k: v for k, v in self._seen.items() if k in keep}
+        self._forget(siblings, now)
         return homeless
+
+    def _forget(self, siblings: list[tuple[str, os.stat_result]], now: float) -> None:
+        """Drop what is known of rotated files gone from the directory for a while."""
+        here = {(info.st_dev, info.st_ino) for _, info in siblings}
+        here.update(g.identity for g in self.draining)
+        if self.current is not None:
+            here.add(self.current.identity)
+        for identity in here:
+            self._gone.pop(identity, None)
+        for identity in self._seen.keys() - here:
+            if now - self._gone.setdefault(identity, now) > FORGET_AFTER:
+                del self._seen[identity], self._gone[identity]
+                self._stamps.pop(identity, None)
 
     def _place(
         self,
-        path: Path,
+        name: str,
         info: os.stat_result,
         fd: int,
         homeless: list[_Generation],
-        missed: list[tuple[Path, Identity, int]],
+        missed: list[tuple[str, Identity, int]],
         out: Lines,
         now: float,
         history: bool,
     ) -> bool:
-        """Decide what the rotated file ``path`` (open as ``fd``) is; False: not needed."""
+        """Decide what the rotated file ``name`` (open as ``fd``) is; False: not needed."""
         identity = (info.st_dev, info.st_ino)
         size = info.st_size
         known = self._seen.get(identity)
@@ -629,7 +661,7 @@ class FileTail:
                     self.draining.append(known)
                 else:
                     return False
-                known.fd, known.label = fd, path.name
+                known.fd, known.label = fd, name
                 return True
             # Our file, rewritten since we read it: what it holds now is another generation
             # (and the end of ours may survive in a copy: it stays homeless for now).
@@ -640,7 +672,7 @@ class FileTail:
         owner = next((g for g in homeless if g.offset and g.matches(fd, size)), None)
         if owner is not None:  # a copy holding what we read of a file, and its rest
             homeless.remove(owner)
-            owner.fd, owner.identity, owner.label = fd, identity, path.name
+            owner.fd, owner.identity, owner.label = fd, identity, name
             self._seen[identity] = owner
             return True
         if known is not None:
@@ -657,10 +689,10 @@ class FileTail:
             # which the truncation will match by content. Nothing to read from it now.
             head = os.pread(fd, FINGERPRINT, 0)
             self._seen[identity] = _Generation(
-                identity, None, path.name, offset=size, head=head, history=True
+                identity, None, name, offset=size, head=head, history=True
             )
             return False
-        missed.append((path, identity, fd))
+        missed.append((name, identity, fd))
         return True
 
     def _copy_of_current(self, fd: int, size: int) -> bool:
@@ -680,6 +712,15 @@ class FileTail:
             return False
         start = max(0, size - WINDOW)
         return os.pread(fd, size - start, start) == os.pread(current.fd, size - start, start)
+
+    def _settle(self, homeless: list[_Generation], out: Lines, now: float) -> None:
+        """Give up the generations not found beside the file within their grace period.
+
+        A listing taken while files are renamed can miss one, so one miss is not enough.
+        """
+        for gen in homeless:
+            if now >= gen.until:
+                self._lost(gen, out)
 
     def _lost(self, gen: _Generation, out: Lines) -> None:
         """Give up a generation rotated away while no descriptor held it."""
