@@ -22,7 +22,7 @@ from typing import Any
 
 from tui.core.formats.base import READ_BUDGET, Adapter, Claim, Source, now, written_at
 from tui.core.formats.documents import parse_json
-from tui.core.formats.files import newest_mtime, read_small, relative, stamp
+from tui.core.formats.files import SMALL_LIMIT, newest_mtime, read_small, relative, stamp
 from tui.core.formats.meta import finish_meta
 from tui.core.formats.native import log_lines
 from tui.core.records import RecordBuilder, parse_time
@@ -42,6 +42,9 @@ STATUSES: dict[str, RunStatus] = {
     "RUNNING": "running",
 }
 """Sacred's run states and the statuses they claim."""
+
+METRICS_LIMIT = 256 * 1024 * 1024
+"""Largest ``metrics.json`` read (it holds every point of the run)."""
 
 MARKERS = frozenset({"run.json", "config.json", "cout.txt"})
 """Files every FileStorageObserver run folder has."""
@@ -89,7 +92,9 @@ class SacredSource(Source):
         current = stamp(path)
         if current == self._stamps.get(name) and name not in self._retry:
             return False
-        data, error = read_small(path, self.root)
+        data, error = read_small(
+            path, self.root, METRICS_LIMIT if name == "metrics.json" else SMALL_LIMIT
+        )
         if data is None:
             self._stamps[name] = current
             if error is not None:

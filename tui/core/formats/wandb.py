@@ -219,9 +219,16 @@ def _length(buf: bytes, pos: int) -> tuple[int, int]:
     return varint(buf, pos)
 
 
-def history(payload: bytes, cache: dict[bytes, Key]) -> tuple[list[tuple[Key, Any]], int | None]:
-    """A ``HistoryRecord``: ``item`` (1: HistoryItem) values by key path, and ``step.num`` (2.1)."""
-    values: list[tuple[Key, Any]] = []
+def _items(
+    payload: bytes, cache: dict[bytes, Key], decode: bool = True
+) -> tuple[list[tuple[int, Key, Any]], int | None]:
+    """Items of a history, summary or config record: ``(field number, key path, value)``.
+
+    Field 1 holds items in all three; field 2 is the step (``HistoryStep.num``) of a history
+    record and removed items of the others: its ``num`` is returned as the step when it
+    holds one. ``decode=False`` leaves ``value_json`` undecoded (bytes).
+    """
+    values: list[tuple[int, Key, Any]] = []
     step: int | None = None
     pos = 0
     end = len(payload)
@@ -234,23 +241,29 @@ def history(payload: bytes, cache: dict[bytes, Key]) -> tuple[list[tuple[Key, An
         size, pos = _length(payload, pos)
         stop = pos + size
         if stop > end:
-            raise ProtoError("history item past the end")
-        if number == 1:
-            parts, value = _item(payload, pos, stop)
+            raise ProtoError("item past the end")
+        if number in (1, 2):
+            parts, value = _item(payload, pos, stop, decode)
             if parts:
-                values.append((_key(parts, cache), value))
-        elif number == 2:
-            for field_number, _, raw in fields(payload[pos:stop]):
-                if field_number == 1:
-                    step = signed(as_int(raw))
+                values.append((number, _key(parts, cache), value))
+            elif number == 2 and isinstance(value, int):
+                step = value
         pos = stop
     return values, step
 
 
-def _item(buf: bytes, pos: int, end: int) -> tuple[list[bytes], Any]:
-    """One ``HistoryItem`` between ``pos`` and ``end``: key parts and decoded value."""
+def history(payload: bytes, cache: dict[bytes, Key]) -> tuple[list[tuple[Key, Any]], int | None]:
+    """A ``HistoryRecord``: ``item`` (1: HistoryItem) values by key path, and ``step.num`` (2.1)."""
+    items, step = _items(payload, cache)
+    return [(key, value) for _, key, value in items], step
+
+
+def _item(buf: bytes, pos: int, end: int, decode: bool = True) -> tuple[list[bytes], Any]:
+    """One item between ``pos`` and ``end``: key parts and value (a ``HistoryStep``: its num)."""
     parts: list[bytes] = []
     value: Any = None
+    if pos == end:
+        return parts, 0  # an empty HistoryStep: step 0
     while pos < end:
         key, pos = varint(buf, pos)
         number, wire = key >> 3, key & 7
@@ -262,7 +275,7 @@ def _item(buf: bytes, pos: int, end: int) -> tuple[list[bytes], Any]:
             if number in (1, 2):  # key, nested_key
                 parts.append(buf[pos:stop])
             elif number in (16, 8):  # value_json, json
-                value = json_value(buf[pos:stop])
+                value = json_value(buf[pos:stop]) if decode else buf[pos:stop]
             elif number == 7:  # text
                 value = buf[pos:stop].decode("utf-8", "replace")
             pos = stop
@@ -274,32 +287,47 @@ def _item(buf: bytes, pos: int, end: int) -> tuple[list[bytes], Any]:
         elif number in (4, 5, 3):  # boolean, integer (sint64), none
             raw, pos = varint(buf, pos)
             value = bool(raw) if number == 4 else zigzag(raw) if number == 5 else None
+        elif number == 1 and wire == 0:  # HistoryStep.num
+            raw, pos = varint(buf, pos)
+            value = signed(raw)
         else:
             pos = skip(buf, pos, wire)
     return parts, value
 
 
-def updates(payload: bytes) -> tuple[dict[str, Any], list[Key]]:
+def updates(
+    payload: bytes, cache: dict[bytes, Key] | None = None
+) -> tuple[dict[str, Any], list[Key]]:
     """A ``ConfigRecord``/``SummaryRecord``: ``update`` (1) values (nested) and ``remove`` (2) keys."""
-    changed: list[tuple[Key, Any]] = []
-    removed: list[Key] = []
-    for number, _, raw in fields(payload):
-        if number not in (1, 2):
-            continue
-        parts: list[str] = []
-        value: Any = None
-        for item_number, _, item in fields(as_bytes(raw)):
-            if item_number in (1, 2):
-                parts.append(as_text(item))
-            elif item_number == 16:
-                value = json_value(as_bytes(item))
-        if not parts:
-            continue
-        if number == 1:
-            changed.append((tuple(parts), value))
-        else:
-            removed.append(tuple(parts))
+    items, _ = _items(payload, {} if cache is None else cache)
+    changed = [(key, value) for number, key, value in items if number == 1]
+    removed = [key for number, key, _ in items if number == 2]
     return nest(changed), removed
+
+
+def latest_updates(
+    payloads: list[bytes], cache: dict[bytes, Key]
+) -> list[tuple[dict[str, Any], list[Key]]]:
+    """Summary records of one read, reduced: each key's last value decoded once.
+
+    wandb writes a summary update after every history row; only the newest value of each
+    key matters, so older records are scanned for keys only. Records that remove keys keep
+    their order (they are applied one by one).
+    """
+    if not payloads:
+        return []
+    parsed = [_items(p, cache, decode=False)[0] for p in payloads]
+    if any(number == 2 for items in parsed for number, _, _ in items):
+        return [updates(p, cache) for p in payloads]
+    newest: dict[Key, Any] = {}
+    for items in reversed(parsed):
+        for _, key, raw in items:
+            if key not in newest:
+                newest[key] = raw
+    decoded = [
+        (key, json_value(raw) if isinstance(raw, bytes) else raw) for key, raw in newest.items()
+    ]
+    return [(nest(decoded[::-1]), [])]
 
 
 def merge(target: dict[str, Any], changed: dict[str, Any], removed: list[Key]) -> None:
@@ -581,6 +609,7 @@ class WandbSource(Source):
         """Apply records; returns whether the run's metadata may have changed, and new media."""
         meta_changed = False
         media: list[str] = []
+        summaries: list[bytes] = []
         damaged = 0
         for data in records:
             try:
@@ -591,8 +620,10 @@ class WandbSource(Source):
                     self._output(payload, lines)
                 elif number == 7:
                     self._stats(payload, rows)
-                elif number in (3, 5):
-                    merge(self._summary if number == 3 else self._config, *updates(payload))
+                elif number == 3:
+                    summaries.append(payload)
+                elif number == 5:
+                    merge(self._config, *updates(payload, self._keys))
                     meta_changed = True
                 elif number == 17:
                     self._run_record(payload)
@@ -608,6 +639,12 @@ class WandbSource(Source):
                     meta_changed = True
             except (ProtoError, ValueError, struct.error, IndexError):
                 damaged += 1
+        try:
+            for changed, removed in latest_updates(summaries, self._keys):
+                merge(self._summary, changed, removed)
+                meta_changed = True
+        except (ProtoError, ValueError, struct.error, IndexError):
+            damaged += 1
         if damaged:
             notes.append(f"{self.log_name}: {damaged} record(s) that are not W&B records skipped")
         return meta_changed, media
