@@ -11,11 +11,12 @@ import sys
 from pathlib import Path
 
 from tui import __version__, commands
+from tui.core.sanitize import escape_path
 
 
 def app_parser() -> argparse.ArgumentParser:
     """Options of the interactive app, ``tracktui [ROOT]``."""
-    parser = argparse.ArgumentParser(
+    parser = commands.Parser(
         prog="tracktui",
         description="Watch, compare and stop ML training runs. "
         f"Subcommands: {', '.join(commands.COMMANDS)} (tracktui SUBCOMMAND --help).",
@@ -46,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         return commands.load(name).main(commands.parser(name).parse_args(argv))
     args = app_parser().parse_args(argv)
     if not args.root.is_dir():
-        print(f"tracktui: {args.root} does not exist or is not a directory", file=sys.stderr)
+        shown = escape_path(str(args.root))
+        print(f"tracktui: {shown} does not exist or is not a directory", file=sys.stderr)
         return 2
     from tui.app.app import run_app
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING, NoReturn, Protocol, cast
+
+from tui.core.sanitize import escape_path
 
 COMMANDS: dict[str, str] = {
     "status": "tui.commands.status",
@@ -41,8 +43,16 @@ def load(name: str) -> Command:
     return cast("Command", importlib.import_module(COMMANDS[name]))
 
 
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors spell the arguments they quote safely: a shell glob
+    puts directory names on the command line, and a name may hold escape sequences."""
+
+    def error(self, message: str) -> NoReturn:
+        super().error(escape_path(message))
+
+
 def parser(name: str) -> argparse.ArgumentParser:
     """The argument parser of subcommand ``name``."""
-    result = argparse.ArgumentParser(prog=f"tracktui {name}")
+    result = Parser(prog=f"tracktui {name}")
     load(name).add_arguments(result)
     return result

@@ -29,7 +29,7 @@ from tui.core.procs import (
     plan_kill_found,
 )
 from tui.core.rundir import RUN_JSON, read_run_json
-from tui.core.sanitize import sanitize
+from tui.core.sanitize import escape_path, sanitize, unescape_path
 
 _SKIP_DIRS = {".git", ".tracktui", "node_modules", "__pycache__", "media"}
 
@@ -72,13 +72,15 @@ def find_run(root: Path, run: str) -> Path:
     if not root.is_dir():
         raise UsageError(f"ROOT {sanitize(str(root))!r} is not a directory")
     base = root.resolve()
-    direct = (base / run).resolve()
-    if direct.is_relative_to(base) and (direct / RUN_JSON).is_file():
-        return direct
+    spellings = tuple(dict.fromkeys((run, unescape_path(run))))  # as typed, or as shown
+    for spelling in spellings:
+        direct = (base / spelling).resolve()
+        if direct.is_relative_to(base) and (direct / RUN_JSON).is_file():
+            return direct
     matches = []
     for meta_path in _run_files(base):
         folder = meta_path.parent
-        if folder.name == run or read_run_json(folder).get("name") == run:
+        if folder.name in spellings or read_run_json(folder).get("name") == run:
             matches.append(folder)
     if not matches:
         raise UsageError(f"no run {sanitize(run)!r} under {sanitize(str(root))}")
@@ -96,11 +98,11 @@ def find_foreign(root: Path, run: str) -> tuple[str, Path, list[Path]]:
     """
     engine = Engine(root, watch="poll")
     engine.scan()
-    wanted = run.strip("/")
+    wanted = {run.strip("/"), escape_path(run.strip("/"))}  # as shown, or as typed
     matches = [
         source
         for source in engine.sources.values()
-        if wanted in (source.key, source.path, Path(source.path).name)
+        if wanted & {source.key, source.path, Path(source.path).name}
     ]
     if not matches:
         raise UsageError(f"no run {sanitize(run)!r} under {sanitize(str(root))}")
@@ -108,7 +110,7 @@ def find_foreign(root: Path, run: str) -> tuple[str, Path, list[Path]]:
         names = ", ".join(sanitize(m.path) for m in matches[:10])
         raise UsageError(f"{sanitize(run)!r} names {len(matches)} runs ({names}); give its path")
     source = matches[0]
-    return source.key, engine.root / source.path, source.watched_files()
+    return source.key, engine.root / unescape_path(source.path), source.watched_files()
 
 
 def plan_for(root: Path, run: str, read_only: bool) -> KillPlan | Refusal:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tui.core.formats.base import Adapter, Source
+from tui.core.formats.base import READ_BUDGET, Adapter, Source
+from tui.core.formats.files import relative
+from tui.core.store import Batch
 
 SKIP_DIRS = frozenset(
     {
@@ -28,6 +31,35 @@ SKIP_DIRS = frozenset(
 
 MAX_DEPTH = 8
 
+NO_PERMISSION = "no permission"
+"""The format shown for a directory under ROOT that cannot be listed."""
+
+
+class UnreadableSource(Source):
+    """A directory under ROOT we may not list: shown as a run with no permission, not left out.
+
+    It might hold a run or not; nobody can tell without reading it. Each walk of ROOT tries
+    it again, and the run found there once it is readable takes its place (same key).
+    """
+
+    format = NO_PERMISSION
+
+    def __init__(self, root: Path, directory: Path, reason: str) -> None:
+        super().__init__(root, relative(directory, root), directory)
+        self.reason = reason
+        self._told = False
+
+    def read(self, budget: int = READ_BUDGET) -> Batch | None:
+        if self._told:
+            return None
+        self._told = True
+        return self.batch(
+            notes=(
+                f"no permission: {self.path} cannot be listed ({self.reason}); "
+                "looked at again each time ROOT is walked",
+            )
+        )
+
 
 @dataclass(slots=True)
 class Found:
@@ -48,7 +80,10 @@ def walk(root: Path, adapters: list[Adapter], max_depth: int = MAX_DEPTH) -> Fou
             with os.scandir(directory) as entries:
                 listing = [(e.name, e.is_dir(follow_symlinks=False)) for e in entries]
         except OSError as exc:
-            found.errors.append(f"{directory}: {exc.strerror or exc}")
+            if exc.errno in (errno.EACCES, errno.EPERM) and directory != root:
+                found.sources.append(UnreadableSource(root, directory, exc.strerror or str(exc)))
+            else:
+                found.errors.append(f"{relative(directory, root)}: {exc.strerror or exc}")
             continue
         found.directories.append(directory)
         names = [name for name, _ in listing]

@@ -4,6 +4,12 @@ Data flow (DESIGN.md §2): a watchdog observer (or our own stat loop) marks runs
 periodic reconcile re-stats every run and re-walks ROOT, because file events are a hint,
 not the truth; :meth:`Engine.read` turns dirty runs into immutable batches. The engine
 never touches the store: the caller applies the batches on its own thread.
+
+The watcher is watched too (:meth:`Engine.check_watch`): inotify's limits reached at start
+or later (a directory the kernel would not watch), a watcher thread that died, file events
+that never came for a change the reconcile found, and ROOT itself deleted, renamed or
+unmounted. Each is noticed, said in :attr:`Engine.mode`, and answered by a restart, by
+polling the whole of ROOT, or by waiting for ROOT to return and attaching to it again.
 """
 
 from __future__ import annotations
@@ -12,14 +18,16 @@ import contextlib
 import dataclasses
 import errno
 import os
+import re
+import stat
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tui.core.discover import walk
+from tui.core.discover import UnreadableSource, walk
 from tui.core.formats import default_adapters
 from tui.core.formats.base import READ_BUDGET, Adapter, Source
 from tui.core.store import Batch
@@ -56,7 +64,23 @@ SLICE_SECONDS = 0.01
 POLL_SHARE = 0.02
 """Most of a core the stat loop may use in polling mode."""
 
+CHECK_SECONDS = 1.0
+"""At least this often the loop checks ROOT and the watcher (one stat, a few thread flags)."""
+
+MISS_GRACE = 2.0
+"""Seconds a file event may trail the change it reports before the change counts as missed."""
+
+PROBES = 8
+"""Unwatched directories probed for the reason (each probe opens an inotify instance)."""
+
+MAX_RESTARTS = 3
+"""Watcher restarts after a thread died; after that the engine polls."""
+
+GONE = "ROOT is gone (deleted, renamed or unmounted): waiting for it to return"
+""":attr:`Engine.mode` while ROOT is missing."""
+
 _IGNORED_EVENTS = frozenset({"opened", "closed_no_write"})
+_ROOT_EVENTS = frozenset({"deleted", "moved"})
 
 
 def open_file_budget() -> int:
@@ -85,29 +109,143 @@ def open_file_budget() -> int:
 
 def is_network_filesystem(path: Path) -> bool:
     """True when ``path`` is on a filesystem other machines may write (NFS, Lustre, FUSE...)."""
-    kind = filesystem_type(path) or ""
+    return _remote(filesystem_type(path))
+
+
+def _remote(kind: str | None) -> bool:
+    # Every FUSE mount counts: ``fuse.sshfs`` and friends, and plain ``fuse`` (a mount with
+    # no subtype says nothing of where its files live; its writers may be anywhere).
+    kind = kind or ""
     return kind in NETWORK_FS or kind.startswith("fuse")
 
 
+_OCTAL = re.compile(rb"\\([0-7]{3})")
+
+
+def _mount_point(field: bytes) -> str:
+    """A mount point as mountinfo spells it (space, tab, newline, backslash as ``\\ooo``)."""
+    return os.fsdecode(_OCTAL.sub(lambda m: bytes([int(m.group(1), 8) & 0xFF]), field))
+
+
 def filesystem_type(path: Path) -> str | None:
-    """The type of the filesystem holding ``path`` (from /proc/self/mountinfo), if known."""
+    """The type of the filesystem holding ``path`` (from /proc/self/mountinfo), if known.
+
+    The longest mount point above ``path`` wins; of several at the same point, the last
+    mounted (it hides the others).
+    """
     try:
-        text = Path("/proc/self/mountinfo").read_text(errors="replace")
+        text = Path("/proc/self/mountinfo").read_bytes()
     except OSError:
         return None
     target = os.path.realpath(path)
     best, kind = "", None
     for line in text.splitlines():
-        left, _, right = line.partition(" - ")
+        left, _, right = line.partition(b" - ")
         fields = left.split()
-        if len(fields) < 5 or not right:
+        if len(fields) < 5 or not right.split():
             continue
-        mount = fields[4].encode().decode("unicode_escape")
-        if (target == mount or target.startswith(mount.rstrip("/") + "/")) and len(mount) > len(
-            best
-        ):
-            best, kind = mount, right.split()[0]
+        mount = _mount_point(fields[4])
+        inside = target == mount or target.startswith(mount.rstrip("/") + "/")
+        if inside and len(mount) >= len(best):
+            best, kind = mount, os.fsdecode(right.split()[0])
     return kind
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """``(device, inode)`` of the directory at ``path``; ``None`` when there is none."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return (info.st_dev, info.st_ino) if stat.S_ISDIR(info.st_mode) else None
+
+
+def _inotify_fds() -> set[int]:
+    """This process's open inotify descriptors."""
+    found: set[int] = set()
+    try:
+        names = os.listdir("/proc/self/fd")
+    except OSError:
+        return found
+    for name in names:
+        with contextlib.suppress(OSError, ValueError):
+            if os.readlink(f"/proc/self/fd/{name}") == "anon_inode:inotify":
+                found.add(int(name))
+    return found
+
+
+_WATCH_LINE = re.compile(r"^inotify wd:\S+ ino:([0-9a-f]+) sdev:([0-9a-f]+)", re.M)
+
+
+def _watched(fds: Iterable[int]) -> set[tuple[int, int]] | None:
+    """``(kernel device, inode)`` of everything the kernel watches for these inotify
+    descriptors (``/proc/self/fdinfo``: the truth, whatever the watcher library believes);
+    ``None`` when that cannot be read."""
+    out: set[tuple[int, int]] = set()
+    for fd in fds:
+        try:
+            text = Path(f"/proc/self/fdinfo/{fd}").read_text()
+        except OSError:
+            return None
+        out.update((int(dev, 16), int(ino, 16)) for ino, dev in _WATCH_LINE.findall(text))
+    return out
+
+
+def _kernel_device(device: int) -> int:
+    """``st_dev`` as the kernel writes it in fdinfo (``MKDEV``: major << 20 | minor)."""
+    return (os.major(device) << 20) | os.minor(device)
+
+
+_IN_ATTRIB = 0x00000004
+_IN_ONLYDIR_DONT_FOLLOW = 0x01000000 | 0x02000000
+
+
+def _probe_watch(path: Path) -> int:
+    """Why the kernel would refuse to watch ``path`` now: an errno (ENOSPC: the watch limit;
+    EMFILE: the instance limit; EACCES...), or 0 when it would not."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+    if fd < 0:
+        return ctypes.get_errno() or errno.EMFILE
+    try:
+        mask = _IN_ATTRIB | _IN_ONLYDIR_DONT_FOLLOW
+        if libc.inotify_add_watch(fd, os.fsencode(path), mask) < 0:
+            return ctypes.get_errno() or errno.EINVAL
+        return 0
+    finally:
+        os.close(fd)
+
+
+def _dead_part(observer: BaseObserver) -> str | None:
+    """Which of the watcher's threads stopped, if one did."""
+    if not observer.is_alive():
+        return "the file watcher's dispatch thread stopped"
+    emitters = observer.emitters
+    if not emitters or any(not emitter.is_alive() for emitter in emitters):
+        return "the file watcher's event thread stopped"
+    # watchdog's inotify observer reads the descriptor in a thread of its own (private name).
+    reader = getattr(observer, "_inotify_fd", None)
+    if isinstance(reader, threading.Thread) and not reader.is_alive():
+        return "the inotify reader thread stopped"
+    return None
+
+
+def _directories(count: int) -> str:
+    return f"{count} director{'y' if count == 1 else 'ies'}"
+
+
+def _polling(reason: str) -> str:
+    return f"polling ({reason})"
+
+
+def _limit_reason(exc: OSError) -> str:
+    if exc.errno == errno.ENOSPC:
+        return "inotify watch limit reached: raise fs.inotify.max_user_watches"
+    if exc.errno == errno.EMFILE:
+        return "inotify instance limit reached: raise fs.inotify.max_user_instances"
+    return f"inotify failed: {exc.strerror or exc}"
 
 
 class Engine:
@@ -121,6 +259,12 @@ class Engine:
         poll_interval: seconds between stat passes in polling mode.
         reconcile_interval: seconds between full re-checks (stat and walk) with inotify.
         walk_interval: seconds between walks of ROOT (new runs) in polling mode.
+
+    Attributes:
+        mode: how files are watched, in words: ``inotify``, ``polling (why)``, or
+            :data:`GONE`; it changes while running when the watcher fails.
+        root_gone: ROOT is missing (the runs read so far stay; it is attached again when
+            it returns).
     """
 
     def __init__(
@@ -139,6 +283,7 @@ class Engine:
         self.errors: list[str] = []
         self.watch_request = watch
         self.mode = "not watching"
+        self.root_gone = False
         self.poll_interval = poll_interval
         self.reconcile_interval = reconcile_interval
         self.walk_interval = walk_interval
@@ -148,7 +293,17 @@ class Engine:
         self._lock = threading.Lock()
         self._on_dirty: Callable[[], None] | None = None
         self._observer: BaseObserver | None = None
+        self._observer_fds: frozenset[int] = frozenset()
+        self._watch_lock = threading.RLock()  # observer and mode changes, from any thread
+        self._restarts = 0
+        self._root_id: tuple[int, int] | None = None
+        self._directories: list[Path] = []  # what the last walk visited (all must be watched)
+        self._unwatched: set[Path] = set()  # unwatched at the last check, for no clear reason
+        self._evented: dict[str, float] = {}  # run -> when a file event last named it
+        self._checked: dict[str, float] = {}  # run -> when the reconcile last stat'ed it
+        self._suspects: dict[str, tuple[float, float]] = {}  # run -> (since, judge at)
         self._stop = threading.Event()
+        self._nudge = threading.Event()
         self._thread: threading.Thread | None = None
         self._previewed: set[str] = set()
         self._announced: set[str] = set()
@@ -157,20 +312,35 @@ class Engine:
 
     # Discovery -------------------------------------------------------------------------
     def scan(self) -> list[str]:
-        """Walk ROOT; register new runs (marked dirty) and return their keys."""
+        """Walk ROOT; register new runs (marked dirty) and return their keys.
+
+        A directory listed as "no permission" before is replaced by what is found in it
+        once it can be read. While watching, every directory walked must be one the kernel
+        watches; when inotify's limits leave some unwatched, the engine polls instead.
+        """
         found = walk(self.root, self.adapters)
         self.errors = found.errors
         new: list[str] = []
         with self._lock:
             for source in found.sources:
-                if source.key in self.sources:
+                known = self.sources.get(source.key)
+                if known is not None and not (
+                    isinstance(known, UnreadableSource) and not isinstance(source, UnreadableSource)
+                ):
                     continue
+                if known is not None:
+                    known.close()
                 self.sources[source.key] = source
                 self._dirs.setdefault(str(source.directory), set()).add(source.key)
                 new.append(source.key)
             self._rescan = False
+        self._directories = found.directories
         if new:
             self.mark(new)
+        if self._observer is not None:
+            problem = self._check_watches(found.directories)
+            if problem is not None:
+                self._fall_back(problem)
         return new
 
     # Dirty tracking --------------------------------------------------------------------
@@ -184,10 +354,13 @@ class Engine:
         """Note that something changed at ``path`` (called from watcher threads)."""
         directory = path
         became_dirty = False
+        now = time.monotonic()
         with self._lock:
             for _ in range(4):
                 keys = self._dirs.get(directory)
                 if keys is not None:
+                    for key in keys:
+                        self._evented[key] = now
                     if not keys <= self._dirty:
                         became_dirty = not self._dirty
                         self._dirty |= keys
@@ -318,54 +491,238 @@ class Engine:
     def start(self, on_dirty: Callable[[], None] | None = None) -> None:
         """Start watching (watchdog or polling) and the reconcile loop."""
         self._on_dirty = on_dirty
-        request = self.watch_request
-        kind = filesystem_type(self.root)
-        if request == "poll":
-            self.mode = "polling (requested)"
-        elif (request == "auto" and kind in NETWORK_FS) or (kind or "").startswith("fuse"):
-            self.mode = f"polling ({kind} is a network filesystem)"
-        else:
-            self.mode = self._start_observer()
+        self._root_id = _identity(self.root)
+        with self._watch_lock:
+            self.mode = self._attach()
         self._thread = threading.Thread(target=self._loop, name="tracktui-reconcile", daemon=True)
         self._thread.start()
 
+    def _attach(self) -> str:
+        """Watch ROOT as asked and as its filesystem allows; returns the mode."""
+        request = self.watch_request
+        kind = filesystem_type(self.root)
+        if request == "poll":
+            return _polling("requested")
+        if (request == "auto" and _remote(kind)) or (kind or "").startswith("fuse"):
+            return _polling(f"{kind} is a network filesystem")
+        return self._start_observer()
+
     def _start_observer(self) -> str:
+        """Start a watchdog observer on ROOT; returns the mode (polling, and why, when the
+        observer cannot be had or the kernel will not watch all of ROOT)."""
         try:
             from watchdog.events import FileSystemEvent, FileSystemEventHandler
             from watchdog.observers import Observer
         except ImportError:
-            return "polling (watchdog unavailable)"
+            return _polling("watchdog unavailable")
         engine = self
+        root = str(self.root)
 
         class Handler(FileSystemEventHandler):
             def on_any_event(self, event: FileSystemEvent) -> None:
                 try:
                     if event.event_type in _IGNORED_EVENTS:
                         return
-                    engine.mark_path(os.fsdecode(event.src_path))
+                    source = os.fsdecode(event.src_path)
+                    engine.mark_path(source)
                     dest = getattr(event, "dest_path", "")
                     if dest:
                         engine.mark_path(os.fsdecode(dest))
+                    if source == root and event.event_type in _ROOT_EVENTS:
+                        engine._nudge.set()  # ROOT itself went: check now
                 except Exception:  # a handler exception would kill the observer thread
                     pass
 
-        observer = Observer()
+        before = _inotify_fds()
         try:
-            observer.schedule(Handler(), str(self.root), recursive=True)
+            observer = Observer()  # opens the inotify instance: the instance limit bites here
+        except OSError as exc:
+            return _polling(_limit_reason(exc))
+        except Exception as exc:  # an unsupported libc, a missing kernel feature
+            return _polling(f"inotify unavailable: {exc}")
+        try:
+            observer.schedule(Handler(), root, recursive=True)
             observer.start()
         except OSError as exc:
             with contextlib.suppress(Exception):
                 observer.stop()
-            if exc.errno == errno.ENOSPC:
-                return "polling (inotify watch limit reached: raise fs.inotify.max_user_watches)"
-            if exc.errno == errno.EMFILE:
-                return "polling (inotify instance limit reached: fs.inotify.max_user_instances)"
-            return f"polling (inotify failed: {exc.strerror or exc})"
+            return _polling(_limit_reason(exc))
         self._observer = observer
+        self._observer_fds = frozenset(_inotify_fds() - before)
+        self._unwatched = set()
+        problem = self._check_watches([self.root, *self._directories])
+        if problem is not None:
+            self._stop_observer()
+            return _polling(problem)
         return "inotify"
 
+    def _stop_observer(self) -> None:
+        observer, self._observer = self._observer, None
+        self._observer_fds = frozenset()
+        self._suspects.clear()
+        self._checked.clear()
+        if observer is not None:
+            with contextlib.suppress(Exception):
+                observer.stop()
+                if observer is not threading.current_thread():
+                    observer.join(timeout=2)
+
+    def _check_watches(self, directories: Sequence[Path]) -> str | None:
+        """Why some of ``directories`` are not watched (inotify's limits), or ``None``.
+
+        The kernel's own list of watches (fdinfo) is compared with the directories walked:
+        watchdog ignores a watch it could not add below ROOT, so a full watch table
+        otherwise leaves part of ROOT silently unwatched. A directory missing from the list
+        is probed: ENOSPC or EMFILE name the limit; one that stays missing for two checks
+        in a row without a reason counts as well.
+        """
+        watched = _watched(self._observer_fds)
+        root = _identity(self.root)
+        if not watched or root is None:
+            return None
+        if (_kernel_device(root[0]), root[1]) not in watched:
+            return None  # identities differ on this filesystem (btrfs, overlay): cannot tell
+        prefix = str(self.root).rstrip("/") + "/"
+        missing: list[Path] = []
+        for directory in dict.fromkeys(directories):
+            if directory != self.root and not str(directory).startswith(prefix):
+                continue
+            try:
+                info = os.lstat(directory)
+            except OSError:
+                continue
+            if stat.S_ISDIR(info.st_mode) and (
+                (_kernel_device(info.st_dev), info.st_ino) not in watched
+            ):
+                missing.append(directory)
+        if not missing:
+            self._unwatched = set()
+            return None
+        unexplained = set(missing)
+        for directory in missing[:PROBES]:
+            code = _probe_watch(directory)
+            if code in (errno.ENOSPC, errno.EMFILE):
+                reason = _limit_reason(OSError(code, os.strerror(code)))
+                return f"{reason}; {_directories(len(missing))} under ROOT not watched"
+            if code != 0:  # unreadable or gone: nothing to watch there
+                unexplained.discard(directory)
+        stuck = unexplained & self._unwatched
+        self._unwatched = unexplained
+        if stuck:
+            return f"inotify did not watch {_directories(len(stuck))} under ROOT"
+        return None
+
+    def _fall_back(self, reason: str) -> None:
+        """Stop the observer and poll the whole of ROOT (it releases its watches too)."""
+        with self._watch_lock:
+            if self._observer is None:
+                return
+            self._stop_observer()
+            self.mode = _polling(reason)
+        self._nudge.set()
+        self._signal()
+
+    def _restart(self, reason: str) -> None:
+        """A watcher thread died: start a new observer (or poll), then catch up."""
+        with self._watch_lock:
+            self._stop_observer()
+            if self._restarts >= MAX_RESTARTS:
+                self.mode = _polling(f"{reason}; the watcher failed {self._restarts + 1} times")
+            else:
+                self._restarts += 1
+                mode = self._start_observer()
+                if mode == "inotify":
+                    self.mode = f"inotify (restarted: {reason})"
+                else:
+                    self.mode = _polling(f"{reason}; restarting it failed: {mode[9:-1]}")
+        self._catch_up()
+
+    def _catch_up(self) -> None:
+        """Stat every run and walk ROOT: whatever changed while nobody watched is read."""
+        try:
+            self.reconcile(walk_root=True, judge=False)
+        except Exception as exc:  # keep the loop alive whatever a filesystem does
+            self.errors.append(f"reconcile failed: {exc!r}")
+        self._nudge.set()
+        self._signal()
+
+    def _lose_root(self) -> None:
+        with self._watch_lock:
+            self._stop_observer()
+            self.root_gone = True
+            self.mode = GONE
+        self._signal()
+
+    def _reattach(self, identity: tuple[int, int]) -> None:
+        with self._watch_lock:
+            self.root_gone = False
+            self._root_id = identity
+            self.mode = self._attach()
+        self._catch_up()
+
+    def check_watch(self) -> None:
+        """Notice what happened to ROOT and to the watcher since the last check.
+
+        ROOT gone (its path leads nowhere, or to another directory than the one attached):
+        the observer stops and the mode says so; when a directory is there again, the engine
+        attaches to it and catches up. A watcher thread that died: the observer is started
+        again (up to :data:`MAX_RESTARTS` times), else polling. A change the reconcile found
+        for which no file event came within :data:`MISS_GRACE`: events cannot be trusted,
+        so polling.
+        """
+        identity = _identity(self.root)
+        if self.root_gone:
+            if identity is not None:
+                self._reattach(identity)
+            return
+        if identity is None:
+            self._lose_root()
+            return
+        if self._root_id is not None and identity != self._root_id:
+            self._lose_root()  # renamed away and another directory took its name
+            self._reattach(identity)
+            return
+        observer = self._observer
+        if observer is None:
+            return
+        dead = _dead_part(observer)
+        if dead is not None:
+            self._restart(dead)
+            return
+        missed = self._missed()
+        if missed:
+            self._fall_back(f"file events missed changes to {len(missed)} run(s), e.g. {missed[0]}")
+            self._catch_up()
+
+    def _missed(self) -> list[str]:
+        """Runs whose change no file event reported in time (judged once each)."""
+        now = time.monotonic()
+        out = []
+        for key, (since, judge_at) in list(self._suspects.items()):
+            if now < judge_at:
+                continue
+            self._suspects.pop(key, None)
+            source = self.sources.get(key)
+            if (
+                self._evented.get(key, float("-inf")) < since
+                and source is not None
+                and self._reachable(source)
+            ):
+                out.append(key)
+        return out
+
+    @staticmethod
+    def _reachable(source: Source) -> bool:
+        """Whether an event on each of the source's files names the run (see mark_path)."""
+        for file in source.watched_files():
+            relative = os.path.relpath(file, source.directory)
+            if relative.startswith("..") or relative.count(os.sep) > 2:
+                return False
+        return True
+
     def _loop(self) -> None:
-        """Re-stat the runs (and re-walk ROOT) on a schedule that depends on the mode.
+        """Re-stat the runs (and re-walk ROOT) on a schedule that depends on the mode, and
+        check ROOT and the watcher (:meth:`check_watch`) at least every ``CHECK_SECONDS``.
 
         With inotify the events do the work and this is a safety net (lost events, queue
         overflows): the runs are re-checked a slice at a time, each slice costing about
@@ -373,7 +730,7 @@ class Engine:
         and every run is seen at least every ``reconcile_interval``; ROOT is re-walked
         after each full round. When polling it is the only source of news: every run is
         re-checked every ``poll_interval`` (stretched to stay under ``POLL_SHARE``) and
-        ROOT is walked every ``walk_interval``.
+        ROOT is walked every ``walk_interval``. While ROOT is gone nothing is re-checked.
 
         A pass costs what it took of this thread's CPU time, not its wall time: waiting
         for the GIL behind the UI thread, or for a core behind other processes, is no
@@ -383,17 +740,28 @@ class Engine:
         position = 0
         per_run = 0.0  # CPU seconds to re-check one run, as last measured
         last_walk = time.monotonic()
+        was_polling = self.mode.startswith("polling")
         # Not at once: the first paint and the first reads need the machine more.
-        pause = (
-            self.poll_interval
-            if self.mode.startswith("polling")
-            else min(5.0, self.reconcile_interval)
+        next_pass = last_walk + (
+            self.poll_interval if was_polling else min(5.0, self.reconcile_interval)
         )
-        while not self._stop.wait(pause):
+        while True:
+            self._nudge.wait(max(0.0, min(next_pass - time.monotonic(), CHECK_SECONDS)))
+            if self._stop.is_set():
+                return
+            self._nudge.clear()
+            try:
+                self.check_watch()
+            except Exception as exc:  # keep the loop alive whatever a filesystem does
+                self.errors.append(f"watch check failed: {exc!r}")
+            polling = self.mode.startswith("polling")
+            if polling != was_polling:
+                was_polling, next_pass, per_run = polling, time.monotonic(), 0.0
+            if self.root_gone or time.monotonic() < next_pass:
+                continue
             started = time.monotonic()
             cpu_started = time.thread_time()
             keys = list(self.sources)
-            polling = self.mode.startswith("polling")
             if polling or not keys or per_run == 0.0:
                 chunk = keys
             else:
@@ -418,18 +786,38 @@ class Engine:
             else:
                 rounds = max(1, -(-len(keys) // max(1, len(chunk))))
                 pause = max(self.reconcile_interval / rounds, cost / RECONCILE_SHARE)
-            pause = max(0.0, pause - (time.monotonic() - started))
+            next_pass = started + pause
 
-    def reconcile(self, walk_root: bool = True, keys: list[str] | None = None) -> None:
+    def reconcile(
+        self, walk_root: bool = True, keys: list[str] | None = None, *, judge: bool = True
+    ) -> None:
         """Stat runs (all, or ``keys``) and walk ROOT for new ones: the truth behind the
-        file events."""
-        observer = self._observer
-        if observer is not None and not observer.is_alive():
-            self._observer = None
-            self.mode = "polling (file watcher stopped unexpectedly)"
+        file events.
+
+        While watching, a run whose files moved with no file event naming it since the last
+        stat is a suspect; :meth:`check_watch` judges it once an event had time to arrive
+        (``judge=False`` after a restart, when events were known to be missing).
+        """
         sources = self.sources
         chosen = list(sources) if keys is None else keys
-        changed = [key for key in chosen if (source := sources.get(key)) and source.changed()]
+        watching = judge and self._observer is not None
+        changed = []
+        for key in chosen:
+            source = sources.get(key)
+            if source is None:
+                continue
+            before = time.monotonic()
+            if source.changed():
+                changed.append(key)
+                since = self._checked.get(key)
+                if (
+                    watching
+                    and source.files_moved
+                    and since is not None
+                    and self._evented.get(key, float("-inf")) < since
+                ):
+                    self._suspects.setdefault(key, (since, before + MISS_GRACE))
+            self._checked[key] = before
         if walk_root:
             changed.extend(self.scan())
         if changed:
@@ -438,10 +826,9 @@ class Engine:
     def stop(self) -> None:
         """Stop watching and close every file."""
         self._stop.set()
-        observer = self._observer
-        if observer is not None:
-            observer.stop()
-            observer.join(timeout=2)
+        self._nudge.set()
+        with self._watch_lock:
+            self._stop_observer()
         if self._thread is not None:
             self._thread.join(timeout=2)
         for source in self.sources.values():

@@ -31,7 +31,7 @@ from tui.core.engine import Engine
 from tui.core.evidence import EvidenceGatherer
 from tui.core.openfiles import RunProcess
 from tui.core.rules import TRIGGERED, WAITING, RuleEngine, RulesFile, RulesLoad, Verdict
-from tui.core.sanitize import sanitize
+from tui.core.sanitize import sanitize, unescape_path
 from tui.core.status import ALIVE, RunStatus, derive_status
 from tui.core.store import Run, RunStore
 
@@ -228,6 +228,7 @@ class Follower:
         self._killing: dict[str, threading.Thread] = {}
         self._next_status = 0.0
         self._next_evidence = 0.0
+        self._watch_mode = self.engine.mode
 
     # Waking ---------------------------------------------------------------------------
     def wake(self) -> None:
@@ -244,6 +245,7 @@ class Follower:
         """Watch ROOT, read every run to its end, and report each run and its verdicts."""
         # Watching starts first: what is written while the histories load is not missed.
         self.engine.start(self.wake)
+        self._watch_mode = self.engine.mode  # said once at start by the commands
         keys = self.engine.scan()
         self.engine.take_dirty()
         for key in keys:
@@ -290,6 +292,9 @@ class Follower:
             if load is not None:
                 events.append(RulesReloaded(now, load))
         events.extend(self._evaluate(sorted(touched), now, historical=False))
+        if self.engine.mode != self._watch_mode:  # ROOT gone or back, a fall back to polling
+            self._watch_mode = self.engine.mode
+            events.append(Notice(now, f"watching files: {self._watch_mode}"))
         return events
 
     def passes(self) -> Iterator[list[Event]]:
@@ -433,7 +438,7 @@ class Follower:
             ref,
             verdict,
             action,
-            self.root / run.path,
+            self.root / unescape_path(run.path),
             copy.deepcopy(dict(meta)),
             None if recorded else found,
         )

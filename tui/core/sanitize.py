@@ -60,6 +60,57 @@ def sanitize(text: str, limit: int = MAX_TEXT, *, tabsize: int = 4) -> str:
     return text
 
 
+_NAME_UNSAFE = re.compile(
+    r"[\\\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff"
+    r"\ud800-\udfff]"
+)
+_NAME_SHORT = {"\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+_NAME_ESCAPE = re.compile(r"\\(?:x([0-9a-f]{2})|u([0-9a-f]{4})|([\\ntr]))")
+_NAME_LONG = {"\\": "\\", "n": "\n", "t": "\t", "r": "\r"}
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    char = match.group()
+    short = _NAME_SHORT.get(char)
+    if short is not None:
+        return short
+    code = ord(char)
+    if code < 0x80:
+        return f"\\x{code:02x}"
+    if 0xDC80 <= code <= 0xDCFF:  # a byte that is not UTF-8, as os.fsdecode carries it
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\u{code:04x}"
+
+
+def escape_path(raw: str) -> str:
+    """Spell a name or path from the filesystem so it is safe to show and still exact.
+
+    Linux allows any byte but ``/`` and NUL in a name: ESC, a newline, C1 controls, bidi
+    overrides, bytes that are not UTF-8. Each such character, and the backslash itself,
+    becomes a visible escape (``\\x1b``, ``\\n``, ``\\u202e``, ``\\xff`` for a raw byte,
+    ``\\\\``), as ``ls -b`` spells names; every other character is kept, so ordinary names
+    are unchanged. Unlike :func:`sanitize` nothing is dropped or cut: two names never
+    share a spelling, and :func:`unescape_path` gives the original back for file access.
+    """
+    return _NAME_UNSAFE.sub(_escape_char, raw)
+
+
+def _unescape_char(match: re.Match[str]) -> str:
+    byte, code, short = match.groups()
+    if byte is not None:
+        value = int(byte, 16)
+        return chr(value) if value < 0x80 else chr(0xDC00 + value)
+    if code is not None:
+        return chr(int(code, 16))
+    return _NAME_LONG[short]
+
+
+def unescape_path(shown: str) -> str:
+    """The raw name or path that :func:`escape_path` spelled as ``shown`` (for file access:
+    ``root / unescape_path(run.path)``; ``os.fsencode`` gives its exact bytes)."""
+    return _NAME_ESCAPE.sub(_unescape_char, shown) if "\\" in shown else shown
+
+
 def decode(data: bytes, limit: int = MAX_TEXT) -> str:
     """Decode bytes from a run file (invalid UTF-8 replaced) and sanitize the result."""
     return sanitize(data.decode("utf-8", "replace"), limit)

@@ -16,7 +16,7 @@ from textual.widgets import Static
 from textual.worker import get_current_worker
 
 from tui.core.images import NO_PILLOW, human_size, pillow_available
-from tui.core.sanitize import sanitize
+from tui.core.sanitize import sanitize, unescape_path
 from tui.core.store import Run
 
 MEDIA_DIRS = {"tracktui": "media", "mlflow": "artifacts"}
@@ -32,7 +32,7 @@ def is_image(name: str) -> bool:
 
 def media_directory(root: Path, run: Run) -> Path:
     """The directory a run's media names are relative to."""
-    return root / run.path / MEDIA_DIRS.get(run.format, "")
+    return root / unescape_path(run.path) / MEDIA_DIRS.get(run.format, "")
 
 
 class MediaList(Static, can_focus=True):

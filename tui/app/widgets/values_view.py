@@ -23,7 +23,7 @@ from tui.app.widgets.cells import number_text
 from tui.app.widgets.image_preview import ImagePreview
 from tui.app.widgets.media_list import MediaList, media_directory
 from tui.app.widgets.value_block import ValueBlock
-from tui.core.sanitize import sanitize
+from tui.core.sanitize import sanitize, unescape_path
 from tui.core.shapes import Matrix, format_number
 from tui.core.store import Run
 
@@ -123,7 +123,8 @@ class ValuesView(VerticalScroll, can_focus=True):
     def preview_highlighted(self, message: MediaList.Highlighted) -> None:
         """Show the highlighted image below the list; hide the preview for other files."""
         message.stop()
-        run_dir = self.root / self.run_data.path if self.run_data is not None else self.root
+        run = self.run_data
+        run_dir = self.root / unescape_path(run.path) if run is not None else self.root
         self.query_one(ImagePreview).show_image(message.path, run_dir, reload=message.reload)
 
     @on(ImagePreview.Loaded)

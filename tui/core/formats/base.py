@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tui.core.formats.files import relative
+from tui.core.sanitize import sanitize, sanitize_dict
 from tui.core.store import Batch
 
 READ_BUDGET = 4 * 1024 * 1024
@@ -45,11 +46,13 @@ class Source(ABC):
 
     Attributes:
         key: identity of the run under ROOT (relative path, plus a suffix when several
-            runs share a directory).
+            runs share a directory), spelled safe to show by ``relative``.
         format: the format name shown in the table and in ``status --json``.
         root: absolute ROOT.
         directory: absolute directory whose changes make this source dirty.
         more: set by :meth:`read` when it stopped early because of its budget.
+        files_moved: whether the last :meth:`changed` saw a watched file's size, times or
+            presence move (not a reader's own wish to be read again).
     """
 
     format = "unknown"
@@ -59,11 +62,13 @@ class Source(ABC):
         self.key = key
         self.directory = directory
         self.more = False
-        self._stamp: tuple[tuple[str, int, float], ...] | None = None
+        self.files_moved = False
+        self._stamp: tuple[tuple[str, int, int, int], ...] | None = None
 
     @property
     def path(self) -> str:
-        """The run's location relative to ROOT."""
+        """The run's location relative to ROOT, safe to show (``escape_path``); file access
+        uses :attr:`directory`, or ``root / unescape_path(path)``."""
         return relative(self.directory, self.root)
 
     def watched_files(self) -> list[Path]:
@@ -81,19 +86,22 @@ class Source(ABC):
         return total
 
     def changed(self) -> bool:
-        """Cheap stat check: did any watched file change since the last call?"""
+        """Cheap stat check: did any watched file change since the last call?
+
+        The change time counts too: a file made readable (``chmod``) or replaced keeps its
+        size and modification time, and must be read again all the same.
+        """
         stamp = []
         for file in self.watched_files():
             try:
                 info = os.stat(file)
             except OSError:
                 continue
-            stamp.append((file.name, info.st_size, info.st_mtime))
+            stamp.append((file.name, info.st_size, info.st_mtime_ns, info.st_ctime_ns))
         current = tuple(stamp)
-        if current == self._stamp:
-            return False
+        self.files_moved = current != self._stamp
         self._stamp = current
-        return True
+        return self.files_moved
 
     @abstractmethod
     def read(self, budget: int = READ_BUDGET) -> Batch | None:
@@ -111,7 +119,17 @@ class Source(ABC):
         """Release open files (the source may be read again later)."""
 
     def batch(self, **fields: Any) -> Batch:
-        """A batch for this source with key, format and path filled in (``fields``: the rest)."""
+        """A batch for this source with key, format and path filled in (``fields``: the rest).
+
+        Metadata and notes are sanitized here once more, whatever the reader did: readers
+        build names from directory names (``<dir> (search)``) and notes quote file names.
+        """
+        meta = fields.get("meta")
+        if meta is not None:
+            fields["meta"] = sanitize_dict(meta)
+        notes = fields.get("notes")
+        if notes:
+            fields["notes"] = tuple(sanitize(note) for note in notes)
         return Batch(key=self.key, format=self.format, path=self.path, **fields)
 
 

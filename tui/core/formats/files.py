@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tui.core.sanitize import sanitize
+from tui.core.sanitize import escape_path, sanitize
 from tui.core.tail import UnsafeFile, open_regular
 
 SMALL_LIMIT = 4 * 1024 * 1024
@@ -65,11 +65,14 @@ def newest_mtime(paths: list[Path]) -> float | None:
 
 
 def relative(path: Path, root: Path) -> str:
-    """``path`` relative to ``root`` in POSIX form (``.`` for the root itself)."""
+    """``path`` relative to ``root`` in POSIX form (``.`` for the root itself), spelled by
+    :func:`~tui.core.sanitize.escape_path`: run keys and paths come from directory names,
+    which may hold escape sequences, newlines or bidi controls. File access goes through the
+    raw path (``Source.directory``, or ``root / unescape_path(path)``)."""
     try:
-        return path.relative_to(root).as_posix() or "."
+        return escape_path(path.relative_to(root).as_posix() or ".")
     except ValueError:
-        return path.as_posix()
+        return escape_path(path.as_posix())
 
 
 def list_files(directory: Path, limit: int = 500, depth: int = 4) -> list[tuple[str, int, int]]:

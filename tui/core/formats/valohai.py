@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 from tui.core.formats.base import READ_BUDGET, Adapter, Claim, Source, written_at
+from tui.core.formats.files import relative
 from tui.core.formats.native import log_lines, tail_preview
 from tui.core.records import RecordBuilder, parse_line
 from tui.core.rundir import METRICS
@@ -65,7 +66,7 @@ class ValohaiSource(Source):
 
     @property
     def path(self) -> str:
-        return self.file.relative_to(self.root).as_posix()
+        return relative(self.file, self.root)
 
     def watched_files(self) -> list[Path]:
         return [self.file]
@@ -142,5 +143,5 @@ class ValohaiAdapter(Adapter):
                 found = sniff(path, root)
                 self._seen[path] = (size, found)
             if found:
-                sources.append(ValohaiSource(root, path.relative_to(root).as_posix(), path))
+                sources.append(ValohaiSource(root, relative(path, root), path))
         return Claim(sources=sources) if sources else None
