@@ -442,13 +442,14 @@ class RecordBuilder:
             getter = attrgetter(name)
             if key == TIME_KEY:
                 stamps = list(map(getter, records))
-                # str() of a number or of None holds no colon; of a time, its own.
+                # The usual case, every record with an ISO time, joins at once; str() of a
+                # number or of None holds no colon.
                 try:
-                    text = "".join(stamps)
+                    text, missing = "".join(stamps), 0
                 except TypeError:
-                    text = "".join(map(str, stamps))
-                colons += n - stamps.count(None) + text.count(":")
-                if None not in stamps:  # the usual case: every record has its time
+                    text, missing = "".join(map(str, stamps)), stamps.count(None)
+                colons += n - missing + text.count(":")
+                if not missing:
                     times[:] = _times_column(stamps, self.now)
                     continue
                 present = [i for i, v in enumerate(stamps) if v is not None]
