@@ -12,7 +12,8 @@
 #   tests/slurm/stop_cluster.sh         stop what this script started
 #
 # TRACKTUI_SLURM_DIR moves the state directory; TRACKTUI_SLURM_PORT the first of the two
-# ports (default 16817, away from a real cluster's 6817 and 6818).
+# ports (default 16817, away from a real cluster's 6817 and 6818); TRACKTUI_SLURM_INSTALL=no
+# fails instead of installing packages (what the tests use outside CI).
 set -euo pipefail
 
 STATE=${TRACKTUI_SLURM_DIR:-/tmp/tracktui-slurm}
@@ -27,6 +28,7 @@ fail() { say "$*"; exit 1; }
 
 if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null \
     || ! command -v sbatch >/dev/null || ! command -v munged >/dev/null; then
+    [ "${TRACKTUI_SLURM_INSTALL:-yes}" != no ] || fail "slurm-wlm and munge are not installed"
     command -v apt-get >/dev/null || fail "slurm-wlm and munge are missing and apt-get is not here"
     say "installing slurm-wlm and munge"
     export DEBIAN_FRONTEND=noninteractive

@@ -208,6 +208,7 @@ class KillReport:
         survivors: processes still alive at the end.
         notes: other facts worth showing (scancel output, audit log trouble).
         audit_path: where the audit lines went, if anywhere.
+        slurm_job_id: the Slurm job asked to end instead of signalling processes.
     """
 
     run_dir: Path
@@ -219,6 +220,7 @@ class KillReport:
     survivors: tuple[ProcessInfo, ...] = ()
     notes: tuple[str, ...] = ()
     audit_path: Path | None = None
+    slurm_job_id: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -229,6 +231,8 @@ class KillReport:
         """Lines for the user: outcome, survivors and notes."""
         if self.refusal is not None:
             return [f"refused: {self.refusal.message}", *self.notes]
+        if self.slurm_job_id is not None:
+            return [f"Slurm job {self.slurm_job_id}: asked Slurm to end it", *self.notes]
         lines = [f"sent SIG{self.signal.upper()} to {len(self.signalled)} process(es)"]
         if self.escalated:
             lines.append(f"SIGKILL after the grace period: {_pid_list(self.escalated)}")
@@ -1143,7 +1147,12 @@ def _scancel(plan: KillPlan, signal: str, reason: str | None, audit: _Audit) -> 
             plan.run_dir, plan.run_name, signal, failed, notes=_notes(audit), audit_path=audit.path
         )
     return KillReport(
-        plan.run_dir, plan.run_name, signal, notes=_notes(audit, shown), audit_path=audit.path
+        plan.run_dir,
+        plan.run_name,
+        signal,
+        notes=_notes(audit, shown),
+        audit_path=audit.path,
+        slurm_job_id=job,
     )
 
 
