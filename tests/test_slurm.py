@@ -238,8 +238,13 @@ def test_one_squeue_per_refresh_for_any_number_of_runs(tmp_path: Path, node: Non
     assert as_json.jobs == SlurmClient(counted, use_json=False).squeue(held).jobs
     assert counted.calls[0][:2] == ["squeue", "--json"] and len(counted.take()) == 2
 
+    # A queued job has nothing to interrupt: I (like T and K) cancels it outright.
+    plan = procs.plan_kill(tmp_path / "run000", read_meta(tmp_path / "run000"))
+    assert isinstance(plan, KillPlan), plan
+    report = procs.execute(plan, "int", audit_path=tmp_path / "audit.jsonl")
+    assert report.ok and f"scancel {held[0]} -> exit 0" in "\n".join(report.describe())
     # A job in a final state is not asked about again.
-    run_command(["scancel", *held])
+    run_command(["scancel", *held[1:]])
     wait_until(lambda: all(state(j) == "CANCELLED" for j in held), DEADLINE)
     done = gatherer.gather(engine.run_files())
     assert {j.state for j in done.slurm.values()} == {"CANCELLED", "UNKNOWN"}

@@ -400,6 +400,7 @@ class TrackApp(App[int]):
         return (isinstance(pid, int) or has_slurm or found) and run.status in (
             "running",
             "stalled",
+            "queued",
             "unknown",
         )
 
