@@ -31,6 +31,7 @@ RUN_KEYS = {
     "rules",
     "health",
     "process",
+    "gpu",
     "slurm",
 }
 METRIC_KEYS = {
@@ -66,7 +67,8 @@ def document(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 def test_json_follows_the_contract(document: dict) -> None:
-    assert set(document) == {"root", "runs"}
+    assert {"root", "runs", "gpus"} <= set(document) <= {"root", "runs", "gpus", "gpu_note"}
+    assert document["gpus"] or document["gpu_note"]  # without a GPU it says why
     runs = {run["path"]: run for run in document["runs"]}
     assert len(runs) >= 30
     for run in runs.values():

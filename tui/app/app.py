@@ -25,15 +25,17 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import get_current_worker
 
-from tui.app.messages import BatchesRead, EvidenceGathered, RunsUpdated
+from tui.app.messages import BatchesRead, EvidenceGathered, RunsUpdated, TelemetryPolled
 from tui.app.screens.base import StoreScreen
 from tui.app.screens.confirm_kill import ConfirmKill
 from tui.app.screens.help import HelpScreen, bindings_of
 from tui.app.screens.runs import RunsScreen
+from tui.app.telemetry import Telemetry
 from tui.core import procs
 from tui.core.backfill import Backfill
 from tui.core.engine import Engine
 from tui.core.evidence import EvidenceGatherer
+from tui.core.gpu import GpuProvider, NvmlProvider
 from tui.core.openfiles import RunProcess
 from tui.core.procs import SignalName
 from tui.core.rules import RULES_FILE, RuleEngine, RulesFile, RulesLoad, Verdict
@@ -92,6 +94,7 @@ class TrackApp(App[int]):
         clock: wall clock (tests inject a fake one).
         readers: start the threads that read files and gather evidence; off, the app
             only applies the messages posted to it (how the thread-free tests drive it).
+        gpu: reads the GPUs (default: NVML through nvidia-ml-py; tests inject a fake).
     """
 
     CSS_PATH = "app.tcss"
@@ -121,6 +124,7 @@ class TrackApp(App[int]):
         evidence: EvidenceGatherer | None = None,
         clock: Callable[[], float] = time.time,
         readers: bool = True,
+        gpu: GpuProvider | None = None,
     ) -> None:
         super().__init__()
         self.root = Path(os.path.abspath(root))
@@ -128,6 +132,7 @@ class TrackApp(App[int]):
         self.engine = engine or Engine(self.root, watch=watch)
         self.store = RunStore()
         self.evidence = evidence or EvidenceGatherer(self.root)
+        self.telemetry = Telemetry(self, gpu or NvmlProvider())
         self.clock = clock
         self.readers = readers
         self.auto_kill = auto_kill
@@ -196,6 +201,7 @@ class TrackApp(App[int]):
         if self.readers:
             self.read_runs()
             self.gather_evidence()
+            self.telemetry.start()
         self.set_interval(STATUS_INTERVAL, self.refresh_statuses)
 
     @property
@@ -300,6 +306,18 @@ class TrackApp(App[int]):
             statuses.add(key)
         statuses |= self._evaluate(changed, now)
         self._broadcast(RunsUpdated(statuses=frozenset(statuses)))
+
+    @on(TelemetryPolled)
+    def apply_telemetry(self, message: TelemetryPolled) -> None:
+        """Give the runs their GPU use, extend the open runs' histories, judge GPU rules."""
+        changed = self.telemetry.apply(message)
+        gpu_rules = self.rules is not None and self.rules.needs_gpu
+        changed |= self._evaluate(None if gpu_rules else sorted(changed), self.clock())
+        if changed:
+            self._broadcast(RunsUpdated(statuses=frozenset(changed)))
+        for screen in self.screen_stack:
+            if isinstance(screen, StoreScreen):
+                screen.telemetry_updated()
 
     # Applying batches (main thread) -----------------------------------------------------
     @on(BatchesRead)
@@ -516,7 +534,8 @@ class TrackApp(App[int]):
         if not plans:
             return
         if confirm:
-            answer = self._ask(ConfirmKill([p for _, p in plans], KILLS[signal], self.grace))
+            gpu = self.telemetry.memory_now()  # what the kill frees, read now
+            answer = self._ask(ConfirmKill([p for _, p in plans], KILLS[signal], self.grace, gpu))
             if not answer:
                 self.call_from_thread(self.notify, "nothing was signalled", title="Kill cancelled")
                 return
@@ -592,6 +611,7 @@ class TrackApp(App[int]):
         self.workers.cancel_all()
         self._wake.set()
         self._evidence_wake.set()
+        self.telemetry.wake()
         self.engine.stop()
 
 

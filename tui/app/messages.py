@@ -6,12 +6,15 @@ main thread and hands every screen the same :class:`RunsUpdated` by a direct cal
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
 from textual.message import Message
 
 from tui.core.evidence import Evidence
+from tui.core.gpu import HostGpu
+from tui.core.records import RecordBlock
 from tui.core.store import Batch, Delta
 
 
@@ -30,6 +33,33 @@ class EvidenceGathered(Message):
     def __init__(self, evidence: Evidence) -> None:
         super().__init__()
         self.evidence = evidence
+
+
+class TelemetryPolled(Message):
+    """The telemetry thread read the GPUs and the open runs' machine use (a fact).
+
+    Attributes:
+        host: the GPUs and their processes' ancestry (``None``: not read this time).
+        watched: the runs open in a run view when it was taken.
+        files: records appended to a watched run's ``system.jsonl`` since the last poll.
+        samples: ``(time, sample)`` of a watched run without such a file, taken by us.
+        with_file: watched runs that have a ``system.jsonl``.
+    """
+
+    def __init__(
+        self,
+        host: HostGpu | None,
+        watched: tuple[str, ...] = (),
+        files: Mapping[str, RecordBlock] | None = None,
+        samples: Mapping[str, tuple[float, Mapping[str, float]]] | None = None,
+        with_file: frozenset[str] = frozenset(),
+    ) -> None:
+        super().__init__()
+        self.host = host
+        self.watched = watched
+        self.files = files or {}
+        self.samples = samples or {}
+        self.with_file = with_file
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from tui.core.gpu.sampler import SYSTEM, SYSTEM_INTERVAL
 from tui.core.launch import supervise
 from tui.core.rundir import (
     DEFAULT_ROOT,
@@ -130,6 +131,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="run in this existing run directory (what a --sbatch job does on its node)",
     )
+    parser.add_argument(
+        "--system-interval",
+        type=float,
+        default=SYSTEM_INTERVAL,
+        metavar="S",
+        help=f"seconds between samples of CPU, memory, IO and GPU in {SYSTEM} (0: none;"
+        f" default {SYSTEM_INTERVAL:g})",
+    )
     parser.add_argument("command", nargs=argparse.REMAINDER, help="the command to run, after --")
 
 
@@ -161,7 +170,7 @@ def main(args: argparse.Namespace) -> int:
     if options is not None:
         return _submit(run_dir, command, options, meta)
     write_json_atomic(run_dir / RUN_JSON, meta)
-    return supervise(run_dir, command)
+    return supervise(run_dir, command, system_interval=max(0.0, args.system_interval))
 
 
 def _submit(run_dir: Path, command: list[str], options: list[str], meta: dict[str, Any]) -> int:

@@ -22,6 +22,8 @@ from tui.core.follow import (
     VerdictChanged,
     stopped_by_signals,
 )
+from tui.core.gpu import HostGpu, NvmlProvider, look
+from tui.core.gpu.report import host_gpus
 from tui.core.headless import _number, collect, csv_row, jsonable, sort_summaries
 from tui.core.query import Query, QueryError, parse_query
 from tui.core.rules import RULES_FILE, RulesError, RulesFile, find_rules
@@ -72,20 +74,22 @@ def _rules_path(args: argparse.Namespace) -> Path | None:
     return find_rules(args.root, args.rules)
 
 
-def gather(args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Summaries of the runs, filtered and sorted as asked."""
-    summaries = collect(args.root, _rules_path(args), query=args.filter, workers=args.workers)
+def gather(args: argparse.Namespace, gpu: HostGpu | None = None) -> list[dict[str, Any]]:
+    """Summaries of the runs, filtered and sorted as asked (``gpu``: a look at the GPUs)."""
+    summaries = collect(
+        args.root, _rules_path(args), query=args.filter, workers=args.workers, gpu=gpu
+    )
     summaries.sort(key=lambda s: s["path"])
     if args.sort:
         summaries = sort_summaries(summaries, args.sort)
     return summaries
 
 
-def to_json(root: Path, summaries: list[dict[str, Any]]) -> bytes:
-    """The ``--json`` document."""
-    return orjson.dumps(
-        {"root": str(root), "runs": jsonable(summaries)}, option=orjson.OPT_INDENT_2
-    )
+def to_json(root: Path, summaries: list[dict[str, Any]], gpu: HostGpu | None = None) -> bytes:
+    """The ``--json`` document (``gpu``: the look at the GPUs the summaries were made with)."""
+    document = {"root": str(root), "runs": jsonable(summaries)}
+    document.update(jsonable(host_gpus(gpu, summaries)))
+    return orjson.dumps(document, option=orjson.OPT_INDENT_2)
 
 
 def to_csv(summaries: list[dict[str, Any]]) -> str:
@@ -181,13 +185,14 @@ def main(args: argparse.Namespace) -> int:
         return 2
     if args.follow and not args.csv and (args.json or not sys.stdout.isatty()):
         return follow_lines(args)
+    gpu = look(NvmlProvider()) if args.json else None
     try:
-        summaries = gather(args)
+        summaries = gather(args, gpu)
     except (QueryError, RulesError) as exc:
         print(f"tracktui: {exc}", file=sys.stderr)
         return 2
     if args.json:
-        sys.stdout.buffer.write(to_json(args.root, summaries) + b"\n")
+        sys.stdout.buffer.write(to_json(args.root, summaries, gpu) + b"\n")
         return 0
     if args.csv:
         sys.stdout.write(to_csv(summaries))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import socket
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -19,6 +20,8 @@ from typing import Any
 from tui.core.engine import Engine
 from tui.core.evidence import Evidence, EvidenceGatherer
 from tui.core.formats.base import Source
+from tui.core.gpu.attribution import HostGpu, attribute, identities
+from tui.core.gpu.report import run_gpu
 from tui.core.query import parse_query
 from tui.core.rules import RuleEngine, Verdict, load_rules
 from tui.core.shapes import describe
@@ -130,6 +133,7 @@ def summarize(
         "health": health,
         "process": process,
         "slurm": run.slurm.as_json() if run.slurm is not None else None,
+        "gpu": run_gpu(run.gpu),
     }
 
 
@@ -202,10 +206,13 @@ def _finish(
     rules_path: Path | None,
     watcher: str,
     query: str | None = None,
+    gpu: HostGpu | None = None,
 ) -> list[dict[str, Any]]:
     evidence.apply(store, root)
     for run in store:
         run.status = derive_status(run, now)
+    if gpu is not None:
+        attribute(gpu, identities(store, socket.gethostname())).apply(store)
     rules = _load_rules(rules_path)
     verdicts = rules.evaluate(store, None, now) if rules is not None else {}
     matcher = parse_query(query) if query else None
@@ -228,11 +235,12 @@ def _worker(
     rules_path: Path | None,
     whole: bool,
     query: str | None,
+    gpu: HostGpu | None,
 ) -> list[dict[str, Any]] | RunStore:
     store = _read(sources, root)
     if whole:
         return store
-    return _finish(store, root, evidence, now, rules_path, ONE_SHOT, query)
+    return _finish(store, root, evidence, now, rules_path, ONE_SHOT, query, gpu)
 
 
 def collect(
@@ -242,11 +250,14 @@ def collect(
     query: str | None = None,
     workers: int | None = None,
     now: float | None = None,
+    gpu: HostGpu | None = None,
 ) -> list[dict[str, Any]]:
     """Read every run under ``root`` to its end and return their summaries.
 
     ``query`` (the filter language of ``tui.core.query``) keeps only matching runs; it is
-    parsed before any reading so a bad query fails fast with ``QueryError``.
+    parsed before any reading so a bad query fails fast with ``QueryError``. ``gpu`` (a
+    look at the GPUs, :func:`tui.core.gpu.look`) gives each alive run its GPU use; without
+    it every run's ``gpu`` is ``null``.
     """
     if query:
         parse_query(query)
@@ -260,7 +271,7 @@ def collect(
     count = workers or min(len(sources), os.cpu_count() or 1)
     if count <= 1 or sum(sizes) < PARALLEL_BYTES:
         store = _read(sources, engine.root)
-        return _finish(store, engine.root, evidence, now, rules_path, ONE_SHOT, query)
+        return _finish(store, engine.root, evidence, now, rules_path, ONE_SHOT, query, gpu)
     # Largest first into the lightest share, so workers finish together.
     shares: list[list[Source]] = [[] for _ in range(count * 4)]
     loads = [0] * len(shares)
@@ -272,7 +283,7 @@ def collect(
     merged = RunStore()
     with ProcessPoolExecutor(max_workers=count) as pool:
         futures = [
-            pool.submit(_worker, share, engine.root, evidence, now, rules_path, whole, query)
+            pool.submit(_worker, share, engine.root, evidence, now, rules_path, whole, query, gpu)
             for share in shares
             if share
         ]
@@ -283,7 +294,7 @@ def collect(
             else:
                 results.extend(part)
     if whole:
-        return _finish(merged, engine.root, evidence, now, rules_path, ONE_SHOT, query)
+        return _finish(merged, engine.root, evidence, now, rules_path, ONE_SHOT, query, gpu)
     return results
 
 

@@ -5,7 +5,8 @@ it only through us). Its stdout and stderr are copied byte for byte to ``output.
 our own terminal, and every JSON-object line on stdout becomes a record of ``metrics.jsonl``
 stamped with ``_time`` (Valohai's convention: an unmodified Valohai-style script works as
 is). When the command ends, ``run.json`` gets ``ended_at``, the exit code or signal, and the
-final status.
+final status. While it runs, a thread samples its process tree (CPU, memory, IO, GPU) into
+``system.jsonl`` every few seconds (:mod:`tui.core.gpu.sampler`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
+from tui.core.gpu.nvml import NvmlProvider
+from tui.core.gpu.sampler import SYSTEM, SYSTEM_INTERVAL, SystemRecorder
 from tui.core.rundir import METRICS, OUTPUT, RUN_DIR_ENV, process_identity, update_run_json
 from tui.core.timefmt import utc_iso
 
@@ -170,25 +173,34 @@ def _outcome(returncode: int, forwarded: int | None) -> dict[str, Any]:
     return {"status": "killed", "signal": number, "signal_name": name}
 
 
-def supervise(run_dir: Path, command: list[str], echo: bool = True) -> int:
+def supervise(
+    run_dir: Path, command: list[str], echo: bool = True, system_interval: float = SYSTEM_INTERVAL
+) -> int:
     """Run ``command`` as the run in ``run_dir`` (its run.json written) until it ends.
 
     With ``echo`` off its output goes to output.log only (a batch job's own output file
-    would just repeat it). Returns its exit code, or 128+N after signal N (the shell's
-    convention).
+    would just repeat it). ``system_interval``: seconds between two samples of the process
+    tree in ``system.jsonl`` (0: none). Returns its exit code, or 128+N after signal N (the
+    shell's convention).
     """
     env = {**os.environ, RUN_DIR_ENV: str(run_dir), "PYTHONUNBUFFERED": "1"}
     log_fd = os.open(run_dir / OUTPUT, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     metrics_fd = os.open(run_dir / METRICS, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        return _run_child(run_dir, command, env, log_fd, metrics_fd, echo)
+        return _run_child(run_dir, command, env, log_fd, metrics_fd, echo, system_interval)
     finally:
         os.close(log_fd)
         os.close(metrics_fd)
 
 
 def _run_child(
-    run_dir: Path, command: list[str], env: dict[str, str], log_fd: int, metrics_fd: int, echo: bool
+    run_dir: Path,
+    command: list[str],
+    env: dict[str, str],
+    log_fd: int,
+    metrics_fd: int,
+    echo: bool,
+    system_interval: float,
 ) -> int:
     try:
         child = subprocess.Popen(
@@ -203,7 +215,15 @@ def _run_child(
         print(f"tracktui run: cannot start {command[0]!r}: {error}", file=sys.stderr)
         update_run_json(run_dir, {"status": "failed", "ended_at": utc_iso(), "exit_code": code})
         return code
-    update_run_json(run_dir, process_identity(child.pid))
+    identity = process_identity(child.pid)
+    update_run_json(run_dir, identity)
+    recorder = None
+    if system_interval > 0:
+        created = identity.get("pid_create_time")
+        recorder = SystemRecorder(
+            run_dir / SYSTEM, child.pid, created, system_interval, NvmlProvider
+        )
+        recorder.start()
     assert child.stdout is not None and child.stderr is not None
 
     metrics = _Sink(metrics_fd, METRICS, warn=True)
@@ -253,6 +273,8 @@ def _run_child(
             signal.signal(signum, forward)
     try:
         returncode = child.wait()
+        if recorder is not None:
+            recorder.stop()
         deadline = time.monotonic() + _DRAIN_WAIT
         for pump in pumps:
             pump.join(max(0.0, deadline - time.monotonic()))

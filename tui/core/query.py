@@ -58,7 +58,10 @@ Operators:
 
 Keys:
     ``name path key status format group step`` are the run's own fields (``step``: its
-    progress); ``tag``/``tags`` and ``rule``/``rules`` match a label set as shown above
+    progress); ``gpu_mem`` (bytes; the value needs a size unit: ``gpu_mem>20GB``, units
+    B, KB/KiB, MB/MiB, GB/GiB, TB/TiB, all 1024-based) and ``gpu_util`` (percent) are the
+    GPU memory and utilisation of the run's process tree in the latest GPU reading;
+    ``tag``/``tags`` and ``rule``/``rules`` match a label set as shown above
     (a tag whose value is false or null does not count as present).
     ``config.x``/``cfg.x``, ``prop.x``/``properties.x``, ``metric.x``/``m.x`` and
     ``tag.x`` look only in that place. Any other key is looked up in the config (nested
@@ -95,6 +98,7 @@ from typing import Any, TypeAlias
 import re2  # type: ignore[import-untyped]  # google-re2 ships no type information
 
 from tui.core.sanitize import sanitize
+from tui.core.sizes import parse_size
 
 __all__ = [
     "FUNCTIONS",
@@ -129,6 +133,7 @@ _UP_TO = re.compile(r"\{,(\d*)\}")  # Python's {,n}: RE2 would read it as text
 _LISTS = (list, tuple, set, frozenset)
 
 _SPECIAL = frozenset({"name", "path", "key", "status", "format", "group", "step"})
+_GPU_KEYS = frozenset({"gpu_mem", "gpu_util"})
 _TAG_KEYS = frozenset({"tag", "tags"})
 _RULE_KEYS = frozenset({"rule", "rules"})
 _NAMESPACES = {
@@ -870,6 +875,38 @@ def _special(key: str) -> Getter:
     return get
 
 
+def _gpu(key: str) -> Getter:
+    """``gpu_mem`` (bytes) or ``gpu_util`` (percent) of the run's latest GPU use."""
+
+    def get(run: Any, extra: Mapping[str, object] | None) -> Any:
+        if extra is not None and key in extra:
+            return extra[key]
+        use = getattr(run, "gpu", None)
+        if use is None:
+            return _MISSING
+        if key == "gpu_mem":
+            return float(use.memory)
+        return _MISSING if use.utilization is None else use.utilization
+
+    return get
+
+
+def _size_value(op: str, pattern: str, key: str) -> str:
+    """The bytes a size value names, as number text (``gpu_mem`` compares sizes)."""
+    if op == ":" and pattern.strip() == "*":
+        return pattern
+    if op == "~":
+        raise _Invalid(f'"~" cannot be used with {key}', "op", f"compare a size: {key}>20GB")
+    size = parse_size(pattern)
+    if size is None:
+        raise _Invalid(
+            f"{key} needs a size with a unit, e.g. {key}>20GB",
+            "value",
+            f"got {_say(pattern)}; units B, KB, MB, GB, TB (1024-based, also KiB...TiB)",
+        )
+    return repr(size)
+
+
 def _tags(run: Any, extra: Mapping[str, object] | None) -> Any:
     tags: Any = run.tags
     if extra is not None:
@@ -941,6 +978,8 @@ def _field(key: str) -> tuple[Getter, str]:
     lowered = key.lower()
     if lowered in _SPECIAL:
         return _special(lowered), "plain"
+    if lowered in _GPU_KEYS:
+        return _gpu(lowered), "size" if lowered == "gpu_mem" else "plain"
     if lowered in _TAG_KEYS:
         return _tags, "tags"
     if lowered in _RULE_KEYS:
@@ -1017,13 +1056,16 @@ def _compile_compare(node: Compare) -> Predicate:
     else:
         getter, kind = _field(node.key)
         subject = node.key
+    value = node.value
+    if kind == "size":
+        value, kind = _size_value(node.op, node.value, subject), "plain"
     if kind != "plain" and node.op in _ORDER_OPS:
         name = "tags" if kind == "tags" else "rules"
         raise _Invalid(
             f'"{node.op}" cannot be used with {name}', "op", f"use {node.key}:NAME to match one"
         )
-    _check_value(node.op, node.value, subject, node.key)
-    test = _tag_test(node.op, node.value) if kind == "tags" else _value_test(node.op, node.value)
+    _check_value(node.op, value, subject, node.key)
+    test = _tag_test(node.op, value) if kind == "tags" else _value_test(node.op, value)
 
     def compare(run: Any, extra: Mapping[str, object] | None) -> bool:
         value = getter(run, extra)

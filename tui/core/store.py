@@ -28,6 +28,7 @@ from tui.core.records import MAX_METRICS, RecordBlock
 from tui.core.shapes import Shape
 
 if TYPE_CHECKING:  # tui.core.status derives statuses from runs: it imports this module
+    from tui.core.gpu.attribution import GpuUse
     from tui.core.slurm import SlurmJob
     from tui.core.status import RunStatus
 
@@ -233,6 +234,9 @@ class Run:
         """True when a scan of this box's processes covered the run (local files)."""
         self.slurm: SlurmJob | None = None
         """What Slurm says about the job run.json names (latest refresh; ``None``: no job)."""
+        self.gpu: GpuUse | None = None
+        """GPU memory and utilisation of the run's process tree (latest reading; ``None``:
+        no GPU was read, or no alive process of the run is known)."""
 
     # Metadata views -------------------------------------------------------------------
     @property

@@ -48,6 +48,18 @@ class StoreScreen(Screen[None]):
         """The runs the kill keys act on here (none by default)."""
         return []
 
+    def telemetry_updated(self) -> None:
+        """A GPU reading or machine sample was applied: redraw what shows it (called by the
+        app)."""
+
+    def shows_gpu(self) -> bool:
+        """Whether this screen shows GPU figures when on top (GPUs are read only then)."""
+        return False
+
+    def watched_run(self) -> str | None:
+        """The run whose machine use is recorded while this screen is open."""
+        return None
+
     @on(events.ScreenResume)
     def _kill_keys_on_resume(self) -> None:
         self.refresh_kill_ready()

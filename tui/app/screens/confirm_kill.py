@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -10,10 +12,31 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
 from tui.core.procs import KillPlan
+from tui.core.sizes import human_bytes
+
+
+def gpu_freed(plan: KillPlan, gpu: Mapping[int, tuple[int, int]]) -> str | None:
+    """``frees 12.0 GiB of GPU memory (GPU 0: 8.0 GiB, GPU 1: 4.0 GiB)``, or ``None`` when
+    no GPU was read or the kill signals no process here (a Slurm job)."""
+    if not gpu or plan.tree is None:
+        return None
+    per_device: dict[int, int] = {}
+    for process in plan.processes:
+        held = gpu.get(process.pid)
+        if held is not None:
+            per_device[held[1]] = per_device.get(held[1], 0) + held[0]
+    if not per_device:
+        return "holds no GPU memory"
+    parts = ", ".join(f"GPU {i}: {human_bytes(b)}" for i, b in sorted(per_device.items()))
+    return f"frees {human_bytes(sum(per_device.values()))} of GPU memory ({parts})"
 
 
 class ConfirmKill(ModalScreen[bool]):
-    """Answer True to signal the planned processes; anything else cancels."""
+    """Answer True to signal the planned processes; anything else cancels.
+
+    ``gpu`` (``pid -> (bytes, GPU)``, read just before asking) adds the GPU memory each
+    run's kill frees.
+    """
 
     CSS_PATH = "confirm_kill.tcss"
     BINDINGS = [
@@ -23,11 +46,18 @@ class ConfirmKill(ModalScreen[bool]):
         Binding("q", "answer(False)", "Cancel", show=False),  # not the app's quit
     ]
 
-    def __init__(self, plans: list[KillPlan], signal: str, grace: float) -> None:
+    def __init__(
+        self,
+        plans: list[KillPlan],
+        signal: str,
+        grace: float,
+        gpu: Mapping[int, tuple[int, int]] | None = None,
+    ) -> None:
         super().__init__()
         self.plans = plans
         self.signal = signal
         self.grace = grace
+        self.gpu = gpu or {}
 
     def compose(self) -> ComposeResult:
         count = sum(len(p.processes) for p in self.plans)
@@ -38,7 +68,11 @@ class ConfirmKill(ModalScreen[bool]):
             yield Label(Text(what, style="bold red"))
             with VerticalScroll(id="plans"):
                 for plan in self.plans:
-                    yield Static(Text("\n".join(plan.describe())))  # sanitized by procs; plain text
+                    lines = plan.describe()  # sanitized by procs; plain text
+                    freed = gpu_freed(plan, self.gpu)
+                    if freed is not None:
+                        lines.insert(2, freed)
+                    yield Static(Text("\n".join(lines)))
             with Horizontal(classes="buttons"):
                 yield Button("Yes, signal (y)", variant="error", id="yes")
                 yield Button("No (n)", variant="primary", id="no")

@@ -26,6 +26,7 @@ from tui.app.widgets.log_lines import LogLines
 from tui.app.widgets.log_view import LogView
 from tui.app.widgets.matrix_browser import MatrixBrowser
 from tui.app.widgets.process_table import ProcessTable
+from tui.app.widgets.system_view import SystemView
 from tui.app.widgets.values_view import ValuesView
 from tui.core.sanitize import sanitize
 from tui.core.shapes import format_number
@@ -40,8 +41,9 @@ TABS: tuple[tuple[str, str], ...] = (
     ("log", "Log"),
     ("health", "Health"),
     ("procs", "Processes"),
+    ("system", "System"),
 )
-"""Tab ids and titles, in the order keys 1..7 select them."""
+"""Tab ids and titles, in the order keys 1..8 select them."""
 
 
 def header_text(run: Run, now: float, triggered: list[str]) -> Text:
@@ -110,6 +112,8 @@ class RunScreen(StoreScreen):
                 yield HealthView(id="health-view")
             with TabPane("7 Processes", id="procs"):
                 yield ProcessTable(id="process-table")
+            with TabPane("8 System", id="system"):
+                yield SystemView(id="system-view")
         yield Footer()
 
     @property
@@ -123,6 +127,7 @@ class RunScreen(StoreScreen):
         self.query_one(Tabs).can_focus = False
         self.track_app.prioritize([self.key])
         self.track_app.request_evidence()  # its process, now rather than at the next scan
+        self.track_app.telemetry.wake()  # its machine use, from now on while it is open
         self.show_everything()
         self._focus_tab("charts")
 
@@ -134,13 +139,14 @@ class RunScreen(StoreScreen):
                 Text(f"run {sanitize(self.key, 200)} is not known (any more)", style="bold red")
             )
             return
-        self.query_one(ChartBoard).show_run(run)
+        self.query_one("#chart-board", ChartBoard).show_run(run)
         self.query_one(MatrixBrowser).show_run(run)
         self.query_one(ValuesView).show_run(self.track_app.root, run)
         self.query_one(ConfigView).show_run(run)
         self.query_one(LogView).show_lines(run.log, run.log_total)
         self.query_one(ProcessTable).set_run(run.meta, run.format, run.process)
         self._show_header_and_health(run)
+        self.telemetry_updated()
 
     def _show_header_and_health(self, run: Run) -> None:
         app = self.track_app
@@ -169,7 +175,7 @@ class RunScreen(StoreScreen):
         objects = frozenset().union(*(d.objects for d in deltas))
         with self.app.batch_update():
             if metrics:
-                self.query_one(ChartBoard).metrics_changed(run, metrics)
+                self.query_one("#chart-board", ChartBoard).metrics_changed(run, metrics)
                 self.query_one(ValuesView).metrics_changed(run)
             if objects:
                 self.query_one(MatrixBrowser).objects_changed(run, objects)
@@ -200,18 +206,20 @@ class RunScreen(StoreScreen):
         target = self._focus_target(tab_id)
         if target is not None:
             target.focus()
-        self.query_one(ChartBoard).set_shown(tab_id == "charts")
+        self.query_one("#chart-board", ChartBoard).set_shown(tab_id == "charts")
+        self.query_one(SystemView).set_shown(tab_id == "system")
         self.query_one(ProcessTable).active = tab_id == "procs" and self.is_current
 
     def _focus_target(self, tab_id: str) -> Widget | None:
         targets: dict[str, Widget] = {
-            "charts": self.query_one(ChartBoard).grid,
+            "charts": self.query_one("#chart-board", ChartBoard).grid,
             "matrices": self.query_one(MatrixBrowser),
             "values": self.query_one(ValuesView),
             "config": self.query_one(ConfigView),
             "log": self.query_one(LogLines),
             "health": self.query_one(HealthView),
             "procs": self.query_one(ProcessTable).table,
+            "system": self.query_one(SystemView).grid,
         }
         return targets.get(tab_id)
 
@@ -221,6 +229,31 @@ class RunScreen(StoreScreen):
     def on_screen_resume(self) -> None:
         active = self.query_one(TabbedContent).active
         self.query_one(ProcessTable).active = active == "procs"
+
+    # Machine use ------------------------------------------------------------------------
+    def shows_gpu(self) -> bool:
+        """The Processes and System tabs show GPU figures."""
+        return True
+
+    def watched_run(self) -> str | None:
+        """This run's machine use is recorded while the view is open."""
+        return self.key
+
+    def telemetry_updated(self) -> None:
+        """Redraw the System tab's history and the Processes tab's GPU memory."""
+        if not self.is_attached:
+            return
+        telemetry = self.track_app.telemetry
+        run = self.run_data
+        known = (
+            run is not None
+            and (isinstance(run.meta.get("pid"), int) or run.process is not None)
+            and run.status in ("running", "stalled")
+        )
+        self.query_one(SystemView).show_history(
+            telemetry.histories.get(self.key), telemetry.started.get(self.key), known_process=known
+        )
+        self.query_one(ProcessTable).set_gpu(telemetry.memory_by_pid())
 
     # Actions ----------------------------------------------------------------------------
     def action_back(self) -> None:

@@ -16,11 +16,14 @@ from textual.widgets import Footer, Input, Static
 from tui.app.messages import RunsUpdated
 from tui.app.screens.base import StoreScreen
 from tui.app.screens.pick import PickMany, PickOne
+from tui.app.widgets.gpu_panel import GpuPanel
 from tui.app.widgets.run_columns import (
     Column,
     age_column,
     config_column,
     duration_column,
+    gpu_memory_column,
+    gpu_util_column,
     metric_column,
     order_runs,
     rate_column,
@@ -81,6 +84,7 @@ class RunsScreen(StoreScreen):
         Binding("k", "cursor_up", "Up", show=False),
         Binding("g", "cursor_top", "Top", show=False),
         Binding("G", "cursor_bottom", "Bottom", show=False),
+        Binding("p", "toggle_gpu_panel", "GPU panel", show=False),
     ]
 
     sort_key: var[str | None] = var(None, init=False)
@@ -110,6 +114,7 @@ class RunsScreen(StoreScreen):
                 id="filter",
             )
             yield RunTable(id="runs")
+            yield GpuPanel(id="gpu-panel")
             yield Static(id="statusbar")
         yield Footer()
 
@@ -119,6 +124,7 @@ class RunsScreen(StoreScreen):
 
     def on_mount(self) -> None:
         self.query_one("#filter", Input).display = False
+        self.query_one(GpuPanel).display = False
         self.rebuild()
         self.table.focus()
 
@@ -242,6 +248,8 @@ class RunsScreen(StoreScreen):
         if app.rules is not None:
             verdicts = app.verdicts
             columns.append(rules_column(lambda key: verdicts.get(key, ())))
+        if app.telemetry.columns:
+            columns += [gpu_memory_column(), gpu_util_column()]
         columns += [
             age_column(app.clock),
             duration_column(app.clock),
@@ -281,6 +289,8 @@ class RunsScreen(StoreScreen):
             top.append("  · auto-kill on", style="bold red")
         if app.rules_error:
             top.append("  · rules file has an error", style="bold red")
+        if app.telemetry.note is not None:
+            top.append(f"  · GPU: {app.telemetry.note}", style="dim")
         self.query_one("#topbar", Static).update(top)
         table = self.table
         bar = Text()
@@ -301,6 +311,42 @@ class RunsScreen(StoreScreen):
                 bar.append(" · filter: ")
                 bar.append(self.filter_query.text, style="bold")
         self.query_one("#statusbar", Static).update(bar)
+
+    # GPUs -------------------------------------------------------------------------------
+    def shows_gpu(self) -> bool:
+        """The GPU columns and panel: read the GPUs while the table is on top."""
+        return True
+
+    def telemetry_updated(self) -> None:
+        """A GPU reading arrived: columns come (or go) with GPUs, the panel redraws."""
+        if not self.is_attached:
+            return
+        has_columns = any(c.key == "gpu_mem" for c in self.table.columns_spec)
+        if has_columns != self.track_app.telemetry.columns:
+            self.schedule_rebuild()
+        self._show_gpu_panel()
+        self.update_bars()
+
+    def _show_gpu_panel(self) -> None:
+        panel = self.query_one(GpuPanel)
+        if not panel.display:
+            return
+        app = self.track_app
+        runs = app.store.runs
+
+        def name_of(key: str) -> str:
+            run = runs.get(key)
+            return run.name if run is not None else key
+
+        panel.show_state(app.telemetry.state, name_of, app.telemetry.interval)
+
+    def action_toggle_gpu_panel(self) -> None:
+        """Show or hide the host's GPUs under the table."""
+        panel = self.query_one(GpuPanel)
+        panel.display = not panel.display
+        self._show_gpu_panel()
+        if panel.display:
+            self.track_app.telemetry.wake()
 
     # Filter -----------------------------------------------------------------------------
     def action_filter(self) -> None:

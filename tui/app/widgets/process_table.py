@@ -26,21 +26,12 @@ from textual.worker import get_current_worker
 from tui.core import procs
 from tui.core.openfiles import RunProcess
 from tui.core.procs import ProcessInfo, Refusal, Tree
+from tui.core.sizes import human_bytes
 
 REFRESH = 2.0
 """Seconds between snapshots while the table is visible."""
 
 _STATE_STYLES = {"running": "green", "sleeping": "", "zombie": "bold red", "stopped": "yellow"}
-
-
-def human_bytes(count: int) -> str:
-    """``512 B``, ``3.4 KiB``, ``120 MiB``, ``2.0 GiB``."""
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"
 
 
 def _depths(processes: tuple[ProcessInfo, ...]) -> dict[int, int]:
@@ -57,7 +48,8 @@ def _depths(processes: tuple[ProcessInfo, ...]) -> dict[int, int]:
 
 
 class ProcessTable(Vertical):
-    """Pid, user, state, CPU, memory and command line of every process of a run's tree."""
+    """Pid, user, state, CPU, memory, GPU memory and command line of every process of a
+    run's tree."""
 
     DEFAULT_CSS = """
     ProcessTable {
@@ -88,6 +80,7 @@ class ProcessTable(Vertical):
         self.format = "tracktui"
         self.process: RunProcess[str] | None = None
         self.result: Tree | Refusal | None = None
+        self.gpu: Mapping[int, tuple[int, int]] = {}
         self._timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
@@ -98,6 +91,7 @@ class ProcessTable(Vertical):
         table.add_column("state", key="state")
         table.add_column("CPU %", key="cpu")
         table.add_column("memory", key="memory")
+        table.add_column("GPU memory", key="gpu")
         table.add_column("command line", key="cmdline")
         yield table
 
@@ -120,6 +114,14 @@ class ProcessTable(Vertical):
             self.snapshot()
         elif changed:
             self._show_status()
+
+    def set_gpu(self, memory: Mapping[int, tuple[int, int]]) -> None:
+        """GPU memory per pid, ``pid -> (bytes, GPU index)``, from the latest GPU reading."""
+        if memory == self.gpu:
+            return
+        self.gpu = memory
+        if isinstance(self.result, Tree):
+            self._show()
 
     def recorded(self) -> bool:
         """Whether run.json names the run's pid."""
@@ -181,12 +183,19 @@ class ProcessTable(Vertical):
                     Text(proc.state, style=state_style),
                     Text(f"{proc.cpu_percent:.1f}", justify="right"),
                     Text(human_bytes(proc.memory_rss), justify="right"),
+                    self._gpu_cell(proc.pid),
                     Text(proc.cmdline, no_wrap=True, overflow="ellipsis"),
                     key=str(proc.pid),
                 )
             if rows:
                 table.move_cursor(row=min(keep, len(rows) - 1))
             self._show_status()
+
+    def _gpu_cell(self, pid: int) -> Text:
+        held = self.gpu.get(pid)
+        if held is None:
+            return Text("–", style="dim", justify="right")
+        return Text(f"{human_bytes(held[0])} (GPU {held[1]})", justify="right")
 
     def _show_status(self) -> None:
         status = Text()
@@ -213,6 +222,9 @@ class ProcessTable(Vertical):
         else:
             count = len(result.processes)
             status.append(f"{count} process{'es' if count != 1 else ''}", style="bold")
+            held = [self.gpu[p.pid][0] for p in result.processes if p.pid in self.gpu]
+            if held:
+                status.append(f" · {human_bytes(sum(held))} of GPU memory", style="bold")
             how = "pid recorded in run.json" if self.recorded() or found is None else found.evidence
             status.append(f" · found by {how}")
             status.append(

@@ -16,6 +16,7 @@ from rich.text import Text
 from tui.app.status_badges import STATUS_BADGES, status_text
 from tui.app.widgets.cells import number_text
 from tui.core.rules import Verdict
+from tui.core.sizes import short_bytes
 from tui.core.store import Run
 from tui.core.summary import (
     best,
@@ -96,6 +97,38 @@ def age_column(clock: Callable[[], float]) -> Column:
         lambda r: _num_key(age(r)),
         7,
     )
+
+
+def gpu_memory_column() -> Column:
+    """GPU memory held by the run's process tree (``–``: on no GPU, or not known)."""
+
+    def value(run: Run) -> float | None:
+        use = run.gpu
+        return None if use is None or not use.on_gpu else float(use.memory)
+
+    def cell(run: Run) -> Text:
+        found = value(run)
+        if found is None:
+            return Text("–", style="dim", justify="right")
+        return Text(short_bytes(found), justify="right")
+
+    return Column("gpu_mem", "gpu mem", cell, lambda r: _num_key(value(r)), 8)
+
+
+def gpu_util_column() -> Column:
+    """SM utilisation of the run's GPU processes, averaged over its GPUs."""
+
+    def value(run: Run) -> float | None:
+        use = run.gpu
+        return None if use is None or not use.on_gpu else use.utilization
+
+    def cell(run: Run) -> Text:
+        found = value(run)
+        if found is None:
+            return Text("–", style="dim", justify="right")
+        return Text(f"{found:.0f}%", style="yellow" if found < 10 else "", justify="right")
+
+    return Column("gpu_util", "gpu %", cell, lambda r: _num_key(value(r)), 6)
 
 
 def metric_column(name: str, kind: str, smoothing: Callable[[], float]) -> Column:

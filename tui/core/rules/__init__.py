@@ -32,13 +32,26 @@ Semantics, per ``when``:
 * ``stalled``: triggered when the run's status is ``running`` or ``stalled`` and more than
   ``seconds`` have passed since its last sign of life, the later of its last record's wall
   time and its files' modification time. ``ok`` for any other status.
+* ``gpu_idle``: the run's process tree is on a GPU (holds memory there) but its GPU
+  utilisation (:attr:`tui.core.gpu.GpuUse.utilization`) is under ``value`` percent in every
+  GPU reading for at least ``seconds`` (from the first such reading to a later one, no
+  reading in between above it). A run on no GPU is ``ok``; unknown utilisation (no
+  per-process samples on a shared GPU) and no reading at all are ``waiting``.
+* ``gpu_memory_above``: the run's processes hold more than ``value`` bytes of GPU memory
+  (``value`` may be a size: ``"20GB"``; GB is GiB here, as on GPU spec sheets), in every
+  reading for ``seconds`` (default 0: the first reading above triggers).
+  Both GPU rules read ``run.gpu``, which whoever evaluates them keeps current from GPU
+  readings (:attr:`RuleEngine.needs_gpu` says one is needed); only running or stalled runs
+  are judged, others are ``ok``.
 
 Keys: ``name`` (unique; default ``"<when> <metric>"``), ``when``, ``action`` (``flag`` or
 ``kill``, default ``flag``) for every rule; then ``metric`` (required) and ``after_step``
 for all but ``stalled``; ``value`` (required) for ``above`` / ``below``; ``mode`` (``min`` or
 ``max``, default ``min``), ``patience`` (required, a positive integer) and ``min_delta``
 (>= 0, default 0) for ``no_improvement``; ``mode`` and ``min_runs`` (positive integer,
-default 3) for ``worse_than_median``; ``seconds`` (required, > 0) for ``stalled``. A key
+default 3) for ``worse_than_median``; ``seconds`` (required, > 0) for ``stalled``;
+``value`` (a percentage) and ``seconds`` (both required) for ``gpu_idle``; ``value``
+(required, a size or bytes) and ``seconds`` for ``gpu_memory_above``. A key
 that does not apply to the rule's ``when`` is a mistake, like an unknown one.
 
 Common to all rules:

@@ -12,8 +12,10 @@ import math
 
 import numpy as np
 
+from tui.core.gpu.attribution import GpuUse
 from tui.core.rules.spec import Rule, step_text, value_text
 from tui.core.rules.verdict import OK, TRIGGERED, WAITING, Verdict
+from tui.core.sizes import human_bytes
 from tui.core.store import Run, Series
 
 _RUNNING = frozenset({"running", "stalled"})
@@ -351,7 +353,24 @@ class NoImprovementCheck(SeriesCheck):
         return f"{best}; {self.wait} of {self.rule.patience} evaluations without improvement"
 
 
-class StalledCheck(Check):
+class ClockCheck(Check):
+    """A rule judged on a run's state at a moment, not on its points: every evaluation
+    looks at every run (time passes, and machine evidence changes without new records)."""
+
+    __slots__ = ()
+
+    def check(self, run: Run, now: float) -> None:
+        """Judge ``run`` as it is at ``now``."""
+        raise NotImplementedError
+
+    def settle(self, state: str, reason: str) -> None:
+        """Set a verdict that is not a trigger; built only on a change (this runs for every
+        run at every evaluation)."""
+        if self.verdict.state != state or self.verdict.reason != reason:
+            self.verdict = self.make(state, reason=reason)
+
+
+class StalledCheck(ClockCheck):
     """``stalled``: no sign of life for ``seconds`` while running. Needs the clock."""
 
     __slots__ = ()
@@ -376,9 +395,82 @@ class StalledCheck(Check):
             return
         else:
             state, reason = OK, f"records within {value_text(limit)} s"
-        # Built only on a change: this runs for every run at every evaluation.
-        if self.verdict.state != state or self.verdict.reason != reason:
-            self.verdict = self.make(state, reason=reason)
+        self.settle(state, reason)
+
+
+class GpuCheck(ClockCheck):
+    """A rule on the GPU use of a run's process tree (``run.gpu``, from the latest GPU
+    reading), held for ``seconds`` of readings: the condition must hold from one reading to
+    a reading at least ``seconds`` later, with no reading in between that broke it."""
+
+    __slots__ = ("since",)
+
+    def reset(self) -> None:
+        self.since: float | None = None
+        super().reset()
+
+    def initial_reason(self) -> str:
+        return "no GPU reading yet"
+
+    def holds(self, use: GpuUse) -> tuple[bool | None, str]:
+        """Whether the condition holds in this reading (``None``: cannot tell), and why."""
+        raise NotImplementedError
+
+    def check(self, run: Run, now: float) -> None:
+        if self.triggered:
+            return
+        use = run.gpu
+        if run.status not in _RUNNING:
+            self.since = None
+            self.settle(OK, f"not running ({run.status})")
+            return
+        if use is None:
+            self.since = None
+            self.settle(WAITING, "no GPU reading for the run (no GPU, or its process is unknown)")
+            return
+        held, reason = self.holds(use)
+        if not held:
+            self.since = None
+            self.settle(WAITING if held is None else OK, reason)
+            return
+        if self.since is None or use.time < self.since:
+            self.since = use.time
+        lasted = use.time - self.since
+        limit = self.rule.seconds or 0.0
+        if lasted >= limit:
+            self.trigger(run.last_step, reason + (f" for {lasted:.0f} s" if limit else ""))
+            return
+        self.settle(OK, f"{reason} for {lasted:.0f} s of {value_text(limit)} s")
+
+
+class GpuIdleCheck(GpuCheck):
+    """``gpu_idle``: on a GPU, but its utilisation under ``value`` % for ``seconds``."""
+
+    __slots__ = ()
+
+    def holds(self, use: GpuUse) -> tuple[bool | None, str]:
+        if not use.on_gpu:
+            return False, "not on a GPU"
+        if use.utilization is None:
+            return None, "GPU utilisation unknown (no per-process samples, GPU shared)"
+        limit = self.rule.value or 0.0
+        held = f"GPU utilisation {use.utilization:.0f} % while holding {human_bytes(use.memory)}"
+        if use.utilization < limit:
+            return True, f"{held} (< {value_text(limit)} %)"
+        return False, f"{held} (>= {value_text(limit)} %)"
+
+
+class GpuMemoryCheck(GpuCheck):
+    """``gpu_memory_above``: its processes hold more than ``value`` bytes of GPU memory."""
+
+    __slots__ = ()
+
+    def holds(self, use: GpuUse) -> tuple[bool | None, str]:
+        limit = self.rule.value or 0.0
+        text = f"GPU memory {human_bytes(use.memory)}"
+        if use.memory > limit:
+            return True, f"{text} > {human_bytes(limit)}"
+        return False, f"{text} <= {human_bytes(limit)}"
 
 
 class MedianCheck(Check):
@@ -394,4 +486,6 @@ CHECKS: dict[str, type[Check]] = {
     "no_improvement": NoImprovementCheck,
     "worse_than_median": MedianCheck,
     "stalled": StalledCheck,
+    "gpu_idle": GpuIdleCheck,
+    "gpu_memory_above": GpuMemoryCheck,
 }

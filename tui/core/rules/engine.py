@@ -6,7 +6,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 
-from tui.core.rules.checks import CHECKS, Check, StalledCheck
+from tui.core.rules.checks import CHECKS, Check, ClockCheck, GpuCheck
 from tui.core.rules.median import Curves
 from tui.core.rules.spec import Rule
 from tui.core.rules.verdict import TRIGGERED, WAITING, Verdict
@@ -38,7 +38,9 @@ class RuleEngine:
         self._new: list[tuple[str, Verdict]] = []
         self._curves: dict[tuple[str, str], Curves] = {}
         self._median = [i for i, r in enumerate(self.rules) if r.when == "worse_than_median"]
-        self._stalled = [i for i, r in enumerate(self.rules) if r.when == "stalled"]
+        self._clocked = [
+            i for i, r in enumerate(self.rules) if issubclass(CHECKS[r.when], ClockCheck)
+        ]
         for i in self._median:
             rule = self.rules[i]
             key = (rule.metric or "", rule.mode)
@@ -73,17 +75,22 @@ class RuleEngine:
                 check.update(state.run)
         if self._median:
             touched |= self._judge_medians(store)
-        if self._stalled:
+        if self._clocked:
             for key, run in store.runs.items():
                 state = self._state(run)
-                for i in self._stalled:
+                for i in self._clocked:
                     check = state.checks[i]
-                    assert isinstance(check, StalledCheck)
+                    assert isinstance(check, ClockCheck)
                     before = check.verdict
                     check.check(run, now)
                     if check.verdict != before:
                         touched.add(key)
         return self._collect(touched, wanted)
+
+    @property
+    def needs_gpu(self) -> bool:
+        """True when a rule judges GPU use: someone must keep ``run.gpu`` current."""
+        return any(issubclass(CHECKS[r.when], GpuCheck) for r in self.rules)
 
     def _state(self, run: Run) -> _RunState:
         state = self._states.get(run.key)

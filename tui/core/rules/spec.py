@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tui.core.sanitize import sanitize
+from tui.core.sizes import human_bytes, parse_size
 from tui.core.values import real_number
 
 if sys.version_info >= (3, 11):
@@ -25,7 +26,16 @@ RULES_FILE = "tracktui.toml"
 MAX_RULES_BYTES = 1 << 20
 """A rules file larger than this is refused (ROOT may be shared with other users)."""
 
-WHENS = ("nonfinite", "above", "below", "no_improvement", "worse_than_median", "stalled")
+WHENS = (
+    "nonfinite",
+    "above",
+    "below",
+    "no_improvement",
+    "worse_than_median",
+    "stalled",
+    "gpu_idle",
+    "gpu_memory_above",
+)
 """The kinds of rule."""
 
 ACTIONS = ("flag", "kill")
@@ -39,6 +49,8 @@ _KEYS = {
     "no_improvement": frozenset({"metric", "mode", "patience", "min_delta", "after_step"}),
     "worse_than_median": frozenset({"metric", "mode", "after_step", "min_runs"}),
     "stalled": frozenset({"seconds"}),
+    "gpu_idle": frozenset({"value", "seconds"}),
+    "gpu_memory_above": frozenset({"value", "seconds"}),
 }
 _REQUIRED = {
     "nonfinite": ("metric",),
@@ -47,6 +59,8 @@ _REQUIRED = {
     "no_improvement": ("metric", "patience"),
     "worse_than_median": ("metric",),
     "stalled": ("seconds",),
+    "gpu_idle": ("value", "seconds"),
+    "gpu_memory_above": ("value",),
 }
 _ALL_KEYS = _COMMON_KEYS.union(*_KEYS.values())
 
@@ -129,6 +143,15 @@ class Rule:
             )
         elif self.when == "worse_than_median":
             text = f"best {metric} ({self.mode}) worse than the median of {self.min_runs}+ runs"
+        elif self.when == "gpu_idle":
+            text = (
+                f"GPU utilisation under {value_text(self.value)} % for"
+                f" {value_text(self.seconds)} s while on a GPU"
+            )
+        elif self.when == "gpu_memory_above":
+            text = f"GPU memory above {human_bytes(self.value or 0.0)}"
+            if self.seconds:
+                text += f" for {value_text(self.seconds)} s"
         else:
             text = f"no new record for {value_text(self.seconds)} s while running"
         if self.after_step is not None and self.when != "stalled":
@@ -308,7 +331,7 @@ class _RuleParser:
             when=when,
             metric=metric,
             action=self.choice("action", ACTIONS, "flag"),
-            value=self.number("value") if "value" in table else None,
+            value=self.value(when) if "value" in table else None,
             after_step=self.number("after_step") if "after_step" in table else None,
             mode=self.choice("mode", ("min", "max"), "min"),
             patience=self.count("patience", 1),
@@ -324,6 +347,22 @@ class _RuleParser:
             raise self.fail(key, f"{key} must be a non-empty string")
         # Metric names in the store are sanitized the same way, so they still match.
         return sanitize(value, limit)
+
+    def value(self, when: str) -> float:
+        """``value``: a size for ``gpu_memory_above``, a percent for ``gpu_idle``."""
+        if when == "gpu_memory_above":
+            given = self.table["value"]
+            size = parse_size(given) if isinstance(given, str) else real_number(given)
+            if size is None or size <= 0:
+                raise self.fail(
+                    "value",
+                    f'value must be a size such as "20GB" or a number of bytes, not {given!r}',
+                )
+            return size
+        number = self.number("value")
+        if when == "gpu_idle" and not 0 < number <= 100:
+            raise self.fail("value", "value must be a percentage above 0 and at most 100")
+        return number
 
     def choice(self, key: str, allowed: tuple[str, ...], default: str) -> str:
         value = self.table.get(key, default)
