@@ -29,6 +29,7 @@ from tui.app.screens.confirm_kill import ConfirmKill
 from tui.app.widgets.gpu_panel import GpuPanel
 from tui.app.widgets.process_table import ProcessTable
 from tui.app.widgets.system_view import SystemView
+from tui.core.follow import Follower, Notice, VerdictChanged
 from tui.core.gpu import (
     FixedProvider,
     GpuDevice,
@@ -47,7 +48,7 @@ from tui.core.gpu.sampler import SYSTEM, SystemRecorder
 from tui.core.headless import collect
 from tui.core.openfiles import RunProcess
 from tui.core.query import QueryError, parse_query
-from tui.core.rules import RuleEngine, RulesError, parse_rules
+from tui.core.rules import RuleEngine, RulesError, RulesFile, parse_rules
 from tui.core.sizes import parse_size
 from tui.core.store import Batch, RunStore
 
@@ -476,3 +477,29 @@ async def test_without_a_driver_the_app_says_so_and_shows_no_gpu_columns(
         await pilot.press("p")
         assert plain(app.screen, "#gpu-panel") == f"GPUs: none. {note}"
         assert started["vit"].poll() is None
+
+
+def test_watch_judges_gpu_rules_and_says_when_it_cannot(
+    tmp_path: Path, processes: Processes
+) -> None:
+    started = write_runs(processes, tmp_path)
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[[rule]]\nname = "big"\nwhen = "gpu_memory_above"\nvalue = "30GB"\n')
+    provider = FixedProvider(
+        (device(0, 90.0),), (GpuProcess(started["resnet"].pid, 0, 40 * GiB, "compute", 90.0),)
+    )
+    for gpu, expected in ((provider, "triggered"), (None, "waiting")):
+        loaded = RulesFile(rules)
+        loaded.load()
+        follower = Follower(tmp_path, loaded, watch="poll", gpu=gpu)
+        try:
+            events = follower.start()
+        finally:
+            follower.engine.stop()
+        states = {e.run.key: e.verdict.state for e in events if isinstance(e, VerdictChanged)}
+        notices = [e.message for e in events if isinstance(e, Notice)]
+        if gpu is None and not notices:
+            pytest.skip("an NVIDIA driver is present: tests/gpu/ covers it")
+        assert states.get("resnet", "waiting") == expected
+        assert states.get("vit", "waiting") != "triggered"
+        assert bool(notices) == (gpu is None)  # no driver: said once, as a notice

@@ -26,7 +26,7 @@ from textual.worker import get_current_worker
 
 from tui.app.messages import TelemetryPolled
 from tui.app.screens.base import StoreScreen
-from tui.core.gpu import GpuProvider, GpuState, attribute, identities, look
+from tui.core.gpu import GPU_INTERVAL, GpuProvider, GpuState, attribute, identities, look
 from tui.core.gpu.history import SystemFile, SystemHistory
 from tui.core.gpu.sampler import TreeSampler, gpu_fields
 from tui.core.records import RecordBlock
@@ -35,9 +35,6 @@ from tui.core.values import real_number
 
 if TYPE_CHECKING:
     from tui.app.app import TrackApp
-
-GPU_INTERVAL = 2.0
-"""Seconds between two readings while something wants them."""
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import copy
 import os
 import queue
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -29,6 +30,7 @@ from typing import Any, Literal
 from tui.core import procs
 from tui.core.engine import Engine
 from tui.core.evidence import EvidenceGatherer
+from tui.core.gpu import GPU_INTERVAL, GpuProvider, NvmlProvider, attribute, identities, look
 from tui.core.openfiles import RunProcess
 from tui.core.rules import TRIGGERED, WAITING, RuleEngine, RulesFile, RulesLoad, Verdict
 from tui.core.sanitize import sanitize, unescape_path
@@ -190,6 +192,8 @@ class Follower:
         gatherer: the evidence gatherer (writer processes, audit log) to use.
         status_interval: seconds between re-derivations of every status.
         tick: most seconds one :meth:`poll` waits.
+        gpu: reads the GPUs for the GPU rules (default: NVML, created only when a rule
+            judges GPU use; read every :data:`~tui.core.gpu.GPU_INTERVAL` seconds then).
     """
 
     def __init__(
@@ -205,6 +209,7 @@ class Follower:
         gatherer: EvidenceGatherer | None = None,
         status_interval: float = STATUS_INTERVAL,
         tick: float = TICK,
+        gpu: GpuProvider | None = None,
     ) -> None:
         self.root = Path(os.path.abspath(root))
         self.engine = engine or Engine(self.root, watch=watch)
@@ -229,6 +234,9 @@ class Follower:
         self._next_status = 0.0
         self._next_evidence = 0.0
         self._watch_mode = self.engine.mode
+        self._gpu = gpu
+        self._next_gpu = 0.0
+        self._gpu_note: str | None = None
 
     # Waking ---------------------------------------------------------------------------
     def wake(self) -> None:
@@ -256,6 +264,7 @@ class Follower:
         self._gather()
         events: list[Event] = list(self._derive(self.store.runs, now))
         self._next_status = time.monotonic() + self.status_interval
+        self._read_gpus(now, events)
         events.extend(self._evaluate(None, now, historical=True))
         return events
 
@@ -264,6 +273,8 @@ class Follower:
         wait = self.tick if timeout is None else timeout
         moment = time.monotonic()
         wait = max(0.0, min(wait, self._next_status - moment, self._next_evidence - moment))
+        if self._gpu_wanted():
+            wait = max(0.0, min(wait, self._next_gpu - moment))
         items: list[ActionTaken | None] = []
         try:
             items.append(self._wakeups.get(timeout=wait))
@@ -291,6 +302,7 @@ class Follower:
             load = self.rules.reload_if_changed()
             if load is not None:
                 events.append(RulesReloaded(now, load))
+        touched |= self._read_gpus(now, events)
         events.extend(self._evaluate(sorted(touched), now, historical=False))
         if self.engine.mode != self._watch_mode:  # ROOT gone or back, a fall back to polling
             self._watch_mode = self.engine.mode
@@ -352,6 +364,23 @@ class Follower:
         evidence = self.gatherer.gather(self.engine.run_files())
         self._next_evidence = time.monotonic() + evidence.pause
         return set(evidence.apply(self.store, self.engine.root))
+
+    def _gpu_wanted(self) -> bool:
+        engine = self.rules.engine if self.rules is not None else None
+        return engine is not None and engine.needs_gpu
+
+    def _read_gpus(self, now: float, events: list[Event]) -> set[str]:
+        """Give every run its GPU use when a rule judges it and a reading is due."""
+        if not self._gpu_wanted() or time.monotonic() < self._next_gpu:
+            return set()
+        self._next_gpu = time.monotonic() + GPU_INTERVAL
+        if self._gpu is None:
+            self._gpu = NvmlProvider()
+        state = attribute(look(self._gpu), identities(self.store, socket.gethostname()))
+        if state.note is not None and state.note != self._gpu_note:
+            events.append(Notice(now, f"GPU rules cannot be judged: {state.note}"))
+        self._gpu_note = state.note
+        return set(state.apply(self.store))
 
     def _derive(self, keys: Iterable[str], now: float) -> Iterator[RunChanged]:
         for key in sorted(keys):

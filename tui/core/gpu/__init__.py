@@ -24,9 +24,17 @@ from tui.core.gpu.attribution import (
     look,
 )
 from tui.core.gpu.nvml import NvmlProvider
-from tui.core.gpu.reading import FixedProvider, GpuDevice, GpuProcess, GpuProvider, GpuReading
+from tui.core.gpu.reading import (
+    GPU_INTERVAL,
+    FixedProvider,
+    GpuDevice,
+    GpuProcess,
+    GpuProvider,
+    GpuReading,
+)
 
 __all__ = [
+    "GPU_INTERVAL",
     "DeviceUse",
     "FixedProvider",
     "GpuDevice",

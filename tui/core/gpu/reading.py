@@ -16,6 +16,9 @@ from typing import Literal
 
 ProcessKind = Literal["compute", "graphics", "compute+graphics"]
 
+GPU_INTERVAL = 2.0
+"""Seconds between two GPU readings while something wants them (the app, watch)."""
+
 
 @dataclass(frozen=True, slots=True)
 class GpuDevice:
