@@ -200,7 +200,21 @@ def test_one_squeue_per_refresh_for_any_number_of_runs(tmp_path: Path, node: Non
         )[1].strip()
         for _ in range(3)
     ]
-    for i in range(300):  # three runs per job, and 291 runs that name no job at all
+    array = run_command(
+        [
+            "sbatch",
+            "--parsable",
+            "--hold",
+            "--array=0-1",
+            "-J",
+            f"{PREFIX}array",
+            "-o",
+            "/dev/null",
+            "--wrap",
+            "true",
+        ]
+    )[1].strip()
+    for i in range(300):  # runs naming jobs, and 290 runs that name no job at all
         run_dir = tmp_path / f"run{i:03}"
         run_dir.mkdir()
         meta: dict[str, Any] = {"name": run_dir.name, "status": "running"}
@@ -208,6 +222,8 @@ def test_one_squeue_per_refresh_for_any_number_of_runs(tmp_path: Path, node: Non
             meta["slurm_job_id"] = held[i % 3] if i < 7 else f"{held[0]}.0"
         if i == 8:
             meta["slurm_job_id"] = "999999"  # a job Slurm has forgotten (or never had)
+        if i == 9:
+            meta["slurm_job_id"] = f"{array}_1"  # a task of a job array
         write_json_atomic(run_dir / "run.json", meta)
     engine = Engine(tmp_path)
     engine.scan()
@@ -222,7 +238,9 @@ def test_one_squeue_per_refresh_for_any_number_of_runs(tmp_path: Path, node: Non
     for _ in range(3):
         again = gatherer.gather(engine.run_files())
         assert counted.take() == ["squeue"] and again.slurm_commands == 1
-    assert len(again.slurm) == 9
+    assert len(again.slurm) == 10
+    task = again.slurm["run009"]
+    assert (task.job_id, task.state) == (f"{array}_1", "PENDING")
     job = again.slurm["run007"]
     assert job.job_id == held[0] and job.state == "PENDING" and job.reason == "JobHeldUser"
     forgotten = again.slurm["run008"]
@@ -244,14 +262,14 @@ def test_one_squeue_per_refresh_for_any_number_of_runs(tmp_path: Path, node: Non
     report = procs.execute(plan, "int", audit_path=tmp_path / "audit.jsonl")
     assert report.ok and f"scancel {held[0]} -> exit 0" in "\n".join(report.describe())
     # A job in a final state is not asked about again.
-    run_command(["scancel", *held[1:]])
+    run_command(["scancel", *held[1:], array])
     wait_until(lambda: all(state(j) == "CANCELLED" for j in held), DEADLINE)
     done = gatherer.gather(engine.run_files())
     assert {j.state for j in done.slurm.values()} == {"CANCELLED", "UNKNOWN"}
     assert counted.take() == ["squeue"]
     gatherer.gather(engine.run_files())
     assert counted.calls == [
-        ["squeue", "--noheader", "--states=all", "--jobs=999999", counted.calls[0][-1]]
+        ["squeue", "--noheader", "--array", "--states=all", "--jobs=999999", counted.calls[0][-1]]
     ]
 
 
@@ -474,15 +492,24 @@ def test_watch_auto_kill_cancels_a_diverging_slurm_run(
 # ---------------------------------------------------------------- without a cluster
 
 
-SQUEUE = (
-    "\x1f".join(["41", "PENDING", "0", "", "alice", "2026-12-02T08:00:00", "Resources", ""])
-    + "\n"
-    + "\x1f".join(
-        ["42", "FAILED", "768", "node7", "alice", "2026-12-02T08:00:00", "NonZeroExitCode", ""]
-    )
-    + "\n"
-    + "\x1f".join(["43", "CANCELLED", "15", "node[1-2]", "bob", "2026-12-02T08:00:00", "None", ""])
-)
+ROWS = [  # JobID ArrayJobID ArrayTaskID State exit_code NodeList UserName EndTime Reason
+    ["41", "41", "N/A", "PENDING", "0", "", "alice", "2026-12-02T08:00:00", "Resources"],
+    [
+        "42",
+        "42",
+        "N/A",
+        "FAILED",
+        "768",
+        "node7",
+        "alice",
+        "2026-12-02T08:00:00",
+        "NonZeroExitCode",
+    ],
+    ["43", "43", "N/A", "CANCELLED", "15", "node[1-2]", "bob", "2026-12-02T08:00:00", "None"],
+    ["50", "50", "2", "PENDING", "0", "", "alice", "N/A", "Priority"],
+    ["53", "50", "1", "RUNNING", "0", "node3", "alice", "2026-12-02T09:00:00", "None"],
+]
+SQUEUE = "".join("\x1f".join(row) + "\x1f\n" for row in ROWS)
 
 
 def test_squeue_and_sacct_lines_are_parsed() -> None:
@@ -491,6 +518,9 @@ def test_squeue_and_sacct_lines_are_parsed() -> None:
     assert (jobs["42"].status, jobs["42"].exit_code, jobs["42"].node) == ("failed", 3, "node7")
     assert (jobs["43"].status, jobs["43"].signal, jobs["43"].exit_code) == ("cancelled", 15, None)
     assert jobs["42"].end_time is not None and jobs["41"].end_time is None
+    # Array tasks: a pending one only by ARRAY_TASK, a started one by its own id too.
+    assert "50" not in jobs and jobs["50_2"].status == "queued"
+    assert jobs["53"] is jobs["50_1"] and jobs["53"].node == "node3"
     counted = parse_sacct(
         "44|44|CANCELLED by 0|0:15|node7|alice|2026-12-02T08:00:00|None\n"
         "45_2|47|OUT_OF_MEMORY|0:125|node8|alice|2026-12-02T08:00:00|OutOfMemory\n"

@@ -32,7 +32,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -92,7 +92,17 @@ ACCOUNTING_RETRY = 600.0
 JOB_ID = re.compile(r"\d+(?:_\d+)?(?:\.(?:\d+|batch|extern))?")
 """A job id as run.json may record it: ``123``, an array task ``123_4``, a step ``123.0``."""
 
-_FIELDS = ("JobID", "State", "exit_code", "NodeList", "UserName", "EndTime", "Reason")
+_FIELDS = (
+    "JobID",
+    "ArrayJobID",
+    "ArrayTaskID",
+    "State",
+    "exit_code",
+    "NodeList",
+    "UserName",
+    "EndTime",
+    "Reason",
+)
 _DELIM = "\x1f"  # a unit separator: no job field contains one; the reason, last, may hold "|"
 
 
@@ -238,22 +248,36 @@ def _ended_at(state: str, end: float | None) -> float | None:
     return end if state in ENDED and end else None
 
 
+def _keys(job_id: str, array: str, task: str, state: str) -> list[str]:
+    """The ids a job answers to: its own, and ``ARRAY_TASK`` for an array task.
+
+    A pending array task has no id of its own yet: squeue shows it under the array's id,
+    which names the whole array, so only ``ARRAY_TASK`` names it.
+    """
+    if not task.isdigit() or not array.isdigit():
+        return [job_id]
+    keys = [f"{array}_{task}"]
+    if job_id != array or STATUS_OF.get(state) != "queued":
+        keys.append(job_id)
+    return keys
+
+
 def parse_squeue_fields(text: str) -> dict[str, SlurmJob]:
-    """Jobs from ``squeue -h -O`` with :data:`_FIELDS`, each field ending in the delimiter."""
+    """Jobs from ``squeue -h --array -O`` with :data:`_FIELDS`, each ending in the delimiter."""
     jobs: dict[str, SlurmJob] = {}
     for line in text.splitlines():
-        parts = line.split(_DELIM)
+        parts = [part.strip() for part in line.split(_DELIM)]
         if len(parts) < len(_FIELDS):
             continue
-        job_id, state_text, raw_exit, nodes, user, end, reason = parts[: len(_FIELDS)]
+        job_id, array, task, state_text, raw_exit, nodes, user, end, reason = parts[: len(_FIELDS)]
         state = _state(state_text)
-        if not JOB_ID.fullmatch(job_id.strip()) or state is None:
+        if not job_id.isdigit() or state is None:
             continue
         exit_code, signal = (None, None)
-        if raw_exit.strip().isdigit():
+        if raw_exit.isdigit():
             exit_code, signal = _wait_status(int(raw_exit))
-        jobs[job_id.strip()] = SlurmJob(
-            job_id.strip(),
+        job = SlurmJob(
+            job_id,
             state,
             _text(reason),
             _text(nodes, 400),
@@ -262,6 +286,8 @@ def parse_squeue_fields(text: str) -> dict[str, SlurmJob]:
             _text(user, 64),
             _ended_at(state, _local_time(end)),
         )
+        for key in _keys(job_id, array, task, state):
+            jobs[key] = job
     return jobs
 
 
@@ -284,6 +310,8 @@ def parse_squeue_json(text: str) -> dict[str, SlurmJob]:
         if number is None or state is None:
             continue
         job_id = str(int(number))
+        array = _json_number(entry.get("array_job_id"))
+        task = _json_number(entry.get("array_task_id"))
         exit_code, signal = _json_exit(entry.get("exit_code"))
         job = SlurmJob(
             job_id,
@@ -295,11 +323,9 @@ def parse_squeue_json(text: str) -> dict[str, SlurmJob]:
             _text(entry.get("user_name"), 64),
             _ended_at(state, _json_number(entry.get("end_time"))),
         )
-        jobs[job_id] = job
-        array = _json_number(entry.get("array_job_id"))
-        task = _json_number(entry.get("array_task_id"))
-        if array and task is not None:  # asked for as 12_3, known to squeue as 15
-            jobs[f"{int(array)}_{int(task)}"] = job
+        parts = (str(int(array)) if array else "", str(int(task)) if task is not None else "")
+        for key in _keys(job_id, *parts, state):
+            jobs[key] = job
     return jobs
 
 
@@ -408,7 +434,14 @@ class SlurmClient:
         else:
             fields = ",".join(f"{name}:{_DELIM}" for name in _FIELDS)
             code, out, err = self.runner(
-                ["squeue", "--noheader", "--states=all", f"--jobs={listed}", f"--Format={fields}"]
+                [
+                    "squeue",
+                    "--noheader",
+                    "--array",
+                    "--states=all",
+                    f"--jobs={listed}",
+                    f"--Format={fields}",
+                ]
             )
         if code != 0:
             if "Invalid job id" in err:
@@ -418,7 +451,7 @@ class SlurmClient:
             jobs = parse_squeue_json(out) if self.use_json else parse_squeue_fields(out)
         except ValueError as error:
             return Answer({}, _problem("squeue", code, str(error)))
-        return Answer({k: v for k, v in jobs.items() if k in wanted})
+        return _asked(jobs, wanted)
 
     def sacct(self, ids: Iterable[str]) -> Answer:
         """The jobs among ``ids`` that accounting knows (it keeps them after squeue forgets)."""
@@ -437,7 +470,7 @@ class SlurmClient:
         )
         if code != 0:
             return Answer({}, _problem("sacct", code, err))
-        return Answer({k: v for k, v in parse_sacct(out).items() if k in wanted})
+        return _asked(parse_sacct(out), wanted)
 
     def owner(self, job_id: str) -> str | Answer:
         """The user who owns ``job_id``, or the Answer saying why it is not known."""
@@ -448,6 +481,11 @@ class SlurmClient:
         if answer.problem is None:
             answer = Answer({}, f"Slurm does not know job {job_id} (it ended long ago?)")
         return answer
+
+
+def _asked(jobs: Mapping[str, SlurmJob], wanted: Iterable[str]) -> Answer:
+    """The jobs asked about, each under the id it was asked by (``12_3``, not ``12``)."""
+    return Answer({key: replace(jobs[key], job_id=key) for key in wanted if key in jobs})
 
 
 def _problem(command: str, code: int, err: str) -> str:
