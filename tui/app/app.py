@@ -39,6 +39,7 @@ from tui.core.gpu import GpuProvider, NvmlProvider
 from tui.core.openfiles import RunProcess
 from tui.core.procs import SignalName
 from tui.core.rules import RULES_FILE, RuleEngine, RulesFile, RulesLoad, Verdict
+from tui.core.sanitize import unescape_path
 from tui.core.status import derive_status
 from tui.core.store import Delta, Run, RunStore
 
@@ -479,7 +480,7 @@ class TrackApp(App[int]):
             KillTarget(
                 run.key,
                 run.name,
-                self.root / run.path,
+                self.root / unescape_path(run.path),
                 MappingProxyType(copy.deepcopy(dict(run.meta))),
                 run.process,
             )

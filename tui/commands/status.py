@@ -27,6 +27,7 @@ from tui.core.gpu.report import host_gpus
 from tui.core.headless import _number, collect, csv_row, jsonable, sort_summaries
 from tui.core.query import Query, QueryError, parse_query
 from tui.core.rules import RULES_FILE, RulesError, RulesFile, find_rules
+from tui.core.sanitize import escape_path, sanitize
 from tui.core.shapes import format_number
 from tui.core.status import RunStatus
 from tui.core.store import Run
@@ -87,7 +88,7 @@ def gather(args: argparse.Namespace, gpu: HostGpu | None = None) -> list[dict[st
 
 def to_json(root: Path, summaries: list[dict[str, Any]], gpu: HostGpu | None = None) -> bytes:
     """The ``--json`` document (``gpu``: the look at the GPUs the summaries were made with)."""
-    document = {"root": str(root), "runs": jsonable(summaries)}
+    document = {"root": escape_path(str(root)), "runs": jsonable(summaries)}
     document.update(jsonable(host_gpus(gpu, summaries)))
     return orjson.dumps(document, option=orjson.OPT_INDENT_2)
 
@@ -145,7 +146,7 @@ def render_table(root: Path, summaries: list[dict[str, Any]], width: int = 200) 
         bad = s["health"]["bad_lines"]
         cells["bad"].append(Text(str(bad) if bad else "", style="yellow"))
         cells["format"].append(Text(s["format"]))
-    caps = {"status": 8, "name": 64, "step": 8, "rules": 24, "bad": 5, "format": 11}
+    caps = {"status": 8, "name": 64, "step": 8, "rules": 24, "bad": 5, "format": 13}
     # Chosen by importance, shown in reading order.
     priority = ["status", "name", "step", *metrics[:1], "rules", *metrics[1:], "bad", "format"]
     order = ["status", "name", "step", *metrics, "rules", "bad", "format"]
@@ -164,7 +165,8 @@ def render_table(root: Path, summaries: list[dict[str, Any]], width: int = 200) 
             used += size + 3
     sizes["name"] = max(12, min(natural("name"), width - used + 12))
     chosen = [(column, sizes[column]) for column in order if column in sizes]
-    table = Table(title=Text(f"{len(summaries)} runs under {root}"), expand=False)
+    title = Text(f"{len(summaries)} runs under {escape_path(str(root))}")
+    table = Table(title=title, expand=False)
     for column, size in chosen:
         table.add_column(
             Text(column),
@@ -181,7 +183,8 @@ def render_table(root: Path, summaries: list[dict[str, Any]], width: int = 200) 
 def main(args: argparse.Namespace) -> int:
     """Run ``tracktui status``; exit 0, or 2 on a usage error or unreadable ROOT."""
     if not args.root.is_dir():
-        print(f"tracktui: {args.root} is not a readable directory", file=sys.stderr)
+        shown = escape_path(str(args.root))
+        print(f"tracktui: {shown} is not a readable directory", file=sys.stderr)
         return 2
     if args.follow and not args.csv and (args.json or not sys.stdout.isatty()):
         return follow_lines(args)
@@ -189,7 +192,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         summaries = gather(args, gpu)
     except (QueryError, RulesError) as exc:
-        print(f"tracktui: {exc}", file=sys.stderr)
+        print(f"tracktui: {sanitize(str(exc))}", file=sys.stderr)
         return 2
     if args.json:
         sys.stdout.buffer.write(to_json(args.root, summaries, gpu) + b"\n")

@@ -494,6 +494,10 @@ class Engine:
         self._root_id = _identity(self.root)
         with self._watch_lock:
             self.mode = self._attach()
+        if self._observer is not None:
+            # The first look at every run, now rather than at the first reconcile: from
+            # here on, a change no file event reports is known for what it is.
+            self.reconcile(walk_root=False, judge=False)
         self._thread = threading.Thread(target=self._loop, name="tracktui-reconcile", daemon=True)
         self._thread.start()
 
@@ -557,15 +561,26 @@ class Engine:
         return "inotify"
 
     def _stop_observer(self) -> None:
+        """Let go of the observer: stopped in a thread of its own, waited for 2 s at most.
+
+        Stopping takes the lock its dispatch thread holds while a handler runs, so a stuck
+        handler (a watcher that stopped delivering) would hold this thread forever.
+        """
         observer, self._observer = self._observer, None
         self._observer_fds = frozenset()
         self._suspects.clear()
         self._checked.clear()
-        if observer is not None:
+        if observer is None:
+            return
+
+        def stop() -> None:
             with contextlib.suppress(Exception):
                 observer.stop()
-                if observer is not threading.current_thread():
-                    observer.join(timeout=2)
+                observer.join(timeout=2)
+
+        stopper = threading.Thread(target=stop, name="tracktui-observer-stop", daemon=True)
+        stopper.start()
+        stopper.join(timeout=2)
 
     def _check_watches(self, directories: Sequence[Path]) -> str | None:
         """Why some of ``directories`` are not watched (inotify's limits), or ``None``.
@@ -649,15 +664,15 @@ class Engine:
     def _lose_root(self) -> None:
         with self._watch_lock:
             self._stop_observer()
-            self.root_gone = True
             self.mode = GONE
+            self.root_gone = True
         self._signal()
 
     def _reattach(self, identity: tuple[int, int]) -> None:
         with self._watch_lock:
-            self.root_gone = False
             self._root_id = identity
             self.mode = self._attach()
+            self.root_gone = False
         self._catch_up()
 
     def check_watch(self) -> None:

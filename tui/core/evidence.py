@@ -19,6 +19,7 @@ from pathlib import Path
 from tui.core.audit import AuditReader, Stop, logs_for
 from tui.core.engine import is_network_filesystem
 from tui.core.openfiles import RunProcess, WriterScanner, index_files
+from tui.core.sanitize import unescape_path
 from tui.core.slurm import SlurmJob, SlurmTracker
 from tui.core.store import RunStore
 
@@ -60,7 +61,7 @@ class Evidence:
         base = _normal(root)
         for run in store:
             process = self.processes.get(run.key)
-            stop = self.stops.get(os.path.normpath(os.path.join(base, run.path)))
+            stop = self.stops.get(os.path.normpath(os.path.join(base, unescape_path(run.path))))
             if process != run.process or stop != run.stop or run.scanned != self.local:
                 run.process, run.stop, run.scanned = process, stop, self.local
                 changed.append(run.key)

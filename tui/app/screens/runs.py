@@ -9,6 +9,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.notifications import SeverityLevel
 from textual.reactive import var
 from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
@@ -33,8 +34,9 @@ from tui.app.widgets.run_columns import (
     text_column,
 )
 from tui.app.widgets.run_table import RunTable
+from tui.core.engine import GONE
 from tui.core.query import Query, QueryError, parse_query
-from tui.core.sanitize import sanitize
+from tui.core.sanitize import escape_path
 from tui.core.store import Run
 from tui.core.summary import flatten, key_metrics, varying_keys
 
@@ -102,6 +104,7 @@ class RunsScreen(StoreScreen):
         super().__init__()
         self._rebuild_scheduled = False
         self._resort_pending = False
+        self._watch_shown: str | None = None
         self._pending: set[str] = set()
         self._flush_timer: Timer | None = None
         self._flushed_at = 0.0
@@ -191,10 +194,25 @@ class RunsScreen(StoreScreen):
         self.update_bars()
 
     def clock_ticked(self) -> None:
-        """Redraw the rows on screen: their ages and durations follow the clock."""
+        """Redraw the rows on screen: their ages and durations follow the clock; the top
+        bar follows the watcher (ROOT gone, a fall back to polling)."""
         table = self.table
         top = int(table.scroll_y)
         self.table.update_runs(self.runs_of(table.shown[top : top + table.size.height]))
+        self.update_bars()
+
+    def _tell_watch_change(self, mode: str, gone: bool) -> None:
+        """Notify once when watching changes while running, or starts without inotify."""
+        before, self._watch_shown = self._watch_shown, mode
+        if mode == before or mode == "not watching":
+            return
+        starting = before is None or before == "not watching"
+        if starting and not (mode.startswith("polling") and "inotify" in mode):
+            return  # polling as asked, or for a network filesystem: the top bar says it
+        severity: SeverityLevel = "error" if gone else "warning"
+        if before == GONE and not gone:
+            mode, severity = f"ROOT is back; watching again ({mode})", "information"
+        self.notify(mode, title="Watching files", severity=severity, timeout=10, markup=False)
 
     def _schedule_resort(self) -> None:
         if not self._resort_pending:
@@ -278,8 +296,13 @@ class RunsScreen(StoreScreen):
         app = self.track_app
         store = app.store
         top = Text("tracktui ", style="bold")
-        top.append(sanitize(app.root_label), style="cyan")
-        top.append(f"  · watch: {app.watch_mode}", style="dim")
+        top.append(escape_path(app.root_label), style="cyan")
+        mode = app.watch_mode
+        if app.engine.root_gone:
+            top.append(f"  · {mode}", style="bold red")
+        else:
+            top.append(f"  · watch: {mode}", style="dim")
+        self._tell_watch_change(mode, app.engine.root_gone)
         if app.progress is not None:
             done, total = app.progress
             top.append(f"  · loading history {done}/{total}", style="yellow")
@@ -295,7 +318,7 @@ class RunsScreen(StoreScreen):
         table = self.table
         bar = Text()
         if not store.runs:
-            bar.append(f"waiting for runs under {sanitize(app.root_label)} …", style="yellow")
+            bar.append(f"waiting for runs under {escape_path(app.root_label)} …", style="yellow")
         else:
             bar.append(
                 f"{len(store.runs)} runs · {len(table.shown)} shown · {len(table.marked)} marked"
