@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import json
 import math
+from unittest.mock import patch
 
 import numpy as np
 import pytest
@@ -297,3 +299,94 @@ def test_distinct_metrics_per_run_are_capped_across_batches() -> None:
     assert len(run.series) == MAX_METRICS and "m9999" in run.series and "m10000" not in run.series
     capped = [n for n in run.health.notes if "distinct metrics" in n]
     assert len(capped) == 1 and run.health.metrics_capped
+
+
+# Issue 15 item 1: Python's NaN/Infinity tokens keep the bulk decoder ----------------------
+def _token(value: float) -> str:
+    return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+
+
+def _json_line(record: dict) -> bytes:
+    """``record`` as json.dumps writes it (bare NaN/Infinity), with a space or none."""
+    parts = []
+    for i, (key, value) in enumerate(record.items()):
+        text = _token(value) if isinstance(value, float) and not math.isfinite(value) else None
+        text = text or json.dumps(value)
+        parts.append(f'"{key}":{" " * (i % 2)}{text}')
+    return ("{" + ", ".join(parts) + "}").encode()
+
+
+def _assert_same_blocks(a: RecordBlock | None, b: RecordBlock | None) -> None:
+    assert (a is None) == (b is None)
+    if a is None or b is None:
+        return
+    np.testing.assert_array_equal(a.steps, b.steps)
+    np.testing.assert_array_equal(a.times, b.times)
+    assert set(a.scalars) == set(b.scalars)
+    for name in a.scalars:
+        np.testing.assert_array_equal(a.scalars[name][0], b.scalars[name][0])
+        np.testing.assert_array_equal(a.scalars[name][1], b.scalars[name][1])
+    assert a.objects == b.objects and a.notes == b.notes
+
+
+_ANY_FLOAT = st.floats(allow_nan=True, allow_infinity=True)
+
+
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "step": st.one_of(st.integers(0, 10**6), _ANY_FLOAT),
+                "epoch": st.one_of(st.integers(0, 99), _ANY_FLOAT),
+                "loss": _ANY_FLOAT,
+                "acc": st.floats(0, 1),
+                "_time": st.one_of(st.floats(0, 2e9), _ANY_FLOAT),
+            },
+        ),
+        min_size=64,  # BULK_MIN: the bulk decoder's turn
+        max_size=120,
+    )
+)
+def test_nan_and_infinity_tokens_keep_the_bulk_path_with_the_slow_paths_results(
+    records: list[dict],
+) -> None:
+    lines = [_json_line(r) for r in records]
+    fast = RecordBuilder(now=5.0)
+    with patch.object(RecordBuilder, "add_records", side_effect=AssertionError("slow path")):
+        fast.add_lines(lines)
+    slow = RecordBuilder(now=5.0)
+    for i, line in enumerate(lines):  # one line at a time: parse_line and the per-record path
+        record, reason = parse_line(line)
+        assert reason is None and record is not None
+        slow.add_records([record])
+        assert slow.ordinal == i + 1
+    _assert_same_blocks(fast.build(), slow.build())
+
+
+def test_nan_inside_strings_is_left_alone() -> None:
+    """Tokens are quoted only as values: keys and times that spell them stay text."""
+    lines = [
+        b'{"step": %d, "a:NaN": 2, "b: Infinity,": 3, "loss": NaN, "_time": "T:NaN"}' % i
+        for i in range(80)
+    ]
+    block = block_of(lines)
+    assert block.scalars["a:NaN"][1].tolist() == [2.0] * 80
+    assert block.scalars["b: Infinity,"][1].tolist() == [3.0] * 80
+    assert np.isnan(block.scalars["loss"][1]).all() and block.times.tolist() == [1000.0] * 80
+
+
+@pytest.mark.parametrize("text", [b'"NaN"', b'"-Infinity"', b'"\\u004eaN"'])
+def test_text_that_spells_a_token_stays_text_beside_real_tokens(text: bytes) -> None:
+    lines = [b'{"step": %d, "loss": NaN}' % i for i in range(79)]
+    lines.append(b'{"step": 79, "loss": NaN, "note": ' + text + b"}")
+    store, builder = build(lines)
+    run = store.runs["r"]
+    assert not builder.bad and "note" not in run.series
+    assert run.latest("note") == json.loads(text)
+    assert run.series["loss"].count == 80 and run.series["loss"].nonfinite == 80
+
+
+def test_a_nat_time_string_is_not_a_time() -> None:
+    lines = [b'{"step": %d, "_time": "NaT", "loss": 1}' % i for i in range(80)]
+    assert block_of(lines).times.tolist() == [1000.0] * 80

@@ -1,10 +1,13 @@
 """Turn JSON lines (or records from a foreign format) into an immutable columnar block.
 
-The fast path parses a chunk with orjson, groups records by their key tuple (loggers write
-the same keys over and over) and moves each all-numeric column into numpy in one call, so
-the Python work per record is a handful of C-level operations. Anything else (text,
-vectors, matrices, nested objects, booleans, NaN written by Python) takes the slow path,
-record by record, with the same results.
+The fast path decodes a chunk of all-numeric records with a typed msgspec decoder, or
+parses it with orjson, groups records by their key tuple (loggers write the same keys over
+and over) and moves each column into numpy in one call, so the Python work per record is a
+handful of C-level operations. Python's ``NaN``/``Infinity`` tokens (what a diverged run
+writes) keep the bulk decoder: quoted, they decode as strings that stand for those floats
+(a chunk where quoting touched a string fails the decoder instead). Anything else
+(text, vectors, matrices, nested objects, booleans) takes the slow path, record by record,
+with the same results.
 
 Numbers beyond float64's range (``1e400``, a 400-digit integer) are infinite, with or
 without other special tokens on the line. What cannot be stored faithfully is noted in the
@@ -20,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import struct
 import time
 import warnings
 from collections import defaultdict
@@ -28,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from itertools import chain
 from operator import attrgetter, itemgetter
-from typing import Any, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 import msgspec
 import numpy as np
@@ -58,21 +62,32 @@ _UNSAFE_KEY = re.compile(r'["\\\x00-\x1f\x7f-\x9f]')
 # Numbers orjson refuses as infinite ("1e400", 400 digits): the stdlib parser takes them.
 _HUGE_NUMBER = re.compile(rb"[0-9]{300}|[eE]\+?0*[1-9][0-9]{2}")
 _ERROR_INDEX = re.compile(r"at `\$\[(\d+)\]")
+_ERROR_BYTE = re.compile(r"invalid character \(byte (\d+)\)")
+_TOKENS = (b"NaN", b"Infinity")  # where msgspec stops ("-Infinity": after the minus)
+# Texts that decode to a quoted token through \u escapes of its characters ("\u004eaN"):
+# with one in a chunk, a string value of the run could pass for a number.
+_TOKEN_ESCAPE = re.compile(rb"\\u00(?:2[dD]|4[9eE]|6[169eE]|7[49])")
+_TokenText: TypeAlias = Literal["NaN", "Infinity", "-Infinity"]
+_MISSING_BITS = 0x7FF8_6D69_7373_696E
+"""A NaN payload no parser produces: what the bulk decoder gives a record without a key."""
+_MISSING = struct.unpack("<d", struct.pack("<Q", _MISSING_BITS))[0]
 _Decoder: TypeAlias = msgspec.json.Decoder[Any]
 _decoders: dict[tuple[tuple[str, ...], bool], tuple[_Decoder, tuple[str, ...]]] = {}
 
 
-def _decoder(keys: tuple[str, ...], text_time: bool) -> tuple[_Decoder, tuple[str, ...]]:
+def _decoder(keys: tuple[str, ...], tokens: bool) -> tuple[_Decoder, tuple[str, ...]]:
     """A typed decoder for records whose keys are a subset of ``keys``, all numbers.
 
     msgspec checks in C what the slow path checks in Python: every value a number and
-    never a bool, no unknown key, valid JSON, no NaN token. A missing key decodes as NaN,
-    which is unambiguous because a NaN value cannot pass this decoder. ``_time`` may be a
-    string or a number.
+    never a bool, no unknown key, valid JSON. A missing key decodes as a NaN with a payload
+    of its own (``_MISSING``), told apart from a logged NaN by its bits. With ``tokens``,
+    a value may also be one of the quoted tokens ``_quote_tokens`` makes (numpy turns them
+    into floats). ``_time`` may be a string or a number.
     """
-    found = _decoders.get((keys, text_time))
+    found = _decoders.get((keys, tokens))
     if found is not None:
         return found
+    number: object = float | _TokenText if tokens else float
     fields: list[tuple[str, object, object]] = []
     rename = {}
     for i, key in enumerate(keys):
@@ -81,14 +96,32 @@ def _decoder(keys: tuple[str, ...], text_time: bool) -> tuple[_Decoder, tuple[st
         if key == TIME_KEY:
             fields.append((name, str | float | None, None))
         else:
-            fields.append((name, float, math.nan))
+            fields.append((name, number, _MISSING))
     record = msgspec.defstruct(
         "Record", fields, rename=rename, forbid_unknown_fields=True, gc=False, frozen=True
     )
     if len(_decoders) > 256:
         _decoders.clear()
-    found = _decoders[(keys, text_time)] = (msgspec.json.Decoder(record), tuple(rename))
+    found = _decoders[(keys, tokens)] = (msgspec.json.Decoder(record), tuple(rename))
     return found
+
+
+def _quote_tokens(blob: bytes) -> bytes | None:
+    """``blob`` with its NaN/Infinity tokens quoted: strings the bulk decoder takes.
+
+    Every occurrence is quoted, which is safe: outside strings these letters are only ever
+    the tokens, and inside a string (a key, a text value, even ``"NaN"`` itself) the quote
+    inserted ends the string before a letter or a minus, which JSON forbids, so such a chunk
+    fails the decoder and takes the slow path. ``None`` when nothing was quoted, or when a
+    ``\\u`` escape could spell a token in a string (it would pass for a number).
+    """
+    # One-byte searches first: memchr is ten times faster than a search for a longer text.
+    if b"\\" in blob and _TOKEN_ESCAPE.search(blob):
+        return None
+    quoted = blob.replace(b"NaN", b'"NaN"') if b"N" in blob else blob
+    if b"I" in quoted and b"Infinity" in quoted:
+        quoted = quoted.replace(b"Infinity", b'"Infinity"').replace(b'-"Infinity"', b'"-Infinity"')
+    return quoted if len(quoted) != len(blob) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,9 +287,11 @@ def _times_column(column: Sequence[object], now: float) -> np.ndarray:
                 warnings.simplefilter("error")
                 try:
                     stamps = np.array(parts, dtype="datetime64[us]")
-                    return stamps.astype(np.int64) / 1e6
                 except (ValueError, Warning):
                     pass
+                else:
+                    if not np.isnat(stamps).any():  # numpy reads "NaT" as a time; we do not
+                        return stamps.astype(np.int64) / 1e6
     return np.array([t if (t := parse_time(v)) is not None else now for v in column])
 
 
@@ -366,18 +401,16 @@ class RecordBuilder:
         first = blob[: blob.find(b"\n")] if b"\n" in blob[:1_000_000] else blob
         if not first.strip():
             return False
-        try:
-            sample = orjson.loads(first)
-        except orjson.JSONDecodeError:
-            return False
-        if type(sample) is not dict:
+        sample, _ = parse_line(first)
+        if sample is None:
             return False
         keys = tuple(sample)
-        for _ in range(8):  # each retry learns the keys of one more record shape
+        tokens = False
+        for _ in range(8):  # each retry learns one more record shape, or quotes the tokens
             if len(keys) > MAX_METRICS or any(_UNSAFE_KEY.search(key) for key in keys):
                 return False  # msgspec cannot rename to such keys; the slow path can
             try:
-                decoder, names = _decoder(keys, True)
+                decoder, names = _decoder(keys, tokens)
             except (TypeError, ValueError):
                 return False
             try:
@@ -391,8 +424,16 @@ class RecordBuilder:
                     return False
                 keys = keys + tuple(k for k in other if k not in keys)
                 continue
-            except msgspec.DecodeError:
-                return False
+            except msgspec.DecodeError as exc:
+                # A NaN/Infinity token where the decoder stopped: quote them all, once.
+                at = _ERROR_BYTE.search(str(exc))
+                if tokens or at is None or not blob.startswith(_TOKENS, int(at.group(1))):
+                    return False
+                quoted = _quote_tokens(blob)
+                if quoted is None:
+                    return False
+                blob, tokens = quoted, True
+                continue
             break
         else:
             return False
@@ -418,11 +459,7 @@ class RecordBuilder:
         for line in blob.split(b"\n"):
             if line.strip():
                 if n == 0:
-                    try:
-                        value = orjson.loads(line)
-                    except orjson.JSONDecodeError:
-                        return None
-                    return value if type(value) is dict else None
+                    return parse_line(line)[0]
                 n -= 1
         return None
 
@@ -457,29 +494,30 @@ class RecordBuilder:
                     where = np.asarray(present, dtype=np.int64)
                     times[where] = _times_column([stamps[i] for i in present], self.now)
                 continue
+            # numpy reads the quoted tokens ("NaN", "-Infinity") as the floats they name.
             columns[key] = np.fromiter(map(getter, records), np.float64, n)
-        for key in reversed(X_KEYS):  # the most preferred x key present wins, per record
-            column = columns.get(key)
-            if column is not None:
-                has = ~np.isnan(column)
-                steps[has] = column[has]
+        finite = {key: np.isfinite(columns[key]) for key in X_KEYS if key in columns}
+        for key in reversed(X_KEYS):  # the most preferred finite x value wins, per record
+            has = finite.get(key)
+            if has is not None:
+                steps[has] = columns[key][has]
         index = np.arange(base, base + n, dtype=np.int64)
         for key, column in columns.items():
-            present = ~np.isnan(column)
+            present = column.view(np.uint64) != _MISSING_BITS
             colons += (1 + key.count(":")) * int(np.count_nonzero(present))
-            x_key = key in X_KEYS
-            if x_key:
-                # An x key is a metric only where a preferred x key also gave the step.
-                better = [columns[k] for k in X_KEYS[: X_KEYS.index(key)] if k in columns]
-                if not better:
-                    continue
-                present &= np.logical_or.reduce([~np.isnan(b) for b in better])
+            if key in X_KEYS:
+                # An x key is a metric where it did not give the step: where it is not
+                # finite, or a preferred x key was.
+                better = [finite[k] for k in X_KEYS[: X_KEYS.index(key)] if k in finite]
+                present &= np.logical_or.reduce([~finite[key], *better])
+            if not present.any():
+                continue
             metric = self._name(key)
             if metric is None:
                 continue
             if present.all():
                 self._scalars[metric].append((index, column))
-            elif present.any():
+            else:
                 self._scalars[metric].append((index[present], column[present]))
         self._steps.append(steps)
         self._times.append(times)
