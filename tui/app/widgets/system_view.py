@@ -101,8 +101,8 @@ class SystemView(Vertical):
                 text.append("waiting for the first sample of the run's process tree…", style="dim")
             else:
                 text.append(
-                    f"no machine-use history: the run has no {SYSTEM} (tracktui run writes one)"
-                    " and no alive process of it is known, so there is nothing to sample",
+                    f"no machine-use history: no {SYSTEM} (tracktui run writes one) and no"
+                    " alive process of the run to sample",
                     style="yellow",
                 )
             self.query_one("#system-status", Static).update(text)
@@ -116,5 +116,6 @@ class SystemView(Vertical):
                 parts.append(_SOURCES.get(source, source))
         text.append(f"{len(run.steps)} samples", style="bold")
         text.append(" · " + " · ".join(parts))
-        text.append(": CPU, memory and IO of its process tree, GPU per device", style="dim")
+        if history.sources & {"file", "sampled"}:
+            text.append(": CPU, memory and IO of its process tree, GPU per device", style="dim")
         self.query_one("#system-status", Static).update(text)

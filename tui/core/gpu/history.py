@@ -130,10 +130,7 @@ class SystemHistory:
             self._copied[name] = series.count
         if not steps:
             return None
-        at = np.concatenate(steps)
-        order = np.argsort(at, kind="stable")  # one record table in time order
-        rank = np.empty_like(order)
-        rank[order] = np.arange(len(order))
-        scalars = {name: (rank[index], values) for name, (index, values) in scalars.items()}
-        at = at[order]
+        # One record per sampling time (the metrics of one sample share it), in time order.
+        at, record = np.unique(np.concatenate(steps), return_inverse=True)
+        scalars = {name: (record[index], values) for name, (index, values) in scalars.items()}
         return self.add(RecordBlock(at, at.copy(), scalars, {}), "format")
