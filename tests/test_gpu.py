@@ -165,6 +165,8 @@ def test_another_pid_namespace_says_attribution_is_unavailable(
     state.apply(store)
     assert store.runs["a"].gpu is None  # unknown, not zero: nothing was guessed
     assert host_gpus(host)["gpu_note"] == OTHER_NAMESPACE
+    # A container may see the GPUs and no process at all: still no guess.
+    assert look(FixedProvider((device(0, 90.0),)), namespace=str(link)).note == OTHER_NAMESPACE
 
 
 def test_without_a_driver_nvml_says_so_once_and_is_not_asked_again() -> None:

@@ -301,9 +301,9 @@ def look(provider: GpuProvider, namespace: str = "/proc/self/ns/pid") -> HostGpu
         namespace: this process's pid-namespace link (tests point it elsewhere).
     """
     reading = provider.read()
-    if not reading.processes:
+    if not reading.available:
         return HostGpu(reading)
-    note = namespace_note(namespace)
+    note = namespace_note(namespace)  # also with no process listed: a container may see none
     if note is not None:
         return HostGpu(reading, note=note)
     return HostGpu(reading, owners(p.pid for p in reading.processes))
