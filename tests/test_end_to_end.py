@@ -2,8 +2,9 @@
 
 The few behaviours that only the whole machine shows: an append reaching the table through
 inotify, runs appearing under an empty ROOT, a log followed as it grows, and kills of real
-process trees (confirmed, declined, by a rule). Every other Pilot test drives the app through
-the thread-free :class:`fake_engine.FakeEngine`.
+process trees (confirmed, declined, by a rule). The screens' behaviour is piloted on the
+thread-free :class:`fake_engine.FakeEngine` instead (``test_app.py``, ``test_run_view.py``,
+``test_compare_sweep.py``, the snapshots).
 """
 
 from __future__ import annotations
