@@ -29,6 +29,7 @@ NO_LIBRARY = "nvidia-ml-py is not installed (pip install nvidia-ml-py)"
 
 
 def _load() -> Any:
+    """nvidia-ml-py's module; it opens the driver's library only in ``nvmlInit``."""
     import pynvml  # type: ignore[import-untyped]  # nvidia-ml-py ships no type information
 
     return pynvml

@@ -200,3 +200,5 @@ class SystemRecorder(threading.Thread):
             pass
         finally:
             os.close(fd)
+            if self.provider is not None:
+                self.provider.close()
