@@ -218,16 +218,23 @@ def _probe_watch(path: Path) -> int:
         os.close(fd)
 
 
+def _stopped(thread: threading.Thread) -> bool:
+    """Dead, or told to stop (watchdog's threads carry a ``stopped_event``)."""
+    told = getattr(thread, "stopped_event", None)
+    return not thread.is_alive() or (isinstance(told, threading.Event) and told.is_set())
+
+
 def _dead_part(observer: BaseObserver) -> str | None:
-    """Which of the watcher's threads stopped, if one did."""
-    if not observer.is_alive():
+    """Which of the watcher's threads stopped, if one did (the outermost first: stopping
+    the dispatcher stops the others with it)."""
+    if _stopped(observer):
         return "the file watcher's dispatch thread stopped"
     emitters = observer.emitters
-    if not emitters or any(not emitter.is_alive() for emitter in emitters):
+    if not emitters or any(_stopped(emitter) for emitter in emitters):
         return "the file watcher's event thread stopped"
     # watchdog's inotify observer reads the descriptor in a thread of its own (private name).
     reader = getattr(observer, "_inotify_fd", None)
-    if isinstance(reader, threading.Thread) and not reader.is_alive():
+    if isinstance(reader, threading.Thread) and _stopped(reader):
         return "the inotify reader thread stopped"
     return None
 

@@ -272,7 +272,7 @@ class RunsScreen(StoreScreen):
             age_column(app.clock),
             duration_column(app.clock),
             rate_column(),
-            text_column("format", "format", lambda r: r.format, 11),
+            text_column("format", "format", lambda r: r.format, 13),
         ]
         for key in varying_keys([flatten(r.config) for r in runs])[:MAX_CONFIG_COLUMNS]:
             columns.append(config_column(key))
