@@ -366,6 +366,43 @@ def test_a_watcher_that_stops_delivering_falls_back_to_polling(tmp_path: Path) -
         engine.stop()
 
 
+def test_events_for_every_format_keep_inotify_trusted(samples: Path) -> None:
+    # The other side of the check above: a change the events did report is never taken
+    # for a miss, whatever the layout (NePS searches hold their configs' directories,
+    # MLflow stores metric files a level down, CSV and Valohai runs are single files).
+    root = samples / "foreign"
+    engine = Engine(root, watch="native", reconcile_interval=0.3)
+    engine.scan()
+    store = RunStore()
+    pump(engine, store, lambda: not engine.dirty)
+    engine.start()
+    try:
+        assert engine.mode == "inotify"
+        sources = list(engine.sources.values())
+
+        def settled(since: float) -> None:  # every run stat'ed since, every suspect judged
+            pump(engine, store, lambda: all(engine._checked.get(s.key, 0) > since for s in sources))
+            pump(engine, store, lambda: not engine._suspects)
+
+        touched = time.monotonic()
+        for source in sources:
+            for file in source.watched_files():
+                with contextlib.suppress(FileNotFoundError):
+                    os.utime(file)  # size kept; times moved: the stat check sees it
+        settled(touched)
+        assert engine.mode == "inotify"
+        touched = time.monotonic()
+        homes = {s.directory for s in sources}
+        nested = [s for s in sources if homes & set(s.directory.parents)]
+        assert nested  # NePS configs, inside their searches
+        for source in nested:  # a new file in a config moves its search's files too
+            (source.directory / "touched.tmp").write_text("")
+        settled(touched)
+        assert engine.mode == "inotify"
+    finally:
+        engine.stop()
+
+
 # FUSE without a subtype -----------------------------------------------------------------
 
 FUSE_SERVER = r"""

@@ -733,12 +733,21 @@ class Engine:
                 out.append(key)
         return out
 
-    @staticmethod
-    def _reachable(source: Source) -> bool:
-        """Whether an event on each of the source's files names the run (see mark_path)."""
+    def _reachable(self, source: Source) -> bool:
+        """Whether a file event on each of the source's files names this run: the walk up
+        from the file that :meth:`mark_path` makes stops at the source's own directory (not
+        at a run nested in it, as a NePS search holds its configs, nor short of it)."""
+        home, root = str(source.directory), str(self.root)
         for file in source.watched_files():
-            relative = os.path.relpath(file, source.directory)
-            if relative.startswith("..") or relative.count(os.sep) > 2:
+            directory = str(file)
+            for _ in range(4):
+                if directory in self._dirs:
+                    break
+                parent = os.path.dirname(directory)
+                if parent == directory or len(parent) < len(root):
+                    return False
+                directory = parent
+            if directory != home:
                 return False
         return True
 
