@@ -14,7 +14,7 @@ from textual.widget import Widget
 from tui.app.widgets.confusion_heatmap import MAX_CLASSES, SHADES, ConfusionHeatmap
 from tui.app.widgets.metric_chart import MetricChart
 from tui.app.widgets.parallel_coordinates import ParallelCoordinates
-from tui.app.widgets.plot_colors import PALETTE, color_for, rich_color
+from tui.app.widgets.plot_colors import color_for, rich_color
 from tui.app.widgets.plot_titles import fit_title
 from tui.app.widgets.sweep_scatter import SweepScatter
 from tui.app.widgets.trace import Trace
@@ -80,7 +80,7 @@ async def test_chart_names_the_first_nonfinite_step_and_keeps_labels_literal() -
 async def test_chart_smoothing_draws_raw_faint_under_the_average() -> None:
     rng = np.random.default_rng(0)
     x = np.arange(20_000, dtype=float)
-    chart = MetricChart([Trace("loss", x, rng.normal(size=x.size).cumsum(), PALETTE[1])])
+    chart = MetricChart([Trace("loss", x, rng.normal(size=x.size).cumsum(), "orange+")])
     async with Host(chart).run_test(size=(100, 30)) as pilot:
         chart.smoothing = 0.9
         await pilot.pause()
@@ -167,7 +167,7 @@ def test_fit_title_keeps_the_metric_then_the_note() -> None:
 
 def test_rich_color_matches_plotext_colours() -> None:
     assert rich_color("cyan+") == Color.from_ansi(14)
-    assert rich_color(PALETTE[1]) == Color.from_ansi(11)
+    assert rich_color("orange+") == Color.from_ansi(11)
     assert rich_color(200) == Color.from_ansi(200)
     assert rich_color((10, 20, 30)) == Color.from_rgb(10, 20, 30)
     for odd in ("chartreuse", 300, True, (1, 2)):

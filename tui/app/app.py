@@ -31,6 +31,7 @@ from tui.app.screens.confirm_kill import ConfirmKill
 from tui.app.screens.help import HelpScreen, bindings_of
 from tui.app.screens.runs import RunsScreen
 from tui.app.telemetry import Telemetry
+from tui.app.widgets.palette import use_sixteen_colors
 from tui.core import procs
 from tui.core.backfill import Backfill
 from tui.core.engine import Engine
@@ -195,6 +196,7 @@ class TrackApp(App[int]):
 
     # Set-up ---------------------------------------------------------------------------
     def on_mount(self) -> None:
+        use_sixteen_colors(self.console.color_system)
         self.push_screen(RunsScreen())
         first = self._first_rules
         if first.problem is not None or first.downgraded is not None:

@@ -29,7 +29,7 @@ from tui.app.widgets.chart_options import (
     step_smoothing,
 )
 from tui.app.widgets.metric_chart import MetricChart
-from tui.app.widgets.plot_colors import plot_style, run_colors
+from tui.app.widgets.plot_colors import PlotColor, plot_style, run_colors
 from tui.app.widgets.plot_grid import PlotGrid
 from tui.app.widgets.trace import Trace
 from tui.core.shapes import format_number
@@ -114,7 +114,7 @@ class CompareScreen(RunSetScreen):
         self.refresh_summary()
         self.call_after_refresh(self.query_one(PlotGrid).focus_first)
 
-    def colors_of(self, runs: Sequence[Run]) -> list[str]:
+    def colors_of(self, runs: Sequence[Run]) -> list[PlotColor]:
         """The plotext colour of each of ``runs`` (distinct within this view)."""
         return run_colors([self.track_app.color_of(run.key) for run in runs])
 
@@ -174,7 +174,7 @@ class CompareScreen(RunSetScreen):
                 traces.append(trace)
         return traces
 
-    def _trace(self, run: Run, metric: str, label: str, color: str) -> Trace | None:
+    def _trace(self, run: Run, metric: str, label: str, color: PlotColor) -> Trace | None:
         series = run.series.get(metric)
         if series is None or not series.count:
             return None

@@ -13,25 +13,27 @@ from plotext._dict import color_codes as _plotext_color_codes
 from rich.color import Color
 from rich.style import Style
 
+from tui.app.widgets import palette as palette_mode
+from tui.app.widgets.palette import RUN_RGB
+
 PlotColor = str | int | tuple[int, int, int]
 """A plotext colour: a name such as ``"cyan+"``, a 0-255 index, or an ``(r, g, b)`` tuple."""
 
-PALETTE: tuple[str, ...] = (
-    "cyan+",
-    "orange+",
-    "magenta+",
-    "green+",
-    "blue+",
-    "cyan",
-    "orange",
-    "magenta",
-    "green",
-    "white",
-)
-"""Run colours, all from the 16 ANSI colours so they survive 16-colour terminals.
+PALETTE: tuple[PlotColor, ...] = RUN_RGB
+"""Run colours (see :mod:`tui.app.widgets.palette`): colour-blind-safe, none of them red,
+which is reserved for the NaN/inf markers."""
 
-Red is left out on purpose: it is reserved for the NaN/inf markers.
-"""
+PALETTE_16: tuple[str, ...] = (
+    "cyan+",
+    "orange",
+    "green",
+    "magenta",
+    "orange+",
+    "blue",
+    "gray+",
+    "green+",
+)
+"""The run colours in a 16-colour terminal (plotext names of :data:`RUN_ANSI`)."""
 
 NONFINITE_COLOR = "red+"
 """Colour of the markers drawn where a value is NaN or infinite."""
@@ -46,9 +48,10 @@ _ANSI_CODES: dict[str, int] = dict(_plotext_color_codes)
 """plotext's colour names and their ANSI numbers; any other string draws uncoloured."""
 
 
-def color_for(index: int) -> str:
+def color_for(index: int) -> PlotColor:
     """Return the palette colour for the ``index``-th run, so each run keeps one colour."""
-    return PALETTE[index % len(PALETTE)]
+    palette = PALETTE_16 if palette_mode.sixteen else PALETTE
+    return palette[index % len(palette)]
 
 
 def valid_color(color: object) -> bool:
@@ -88,18 +91,19 @@ def plot_style(color: PlotColor, *, bold: bool = False) -> Style:
     return Style(color=rich_color(color), bold=bold)
 
 
-def run_colors(indices: Sequence[int]) -> list[str]:
+def run_colors(indices: Sequence[int]) -> list[PlotColor]:
     """Each run's stable palette colour; one already taken in this view gets a free one.
 
     Stable colours come from a run's order of appearance, so two runs shown together can
     fall on the same palette entry; telling them apart matters more than the stable colour.
     """
-    taken: set[str] = set()
+    taken: set[PlotColor] = set()
     out = []
+    palette = PALETTE_16 if palette_mode.sixteen else PALETTE
     for index in indices:
         color = color_for(index)
         if color in taken:
-            color = next((c for c in PALETTE if c not in taken), color)
+            color = next((c for c in palette if c not in taken), color)
         taken.add(color)
         out.append(color)
     return out
