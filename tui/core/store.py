@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from array import array
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +43,47 @@ BAD_SAMPLES = 50
 
 
 @dataclass(frozen=True, slots=True)
+class History:
+    """Records already in the store's columns, built where they were read.
+
+    A backfill worker process applies the records it parsed to an empty run with the
+    store's own code and sends the result; the arrays then become the store's own, with
+    no copy. Summaries stay exact: they were kept in float64 while the records were added.
+
+    Attributes:
+        steps: x value of each record.
+        times: wall time of each record.
+        series: scalar metrics, positions into ``steps``.
+        objects: non-scalar metrics' histories.
+        notes: what the records raised in the run's health (duplicate keys, the cap).
+        capped: the metrics cap was reached.
+    """
+
+    steps: array[float]
+    times: array[float]
+    series: dict[str, Series]
+    objects: dict[str, deque[tuple[float, Shape]]]
+    notes: tuple[str, ...] = ()
+    capped: bool = False
+
+    @classmethod
+    def of(cls, blocks: Iterable[RecordBlock]) -> History:
+        """The columns of ``blocks``, one after the other, as a fresh run holds them."""
+        run = Run("", "", "")
+        for block in blocks:
+            RunStore._apply_records(run, block, set(), set())
+        health = run.health
+        return cls(
+            run.steps,
+            run.times,
+            run.series,
+            run.objects,
+            tuple(health.notes),
+            health.metrics_capped,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Batch:
     """Everything new about one run since its reader last looked. Immutable by contract.
 
@@ -63,6 +104,8 @@ class Batch:
         media: files the run logged under ``media/`` (names), when they changed.
         group: a group the run belongs to (a NePS search), if any.
         partial: the records are only the end of the history (phase-one preview).
+        history: records already in columns (from a backfill worker), applied as
+            ``records`` would be; a batch carries one or the other.
     """
 
     key: str
@@ -78,6 +121,7 @@ class Batch:
     media: tuple[str, ...] | None = None
     group: str | None = None
     partial: bool = False
+    history: History | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +182,26 @@ class Series:
             self._summarise_small(values.tolist(), steps.tolist())
         else:
             self._summarise(values, steps)
+
+    def merge(self, other: Series, base: int) -> None:
+        """Append ``other``'s points, their positions shifted by ``base``, and summaries."""
+        if not other.count:
+            return
+        if base:
+            shifted = np.frombuffer(other.index, dtype=np.uint32) + np.uint32(base)
+            self.index.frombytes(shifted.tobytes())
+        else:
+            self.index.extend(other.index)
+        self.values.extend(other.values)
+        self.count += other.count
+        self.nonfinite += other.nonfinite
+        if self.first_nonfinite_step is None:
+            self.first_nonfinite_step = other.first_nonfinite_step
+        if other.min < self.min:  # ties keep the earlier point, as extend does
+            self.min, self.min_step = other.min, other.min_step
+        if other.max > self.max:
+            self.max, self.max_step = other.max, other.max_step
+        self.last, self.last_step = other.last, other.last_step
 
     def _summarise_small(self, values: list[float], steps: list[float]) -> None:
         for value, step in zip(values, steps):
@@ -352,13 +416,15 @@ class RunStore:
             run.steps, run.times, run.series, run.objects = array("d"), array("d"), {}, {}
             run.log.clear()
             run.log_total = 0
-        if batch.records is not None or batch.replace:
+        if batch.records is not None or batch.history is not None or batch.replace:
             run.partial = batch.partial
         metrics: set[str] = set()
         objects: set[str] = set()
         capped = run.health.metrics_capped
         if batch.records is not None and len(batch.records):
             self._apply_records(run, batch.records, metrics, objects)
+        if batch.history is not None:
+            self._apply_history(run, batch.history, metrics, objects)
         if batch.meta is not None:
             run.meta = batch.meta
         if batch.log:
@@ -368,6 +434,7 @@ class RunStore:
             batch.bad_lines
             or batch.notes
             or (batch.records is not None and batch.records.notes)
+            or (batch.history is not None and batch.history.notes)
             or run.health.metrics_capped != capped
         )
         if batch.bad_lines:
@@ -416,6 +483,39 @@ class RunStore:
             for position, shape in items:
                 history.append((float(block.steps[position]), shape))
             objects.add(name)
+
+    @staticmethod
+    def _apply_history(run: Run, history: History, metrics: set[str], objects: set[str]) -> None:
+        for note in history.notes:
+            run.health.note(note)
+        run.health.metrics_capped |= history.capped
+        metrics.update(history.series)
+        objects.update(history.objects)
+        if not run.steps and not run.series and not run.objects:
+            # Nothing to add to (a full read replacing a preview): the columns become the
+            # run's own, uncopied.
+            run.steps, run.times = history.steps, history.times
+            run.series, run.objects = dict(history.series), dict(history.objects)
+            return
+        base = len(run.steps)
+        run.steps.extend(history.steps)
+        run.times.extend(history.times)
+        for name, other in history.series.items():
+            series = run.series.get(name)
+            if series is None:
+                if not RunStore._room_for_metric(run):
+                    metrics.discard(name)
+                    continue
+                series = run.series[name] = Series(name)
+            series.merge(other, base)
+        for name, items in history.objects.items():
+            kept = run.objects.get(name)
+            if kept is None:
+                if not RunStore._room_for_metric(run):
+                    objects.discard(name)
+                    continue
+                kept = run.objects[name] = deque(maxlen=OBJECT_HISTORY)
+            kept.extend(items)
 
     @staticmethod
     def _room_for_metric(run: Run) -> bool:
