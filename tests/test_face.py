@@ -3,9 +3,18 @@ palette, the table that scales, persisted views, export, the demo."""
 
 from __future__ import annotations
 
+import json
+import math
+from pathlib import Path
+
+import pytest
+from conftest import wait_for, wait_loaded
 from rich.color import Color
 
+from tui.app.app import TrackApp
+from tui.app.screens.runs import RunsScreen
 from tui.app.widgets import palette
+from tui.app.widgets.chart_strip import ChartStrip
 from tui.app.widgets.plot_colors import NONFINITE_COLOR, PALETTE, PALETTE_16, rich_color
 
 
@@ -30,3 +39,67 @@ def test_run_colour_follows_the_terminal() -> None:
         assert palette.run_rich(0) == Color.from_rgb(*palette.RUN_RGB[0])
     finally:
         palette.use_sixteen_colors("truecolor")
+
+
+# The chart strip ----------------------------------------------------------------------------
+def write_run(root: Path, name: str, losses: list[float]) -> Path:
+    """A finished native run named ``name`` with one ``loss`` per step."""
+    run = root / name
+    run.mkdir(parents=True)
+    (run / "run.json").write_text(json.dumps({"name": name, "status": "finished"}))
+    lines = [
+        json.dumps({"step": step, "loss": loss})
+        if math.isfinite(loss)
+        else f'{{"step": {step}, "loss": NaN}}'
+        for step, loss in enumerate(losses)
+    ]
+    (run / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+    return run
+
+
+@pytest.fixture
+def exploding(tmp_path: Path) -> Path:
+    """Three healthy runs and one that explodes to 3.8e24 in its last steps."""
+    root = tmp_path / "root"
+    for i in range(3):
+        write_run(root, f"healthy-{i}", [2.0 / (1 + s) + 0.1 * i for s in range(200)])
+    write_run(
+        root, "exploding", [2.0 / (1 + s) for s in range(190)] + [10.0**k for k in range(15, 25)]
+    )
+    return root
+
+
+async def test_chart_strip_follows_cursor_and_marks(exploding: Path) -> None:
+    app = TrackApp(exploding, watch="poll")
+    async with app.run_test(size=(140, 40)) as pilot:
+        await wait_loaded(pilot, 4)
+        screen = app.screen
+        assert isinstance(screen, RunsScreen)
+        strip = screen.query_one(ChartStrip)
+        table = screen.table
+        await wait_for(pilot, lambda: strip.keys == {table.current_key})
+        assert strip.metrics == ("loss",)
+        first = table.current_key
+        await pilot.press("space")  # marks the first run, the cursor moves on
+        await wait_for(pilot, lambda: len(strip.keys) == 2)
+        assert first in strip.keys and table.current_key in strip.keys
+        # Colours stay with the runs: distinct, and each run's own.
+        await wait_for(pilot, lambda: bool(strip.ranges))
+        await pilot.press("v")
+        assert not strip.display
+        await pilot.press("v")
+        assert strip.display
+
+
+async def test_exploding_run_does_not_flatten_the_strip(exploding: Path) -> None:
+    app = TrackApp(exploding, watch="poll")
+    async with app.run_test(size=(140, 40)) as pilot:
+        await wait_loaded(pilot, 4)
+        screen = app.screen
+        assert isinstance(screen, RunsScreen)
+        await pilot.press("a")  # every run marked: the exploding one is overlaid too
+        strip = screen.query_one(ChartStrip)
+        await wait_for(pilot, lambda: len(strip.keys) == 4 and "loss" in strip.ranges)
+        low, high = strip.ranges["loss"]
+        assert high < 100 and low < 0.2  # the healthy runs' range, not 3.8e24
+        assert strip.clipped["loss"] > 0

@@ -276,3 +276,37 @@ def ema(y: npt.ArrayLike, strength: float) -> FloatArray:
     if bad.size == 0:
         return smoothed
     return np.insert(smoothed, bad - np.arange(bad.size), ys[bad])
+
+
+def robust_range(values: npt.ArrayLike) -> tuple[float, float] | None:
+    """A y-range that ignores outliers (TensorBoard's "ignore outliers in chart scaling").
+
+    The range spans the finite values, cut at the 10th and 90th percentiles widened by
+    their distance on each side (in decades when every value is positive): a run that
+    explodes to 1e24 in its last few steps no longer flattens every other line, while a
+    series with no outliers keeps its full range.
+
+    Args:
+        values: the values to cover (non-finite ones are ignored).
+
+    Returns:
+        ``(low, high)``, or ``None`` when there is no finite value.
+    """
+    ys = _as_floats(values)
+    ys = ys[np.isfinite(ys)]
+    if ys.size == 0:
+        return None
+    lo, hi = float(ys.min()), float(ys.max())
+    # Losses and other positive metrics explode by orders of magnitude: measure their
+    # spread in decades, so a healthy 10 -> 0.01 curve keeps its first steps in range.
+    positive = lo > 0.0
+    space = np.log10(ys) if positive else ys
+    q10, q90 = (float(q) for q in np.percentile(space, [10.0, 90.0]))
+    spread = q90 - q10
+    if spread <= 0.0:
+        # Most values are equal: outliers are off by more than that value's size.
+        spread = 1.0 if positive else max(abs(q10), 1e-12)
+    low, high = q10 - spread, q90 + spread
+    if positive:
+        low, high = 10.0**low, 10.0**high
+    return (max(lo, low), min(hi, high))

@@ -17,7 +17,9 @@ from textual.widgets import Footer, Input, Static
 from tui.app.messages import RunsUpdated
 from tui.app.screens.base import StoreScreen
 from tui.app.screens.pick import PickMany, PickOne
+from tui.app.widgets.chart_strip import ChartStrip, StripRun
 from tui.app.widgets.gpu_panel import GpuPanel
+from tui.app.widgets.palette import distinct_colors
 from tui.app.widgets.run_columns import (
     Column,
     age_column,
@@ -44,6 +46,10 @@ EVERY_RUN = parse_query("")
 """The empty filter: every run matches."""
 
 MAX_CONFIG_COLUMNS = 8
+STRIP_METRICS = 3
+"""Metrics charted under the table (fewer where the terminal is narrow)."""
+STRIP_RUNS = 8
+"""Runs overlaid in the chart strip: the cursor run and the first marked ones."""
 RESORT_DELAY = 0.3
 CELL_INTERVAL = 0.1
 """Seconds between cell redraws while runs keep changing (data repaints at most ~10 Hz)."""
@@ -87,6 +93,7 @@ class RunsScreen(StoreScreen):
         Binding("g", "cursor_top", "Top", show=False),
         Binding("G", "cursor_bottom", "Bottom", show=False),
         Binding("p", "toggle_gpu_panel", "GPU panel", show=False),
+        Binding("v", "toggle_strip", "Charts"),
     ]
 
     sort_key: var[str | None] = var(None, init=False)
@@ -117,6 +124,7 @@ class RunsScreen(StoreScreen):
                 id="filter",
             )
             yield RunTable(id="runs")
+            yield ChartStrip(id="strip")
             yield GpuPanel(id="gpu-panel")
             yield Static(id="statusbar")
         yield Footer()
@@ -124,6 +132,10 @@ class RunsScreen(StoreScreen):
     @property
     def table(self) -> RunTable:
         return self.query_one(RunTable)
+
+    @property
+    def strip(self) -> ChartStrip:
+        return self.query_one(ChartStrip)
 
     def on_mount(self) -> None:
         self.query_one("#filter", Input).display = False
@@ -191,6 +203,9 @@ class RunsScreen(StoreScreen):
         self._flushed_at = time.monotonic()
         keys, self._pending = self._pending, set()
         self.table.update_runs(self.runs_of(keys))
+        strip = self.strip
+        if strip.display and not strip.keys.isdisjoint(keys):
+            strip.data_changed()
         self.update_bars()
 
     def clock_ticked(self) -> None:
@@ -289,6 +304,7 @@ class RunsScreen(StoreScreen):
         runs = self.visible_runs()
         table.show(runs)
         app.prioritize(r.key for r in runs[: table.size.height + 5])
+        self.update_strip()
         self.update_bars()
 
     def update_bars(self) -> None:
@@ -423,6 +439,7 @@ class RunsScreen(StoreScreen):
         self._marks_changed()
 
     def _marks_changed(self) -> None:
+        self.update_strip()
         self.update_bars()
         self.refresh_kill_ready()  # marked runs are what the kill keys act on
 
@@ -444,8 +461,48 @@ class RunsScreen(StoreScreen):
 
     @on(RunTable.CursorMoved)
     def cursor_moved(self) -> None:
-        """The kill keys act on the run under the cursor (unless runs are marked)."""
+        """The kill keys act on the run under the cursor (unless runs are marked); the
+        chart strip follows the cursor."""
         self.refresh_kill_ready()
+        self.update_strip()
+
+    # Chart strip --------------------------------------------------------------------------
+    def strip_metrics(self, runs: list[Run]) -> list[str]:
+        """The metrics charted: the chosen metric columns, else the key metrics of the
+        charted runs (so a run of another format is not shown empty charts)."""
+        if self.chosen_metrics is not None:
+            return list(self.chosen_metrics[:STRIP_METRICS])
+        return key_metrics((r.series for r in runs), STRIP_METRICS)
+
+    def update_strip(self) -> None:
+        """Chart the cursor run and the marked runs (only while the strip is shown)."""
+        strip = self.strip
+        if not strip.display:
+            return
+        table, app = self.table, self.track_app
+        current = table.current_key
+        keys = [k for k in table.shown if k in table.marked and k != current]
+        keys = keys[: STRIP_RUNS - 1] + ([current] if current is not None else [])
+        runs = self.runs_of(keys)
+        colors = distinct_colors([app.color_of(run.key) for run in runs])
+        strip.show(
+            [
+                StripRun(run, run.name, color, current=run.key == current)
+                for run, color in zip(runs, colors)
+            ],
+            self.strip_metrics(runs),
+        )
+
+    def action_toggle_strip(self) -> None:
+        """Show or hide the charts under the table."""
+        strip = self.strip
+        strip.display = not strip.display
+        self.update_strip()
+
+    def on_resize(self) -> None:
+        # A short terminal keeps its rows for the table.
+        height = self.size.height
+        self.strip.styles.height = 10 if height >= 36 else 7 if height >= 20 else 0
 
     # Sorting ------------------------------------------------------------------------------
     def sort_by(self, key: str, descending: bool | None = None) -> None:

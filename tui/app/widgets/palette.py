@@ -64,3 +64,17 @@ def run_rich(index: int) -> Color:
     if sixteen:
         return Color.parse(RUN_ANSI[index % len(RUN_ANSI)])
     return Color.from_rgb(*run_rgb(index))
+
+
+def distinct_colors(indices: list[int]) -> list[Color]:
+    """Each run's stable colour (by index); one already taken in this view gets a free one."""
+    count = len(RUN_RGB)
+    taken: set[int] = set()
+    out = []
+    for index in indices:
+        slot = index % count
+        if slot in taken:
+            slot = next((s for s in range(count) if s not in taken), slot)
+        taken.add(slot)
+        out.append(run_rich(slot))
+    return out
