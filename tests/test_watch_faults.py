@@ -735,3 +735,29 @@ def test_a_file_made_readable_later_is_read_again_when_polling(tmp_path: Path) -
         metrics.chmod(0o644)  # size and mtime stay: only the change time moves
         assert json.loads(line_from(stream, 60)) == "polling (requested)"
         assert reap() == 0
+
+
+@needs_nobody
+def test_a_directory_made_readable_later_shows_its_run(tmp_path: Path) -> None:
+    with shared_root() as root:
+        make_run(root / "closed", steps=2)
+        (root / "closed").chmod(0o000)
+
+        def work(out: IO[str]) -> None:
+            engine = Engine(root, watch="poll", poll_interval=0.1, walk_interval=0.2)
+            engine.scan()
+            store = RunStore()
+            engine.start()
+            try:
+                pump(engine, store, lambda: "closed" in store.runs)
+                out.write(json.dumps(store.runs["closed"].format) + "\n")
+                pump(engine, store, lambda: steps(store, "closed") == 2, timeout=60)
+                out.write(json.dumps(store.runs["closed"].format) + "\n")
+            finally:
+                engine.stop()
+
+        stream = as_nobody(work)
+        assert json.loads(line_from(stream)) == "no permission"
+        (root / "closed").chmod(0o755)
+        assert json.loads(line_from(stream, 60)) == "tracktui"
+        assert reap() == 0

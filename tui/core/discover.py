@@ -49,6 +49,10 @@ class UnreadableSource(Source):
         self.reason = reason
         self._told = False
 
+    def readable(self) -> bool:
+        """Whether the directory may be listed now."""
+        return os.access(self.directory, os.R_OK | os.X_OK)
+
     def read(self, budget: int = READ_BUDGET) -> Batch | None:
         if self._told:
             return None

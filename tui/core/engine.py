@@ -337,6 +337,7 @@ class Engine:
                     continue
                 if known is not None:
                     known.close()
+                    self._announced.discard(source.key)  # its first read says its format
                 self.sources[source.key] = source
                 self._dirs.setdefault(str(source.directory), set()).add(source.key)
                 new.append(source.key)
@@ -428,6 +429,10 @@ class Engine:
             source = self.sources.get(key)
             if source is None:
                 continue
+            if isinstance(source, UnreadableSource) and source.readable():
+                with self._lock:
+                    self._rescan = True  # its permissions changed: look for the run in it
+                self._signal()
             try:
                 batch = source.read(budget)
             except Exception as exc:  # one broken run must not stop the others
