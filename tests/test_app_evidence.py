@@ -114,7 +114,7 @@ async def test_the_app_reloads_an_edited_rules_file_and_keeps_good_rules_on_a_br
     app = TrackApp(tmp_path, watch="poll")
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: "exp" in app.store.runs and app.store.runs["exp"].series)
-        assert not (app.rules and app.rules.rules) and not app.verdicts.get("exp")
+        assert app.rules is None and not app.verdicts.get("exp")
         rules.write_text('[[rule]]\nname = "diverged"\nmetric = "loss"\nwhen = "nonfinite"\n')
         app.refresh_statuses()  # what the status timer runs every few seconds
         await wait_for(pilot, lambda: bool(app.verdicts.get("exp")))

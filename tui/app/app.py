@@ -157,8 +157,10 @@ class TrackApp(App[int]):
     # Rules ------------------------------------------------------------------------------
     @property
     def rules(self) -> RuleEngine | None:
-        """The rules in force (the last good reading of the rules file)."""
-        return self.rules_file.engine
+        """The rules in force (the last good reading of the rules file); ``None`` when there
+        are none (no rules file yet, or an empty one)."""
+        engine = self.rules_file.engine
+        return engine if engine is not None and engine.rules else None
 
     @property
     def rules_error(self) -> str | None:
