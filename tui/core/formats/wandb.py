@@ -652,7 +652,8 @@ class WandbSource(Source):
     def _meta_now(self) -> dict[str, Any] | None:
         run = self._run
         props = self._properties
-        run_id = run.get("run_id") or RUN_DIR.fullmatch(self.directory.name).group(1)  # type: ignore[union-attr]
+        named = RUN_DIR.fullmatch(self.directory.name)
+        run_id = run.get("run_id") or (named.group(1) if named else self.directory.name)
         properties: dict[str, Any] = {
             "run_id": run_id,
             "mode": "offline" if self.directory.name.startswith("offline-") else "online",
