@@ -14,8 +14,11 @@ from rich.color import Color
 from tui.app.app import TrackApp
 from tui.app.screens.runs import RunsScreen
 from tui.app.widgets import palette
+from tui.app.widgets.axis_ticks import MAX_LABEL, log_ticks, nice_ticks, short_number
 from tui.app.widgets.chart_strip import ChartStrip
+from tui.app.widgets.metric_chart import MetricChart
 from tui.app.widgets.plot_colors import NONFINITE_COLOR, PALETTE, PALETTE_16, rich_color
+from tui.core.reduce import robust_range
 
 
 # Colours ------------------------------------------------------------------------------------
@@ -103,3 +106,61 @@ async def test_exploding_run_does_not_flatten_the_strip(exploding: Path) -> None
         low, high = strip.ranges["loss"]
         assert high < 100 and low < 0.2  # the healthy runs' range, not 3.8e24
         assert strip.clipped["loss"] > 0
+
+
+# Axes ---------------------------------------------------------------------------------------
+def test_tick_labels_stay_short() -> None:
+    for value in (0.5, 0.031, 1e-5, 123.456, 1234.5, 12_345_678, 3.8e24, -3.8e-124, -12_345):
+        assert len(short_number(value)) <= MAX_LABEL, value
+    assert short_number(3.8e24) == "3.8e24"
+    assert short_number(1234.5) == "1.23k"
+    assert nice_ticks(0.0, 1.0) == [0.0, 0.25, 0.5, 0.75, 1.0] or 0.5 in nice_ticks(0.0, 1.0)
+    assert 0.0 not in [10**e for e in log_ticks(-2.0, 24.6)]
+
+
+def test_robust_range_ignores_an_explosion() -> None:
+    healthy = [1.0 / (1 + i) for i in range(100)]
+    exploded = healthy + [10.0 ** (i / 2) for i in range(8)] + [3.8e24]
+    lo, hi = robust_range(exploded) or (math.nan, math.nan)
+    assert hi < 100.0 and lo <= min(healthy)
+    # Nothing to ignore: the full range.
+    assert robust_range(healthy) == (min(healthy), max(healthy))
+    assert robust_range([math.nan]) is None
+
+
+async def test_exploding_run_does_not_flatten_the_compare_charts(exploding: Path) -> None:
+    app = TrackApp(exploding, watch="poll")
+    async with app.run_test(size=(140, 40)) as pilot:
+        await wait_loaded(pilot, 4)
+        await pilot.press("a", "c")
+        await wait_for(pilot, lambda: bool(app.screen.query(MetricChart)))
+        chart = app.screen.query_one(MetricChart)
+        await wait_for(pilot, lambda: "left" in chart.y_ranges)
+        low, high = chart.y_ranges["left"]
+        assert high < 100 and low < 0.2  # the healthy runs' range, not 3.8e24
+        assert chart.clipped > 0 and "beyond range" in chart.shown_title
+        assert chart.tick_labels and all(len(t) <= MAX_LABEL for t in chart.tick_labels)
+        await pilot.press("l")  # log-y: short labels, no 0 tick
+        await wait_for(pilot, lambda: chart.log_y)
+        chart.render()
+        assert "0" not in chart.tick_labels
+        assert all(len(t) <= MAX_LABEL for t in chart.tick_labels)
+        await pilot.press("f")  # the full range, explosion included
+        await wait_for(pilot, lambda: chart.full_range)
+        chart.render()
+        assert chart.y_ranges["left"][1] > 1e20
+
+
+async def test_smoothed_last_keeps_nan_visible(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    write_run(root, "nan-run", [1.0, 0.9, 0.8, math.nan])
+    app = TrackApp(root, watch="poll")
+    async with app.run_test(size=(140, 40)) as pilot:
+        await wait_loaded(pilot, 1)
+        screen = app.screen
+        assert isinstance(screen, RunsScreen)
+        await pilot.press("tilde")
+        await wait_for(pilot, lambda: screen.smoothing > 0)
+        key = next(iter(app.store.runs))
+        cell = lambda: screen.table.get_cell(key, "metric:last:loss").plain.lower()  # noqa: E731
+        await wait_for(pilot, lambda: "nan" in cell())

@@ -282,8 +282,8 @@ def robust_range(values: npt.ArrayLike) -> tuple[float, float] | None:
     """A y-range that ignores outliers (TensorBoard's "ignore outliers in chart scaling").
 
     The range spans the finite values, cut at the 10th and 90th percentiles widened by
-    their distance on each side (in decades when every value is positive): a run that
-    explodes to 1e24 in its last few steps no longer flattens every other line, while a
+    1.5 times their distance on each side (in decades when every value is positive): a run
+    that explodes to 1e24 in its last few steps no longer flattens every other line, while a
     series with no outliers keeps its full range.
 
     Args:
@@ -306,7 +306,7 @@ def robust_range(values: npt.ArrayLike) -> tuple[float, float] | None:
     if spread <= 0.0:
         # Most values are equal: outliers are off by more than that value's size.
         spread = 1.0 if positive else max(abs(q10), 1e-12)
-    low, high = q10 - spread, q90 + spread
+    low, high = q10 - 1.5 * spread, q90 + 1.5 * spread
     if positive:
         low, high = 10.0**low, 10.0**high
     return (max(lo, low), min(hi, high))

@@ -75,6 +75,7 @@ class CompareScreen(RunSetScreen):
         ),
         Binding("x", "cycle_x", "X-axis"),
         Binding("l", "toggle_log", "Log y"),
+        Binding("f", "toggle_full_range", "Full y-range"),
         Binding("d", "toggle_all_keys", "All keys"),
         *PLOT_BINDINGS,
     ]
@@ -85,6 +86,7 @@ class CompareScreen(RunSetScreen):
         self.show_all_keys = False
         self.smoothing = 0.0
         self.log_y = False
+        self.full_range = False
         self.x_axis = "step"
         self.chosen_metrics: list[str] | None = None
         self.chart_metrics: list[str] = []
@@ -159,6 +161,8 @@ class CompareScreen(RunSetScreen):
         chart.x_label = axis_label(self.x_axis)
         chart.smoothing = self.smoothing
         chart.log_y = self.log_y
+        chart.full_range = self.full_range
+        chart.clock_x = self.x_axis == "time"
         chart.show_legend = False  # the header names every colour, for all charts at once
         chart.empty_message = f"no {metric} against {chart.x_label}"
 
@@ -190,6 +194,7 @@ class CompareScreen(RunSetScreen):
         info.append(f" · x: {axis_label(self.x_axis)}")
         info.append(f" · smoothing {self.smoothing:g}" if self.smoothing else " · no smoothing")
         info.append(" · log y" if self.log_y else "")
+        info.append(" · full y-range" if self.full_range else " · outliers off-scale (f)")
         info.append("   arrows move · z zooms", style="dim")
         self.query_one("#charts-info", Static).update(info)
 
@@ -205,6 +210,13 @@ class CompareScreen(RunSetScreen):
         self.log_y = not self.log_y
         for chart in self.charts:
             chart.log_y = self.log_y
+        self.refresh_chart_info()
+
+    def action_toggle_full_range(self) -> None:
+        """Scale the charts to every value, outliers included, or leave outliers out."""
+        self.full_range = not self.full_range
+        for chart in self.charts:
+            chart.full_range = self.full_range
         self.refresh_chart_info()
 
     def action_cycle_x(self) -> None:

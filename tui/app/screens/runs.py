@@ -94,6 +94,7 @@ class RunsScreen(StoreScreen):
         Binding("G", "cursor_bottom", "Bottom", show=False),
         Binding("p", "toggle_gpu_panel", "GPU panel", show=False),
         Binding("v", "toggle_strip", "Charts"),
+        Binding("f", "toggle_full_range", "Full y-range", show=False),
     ]
 
     sort_key: var[str | None] = var(None, init=False)
@@ -304,7 +305,8 @@ class RunsScreen(StoreScreen):
         runs = self.visible_runs()
         table.show(runs)
         app.prioritize(r.key for r in runs[: table.size.height + 5])
-        self.update_strip()
+        # After the table's frame: the first paint of a large ROOT waits for no chart.
+        self.call_after_refresh(self.update_strip)
         self.update_bars()
 
     def update_bars(self) -> None:
@@ -498,6 +500,10 @@ class RunsScreen(StoreScreen):
         strip = self.strip
         strip.display = not strip.display
         self.update_strip()
+
+    def action_toggle_full_range(self) -> None:
+        """Scale the strip's charts to every value, or leave outliers out."""
+        self.strip.full_range = not self.strip.full_range
 
     def on_resize(self) -> None:
         # A short terminal keeps its rows for the table.

@@ -44,6 +44,7 @@ class ChartBoard(Vertical):
         Binding("minus,left_square_bracket", "rougher", "Smooth-", key_display="-"),
         Binding("x", "next_axis", "X-axis"),
         Binding("l", "toggle_log", "Log-y"),
+        Binding("f", "toggle_full_range", "Full y-range"),
     ]
 
     DEFAULT_CSS = """
@@ -62,6 +63,8 @@ class ChartBoard(Vertical):
     x_axis: reactive[str] = reactive("step", init=False)
     """``step``, ``time``, ``relative`` or the name of a numeric metric."""
     log_y: reactive[bool] = reactive(False, init=False)
+    full_range: reactive[bool] = reactive(False, init=False)
+    """Scale the charts to every value; by default outliers are left out of the y-range."""
     """Logarithmic y-axes on every chart."""
 
     class PickRequested(Message):
@@ -188,6 +191,8 @@ class ChartBoard(Vertical):
     def _apply_options(self, chart: MetricChart) -> None:
         chart.smoothing = self.smoothing
         chart.log_y = self.log_y
+        chart.full_range = self.full_range
+        chart.clock_x = self.x_axis == "time"
         chart.x_label = axis_label(self.x_axis)
         if self.x_axis not in BUILTIN_AXES:
             chart.empty_message = f"no points with a value of {self.x_axis}"
@@ -203,6 +208,7 @@ class ChartBoard(Vertical):
         line.append(axis_label(self.x_axis), style="bold")
         line.append(" (x)")
         line.append(f" · log-y {'on' if self.log_y else 'off'} (l)")
+        line.append(f" · y-range {'full' if self.full_range else 'no outliers'} (f)")
         line.append(f" · {shown} of {len(self.order)} metrics (a)")
         self.query_one("#chart-options", Static).update(line)
 
@@ -211,6 +217,9 @@ class ChartBoard(Vertical):
         self._options_changed(redraw=False)
 
     def watch_log_y(self) -> None:
+        self._options_changed(redraw=False)
+
+    def watch_full_range(self) -> None:
         self._options_changed(redraw=False)
 
     def watch_x_axis(self) -> None:
@@ -244,6 +253,10 @@ class ChartBoard(Vertical):
     def action_toggle_log(self) -> None:
         """Toggle logarithmic y-axes."""
         self.log_y = not self.log_y
+
+    def action_toggle_full_range(self) -> None:
+        """Scale the charts to every value, or leave outliers out."""
+        self.full_range = not self.full_range
 
     def action_pick(self) -> None:
         """Ask the screen for the metric picker."""

@@ -20,7 +20,7 @@ SMOOTHING_STEPS: tuple[float, ...] = (0.0, 0.6, 0.8, 0.9, 0.95, 0.99)
 BUILTIN_AXES: tuple[str, ...] = ("step", "time", "relative")
 """X-axes every run has; any numeric metric follows them in the cycle."""
 
-AXIS_LABELS = {"step": "step", "time": "wall time (epoch s)", "relative": "s since start"}
+AXIS_LABELS = {"step": "step", "time": "wall time", "relative": "s since start"}
 
 
 def axis_label(axis: str) -> str:

@@ -19,6 +19,12 @@ from textual.app import RenderResult
 from textual.reactive import reactive
 from textual_plotext import PlotextPlot
 
+from tui.app.widgets.axis_ticks import (
+    clock_label,
+    log_ticks,
+    nice_ticks,
+    short_number,
+)
 from tui.app.widgets.plot_colors import (
     NONFINITE_COLOR,
     PlotColor,
@@ -43,6 +49,7 @@ from tui.core.reduce import (
     log_safe,
     minmax_indices,
     nonfinite_points,
+    robust_range,
 )
 from tui.core.sanitize import sanitize
 from tui.core.shapes import format_number
@@ -92,13 +99,17 @@ def _finite_line(
     return x[keep].tolist(), y[keep].tolist()
 
 
-def _limits(values: list[float], log_y: bool) -> tuple[float, float]:
-    """Axis limits covering ``values`` with room, in plotext's space (log10 on a log axis)."""
+def _limits(values: list[float], log_y: bool, robust: bool = False) -> tuple[float, float]:
+    """Axis limits covering ``values`` with room, in plotext's space (log10 on a log axis);
+    ``robust`` leaves outliers out (see :func:`robust_range`)."""
     if log_y:
-        values = [math.log10(v) for v in values if v > 0]
+        values = [v for v in values if v > 0]
     if not values:
         return (0.0, 1.0)
-    lo, hi = min(values), max(values)
+    kept = robust_range(values) if robust else None
+    lo, hi = kept if kept is not None else (min(values), max(values))
+    if log_y:
+        lo, hi = math.log10(lo), math.log10(hi)
     if hi - lo <= 1e-12 * max(abs(lo), abs(hi), 1e-300):
         pad = 0.5 if log_y else max(abs(lo) * 0.1, 1e-9)
         return (lo - pad, hi + pad)
@@ -133,6 +144,11 @@ class MetricChart(PlotextPlot):
     """Centred text shown when there is nothing to draw."""
     show_legend: reactive[bool] = reactive(True)
     """Name the lines in a legend (left out anyway when it would cover a third of the plot)."""
+    full_range: reactive[bool] = reactive(False)
+    """Scale the y-axes to every value; by default outliers are left out (a run exploding
+    to 1e24 would flatten the others) and points beyond the range are marked on its edge."""
+    clock_x: reactive[bool] = reactive(False)
+    """The x values are epoch seconds: label them as the local clock time."""
 
     def __init__(
         self,
@@ -153,6 +169,12 @@ class MetricChart(PlotextPlot):
         self._drawing_cache = RenderCache()
         self._shown_title = ""
         self._fitted_title = ""
+        self.y_ranges: dict[str, tuple[float, float]] = {}
+        """Each y-axis's range in the last drawing (data space), for readers and tests."""
+        self.clipped = 0
+        """Points beyond the y-range in the last drawing (marked on its edge)."""
+        self.tick_labels: list[str] = []
+        """The y tick labels of the last drawing."""
 
     @property
     def traces(self) -> tuple[Trace, ...]:
@@ -244,6 +266,8 @@ class MetricChart(PlotextPlot):
         hidden = sum(p.hidden for p in prepared)
         if hidden:
             notes.append(f"{hidden} values <= 0 hidden")
+        if self.clipped:
+            notes.append(f"{self.clipped} beyond range")
         return notes
 
     def _draw_figure(self, width: int, height: int) -> str | None:
@@ -256,6 +280,7 @@ class MetricChart(PlotextPlot):
         plt.clear_figure()
         # Reduction depends on the width only; a change of height reuses it.
         prepared_key = (self._generation, self.smoothing, self.log_y, width)
+        self.y_ranges = {}
         if self._prepared is None or self._prepared[0] != prepared_key:
             buckets = max(8, width)
             reduced = [self._prepare(i, t, buckets) for i, t in enumerate(self._traces)]
@@ -271,6 +296,12 @@ class MetricChart(PlotextPlot):
         xs += [v for p in prepared for marks in p.marks.values() for v in (marks[:1] + marks[-1:])]
         x_lo, x_hi = _limits(xs, False)
         plt.xlim(x_lo, x_hi)
+        x_ticks = nice_ticks(x_lo, x_hi, max(2, width // 10))
+        if self.clock_x:
+            plt.xticks(x_ticks, [clock_label(t, x_hi - x_lo) for t in x_ticks])
+        else:
+            plt.xticks(x_ticks, [short_number(t) for t in x_ticks])
+        self.clipped = 0
         legend = self._legend_rows(prepared, height)
         # plotext draws the legend over the top-left of the canvas; rows of headroom keep
         # it from hiding data or markers (canvas = height minus title, frame, ticks, label).
@@ -282,14 +313,17 @@ class MetricChart(PlotextPlot):
                 continue
             values = [v for p in on_side for v in p.raw[1]]
             values += [v for p in on_side if p.smooth for v in p.smooth[1]]
-            lo, hi = _limits(values, log_y)
+            lo, hi = _limits(values, log_y, robust=not self.full_range)
             if log_y:
                 plt.yscale("log", yside=side)
             # textual-plotext's stub types yside as a number; plotext takes "left"/"right".
             plt.ylim(lo, hi + (hi - lo) * headroom, yside=side)  # type: ignore[arg-type]
+            self._y_ticks(lo, hi, height, side)
             top, bottom = (10**hi, 10**lo) if log_y else (hi, lo)
+            self.y_ranges[side] = (bottom, top)
             for p in on_side:
-                self._plot_one(p, side, labelled=legend > 0)
+                self._plot_one(p, side, (bottom, top), labelled=legend > 0)
+                self._mark_clipped(p, side, bottom, top)
             for p in on_side:
                 for kind, at in p.marks.items():
                     if at:
@@ -314,6 +348,29 @@ class MetricChart(PlotextPlot):
         plt.xlabel(sanitize(self.x_label, 80))
         return None
 
+    def _y_ticks(self, lo: float, hi: float, height: int, side: str) -> None:
+        """Round ticks with labels of at most seven characters (no 0 on a log axis)."""
+        count = max(2, (height - 5) // 3)
+        if self.log_y:
+            ticks = [10.0**e for e in log_ticks(lo, hi, count)]
+            labels = [short_number(t) for t in ticks]
+        else:
+            ticks = nice_ticks(lo, hi, count)
+            labels = [short_number(t) for t in ticks]
+        self.tick_labels = labels
+        # plotext takes a log axis's ticks as values (its limits as log10 of them).
+        self.plt.yticks(ticks, labels, yside=side)  # type: ignore[arg-type]
+
+    def _mark_clipped(self, p: _Prepared, side: str, bottom: float, top: float) -> None:
+        """Points beyond the y-range drawn on its edge in the trace's colour."""
+        line_x, line_y = p.smooth or p.raw
+        above = [x for x, y in zip(line_x, line_y) if y > top]
+        below = [x for x, y in zip(line_x, line_y) if y < bottom]
+        self.clipped += len(above) + len(below)
+        for at, edge, marker in ((above, top, "▴"), (below, bottom, "▾")):
+            if at:
+                self.plt.scatter(at, [edge] * len(at), marker=marker, color=p.color, yside=side)
+
     def _legend_rows(self, prepared: list[_Prepared], height: int) -> int:
         """Legend entries to draw: one per visible line, none when they would crowd it."""
         if not self.show_legend:
@@ -321,13 +378,23 @@ class MetricChart(PlotextPlot):
         count = sum(1 for p in prepared if (p.smooth or p.raw)[0])
         return count if count <= max(1, (height - 5) // 3) else 0
 
-    def _plot_one(self, p: _Prepared, side: Literal["left", "right"], *, labelled: bool) -> None:
+    def _plot_one(
+        self,
+        p: _Prepared,
+        side: Literal["left", "right"],
+        span: tuple[float, float],
+        *,
+        labelled: bool,
+    ) -> None:
         label: str | None = p.label
         if p.first_bad is not None:
             label = f"{label} · {_kind_word(p.first_bad[1])}@{format_number(p.first_bad[0])}"
         if not labelled:
             label = None
-        raw_x, raw_y = p.raw
+        # Lines are clipped to the range here: plotext would otherwise rasterize a jump to
+        # 1e24 row by row (and run out of memory).
+        bottom, top = span
+        raw_x, raw_y = p.raw[0], np.clip(p.raw[1], bottom, top).tolist()
         if p.smooth is None:
             if raw_x:
                 self.plt.plot(
@@ -338,7 +405,7 @@ class MetricChart(PlotextPlot):
             # plotext drops the style of braille points, so the raw line is drawn in a
             # placeholder colour that render() turns into the trace's colour, dimmed.
             self.plt.plot(raw_x, raw_y, marker="braille", color=_placeholder(p.index), yside=side)
-        sx, sy = p.smooth
+        sx, sy = p.smooth[0], np.clip(p.smooth[1], bottom, top).tolist()
         if sx:
             self.plt.plot(sx, sy, marker="braille", color=p.color, yside=side, label=label)
 
@@ -374,6 +441,8 @@ class MetricChart(PlotextPlot):
             self.title,
             self.empty_message,
             self.show_legend,
+            self.full_range,
+            self.clock_x,
             width,
             height,
             self.app.theme,

@@ -29,15 +29,16 @@ RUN_RGB: tuple[RGB, ...] = (
 
 RUN_ANSI: tuple[str, ...] = (
     "bright_cyan",
-    "yellow",
-    "green",
-    "magenta",
     "bright_yellow",
-    "blue",
-    "white",
     "bright_green",
+    "bright_blue",
+    "yellow",
+    "white",
+    "green",
+    "bright_magenta",
 )
-"""The same runs' colours in a 16-colour terminal: distinct ANSI colours, none of them red."""
+"""The same runs' colours in a 16-colour terminal: distinct ANSI colours, none of them red,
+magenta (the one nearest to red in many themes) last."""
 
 NONFINITE_RICH = Color.from_ansi(9)
 """The colour of NaN/inf markers (plotext's ``red+``), which no run colour equals."""

@@ -25,13 +25,13 @@ which is reserved for the NaN/inf markers."""
 
 PALETTE_16: tuple[str, ...] = (
     "cyan+",
-    "orange",
-    "green",
-    "magenta",
     "orange+",
-    "blue",
-    "gray+",
     "green+",
+    "blue+",
+    "orange",
+    "gray+",
+    "green",
+    "magenta+",
 )
 """The run colours in a 16-colour terminal (plotext names of :data:`RUN_ANSI`)."""
 

@@ -142,7 +142,10 @@ def metric_column(name: str, kind: str, smoothing: Callable[[], float]) -> Colum
             found, _ = best(series)
             return None if math.isnan(found) else found
         strength = smoothing()
-        return smoothed_last(series, strength) if strength > 0 else series.last
+        # A NaN or inf last value is news the average would hide: it is shown as it is.
+        if strength > 0 and math.isfinite(series.last):
+            return smoothed_last(series, strength)
+        return series.last
 
     # The best column sits right after its metric's last value: a short label will do.
     label = name if kind == "last" else ("best↓" if metric_mode(name) == "min" else "best↑")
