@@ -164,3 +164,33 @@ async def test_smoothed_last_keeps_nan_visible(tmp_path: Path) -> None:
         key = next(iter(app.store.runs))
         cell = lambda: screen.table.get_cell(key, "metric:last:loss").plain.lower()  # noqa: E731
         await wait_for(pilot, lambda: "nan" in cell())
+
+
+# Fixes --------------------------------------------------------------------------------------
+async def test_confusion_row_percent_is_of_the_true_row_total() -> None:
+    from textual.app import App, ComposeResult
+
+    from tui.app.widgets.confusion_heatmap import ConfusionHeatmap
+    from tui.core.shapes import Matrix
+
+    # cat: 48 right, 2 taken for a dog, 2 missed (FN); the FP row and FN column are margins.
+    matrix = Matrix(
+        ("cat", "dog", "FP"),
+        ("cat", "dog", "FN"),
+        ((48.0, 2.0, 2.0), (3.0, 40.0, 1.0), (5.0, 4.0, 0.0)),
+        fp_fn=True,
+    )
+    heatmap = ConfusionHeatmap(matrix)
+
+    class Host(App[None]):
+        def compose(self) -> ComposeResult:
+            yield heatmap
+
+    async with Host().run_test(size=(100, 30)) as pilot:
+        heatmap.normalized = True
+        await pilot.pause()
+        text = "\n".join(heatmap.lines())
+        rows = text.splitlines()
+        cat = next(line for line in rows if line.lstrip().startswith("cat") and "%" in line)
+        assert "96%" in cat and "92%" not in cat
+        assert cat.rstrip().endswith("2")  # the FN margin keeps its count

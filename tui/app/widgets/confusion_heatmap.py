@@ -213,7 +213,7 @@ class ConfusionHeatmap(ScrollView):
         extra_row = matrix.fp_fn and len(matrix.rows) <= MAX_CLASSES
         extra_col = matrix.fp_fn and len(matrix.cols) <= MAX_CLASSES
 
-        shown, fractions = self._shares(grid)
+        shown, fractions = self._shares(grid, (bool(extra_row), bool(extra_col)))
         number_width = max((len(s) for line in shown for s in line), default=1)
         label_width = min(_ROW_LABEL_MAX, max((cell_len(r) for r in rows), default=1))
         label_width = max(label_width, 6)
@@ -268,14 +268,30 @@ class ConfusionHeatmap(ScrollView):
         except (IndexError, TypeError, ValueError):
             return 0.0
 
-    def _shares(self, grid: list[list[float]]) -> tuple[list[list[str]], list[list[float]]]:
-        """Return each cell's text and its share of the scale (row sum or matrix max)."""
+    def _shares(
+        self, grid: list[list[float]], margins: tuple[bool, bool] = (False, False)
+    ) -> tuple[list[list[str]], list[list[float]]]:
+        """Return each cell's text and its share of the scale (row sum or matrix max).
+
+        ``margins`` says whether the last row holds false positives and the last column
+        false negatives: a row's percentages are of its true total (the classes only, so a
+        cat found 48 times out of 50 reads 96 %), and the margins keep their counts.
+        """
+        extra_row, extra_col = margins
         if self.normalized:
             shown, fractions = [], []
-            for line in grid:
-                total = math.fsum(v for v in line if math.isfinite(v) and v > 0)
+            for r, line in enumerate(grid):
+                if extra_row and r == len(grid) - 1:
+                    shown.append([_count(v) for v in line])
+                    fractions.append([0.0] * len(line))
+                    continue
+                classes = line[:-1] if extra_col else line
+                total = math.fsum(v for v in classes if math.isfinite(v) and v > 0)
                 shares = [v / total if total > 0 and math.isfinite(v) else math.nan for v in line]
-                shown.append([_percent(s) for s in shares])
+                texts = [_percent(x) for x in shares]
+                if extra_col:
+                    texts[-1], shares[-1] = _count(line[-1]), 0.0
+                shown.append(texts)
                 fractions.append(shares)
             return shown, fractions
         peak = max((v for line in grid for v in line if math.isfinite(v)), default=0.0)
