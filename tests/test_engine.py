@@ -247,3 +247,24 @@ def test_a_poll_pass_that_waits_does_not_postpone_the_next(tmp_path: Path) -> No
         pump(engine, store, lambda: store.runs["run"].series["loss"].count == 2)
     finally:
         engine.stop()
+
+
+def test_a_reader_learning_of_more_files_is_not_a_missed_event(samples, monkeypatch) -> None:
+    """MLflow's metric files and a Trainer's event files are listed only once read: the
+    watched list grows with nothing written, and must not look like a change no event told."""
+    import tui.core.engine as engine_module
+
+    monkeypatch.setattr(engine_module, "MISS_GRACE", 0.0)  # judge at once, not after 2 s
+    engine = Engine(samples, watch="native")
+    keys = engine.scan()
+    engine.take_dirty()
+    engine.start()
+    try:
+        assert engine.mode.startswith("inotify")
+        for key in keys:
+            engine.read_all(key)  # the readers learn of every file of their runs
+        engine.reconcile(walk_root=False)
+        engine.check_watch()
+        assert engine.mode.startswith("inotify"), engine.mode  # real misses: test_watch_faults
+    finally:
+        engine.stop()

@@ -63,7 +63,8 @@ class Source(ABC):
         self.directory = directory
         self.more = False
         self.files_moved = False
-        self._stamp: tuple[tuple[str, int, int, int], ...] | None = None
+        self._stamp: dict[str, tuple[int, int, int]] | None = None
+        self._checked_ns = 0
 
     @property
     def path(self) -> str:
@@ -90,18 +91,30 @@ class Source(ABC):
 
         The change time counts too: a file made readable (``chmod``) or replaced keeps its
         size and modification time, and must be read again all the same.
+
+        Sets :attr:`files_moved` only for what happened on disk since the last call: a file
+        already listed whose stamp moved, or a newly listed one changed since then. A list
+        that grows because reading taught the reader of more files (MLflow's metric files,
+        a Trainer's event files) is not a change anyone wrote.
         """
-        stamp = []
+        stamp: dict[str, tuple[int, int, int]] = {}
         for file in self.watched_files():
             try:
                 info = os.stat(file)
             except OSError:
                 continue
-            stamp.append((file.name, info.st_size, info.st_mtime_ns, info.st_ctime_ns))
-        current = tuple(stamp)
-        self.files_moved = current != self._stamp
-        self._stamp = current
-        return self.files_moved
+            stamp[str(file)] = (info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+        previous, checked = self._stamp, self._checked_ns
+        self._checked_ns = time.time_ns()
+        if previous is None:
+            self.files_moved = True
+        else:
+            self.files_moved = any(
+                previous[path] != value if path in previous else value[2] >= checked
+                for path, value in stamp.items()
+            )
+        self._stamp = stamp
+        return stamp != previous
 
     @abstractmethod
     def read(self, budget: int = READ_BUDGET) -> Batch | None:
