@@ -6,9 +6,11 @@ blocks so its bytes do not depend on the zlib build. Re-running produces identic
 ``tests/test_samples.py`` checks that the committed files are exactly what this script
 writes.
 
-Usage: ``python sample_runs/make_native.py [OUT]`` (default: the directory of this script).
-Only the entries named in :data:`GENERATED` are removed and rewritten; ``foreign/`` and the
-scripts are left alone.
+Usage: ``python sample_runs/make_native.py [OUT] [--fixtures DIR]`` (defaults: the directory
+of this script and ``tests/fixtures``). Only the entries named in :data:`GENERATED` (under
+OUT) and :data:`FIXTURES` (under DIR) are removed and rewritten; ``foreign/`` and the
+scripts are left alone. The hostile run is a test fixture, not a showcase: a newcomer's
+first view should not open on escape sequences.
 """
 
 from __future__ import annotations
@@ -25,8 +27,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-GENERATED = ("sweep", "diverged", "plateaued", "shapes", "hostile", "valohai", "tracktui.toml")
-"""Top-level entries this script owns (and deletes before writing them again)."""
+GENERATED = ("sweep", "diverged", "plateaued", "shapes", "valohai", "tracktui.toml")
+"""Top-level entries of OUT this script owns (and deletes before writing them again)."""
+
+FIXTURES = ("hostile",)
+"""Top-level entries of the fixtures directory this script owns."""
 
 BASE_TIME = 1714554000.0
 """2024-05-01T09:00:00Z: every sample timestamp is an offset from it."""
@@ -761,32 +766,44 @@ seconds = 900
 """
 
 
-def generate(out: Path) -> None:
-    """Remove and rewrite every entry of :data:`GENERATED` under ``out``."""
+def clear(out: Path, names: tuple[str, ...]) -> None:
+    """Remove the entries ``names`` of ``out`` (creating ``out`` if needed)."""
     out.mkdir(parents=True, exist_ok=True)
-    for name in GENERATED:
+    for name in names:
         path = out / name
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
         elif path.exists() or path.is_symlink():
             path.unlink()
+
+
+def generate(out: Path, fixtures: Path) -> None:
+    """Remove and rewrite :data:`GENERATED` under ``out`` and :data:`FIXTURES` under
+    ``fixtures``."""
+    clear(out, GENERATED)
+    clear(fixtures, FIXTURES)
     make_sweep(out)
     make_diverged(out)
     make_plateaued(out)
     make_shapes(out)
-    make_hostile(out)
+    make_hostile(fixtures)
     make_valohai(out)
     write(out / "tracktui.toml", RULES.encode())
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: ``make_native.py [OUT]``."""
+    """Command line: ``make_native.py [OUT] [--fixtures DIR]``."""
+    here = Path(__file__).resolve().parent
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", nargs="?", type=Path, default=here, help="target")
     parser.add_argument(
-        "out", nargs="?", type=Path, default=Path(__file__).resolve().parent, help="target"
+        "--fixtures",
+        type=Path,
+        default=here.parent / "tests" / "fixtures",
+        help="target of the test fixtures (the hostile run)",
     )
     args = parser.parse_args(argv)
-    generate(args.out)
+    generate(args.out, args.fixtures)
     return 0
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_runs"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 def load(root: Path):
@@ -29,9 +30,11 @@ def load(root: Path):
 
 @pytest.fixture
 def samples(tmp_path: Path) -> Path:
-    """A private copy of sample_runs/."""
+    """A private copy of sample_runs/ with the test fixtures (the hostile run) beside the
+    samples: the showcase stays friendly, the tests still read every kind of input."""
     target = tmp_path / "sample_runs"
     shutil.copytree(SAMPLES, target, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    shutil.copytree(FIXTURES, target, dirs_exist_ok=True)
     return target
 
 

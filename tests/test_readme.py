@@ -13,7 +13,7 @@ README = (ROOT / "README.md").read_text()
 def test_the_two_commands_come_first_and_ci_runs_the_second() -> None:
     blocks = re.findall(r"```bash\n(.*?)\n```", README, re.S)
     first, second = blocks[0].strip(), blocks[1].strip()
-    assert "pip install -e ." in first and first.endswith("tracktui sample_runs")
+    assert "pip install -e ." in first and first.endswith("tracktui demo")
     assert "'.[test]'" in second and "pytest" in second
     assert second in (ROOT / ".ci" / "run").read_text()
 

@@ -21,6 +21,7 @@ from tui.core.status import derive_status
 from tui.core.store import Run, RunStore
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_runs"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 PYTHON = sys.executable
 FORBIDDEN = re.compile(
     r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u200e\u200f\ud800-\udfff]"
@@ -80,13 +81,17 @@ def stdlib_bad_lines(path: Path) -> set[int]:
 
 
 # Committed samples -------------------------------------------------------------------------
-def test_committed_samples_are_what_make_native_writes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["samples", "fixtures"])
+def test_committed_samples_are_what_make_native_writes(tmp_path: Path, kind: str) -> None:
     out = tmp_path / "generated"
-    subprocess.run([PYTHON, str(SAMPLES / "make_native.py"), str(out)], check=True, timeout=60)
-    generated = files_under(out)
+    fixtures = tmp_path / "fixtures"
+    command = [PYTHON, str(SAMPLES / "make_native.py"), str(out), "--fixtures", str(fixtures)]
+    subprocess.run(command, check=True, timeout=60)
+    generated = files_under(out if kind == "samples" else fixtures)
+    committed_dir = SAMPLES if kind == "samples" else FIXTURES
     assert generated, "make_native.py wrote nothing"
     for top in {name.split("/")[0] for name in generated}:
-        committed_top = SAMPLES / top
+        committed_top = committed_dir / top
         committed = (
             files_under(committed_top)
             if committed_top.is_dir()
@@ -103,7 +108,7 @@ def test_committed_samples_are_what_make_native_writes(tmp_path: Path) -> None:
 
 
 def test_native_samples_are_small() -> None:
-    owned = ("sweep", "diverged", "plateaued", "shapes", "hostile", "valohai", "tracktui.toml")
+    owned = ("sweep", "diverged", "plateaued", "shapes", "valohai", "tracktui.toml")
     total = sum(
         p.stat().st_size
         for top in owned

@@ -57,10 +57,11 @@ def status(*args: str) -> subprocess.CompletedProcess[str]:
 def document(tmp_path_factory: pytest.TempPathFactory) -> dict:
     import shutil
 
-    from conftest import SAMPLES
+    from conftest import FIXTURES, SAMPLES
 
     root = tmp_path_factory.mktemp("status") / "sample_runs"
     shutil.copytree(SAMPLES, root, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    shutil.copytree(FIXTURES, root, dirs_exist_ok=True)
     out = status(str(root), "--json")
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)

@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "run": "tui.commands.run",
     "kill": "tui.commands.kill",
     "watch": "tui.commands.watch",
+    "demo": "tui.commands.demo",
 }
 """Subcommand name -> the module that implements it."""
 
@@ -33,9 +34,9 @@ class Command(Protocol):
 
 
 if TYPE_CHECKING:  # mypy checks each module against the protocol; at run time they load lazily
-    from tui.commands import kill, run, status, watch
+    from tui.commands import demo, kill, run, status, watch
 
-    _CHECKED: tuple[Command, ...] = (kill, run, status, watch)
+    _CHECKED: tuple[Command, ...] = (demo, kill, run, status, watch)
 
 
 def load(name: str) -> Command:
