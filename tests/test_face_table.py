@@ -6,11 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import psutil
-from conftest import SAMPLES, wait_for, wait_loaded
+from conftest import SAMPLES, load, table_of, wait_for, wait_loaded
+from fake_engine import fake_app, loaded
 from processes import running
 
 from tui.app.app import TrackApp
+from tui.app.screens.pick import PickOne
+from tui.app.screens.runs import RunsScreen
 from tui.commands import demo
+from tui.core.names import unique_names
+from tui.core.query import parse_query
 
 DIVERGING = "live/run-01-lr1"
 
@@ -55,3 +60,92 @@ async def test_demo_shows_live_runs_and_flags_the_diverging_one_then_cleans_up()
         assert started_from(root)  # the runs live while the demo does
     assert not root.exists()
     assert not started_from(root)
+
+
+# (b) A table that scales --------------------------------------------------------------------
+def test_unique_names_for_the_repeated_cases() -> None:
+    names = unique_names(
+        [
+            ("foreign/neps_current/configs/config_1", "config_1"),
+            ("foreign/neps_legacy/results/config_1", "config_1"),
+            ("mlflow_file/mlruns/1/6a754863b85049d99f5b9389961fb2da", "lr0.01"),
+            ("mlflow_sqlite/mlflow.db#09773cc8789340d9b379117cbb0fde4b", "lr0.01"),
+            ("valohai/a/train.log", "train"),
+            ("valohai/b/train.log", "train"),
+            ("proj/output.log", "output"),
+            ("gymnos/trainings/boston/executions/09-00-05__01-01-2026", "09-00-05__01-01-2026"),
+            ("sweep/resnet-lr0.1", "resnet-lr0.1"),
+        ]
+    )
+    assert len(set(names.values())) == len(names)
+    assert names["foreign/neps_current/configs/config_1"] == "configs/config_1"
+    assert names["foreign/neps_legacy/results/config_1"] == "results/config_1"
+    assert names["mlflow_file/mlruns/1/6a754863b85049d99f5b9389961fb2da"] == "lr0.01 (6a754863)"
+    assert names["valohai/a/train.log"] == "a"
+    assert names["proj/output.log"] == "proj"
+    assert names["gymnos/trainings/boston/executions/09-00-05__01-01-2026"] == (
+        "boston/09-00-05__01-01-2026"
+    )
+    assert names["sweep/resnet-lr0.1"] == "resnet-lr0.1"  # a unique, telling name stays
+
+
+def test_unknown_filter_keys_are_named() -> None:
+    store = load(SAMPLES / "sweep")
+    assert parse_query("lrr<0.1 or lr<0.1 and max(val_accurcy)>0.5").unknown_keys(store) == [
+        "lrr",
+        "val_accurcy",
+    ]
+    assert parse_query("name~resnet status:running tag:x val_loss<1").unknown_keys(store) == []
+
+
+async def test_sample_table_names_are_unique_and_frozen_while_scrolling(samples: Path) -> None:
+    app = fake_app(samples)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await loaded(pilot)
+        screen = app.screen
+        assert isinstance(screen, RunsScreen)
+        table = table_of(app)
+        shown = [table.get_cell(key, "name").plain for key in table.shown]
+        assert len(set(shown)) == len(shown)
+        assert table.get_cell("valohai/train.log", "name").plain == "valohai"
+        assert table.get_cell("valohai/train.log", "path").plain == "valohai/train.log"
+        # Rules cells are quiet unless a rule fired.
+        rules = {table.get_cell(key, "rules").plain for key in table.shown}
+        assert all(text == "" or text.startswith("⚑") for text in rules)
+        assert "⚑diverged" in table.get_cell("diverged", "rules").plain
+        before = table.render_line(1).text
+        head = before[: table.frozen_width]
+        table.scroll_to(x=60, animate=False)
+        await pilot.pause()
+        assert table.scroll_x == 60
+        after = table.render_line(1).text
+        assert after[: table.frozen_width] == head  # status and name stay
+        assert after[table.frozen_width :] != before[table.frozen_width :]
+        header = table.render_line(0).text
+        assert "status" in header and "name" in header
+
+
+async def test_sort_picker_offers_every_metric_and_filter_explains_unknown_keys(
+    samples: Path,
+) -> None:
+    app = fake_app(samples)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await loaded(pilot)
+        screen = app.screen
+        assert isinstance(screen, RunsScreen)
+        shown = {c.key for c in table_of(app).columns_spec}
+        await pilot.press("s")
+        picker = app.screen
+        assert isinstance(picker, PickOne)
+        offered = {key for key, _ in picker.options}
+        assert "metric:last:grad_norm" in offered and "metric:last:grad_norm" not in shown
+        picker.dismiss("metric:last:grad_norm")
+        await pilot.pause()
+        assert screen.sort_key == "metric:last:grad_norm"
+        first = table_of(app).shown[0]
+        assert "grad_norm" in app.store.runs[first].series
+        await pilot.press("slash")
+        await pilot.press(*"lrr<0.1", "enter")
+        await pilot.pause()
+        messages = [n.message for n in app._notifications]
+        assert any("no run has a key `lrr`" in m for m in messages)

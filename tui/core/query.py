@@ -91,7 +91,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -1161,6 +1161,40 @@ class Query:
             True when every term matches. Never raises for any run data.
         """
         return self._predicate(run, extra)
+
+    def unknown_keys(self, runs: Iterable[Any]) -> list[str]:
+        """The keys the query compares that no run in ``runs`` has, in query order.
+
+        A typo in a key (``lrr<0.1``) is valid syntax that quietly matches nothing; the
+        app names such keys. Fields every run has (``name``, ``status``, ``tag``,
+        ``rule`` ...) are never unknown.
+
+        Args:
+            runs: the runs the filter is applied to.
+
+        Returns:
+            Each unknown key once, as typed.
+        """
+        found: list[str] = []
+        pending: list[Node] = [] if self.node is None else [self.node]
+        compares: list[Compare] = []
+        while pending:
+            node = pending.pop()
+            if isinstance(node, Compare):
+                compares.append(node)
+            elif isinstance(node, Not):
+                pending.append(node.item)
+            elif isinstance(node, (And, Or)):
+                pending.extend(reversed(node.items))
+        every = list(runs)
+        for node in compares:
+            key = node.key
+            if key in found or key.lower() in _SPECIAL | _GPU_KEYS | _TAG_KEYS | _RULE_KEYS:
+                continue
+            get = _summary("count", key) if node.func is not None else _field(key)[0]
+            if not any(get(run, None) is not _MISSING for run in every):
+                found.append(key)
+        return found
 
     def __str__(self) -> str:
         return "" if self.node is None else _show(self.node)

@@ -37,6 +37,7 @@ from tui.app.widgets.run_columns import (
 )
 from tui.app.widgets.run_table import RunTable
 from tui.core.engine import GONE
+from tui.core.names import unique_names
 from tui.core.query import Query, QueryError, parse_query
 from tui.core.sanitize import escape_path
 from tui.core.store import Run
@@ -116,6 +117,8 @@ class RunsScreen(StoreScreen):
         self._pending: set[str] = set()
         self._flush_timer: Timer | None = None
         self._flushed_at = 0.0
+        self.names: dict[str, str] = {}
+        """Run key -> the name shown: unique, and telling where a run's own name is not."""
 
     def compose(self) -> ComposeResult:
         with Vertical(id="main"):
@@ -259,8 +262,16 @@ class RunsScreen(StoreScreen):
                     },
                 )
             ]
-        column = next((c for c in self.table.columns_spec if c.key == self.sort_key), None)
+        column = None if self.sort_key is None else self.column_for(self.sort_key)
         return order_runs(runs, column, self.descending, self.table.baseline)
+
+    def column_for(self, key: str) -> Column | None:
+        """The column ``key``, shown or not: any metric's last or best value sorts."""
+        found = next((c for c in self.table.columns_spec if c.key == key), None)
+        if found is None and key.startswith(("metric:last:", "metric:best:")):
+            _, kind, name = key.split(":", 2)
+            found = metric_column(name, kind, lambda: self.smoothing)
+        return found
 
     def columns(self, runs: list[Run]) -> list[Column]:
         """The columns for ``runs``: fixed ones, key metrics, rules, varying config."""
@@ -273,7 +284,7 @@ class RunsScreen(StoreScreen):
         # Most telling first, so an 80-column terminal shows what matters.
         columns = [
             status_column(),
-            text_column("name", "name", lambda r: r.name, 28),
+            text_column("name", "name", lambda r: self.names.get(r.key, r.name), 32),
             step_column(),
         ]
         for name in metrics:
@@ -289,6 +300,7 @@ class RunsScreen(StoreScreen):
             duration_column(app.clock),
             rate_column(),
             text_column("format", "format", lambda r: r.format, 13),
+            text_column("path", "path", lambda r: escape_path(r.key), 48),
         ]
         for key in varying_keys([flatten(r.config) for r in runs])[:MAX_CONFIG_COLUMNS]:
             columns.append(config_column(key))
@@ -301,7 +313,11 @@ class RunsScreen(StoreScreen):
             return
         table = self.table
         app = self.track_app
-        table.set_columns(self.columns(list(app.store)))
+        names = unique_names((r.key, r.name) for r in app.store)
+        renamed = [k for k, name in names.items() if self.names.get(k) != name]
+        self.names = names
+        if not table.set_columns(self.columns(list(app.store))) and renamed:
+            table.update_runs(self.runs_of(renamed))
         runs = self.visible_runs()
         table.show(runs)
         app.prioritize(r.key for r in runs[: table.size.height + 5])
@@ -342,9 +358,8 @@ class RunsScreen(StoreScreen):
                 f"{len(store.runs)} runs · {len(table.shown)} shown · {len(table.marked)} marked"
             )
             if self.sort_key:
-                label = next(
-                    (c.label for c in table.columns_spec if c.key == self.sort_key), self.sort_key
-                )
+                column = self.column_for(self.sort_key)
+                label = sort_label(column) if column is not None else self.sort_key
                 bar.append(f" · sort: {label} {'↓' if self.descending else '↑'}")
             if self.smoothing:
                 bar.append(f" · last values smoothed ({self.smoothing:.2f})")
@@ -401,10 +416,20 @@ class RunsScreen(StoreScreen):
         """Parse the query; on an error keep the previous filter and say what is wrong."""
         text = event.value.strip()
         try:
-            self.filter_query = parse_query(text)
+            query = parse_query(text)
         except QueryError as exc:
             self.notify(str(exc), title="Filter not applied", severity="error", markup=False)
             return
+        self.filter_query = query
+        unknown = query.unknown_keys(self.track_app.store)
+        if unknown:
+            keys = ", ".join(f"`{escape_path(key)}`" for key in unknown)
+            self.notify(
+                f"no run has a key {keys}: check its spelling (config, metric or field)",
+                title="Filter",
+                severity="warning",
+                markup=False,
+            )
         event.input.display = bool(text)
         self.table.focus()
 
@@ -522,7 +547,13 @@ class RunsScreen(StoreScreen):
         self.sort_by(event.column)
 
     def action_sort_menu(self) -> None:
+        """Every column shown, then every metric's last value not shown as a column."""
         options = [(c.key, sort_label(c)) for c in self.table.columns_spec]
+        shown = {key for key, _ in options}
+        metrics = sorted({name for run in self.track_app.store for name in run.series})
+        for name in metrics:
+            if f"metric:last:{name}" not in shown:
+                options.append((f"metric:last:{name}", f"{escape_path(name)} (last)"))
 
         def chosen(key: str | None) -> None:
             if key is not None:

@@ -166,19 +166,12 @@ def metric_column(name: str, kind: str, smoothing: Callable[[], float]) -> Colum
 
 
 def rules_column(verdicts: Callable[[str], Sequence[Verdict]]) -> Column:
+    """The rules a run triggered, as flags; quiet otherwise (a rule that is fine or still
+    waiting for data is not news, and the run view lists every verdict)."""
+
     def cell(run: Run) -> Text:
-        mine = verdicts(run.key)
-        fired = [v for v in mine if v.state == "triggered"]
-        if fired:
-            return Text(" ".join(f"⚑{v.rule}" for v in fired), style="bold red")
-        if not mine:
-            return Text("")
-        waiting = sum(v.state == "waiting" for v in mine)
-        if not waiting:
-            return Text("ok", style="green")
-        if waiting == len(mine):
-            return Text("waiting", style="dim")  # not enough data for any rule yet
-        return Text(f"ok · {waiting} waiting", style="dim")
+        fired = [v for v in verdicts(run.key) if v.state == "triggered"]
+        return Text(" ".join(f"⚑{v.rule}" for v in fired), style="bold red")
 
     def value(run: Run) -> SortValue:
         return (0, -float(sum(v.state == "triggered" for v in verdicts(run.key))))

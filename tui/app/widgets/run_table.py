@@ -25,6 +25,9 @@ from textual.strip import Strip
 from tui.app.widgets.run_columns import Column
 from tui.core.store import Run
 
+FROZEN = frozenset({"status", "name"})
+"""Columns that stay put while the rest scroll sideways, when they lead the table."""
+
 
 class RunTable(ScrollView, can_focus=True):
     """The run table: a line-API widget that renders only visible rows.
@@ -32,7 +35,9 @@ class RunTable(ScrollView, can_focus=True):
     Each row is rendered once into a cached strip and re-rendered only when that run's
     cells change, so a live update or a re-sort of 1,000 runs costs the few rows on
     screen, not the whole table. The header stays put when scrolling down and follows
-    horizontal scrolling. The screen owns the columns, the order and which runs show.
+    horizontal scrolling; the mark, status and name columns stay put when scrolling
+    sideways, so a row is always known by its run. The screen owns the columns, the order
+    and which runs show.
     """
 
     DEFAULT_CSS = """
@@ -110,6 +115,7 @@ class RunTable(ScrollView, can_focus=True):
         self._index: dict[str, int] = {}
         self._cells: dict[str, list[Text]] = {}
         self._widths: list[int] = []
+        self._frozen = 1  # leading cells that do not scroll sideways (the mark at least)
         self._strips: dict[str, tuple[bool, Strip]] = {}
         self._header: Strip | None = None
         self._cursor_key: str | None = None
@@ -163,6 +169,10 @@ class RunTable(ScrollView, can_focus=True):
         self.columns_spec = columns
         if same:
             return False
+        leading = 0
+        while leading < len(columns) and columns[leading].key in FROZEN:
+            leading += 1
+        self._frozen = 1 + leading
         self._cells.clear()
         self.shown = []
         self._index = {}
@@ -299,7 +309,8 @@ class RunTable(ScrollView, can_focus=True):
 
     def on_click(self, event: events.Click) -> None:
         if event.y == 0:
-            column = self._column_at(event.x + int(self.scroll_x))
+            x = event.x if event.x < self.frozen_width else event.x + int(self.scroll_x)
+            column = self._column_at(x)
             if column is not None:
                 self.post_message(self.SortRequested(column))
             return
@@ -318,6 +329,25 @@ class RunTable(ScrollView, can_focus=True):
         return None
 
     # Rendering ---------------------------------------------------------------------------
+    @property
+    def frozen_width(self) -> int:
+        """Cells at the left that stay put while the rest scroll sideways."""
+        return sum(self._widths[: self._frozen]) + min(self._frozen, len(self._widths))
+
+    def _crop(self, strip: Strip, width: int, base: Style) -> Strip:
+        """The part of a full-width line on screen: the frozen columns, then the rest
+        from the horizontal scroll position on."""
+        scroll_x = int(self.scroll_x)
+        frozen = self.frozen_width
+        if not scroll_x or frozen >= width:
+            return strip.crop_extend(scroll_x, scroll_x + width, base)
+        return Strip.join(
+            [
+                strip.crop_extend(0, frozen, base),
+                strip.crop_extend(frozen + scroll_x, scroll_x + width, base),
+            ]
+        )
+
     def _line(self, cells: list[Text], style: Style) -> Strip:
         line = Text(style=style, no_wrap=True, end="")
         for cell, width in zip(cells, self._widths):
@@ -339,14 +369,13 @@ class RunTable(ScrollView, can_focus=True):
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
-        scroll_x = int(self.scroll_x)
         base = self.rich_style
         if y == 0:
             if self._header is None:
                 self._header = self._line(
                     self._labels(), base + self.get_component_rich_style("run-table--header")
                 )
-            return self._header.crop_extend(scroll_x, scroll_x + width, base)
+            return self._crop(self._header, width, base)
         row = int(self.scroll_y) + y - 1
         if row >= len(self.shown):
             return Strip.blank(width, base)
@@ -362,7 +391,7 @@ class RunTable(ScrollView, can_focus=True):
                 style = base + (self.get_component_rich_style("run-table--odd") if odd else Style())
                 cached = self._strips[key] = (odd, self._line(self._cells[key], style))
             strip = cached[1]
-        return strip.crop_extend(scroll_x, scroll_x + width, base)
+        return self._crop(strip, width, base)
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
