@@ -108,3 +108,12 @@ def plain(screen, selector: str) -> str:
     content = screen.query_one(selector, Static).content
     assert isinstance(content, Text), "run data must reach the screen as Text"
     return content.plain
+
+
+@pytest.fixture(autouse=True)
+def state_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The user's state directory (saved views) under tmp_path: no test reads or writes
+    the real one."""
+    target = tmp_path / "state"
+    monkeypatch.setenv("XDG_STATE_HOME", str(target))
+    return target

@@ -3,6 +3,7 @@ and the sweep and help fixes."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import psutil
@@ -149,3 +150,49 @@ async def test_sort_picker_offers_every_metric_and_filter_explains_unknown_keys(
         await pilot.pause()
         messages = [n.message for n in app._notifications]
         assert any("no run has a key `lrr`" in m for m in messages)
+
+
+# (c) Views that persist -----------------------------------------------------------------------
+async def test_view_is_restored_after_restart_and_fresh_ignores_it(
+    samples: Path, state_home: Path
+) -> None:
+    root = samples / "sweep"
+    app = fake_app(root)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await loaded(pilot)
+        screen = app.screen
+        assert isinstance(screen, RunsScreen)
+        screen.sort_by("metric:best:val_loss", descending=True)
+        screen.chosen_metrics = ("val_loss", "lr")
+        await pilot.press("tilde", "v", "slash", *"lr<0.05", "enter")
+        await pilot.pause()
+        table = table_of(app)
+        table.marked.update(table.shown[:2])
+        await pilot.press("c")
+        await wait_for(pilot, lambda: not isinstance(app.screen, RunsScreen))
+        await pilot.press("plus", "x")
+        await pilot.pause()
+    saved = list((state_home / "tracktui" / "views").glob("*.json"))
+    assert len(saved) == 1 and not list(root.rglob("*.json.tmp"))
+    assert json.loads(saved[0].read_text())["root"] == str(root)
+
+    again = fake_app(root)
+    async with again.run_test(size=(140, 40)) as pilot:
+        await loaded(pilot)
+        screen = again.screen
+        assert isinstance(screen, RunsScreen)
+        assert (screen.sort_key, screen.descending) == ("metric:best:val_loss", True)
+        assert screen.chosen_metrics == ("val_loss", "lr")
+        assert screen.filter_query.text == "lr<0.05"
+        assert screen.smoothing > 0
+        assert not screen.strip.display
+        assert again.view.chart_smoothing > 0 and again.view.x_axis != "step"
+        assert len(table_of(again).shown) == 4  # every run but lr=0.1
+
+    fresh = fake_app(root, fresh=True)
+    async with fresh.run_test(size=(140, 40)) as pilot:
+        await loaded(pilot)
+        screen = fresh.screen
+        assert isinstance(screen, RunsScreen)
+        assert screen.sort_key is None and screen.filter_query.empty
+        assert screen.strip.display

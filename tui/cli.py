@@ -33,6 +33,11 @@ def app_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--poll", action="store_true", help="poll files instead of using inotify")
     parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start from the default layout, not the one saved for ROOT",
+    )
+    parser.add_argument(
         "--grace", type=float, default=10.0, help="seconds between SIGTERM and SIGKILL"
     )
     parser.add_argument("--version", action="version", version=f"tracktui {__version__}")

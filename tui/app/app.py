@@ -13,7 +13,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from types import MappingProxyType
@@ -43,6 +43,7 @@ from tui.core.rules import RULES_FILE, RuleEngine, RulesFile, RulesLoad, Verdict
 from tui.core.sanitize import unescape_path
 from tui.core.status import derive_status
 from tui.core.store import Delta, Run, RunStore
+from tui.core.views import View, load_view, save_view
 
 PREVIEW_CHUNK = 1000
 """Runs previewed per message in the first phase (1,000 previews take about 0.2 s)."""
@@ -97,6 +98,7 @@ class TrackApp(App[int]):
         readers: start the threads that read files and gather evidence; off, the app
             only applies the messages posted to it (how the thread-free tests drive it).
         gpu: reads the GPUs (default: NVML through nvidia-ml-py; tests inject a fake).
+        fresh: start from the default view, not the one saved for ROOT.
     """
 
     CSS_PATH = "app.tcss"
@@ -127,6 +129,7 @@ class TrackApp(App[int]):
         clock: Callable[[], float] = time.time,
         readers: bool = True,
         gpu: GpuProvider | None = None,
+        fresh: bool = False,
     ) -> None:
         super().__init__()
         self.root = Path(os.path.abspath(root))
@@ -153,6 +156,20 @@ class TrackApp(App[int]):
         self._priority: list[str] = []
         self._killed_by_rule: set[tuple[str, str]] = set()
         self._killing: set[str] = set()  # runs with a kill being planned, confirmed or run
+        self.view: View = View() if fresh else load_view(self.root)
+        """The layout chosen for ROOT (restored from the user's state directory)."""
+        self._view_error_told = False
+
+    def remember(self, **changes: Any) -> None:
+        """Change the saved view of ROOT (a failure to save is told once, never raised)."""
+        view = replace(self.view, **changes)
+        if view == self.view:
+            return
+        self.view = view
+        error = save_view(self.root, view)
+        if error is not None and not self._view_error_told:
+            self._view_error_told = True
+            self.notify(error, title="View not saved", severity="warning", markup=False)
 
     # Rules ------------------------------------------------------------------------------
     @property
@@ -629,6 +646,7 @@ def run_app(args: argparse.Namespace) -> int:
         read_only=args.read_only,
         grace=args.grace,
         watch="poll" if args.poll else "auto",
+        fresh=args.fresh,
     )
     app.run()
     return 0

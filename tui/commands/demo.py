@@ -23,6 +23,8 @@ from pathlib import Path
 
 import psutil
 
+from tui.core.views import view_path
+
 SAMPLES = Path(__file__).resolve().parent.parent.parent / "sample_runs"
 """The bundled samples, beside the package in a checkout (``pip install -e .``)."""
 
@@ -121,6 +123,7 @@ def demo_root(plan: Plan) -> Iterator[Path]:
         if process is not None:
             stop_simulator(process)
         shutil.rmtree(root, ignore_errors=True)
+        view_path(root).unlink(missing_ok=True)  # the layout of a ROOT that is gone
 
 
 def main(args: argparse.Namespace) -> int:

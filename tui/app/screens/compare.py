@@ -84,10 +84,11 @@ class CompareScreen(RunSetScreen):
         super().__init__(keys)
         self.baseline = baseline if baseline in self.keys else None
         self.show_all_keys = False
-        self.smoothing = 0.0
+        view = self.track_app.view  # the smoothing and x-axis last chosen for ROOT
+        self.smoothing = view.chart_smoothing
         self.log_y = False
         self.full_range = False
-        self.x_axis = "step"
+        self.x_axis = view.x_axis if view.x_axis in BUILTIN_AXES else "step"
         self.chosen_metrics: list[str] | None = None
         self.chart_metrics: list[str] = []
         self._traces: dict[tuple[str, str], Trace | None] = {}
@@ -201,6 +202,7 @@ class CompareScreen(RunSetScreen):
     def action_smoothing(self, direction: int) -> None:
         """Step the EMA strength up or down (the run view's steps)."""
         self.smoothing = step_smoothing(self.smoothing, direction)
+        self.track_app.remember(chart_smoothing=self.smoothing)
         for chart in self.charts:
             chart.smoothing = self.smoothing
         self.refresh_chart_info()
@@ -222,6 +224,7 @@ class CompareScreen(RunSetScreen):
     def action_cycle_x(self) -> None:
         """Next x-axis: step, time since start, wall time, then numeric metrics."""
         self.x_axis = next_axis(self.x_axes(), self.x_axis)
+        self.track_app.remember(x_axis=self.x_axis)
         self._traces.clear()
         for chart, metric in zip(self.charts, self.chart_metrics):
             self._configure(chart, metric)

@@ -117,6 +117,7 @@ class RunsScreen(StoreScreen):
         self._pending: set[str] = set()
         self._flush_timer: Timer | None = None
         self._flushed_at = 0.0
+        self._view_restored = False  # changes are saved once the saved view is applied
         self.names: dict[str, str] = {}
         """Run key -> the name shown: unique, and telling where a run's own name is not."""
 
@@ -144,8 +145,37 @@ class RunsScreen(StoreScreen):
     def on_mount(self) -> None:
         self.query_one("#filter", Input).display = False
         self.query_one(GpuPanel).display = False
+        self.restore_view()
         self.rebuild()
         self.table.focus()
+
+    # The saved view -----------------------------------------------------------------------
+    def restore_view(self) -> None:
+        """Take the layout saved for ROOT (a filter that no longer parses is dropped)."""
+        view = self.track_app.view
+        try:
+            self.filter_query = parse_query(view.filter)
+        except QueryError:
+            self.filter_query = EVERY_RUN
+        if self.filter_query.text:
+            self.query_one("#filter", Input).value = self.filter_query.text
+            self.query_one("#filter", Input).display = True
+        self.sort_key, self.descending = view.sort_key, view.descending
+        self.chosen_metrics = view.metrics
+        self.smoothing = view.smoothing
+        self.strip.display = view.strip
+        self._view_restored = True
+
+    def remember_view(self) -> None:
+        """Save what the table shows now as the layout of ROOT."""
+        self.track_app.remember(
+            metrics=self.chosen_metrics,
+            sort_key=self.sort_key,
+            descending=self.descending,
+            filter=self.filter_query.text,
+            strip=bool(self.strip.display),
+            smoothing=self.smoothing,
+        )
 
     def on_screen_resume(self) -> None:
         self.rebuild()
@@ -170,6 +200,8 @@ class RunsScreen(StoreScreen):
 
     def schedule_rebuild(self) -> None:
         """Rebuild once, after the current message, however many options changed in it."""
+        if self._view_restored:
+            self.remember_view()
         if not self._rebuild_scheduled:
             self._rebuild_scheduled = True
             self.call_next(self.rebuild)
@@ -304,7 +336,8 @@ class RunsScreen(StoreScreen):
         ]
         for key in varying_keys([flatten(r.config) for r in runs])[:MAX_CONFIG_COLUMNS]:
             columns.append(config_column(key))
-        return columns
+        hidden = set(app.view.hidden) - {"status", "name"}
+        return [c for c in columns if c.key not in hidden]
 
     def rebuild(self) -> None:
         """Recompute columns, filter and order, and show the result."""
@@ -524,6 +557,7 @@ class RunsScreen(StoreScreen):
         """Show or hide the charts under the table."""
         strip = self.strip
         strip.display = not strip.display
+        self.remember_view()
         self.update_strip()
 
     def action_toggle_full_range(self) -> None:
