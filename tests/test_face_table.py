@@ -3,10 +3,14 @@ and the sweep and help fixes."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
+from xml.etree import ElementTree
 
 import psutil
+import pytest
 from conftest import SAMPLES, load, table_of, wait_for, wait_loaded
 from fake_engine import fake_app, loaded
 from processes import running
@@ -15,6 +19,7 @@ from tui.app.app import TrackApp
 from tui.app.screens.pick import PickOne
 from tui.app.screens.runs import RunsScreen
 from tui.commands import demo
+from tui.core import exports
 from tui.core.names import unique_names
 from tui.core.query import parse_query
 
@@ -196,3 +201,42 @@ async def test_view_is_restored_after_restart_and_fresh_ignores_it(
         assert isinstance(screen, RunsScreen)
         assert screen.sort_key is None and screen.filter_query.empty
         assert screen.strip.display
+
+
+# (d) Export -----------------------------------------------------------------------------------
+async def test_screen_as_svg_and_table_as_csv_go_to_the_cwd_and_parse(
+    samples: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    monkeypatch.chdir(out)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no ~/Downloads anywhere
+    app = fake_app(samples / "sweep")
+    async with app.run_test(size=(140, 40)) as pilot:
+        await loaded(pilot)
+        screen = app.screen
+        assert isinstance(screen, RunsScreen)
+        screen.sort_by("metric:last:val_loss", descending=True)
+        screen.filter_query = parse_query("name~resnet")
+        await pilot.pause()
+        shown = list(table_of(app).shown)
+        await pilot.press("S", "e")
+        await pilot.pause()
+        told = " ".join(n.message for n in app._notifications)
+    svgs, csvs = list(out.glob("*.svg")), list(out.glob("*.csv"))
+    assert len(svgs) == 1 and len(csvs) == 1
+    assert svgs[0].name in told and csvs[0].name in told  # the user is told where
+    root = ElementTree.parse(svgs[0]).getroot()
+    assert root.tag.endswith("svg")
+    rows = list(csv.DictReader(io.StringIO(csvs[0].read_text())))
+    assert len(rows) == 3 and [row["path"] for row in rows] == shown  # as on screen
+    losses = [float(row["val_loss (last)"]) for row in rows]
+    assert losses == sorted(losses, reverse=True) and len(losses) == 3
+
+
+def test_exports_fall_back_to_the_state_dir_where_the_cwd_is_not_writable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, state_home: Path
+) -> None:
+    monkeypatch.setattr(exports.os, "access", lambda path, mode: False)
+    assert exports.export_dir() == state_home / "tracktui" / "exports"
+    assert exports.export_dir().is_dir()

@@ -40,7 +40,7 @@ from tui.core.gpu import GpuProvider, NvmlProvider
 from tui.core.openfiles import RunProcess
 from tui.core.procs import SignalName
 from tui.core.rules import RULES_FILE, RuleEngine, RulesFile, RulesLoad, Verdict
-from tui.core.sanitize import unescape_path
+from tui.core.sanitize import escape_path, unescape_path
 from tui.core.status import derive_status
 from tui.core.store import Delta, Run, RunStore
 from tui.core.views import View, load_view, save_view
@@ -113,6 +113,7 @@ class TrackApp(App[int]):
         ),
         Binding("K", "kill('kill')", "Kill (SIGKILL)", show=False),
         Binding("X", "kill_flagged", "Terminate runs a kill-rule flagged", show=False),
+        Binding("S", "screenshot", "Save screen as SVG", show=False),
     ]
 
     def __init__(
@@ -620,6 +621,27 @@ class TrackApp(App[int]):
                 f"key: {key}",
                 partial(self.run_action, binding.action, owner),
             )
+
+    def deliver_screenshot(
+        self,
+        filename: str | None = None,
+        path: str | None = None,
+        time_format: str | None = None,
+    ) -> str | None:
+        """Save the screen as SVG into a directory that exists (the cwd, else the state
+        directory: Textual's default ``~/Downloads`` often does not) and say where."""
+        from tui.core.exports import export_dir, export_name
+
+        try:
+            directory = Path(path) if path else export_dir()
+            saved = self.save_screenshot(
+                filename or export_name("screen", "svg"), str(directory), time_format
+            )
+        except OSError as error:
+            self.notify(str(error), title="Screen not saved", severity="error", markup=False)
+            return None
+        self.notify(escape_path(saved), title="Screen saved as SVG", markup=False)
+        return saved
 
     # Navigation -----------------------------------------------------------------------
     def action_help(self) -> None:

@@ -96,6 +96,7 @@ class RunsScreen(StoreScreen):
         Binding("p", "toggle_gpu_panel", "GPU panel", show=False),
         Binding("v", "toggle_strip", "Charts"),
         Binding("f", "toggle_full_range", "Full y-range", show=False),
+        Binding("e", "export_csv", "Export table as CSV", show=False),
     ]
 
     sort_key: var[str | None] = var(None, init=False)
@@ -568,6 +569,42 @@ class RunsScreen(StoreScreen):
         # A short terminal keeps its rows for the table.
         height = self.size.height
         self.strip.styles.height = 10 if height >= 36 else 7 if height >= 20 else 0
+
+    # Export -------------------------------------------------------------------------------
+    def table_rows(self) -> tuple[list[str], list[list[object]]]:
+        """The table as shown (filtered, sorted, its columns): a header and the rows, with
+        numbers at full precision and text as on screen."""
+        table = self.table
+        columns = table.columns_spec
+        header = ["path", *(sort_label(c) for c in columns if c.key != "path")]
+        rows: list[list[object]] = []
+        for run in self.runs_of(table.shown):
+            row: list[object] = [run.key]
+            for column in columns:
+                if column.key == "path":
+                    continue
+                value = column.value(run)
+                if value is not None and value[0] == 0 and column.key not in ("status", "rules"):
+                    row.append(value[1])
+                else:
+                    row.append(table.get_cell(run.key, column.key).plain)
+            rows.append(row)
+        return header, rows
+
+    def action_export_csv(self) -> None:
+        """Write the table as shown to a CSV file and say where."""
+        from tui.core.exports import export_dir, export_name, table_csv
+
+        header, rows = self.table_rows()
+        try:
+            path = export_dir() / export_name("table", "csv")
+            path.write_text(table_csv(header, rows))
+        except OSError as error:
+            self.notify(str(error), title="Table not exported", severity="error", markup=False)
+            return
+        self.notify(
+            f"{len(rows)} runs to {escape_path(str(path))}", title="Table exported", markup=False
+        )
 
     # Sorting ------------------------------------------------------------------------------
     def sort_by(self, key: str, descending: bool | None = None) -> None:
