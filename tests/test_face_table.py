@@ -16,6 +16,7 @@ from fake_engine import fake_app, loaded
 from processes import running
 
 from tui.app.app import TrackApp
+from tui.app.screens.help import HelpScreen, bindings_of
 from tui.app.screens.pick import PickOne
 from tui.app.screens.runs import RunsScreen
 from tui.commands import demo
@@ -240,3 +241,15 @@ def test_exports_fall_back_to_the_state_dir_where_the_cwd_is_not_writable(
     monkeypatch.setattr(exports.os, "access", lambda path, mode: False)
     assert exports.export_dir() == state_home / "tracktui" / "exports"
     assert exports.export_dir().is_dir()
+
+
+# (e) Fixes ------------------------------------------------------------------------------------
+async def test_help_lists_enter_once(samples: Path) -> None:
+    app = fake_app(samples / "sweep")
+    async with app.run_test(size=(140, 40)) as pilot:
+        await loaded(pilot)
+        screen = app.screen
+        entries = [b for _, b in bindings_of(screen) if "enter" in b.key.split(",")]
+        assert [b.description for b in entries] == ["Open"]
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))

@@ -13,9 +13,14 @@ from textual.widgets import Static
 
 
 def bindings_of(screen: Screen[object]) -> list[tuple[DOMNode, Binding]]:
-    """(owner, binding) for the screen's, its focused widget's and the app's bindings."""
+    """(owner, binding) for the screen's, its focused widget's and the app's bindings.
+
+    Each action and each key is listed once: the table's ``enter`` opens the run the
+    screen's ``enter`` opens, and one line says so.
+    """
     rows: list[tuple[DOMNode, Binding]] = []
     seen: set[str] = set()
+    keys_seen: set[str] = set()
     owners: list[DOMNode] = [screen]
     if screen.focused is not None:
         owners.append(screen.focused)
@@ -28,7 +33,11 @@ def bindings_of(screen: Screen[object]) -> list[tuple[DOMNode, Binding]]:
                 or not binding.description
             ):
                 continue
+            keys = {k.strip() for k in binding.key.split(",")}
+            if keys <= keys_seen:
+                continue
             seen.add(binding.action)
+            keys_seen |= keys
             rows.append((owner, binding))
     return rows
 
