@@ -91,7 +91,7 @@ def test_unique_names_for_the_repeated_cases() -> None:
     assert names["valohai/a/train.log"] == "a"
     assert names["proj/output.log"] == "proj"
     assert names["gymnos/trainings/boston/executions/09-00-05__01-01-2026"] == (
-        "boston/09-00-05__01-01-2026"
+        "09-00-05__01-01-2026 (boston)"
     )
     assert names["sweep/resnet-lr0.1"] == "resnet-lr0.1"  # a unique, telling name stays
 

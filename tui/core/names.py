@@ -44,7 +44,7 @@ def _short(part: str) -> str:
 
 def telling_name(key: str, name: str) -> str:
     """``name``, or a better one where it only repeats a generic file name (the run's
-    folder) or is a bare timestamp (the nearest meaningful folder above, then the stamp)."""
+    folder) or is a bare timestamp (the stamp, then the nearest meaningful folder above)."""
     parts = _parts(key)
     if len(parts) < 2:
         return name
@@ -55,7 +55,7 @@ def telling_name(key: str, name: str) -> str:
     if _TIMESTAMP.fullmatch(name) and any(c.isdigit() for c in name):
         above = next((p for p in reversed(parts[:-1]) if p.lower() not in STRUCTURAL), None)
         if above is not None:
-            return f"{above}/{name}"
+            return f"{name} ({above})"  # the stamp first: a cut cell keeps what differs
     return name
 
 
