@@ -42,11 +42,12 @@ from tui.core.procs import SignalName
 from tui.core.rules import RULES_FILE, RuleEngine, RulesFile, RulesLoad, Verdict
 from tui.core.sanitize import escape_path, unescape_path
 from tui.core.status import derive_status
-from tui.core.store import Delta, Run, RunStore
+from tui.core.store import Batch, Delta, Run, RunStore
 from tui.core.views import View, load_view, save_view
 
-PREVIEW_CHUNK = 1000
-"""Runs previewed per message in the first phase (1,000 previews take about 0.2 s)."""
+PREVIEW_POST = 0.5
+"""Seconds of previewing per message in the first phase: one message, so one table build,
+for a thousand runs (about 0.2-0.4 s); a huge ROOT shows up twice a second meanwhile."""
 
 PREVIEW_BYTES = 8192
 """Bytes read from the end of each run's metrics for the first paint (about 80 records)."""
@@ -256,15 +257,16 @@ class TrackApp(App[int]):
         keys = engine.scan()
         engine.take_dirty()  # read below, preview first
         total = len(keys)
-        for start in range(0, total, PREVIEW_CHUNK):
+        previews: list[Batch] = []
+        posted = time.monotonic()
+        for done, key in enumerate(keys, 1):
             if worker.is_cancelled:
                 return
-            batches = [
-                b
-                for k in keys[start : start + PREVIEW_CHUNK]
-                if (b := engine.preview(k, PREVIEW_BYTES))
-            ]
-            self.post_message(BatchesRead(tuple(batches), (0, total)))
+            if (batch := engine.preview(key, PREVIEW_BYTES)) is not None:
+                previews.append(batch)
+            if done == total or time.monotonic() - posted >= PREVIEW_POST:
+                self.post_message(BatchesRead(tuple(previews), (0, total)))
+                previews, posted = [], time.monotonic()
         # Let the table paint before the backfill competes with it for the GIL.
         self._first_paint.wait(2.0)
         engine.start(self._on_dirty)
