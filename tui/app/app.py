@@ -34,6 +34,7 @@ from tui.app.telemetry import Telemetry
 from tui.app.widgets.palette import use_sixteen_colors
 from tui.core import procs
 from tui.core.backfill import Backfill
+from tui.core.cache import SummaryCache
 from tui.core.engine import Engine
 from tui.core.evidence import EvidenceGatherer
 from tui.core.gpu import GpuProvider, NvmlProvider
@@ -257,20 +258,21 @@ class TrackApp(App[int]):
         keys = engine.scan()
         engine.take_dirty()  # read below, preview first
         total = len(keys)
+        cache = SummaryCache(self.root)  # exact values of unchanged runs, from the last visit
+        cache.load()
         previews: list[Batch] = []
         posted = time.monotonic()
         for done, key in enumerate(keys, 1):
             if worker.is_cancelled:
                 return
-            if (batch := engine.preview(key, PREVIEW_BYTES)) is not None:
-                previews.append(batch)
+            previews.extend(cache.preview(engine, key, PREVIEW_BYTES))
             if done == total or time.monotonic() - posted >= PREVIEW_POST:
                 self.post_message(BatchesRead(tuple(previews), (0, total)))
                 previews, posted = [], time.monotonic()
         # Let the table paint before the backfill competes with it for the GIL.
         self._first_paint.wait(2.0)
         engine.start(self._on_dirty)
-        backfill = Backfill(engine, keys)
+        backfill = Backfill(engine, keys, cache=cache)
         try:
             while not worker.is_cancelled:
                 if backfill.busy:
@@ -297,6 +299,7 @@ class TrackApp(App[int]):
                     self.post_message(BatchesRead(tuple(engine.read(dirty))))
         finally:
             backfill.close()
+            cache.save()
 
     # Evidence: writer processes and the audit log (its own thread) ----------------------
     def request_evidence(self) -> None:

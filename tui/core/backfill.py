@@ -32,6 +32,7 @@ from typing import IO, TYPE_CHECKING, Any, TypeAlias
 from tui.core.store import Batch, History
 
 if TYPE_CHECKING:
+    from tui.core.cache import SummaryCache
     from tui.core.engine import Engine
     from tui.core.formats.base import Source
 
@@ -249,12 +250,24 @@ class Backfill:
 
     Call :meth:`step` repeatedly until :attr:`busy` is false; each call returns the
     batches of the runs finished since the last one (possibly none). The worker processes
-    exit when the last run is read (or at :meth:`close`).
+    exit when the last run is read (or at :meth:`close`). With a ``cache``, runs it showed
+    at the first paint are read last, and every full read is recorded in it (saved when
+    the last run is in).
     """
 
-    def __init__(self, engine: Engine, keys: Iterable[str], workers: int | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        keys: Iterable[str],
+        workers: int | None = None,
+        cache: SummaryCache | None = None,
+    ) -> None:
         self.engine = engine
         self.pending = list(keys)
+        self.cache = cache
+        if cache is not None:
+            cache.keep_only(self.pending)
+            self.pending.sort(key=cache.holds)  # stable: the cached ones go last
         self.done = 0
         self._in_flight: dict[int, list[str]] = {}
         self._units = 0
@@ -309,8 +322,11 @@ class Backfill:
             chosen = self._take(priority)
             batches: list[Batch] = []
             for key in chosen:
-                batches.extend(self.engine.read_all(key))
+                read = in_columns(self.engine.read_all(key))
+                self._record(self.engine.sources[key], read)
+                batches.extend(read)
             self.done += len(chosen)
+            self._finish()
             return batches
         for worker in workers:
             while self.pending and len(worker.queued) < QUEUED:
@@ -340,15 +356,27 @@ class Backfill:
                 self.pending[:0] = chosen
                 continue
             for source, read in results:
+                self._record(source, read)
                 batches.extend(self.engine.adopt(source, read))
             self.done += len(chosen)
             again = [k for k in chosen if k in self._redo]
             if again:
                 self._redo.difference_update(again)
                 self.engine.mark(again)
-        if not self.busy:
-            self._stop_workers()  # done: the workers and their memory go now
+        self._finish()
         return batches
+
+    def _record(self, source: Source, read: list[Batch]) -> None:
+        if self.cache is not None:
+            self.cache.record(source, read)
+
+    def _finish(self) -> None:
+        """Once the last run is in: the workers and their memory go, the cache is saved."""
+        if self.busy:
+            return
+        self._stop_workers()
+        if self.cache is not None:
+            self.cache.save()
 
     def _stop_workers(self) -> None:
         for worker in self._workers:

@@ -1,0 +1,174 @@
+"""The summary cache: a reopened ROOT paints exact values at once, and only what is
+trustworthy is used (real files, real appends, truncations and rewrites, a damaged file)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import pytest
+
+import tui.core.backfill as backfill_module
+from tui.core.backfill import Backfill
+from tui.core.cache import SummaryCache, cache_path
+from tui.core.engine import Engine
+from tui.core.store import RunStore
+
+
+def write_run(root: Path, name: str, steps: range, *, lossy: bool = False) -> Path:
+    run = root / name
+    run.mkdir(exist_ok=True)
+    lines = []
+    for s in steps:
+        loss = "NaN" if lossy and s % 97 == 5 else repr(1.0 / (1 + s) + (s % 7) / 100)
+        lines.append(f'{{"step": {s}, "_time": {1.7e9 + s}, "loss": {loss}, "acc": {s % 11}}}')
+    with open(run / "metrics.jsonl", "a") as handle:
+        handle.write("\n".join(lines) + "\n")
+    (run / "run.json").write_text(json.dumps({"name": name, "config": {"lr": len(name)}}))
+    return run / "metrics.jsonl"
+
+
+def make_root(root: Path) -> None:
+    write_run(root, "a", range(2000), lossy=True)
+    write_run(root, "b", range(500))
+    write_run(root, "c", range(3))
+
+
+class Session:
+    """One opening of ROOT as the app's reader does it: first paint, then full reads."""
+
+    def __init__(self, root: Path) -> None:
+        self.engine = Engine(root, watch="poll")
+        self.keys = self.engine.scan()
+        self.engine.take_dirty()
+        self.cache = SummaryCache(root)
+        self.loaded = self.cache.load()
+        self.store = RunStore()
+        for key in self.keys:
+            for batch in self.cache.preview(self.engine, key, 512):
+                self.store.apply(batch)
+
+    def finish(self, workers: int = 1) -> RunStore:
+        backfill = Backfill(self.engine, self.keys, workers, cache=self.cache)
+        try:
+            while backfill.busy:
+                for batch in backfill.step(timeout=5):
+                    self.store.apply(batch)
+        finally:
+            backfill.close()
+        return self.store
+
+
+def summaries(store: RunStore) -> dict[str, object]:
+    """What the table shows of each run: counts, last/min/max with steps, first/last time."""
+    out: dict[str, object] = {}
+    for run in store:
+        metrics = {}
+        for name, s in run.series.items():
+            last = "nan" if math.isnan(s.last) else s.last
+            metrics[name] = (s.count, s.nonfinite, s.first_nonfinite_step, last, s.last_step)
+            metrics[name] += (s.min, s.min_step, s.max, s.max_step)
+        out[run.key] = (metrics, run.first_time, run.last_time, run.last_step, run.meta)
+    return out
+
+
+def full_read(root: Path) -> dict[str, object]:
+    engine = Engine(root, watch="poll")
+    store = RunStore()
+    for key in engine.scan():
+        for batch in engine.read_all(key):
+            store.apply(batch)
+    return summaries(store)
+
+
+@pytest.mark.parametrize("workers", [1, 2])  # read here, or in worker processes
+def test_a_reopened_root_paints_exact_values_from_the_cache(
+    tmp_path: Path, state_home: Path, workers: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(backfill_module, "PARALLEL_BYTES", 1)
+    root = tmp_path / "root"
+    root.mkdir()
+    make_root(root)
+    before = sorted(p for p in root.rglob("*"))
+    first = Session(root)
+    assert first.loaded == 0 and first.store.runs["a"].series["loss"].count < 2000  # a preview
+    first.finish(workers)
+    path = cache_path(root)
+    assert path.is_file() and path.is_relative_to(state_home)  # never in ROOT
+    assert sorted(p for p in root.rglob("*")) == before
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+    again = Session(root)
+    assert again.loaded == 3 and all(again.cache.holds(k) for k in "abc")
+    assert summaries(again.store) == full_read(root)  # before any full read
+    assert all(run.partial for run in again.store)  # the histories are still to come
+    assert summaries(again.finish(workers)) == full_read(root)
+    assert not any(run.partial for run in again.store)
+    assert len(again.store.runs["a"].series["loss"].values) == 2000
+
+
+def test_an_append_since_is_read_on_top_of_the_cached_summary(tmp_path: Path) -> None:
+    make_root(tmp_path)
+    Session(tmp_path).finish()
+    write_run(tmp_path, "a", range(2000, 2300), lossy=True)  # stale entry: the file grew
+    with open(tmp_path / "b" / "metrics.jsonl", "a") as handle:
+        handle.write('{"step": 500, "loss": -1.0, "acc": 0}\n{"step": 501, "loss": -2')  # cut
+    again = Session(tmp_path)
+    assert again.cache.holds("a") and again.cache.holds("b")
+    expected = full_read(tmp_path)
+    assert summaries(again.store) == expected
+    loss = again.store.runs["b"].series["loss"]
+    assert loss.count == 501 and loss.min == -1.0 and loss.min_step == 500
+    assert summaries(again.finish()) == full_read(tmp_path)
+
+
+@pytest.mark.parametrize("change", ["truncated", "rewritten", "replaced"])
+def test_an_entry_for_other_bytes_is_ignored(tmp_path: Path, change: str) -> None:
+    make_root(tmp_path)
+    Session(tmp_path).finish()
+    path = tmp_path / "b" / "metrics.jsonl"
+    data = path.read_bytes()
+    if change == "truncated":  # shorter than what the entry covers
+        path.write_bytes(data[: len(data) // 2])
+    elif change == "rewritten":  # same size, same inode, other values (and mtime)
+        with open(path, "r+b") as handle:
+            handle.seek(len(data) - 30)
+            handle.write(data[-30:].replace(b"1", b"2"))
+    else:  # a new file under the name (another inode), same bytes
+        os.unlink(path)
+        path.write_bytes(data)
+    again = Session(tmp_path)
+    assert not again.cache.holds("b") and again.cache.holds("a")
+    assert again.store.runs["b"].series["loss"].count < 500  # the ordinary preview
+    assert summaries(again.finish()) == full_read(tmp_path)
+    assert Session(tmp_path).cache.holds("b")  # recorded afresh
+
+
+@pytest.mark.parametrize("damage", ["flipped byte", "cut short", "garbage", "other root"])
+def test_a_damaged_cache_file_is_ignored(tmp_path: Path, damage: str) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    make_root(root)
+    Session(root).finish()
+    path = cache_path(root)
+    data = bytearray(path.read_bytes())
+    if damage == "flipped byte":
+        data[len(data) // 2] ^= 0x40
+    elif damage == "cut short":
+        del data[-10:]
+    elif damage == "garbage":
+        data = bytearray(os.urandom(len(data)))
+    else:  # a valid file of another ROOT at this ROOT's name
+        other = tmp_path / "other"
+        other.mkdir()
+        make_root(other)
+        Session(other).finish()
+        data = bytearray(cache_path(other).read_bytes())
+    path.write_bytes(bytes(data))
+    again = Session(root)
+    assert again.loaded == 0 and again.cache.problem
+    assert not any(again.cache.holds(k) for k in "abc")
+    assert summaries(again.finish()) == full_read(root)
+    assert Session(root).loaded == 3  # rewritten whole

@@ -1,0 +1,333 @@
+"""Summaries of runs' metric files kept between sessions, so that a ROOT reopens at once.
+
+When a run's history has been read in full, its summary (how many records and lines, the
+first and last step and wall time, and per metric the count, last, min and max with their
+steps, and the non-finite values) is kept with the identity of the bytes it covers: device,
+inode, size, modification time, and a fingerprint (a hash of the first and the last 4 KiB
+of those bytes). When the ROOT is opened again, a run whose file still holds exactly those
+bytes shows its exact values in the first frame without being parsed; a file that grew
+since keeps its entry when the bytes it covers are unchanged, and only what was appended is
+read. Anything else (another inode, a shorter file, other bytes, an unreadable, damaged or
+foreign cache file) is ignored, and the run is read as if there were no cache. The full
+histories (charts, rules) are still read in the background, cached runs last.
+
+The cache lives in the user's state directory (``$XDG_STATE_HOME/tracktui/summaries/``, by
+default ``~/.local/state/tracktui/summaries/``), one file per ROOT named by a hash of its
+absolute path: never in ROOT. Only runs in tracktui's own format are cached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from array import array
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from tui.core.formats.base import written_at
+from tui.core.formats.native import NativeSource
+from tui.core.records import RecordBuilder
+from tui.core.rundir import METRICS
+from tui.core.store import Batch, History, RunStore, Series
+from tui.core.tail import UnsafeFile, open_regular
+from tui.core.views import state_dir
+
+if TYPE_CHECKING:
+    from tui.core.engine import Engine
+    from tui.core.formats.base import Source
+
+VERSION = 1
+MAGIC = b"tracktui summaries\n"
+FINGERPRINT = 4096
+"""Bytes hashed at each end of the covered part of a file."""
+
+GROWTH_LIMIT = 4 * 1024 * 1024
+"""Most bytes appended since the summary that are read at once; beyond, a plain preview."""
+
+
+class SeriesSummary(msgspec.Struct, array_like=True, frozen=True):
+    """One metric's running summaries (see :class:`~tui.core.store.Series`)."""
+
+    name: str
+    count: int
+    nonfinite: int
+    first_nonfinite_step: float | None
+    last: float
+    last_step: float | None
+    min: float
+    min_step: float | None
+    max: float
+    max_step: float | None
+
+
+class Entry(msgspec.Struct, array_like=True, frozen=True):
+    """The summary of the first ``size`` bytes of one run's metrics file.
+
+    ``mtime_ns`` is the file's modification time when it was exactly ``size`` bytes long
+    (0 when it had grown further by the time the summary was taken).
+    """
+
+    dev: int
+    ino: int
+    size: int
+    mtime_ns: int
+    fingerprint: bytes
+    lines: int
+    records: int
+    steps: tuple[float, ...]
+    times: tuple[float, ...]
+    series: tuple[SeriesSummary, ...]
+
+
+class _Contents(msgspec.Struct, frozen=True):
+    version: int
+    root: str
+    entries: dict[str, Entry]
+
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(_Contents)
+
+
+def cache_path(root: Path) -> Path:
+    """The file holding the summaries of ``root``'s runs."""
+    digest = hashlib.sha256(os.path.abspath(root).encode()).hexdigest()[:20]
+    return state_dir() / "summaries" / f"{digest}.msgpack"
+
+
+def _digest(payload: bytes) -> bytes:
+    return hashlib.blake2b(payload, digest_size=16).digest()
+
+
+def fingerprint(fd: int, size: int) -> bytes:
+    """A hash of the first and the last ``FINGERPRINT`` bytes of the file's first ``size``."""
+    head = os.pread(fd, min(size, FINGERPRINT), 0)
+    start = max(0, size - FINGERPRINT)
+    tail = os.pread(fd, size - start, start)
+    return _digest(b"%d:" % size + head + tail)
+
+
+class SummaryCache:
+    """The summaries of one ROOT's runs: looked up at the first paint, recorded after full
+    reads, saved in the state directory. Used by one thread (the reader).
+
+    Args:
+        root: the ROOT (its absolute path names the cache file).
+        path: where the cache lives (tests); default :func:`cache_path`.
+    """
+
+    def __init__(self, root: Path, path: Path | None = None) -> None:
+        self.root = Path(os.path.abspath(root))
+        self.path = path or cache_path(self.root)
+        self.problem: str | None = None
+        """Why the cache file was ignored (damaged, another version or ROOT), if it was."""
+        self._entries: dict[str, Entry] = {}
+        self._usable: set[str] = set()
+        self._changed = False
+
+    def load(self) -> int:
+        """Read the cache file; returns how many entries it holds (0 when ignored)."""
+        try:
+            data = self.path.read_bytes()
+        except OSError:
+            return 0
+        head = len(MAGIC) + 16
+        if not data.startswith(MAGIC) or _digest(data[head:]) != data[len(MAGIC) : head]:
+            self.problem = "damaged (its checksum does not match)"
+            return 0
+        try:
+            contents = _decoder.decode(data[head:])
+        except msgspec.DecodeError as exc:
+            self.problem = f"unreadable ({exc})"
+            return 0
+        if contents.version != VERSION or contents.root != str(self.root):
+            self.problem = "written for another version or ROOT"
+            return 0
+        self._entries = dict(contents.entries)
+        return len(self._entries)
+
+    # Reopening -------------------------------------------------------------------------
+    def preview(self, engine: Engine, key: str, tail_bytes: int) -> list[Batch]:
+        """What the first paint shows of ``key``: its cached summary (and what grew since)
+        when the cache holds one for its current bytes, else the engine's usual preview."""
+        source = engine.sources[key]
+        summary = self.summary(source)
+        if summary is None:
+            batch = engine.preview(key, tail_bytes)
+            return [batch] if batch is not None else []
+        # A preview of no records still brings run.json and the log's end, and tells the
+        # engine that the full read, later, replaces what the first paint showed.
+        envelope = engine.preview(key, 0)
+        return [envelope, summary] if envelope is not None else [summary]
+
+    def holds(self, key: str) -> bool:
+        """Whether the first paint of ``key`` came from the cache."""
+        return key in self._usable
+
+    def summary(self, source: Source) -> Batch | None:
+        """A batch with the run's cached summary brought up to date, or ``None``."""
+        entry = self._entries.get(source.key)
+        if entry is None or not isinstance(source, NativeSource):
+            return None
+        path = source.directory / METRICS
+        try:
+            fd = open_regular(path, self.root)
+        except (OSError, UnsafeFile):
+            return None
+        try:
+            info = os.fstat(fd)
+            if (
+                (info.st_dev, info.st_ino) != (entry.dev, entry.ino)
+                or info.st_size < entry.size
+                or (info.st_size == entry.size and info.st_mtime_ns != entry.mtime_ns)
+                or info.st_size - entry.size > GROWTH_LIMIT
+                or fingerprint(fd, entry.size) != entry.fingerprint
+            ):
+                self._forget(source.key)
+                return None
+            grown = os.pread(fd, info.st_size - entry.size, entry.size)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+        history = _history(entry)
+        builder = RecordBuilder(entry.records, written_at(path))
+        end = grown.rfind(b"\n")
+        if end >= 0:  # complete lines only: the full read takes an unfinished one
+            builder.add_lines(grown[:end].split(b"\n"), entry.lines + 1)
+        block = builder.build()
+        if block is not None:
+            store = RunStore()
+            store.apply(Batch(source.key, history=history))
+            store.apply(Batch(source.key, history=History.of([block])))
+            run = store.runs[source.key]
+            history = History(
+                run.steps, run.times, run.series, run.objects, tuple(run.health.notes)
+            )
+        self._usable.add(source.key)
+        return source.batch(
+            history=history,
+            partial=True,
+            bad_lines=tuple((METRICS, n, reason) for n, reason in builder.bad),
+        )
+
+    # Recording -------------------------------------------------------------------------
+    def record(self, source: Source, batches: Sequence[Batch]) -> None:
+        """Keep the summary of a full read of ``source`` (its batches' :class:`History`).
+
+        Nothing is kept unless the batches hold every record the source has read (a read
+        from the start) and the file at the name is still the one read.
+        """
+        if not isinstance(source, NativeSource):
+            return
+        histories = [b.history for b in batches if b.history is not None]
+        records = len(histories[0].steps) if histories else 0
+        tail = source.metrics
+        current = tail.current
+        if (
+            len(histories) > 1
+            or any(b.records is not None for b in batches)
+            or records != source.ordinal
+            or current is None
+            or current.skipping
+            or tail.draining
+        ):
+            self._forget(source.key)
+            return
+        size = current.offset - current.pending()
+        try:
+            fd = open_regular(source.directory / METRICS, self.root)
+        except (OSError, UnsafeFile):
+            self._forget(source.key)
+            return
+        try:
+            info = os.fstat(fd)
+            if (info.st_dev, info.st_ino) != current.identity or info.st_size < size:
+                self._forget(source.key)
+                return
+            mark = fingerprint(fd, size)
+        except OSError:
+            self._forget(source.key)
+            return
+        finally:
+            os.close(fd)
+        history = histories[0] if histories else None
+        self._entries[source.key] = Entry(
+            dev=info.st_dev,
+            ino=info.st_ino,
+            size=size,
+            mtime_ns=info.st_mtime_ns if info.st_size == size else 0,
+            fingerprint=mark,
+            lines=current.lineno,
+            records=records,
+            steps=_ends(history.steps) if history else (),
+            times=_ends(history.times) if history else (),
+            series=tuple(_summary(s) for s in history.series.values()) if history else (),
+        )
+        self._changed = True
+
+    def _forget(self, key: str) -> None:
+        if self._entries.pop(key, None) is not None:
+            self._changed = True
+
+    def keep_only(self, keys: Iterable[str]) -> None:
+        """Drop the entries of runs no longer under ROOT."""
+        wanted = set(keys)
+        for key in [k for k in self._entries if k not in wanted]:
+            self._forget(key)
+
+    def save(self) -> str | None:
+        """Write the cache if it changed (atomically, private to the user); an error
+        message, or ``None``."""
+        if not self._changed:
+            return None
+        payload = _encoder.encode(_Contents(VERSION, str(self.root), self._entries))
+        temp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        try:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(MAGIC + _digest(payload) + payload)
+            os.replace(temp, self.path)
+        except OSError as error:
+            return f"cannot save the summary cache in {self.path.parent}: {error.strerror or error}"
+        self._changed = False
+        return None
+
+
+def _ends(column: array[float]) -> tuple[float, ...]:
+    """The first and last value of a record column (what the table shows of it)."""
+    return tuple(column[:1]) + tuple(column[1:][-1:])
+
+
+def _summary(series: Series) -> SeriesSummary:
+    return SeriesSummary(
+        series.name,
+        series.count,
+        series.nonfinite,
+        series.first_nonfinite_step,
+        series.last,
+        series.last_step,
+        series.min,
+        series.min_step,
+        series.max,
+        series.max_step,
+    )
+
+
+def _history(entry: Entry) -> History:
+    """A run's records as the cache knows them: summaries only, no points, and the first
+    and last record's step and time."""
+    series = {}
+    for item in entry.series:
+        one = Series(item.name)
+        one.count, one.nonfinite = item.count, item.nonfinite
+        one.first_nonfinite_step = item.first_nonfinite_step
+        one.last, one.last_step = item.last, item.last_step
+        one.min, one.min_step = item.min, item.min_step
+        one.max, one.max_step = item.max, item.max_step
+        series[item.name] = one
+    return History(array("d", entry.steps), array("d", entry.times), series, {})
