@@ -32,11 +32,21 @@ from pathlib import Path
 
 import psutil
 
+BASE_TIME = 1_790_000_000
+"""Wall time of every run's step 0; step ``s`` is one second later per step."""
+
+
+def point(run: int, step: int) -> tuple[float, float]:
+    """``(loss, accuracy)`` of a run at a step, as written (six significant digits)."""
+    rate = 10 ** (-3 - (run % 7) / 7)
+    loss = float(f"{2.3 / (1 + step * rate) + 0.01 * ((step * 7919 + run) % 101) / 101:.6g}")
+    return loss, float(f"{1 - loss / 3:.6g}")
+
 
 def generate(root: Path, runs: int, steps: int) -> None:
     """Finished runs in tracktui's format: run.json plus step, _time, loss, accuracy."""
     root.mkdir(parents=True, exist_ok=True)
-    base = 1_790_000_000
+    base = BASE_TIME
     for r in range(runs):
         run = root / f"run-{r:04d}"
         run.mkdir(exist_ok=True)
@@ -47,14 +57,13 @@ def generate(root: Path, runs: int, steps: int) -> None:
             "config": {"lr": 10 ** (-1 - 3 * (r % 97) / 97), "seed": r},
         }
         (run / "run.json").write_text(json.dumps(meta))
-        rate = 10 ** (-3 - (r % 7) / 7)
         rows = []
         for s in range(steps):
             stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(base + s))
-            loss = 2.3 / (1 + s * rate) + 0.01 * ((s * 7919 + r) % 101) / 101
+            loss, accuracy = point(r, s)
             rows.append(
-                f'{{"step": {s}, "_time": "{stamp}.000000Z", "loss": {loss:.6g}, '
-                f'"accuracy": {1 - loss / 3:.6g}}}\n'
+                f'{{"step": {s}, "_time": "{stamp}.000000Z", "loss": {loss!r}, '
+                f'"accuracy": {accuracy!r}}}\n'
             )
         (run / "metrics.jsonl").write_text("".join(rows))
 
