@@ -527,10 +527,30 @@ class Engine:
         """Start a watchdog observer on ROOT; returns the mode (polling, and why, when the
         observer cannot be had or the kernel will not watch all of ROOT)."""
         try:
+            from watchdog import events
             from watchdog.events import FileSystemEvent, FileSystemEventHandler
             from watchdog.observers import Observer
         except ImportError:
             return _polling("watchdog unavailable")
+        # Only the events that mean new data. Opens and closes without writing (every read
+        # of ours, every directory listing, watchdog's own walks) are not asked for: with
+        # thousands of runs they overflowed the kernel's queue, and after an overflow
+        # watchdog re-walks ROOT, whose opens overflowed it again (a core used while idle).
+        news: list[type[FileSystemEvent]] = [
+            events.FileModifiedEvent,
+            events.FileClosedEvent,
+            events.FileCreatedEvent,
+            events.FileMovedEvent,
+            events.FileDeletedEvent,
+            events.DirModifiedEvent,
+            events.DirCreatedEvent,
+            events.DirMovedEvent,
+            events.DirDeletedEvent,
+        ]
+        # Attribute changes (a chmod, a touch) have their own classes in newer watchdogs.
+        news += [
+            getattr(events, n) for n in ("FileAttribEvent", "DirAttribEvent") if hasattr(events, n)
+        ]
         engine = self
         root = str(self.root)
 
@@ -557,7 +577,7 @@ class Engine:
         except Exception as exc:  # an unsupported libc, a missing kernel feature
             return _polling(f"inotify unavailable: {exc}")
         try:
-            observer.schedule(Handler(), root, recursive=True)
+            observer.schedule(Handler(), root, recursive=True, event_filter=news)
             observer.start()
         except OSError as exc:
             with contextlib.suppress(Exception):
