@@ -214,12 +214,16 @@ class Pane:
 # The tools -------------------------------------------------------------------------------
 def measure_tracktui(root: Path, runs: int) -> Figures:
     state = tempfile.mkdtemp(prefix="tracktui-peers-state-")  # no summary cache from before
-    last = f"run-{runs - 1:04d}"
+    every = f"{runs} runs · {runs} shown"  # the status bar, under the first rows
+
+    def painted(text: str) -> bool:
+        return every in text and "run-0000" in text
+
     pane = Pane([sys.executable, "-m", "tui", str(root)], {"XDG_STATE_HOME": state})
     try:
-        figures = {"first_paint": pane.wait(lambda t: last in t and "run-0000" in t)}
+        figures = {"first_paint": pane.wait(painted)}
         figures["all_histories"] = pane.wait(
-            lambda t: last in t and "loading history" not in t and "…" not in t, 300
+            lambda t: painted(t) and "loading history" not in t and "…" not in t, 300
         )
         time.sleep(2)
         figures["tree_rss"] = tree_rss(pane.process)
@@ -335,7 +339,10 @@ def measure_leet(root: Path, runs: int) -> Figures:
     try:
         figures = {
             "first_paint": pane.wait(
-                lambda t: f"Runs [{runs} items]" in t and any("\u2801" <= c <= "\u28ff" for c in t),
+                lambda t: (
+                    (f"Runs [{runs} items]" in t or f" of {runs}]" in t)
+                    and any("\u2801" <= c <= "\u28ff" for c in t)
+                ),
                 60,
             )
         }
