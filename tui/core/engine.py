@@ -510,8 +510,9 @@ class Engine:
             # The first look at every run, now rather than at the first reconcile: from
             # here on, a change no file event reports is known for what it is.
             self.reconcile(walk_root=False, judge=False)
-        self._thread = threading.Thread(target=self._loop, name="tracktui-reconcile", daemon=True)
-        self._thread.start()
+        thread = threading.Thread(target=self._loop, name="tracktui-reconcile", daemon=True)
+        thread.start()
+        self._thread = thread  # only once started: stop() from another thread may join it
 
     def _attach(self) -> str:
         """Watch ROOT as asked and as its filesystem allows; returns the mode."""
