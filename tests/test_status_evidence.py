@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from processes import Processes, running, wait_until
 from tui.core.audit import AuditReader
 from tui.core.evidence import EvidenceGatherer
 from tui.core.status import derive_status
+from tui.core.store import Run, RunStore
 from tui.core.timefmt import parse_time
 
 THREE_DAYS = 3 * 24 * 3600.0
@@ -111,45 +113,53 @@ def audit_line(run_dir: Path, result: str = "all exited") -> str:
     return json.dumps(entry) + "\n"
 
 
+def one_run_and_audit(
+    tmp_path: Path, name: str, line: str, audit_text: Callable[[Path], str]
+) -> tuple[Path, Path, Path, RunStore, Run]:
+    """ROOT with one run (``exp/NAME`` holding ``line``) and ``ROOT/.tracktui/audit.jsonl``
+    holding what ``audit_text(run file)`` returns; the store read from it."""
+    root = tmp_path / "root"
+    run_file = root / "exp" / name
+    run_file.parent.mkdir(parents=True)
+    run_file.write_text(line)
+    audit = root / ".tracktui" / "audit.jsonl"
+    audit.parent.mkdir()
+    audit.write_text(audit_text(run_file))
+    store = load(root)
+    (run,) = store
+    return root, run_file, audit, store, run
+
+
 def test_a_run_our_audit_log_stopped_is_killed_and_a_foreign_log_is_ignored(
     tmp_path: Path,
 ) -> None:
-    root = tmp_path / "root"
-    run_dir = root / "exp"
-    run_dir.mkdir(parents=True)
-    (run_dir / "train.log").write_text('{"step": 1, "loss": 0.5}\n')
-    audit = root / ".tracktui" / "audit.jsonl"
-    audit.parent.mkdir()
-    log = run_dir / "train.log"  # the run's path: what a kill of it writes in the log
-    audit.write_text(audit_line(log, "refused: not yours") + audit_line(log) + "{torn")
-    store = load(root)
-    (run,) = store
+    # The run's path is what a kill of it writes in the log.
+    root, log, audit, store, run = one_run_and_audit(
+        tmp_path,
+        "train.log",
+        '{"step": 1, "loss": 0.5}\n',
+        lambda f: audit_line(f, "refused: not yours") + audit_line(f) + "{torn",
+    )
     gatherer = EvidenceGatherer(root, audit=AuditReader([audit]), local=True)
-    gatherer.gather({run.key: [run_dir / "train.log"]}).apply(store, root)
+    gatherer.gather({run.key: [log]}).apply(store, root)
     assert run.stop is not None and run.stop.signal == "SIGTERM"
     assert derive_status(run, time.time()) == "killed"
 
     os.chmod(audit, 0o666)  # writable by anyone: no longer evidence
-    gatherer.gather({run.key: [run_dir / "train.log"]}).apply(store, root)
+    gatherer.gather({run.key: [log]}).apply(store, root)
     assert run.stop is None and gatherer.audit.ignored
     assert derive_status(run, time.time()) == "ended"
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give the log to another user")
 def test_an_audit_log_owned_by_another_user_is_not_evidence(tmp_path: Path) -> None:
-    root = tmp_path / "root"
-    run_dir = root / "exp"
-    run_dir.mkdir(parents=True)
-    (run_dir / "train.log").write_text('{"step": 1, "loss": 0.5}\n')
-    audit = root / ".tracktui" / "audit.jsonl"
-    audit.parent.mkdir()
-    audit.write_text(audit_line(run_dir / "train.log"))
+    root, log, audit, store, run = one_run_and_audit(
+        tmp_path, "train.log", '{"step": 1, "loss": 0.5}\n', audit_line
+    )
     os.chown(audit, 65534, 65534)
-    store = load(root)
-    (run,) = store
-    EvidenceGatherer(root, audit=AuditReader([audit]), local=True).gather(
-        {run.key: [run_dir / "train.log"]}
-    ).apply(store, root)
+    EvidenceGatherer(root, audit=AuditReader([audit]), local=True).gather({run.key: [log]}).apply(
+        store, root
+    )
     assert run.stop is None
     assert derive_status(run, time.time()) == "ended"
 
