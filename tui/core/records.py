@@ -471,8 +471,6 @@ class RecordBuilder:
         if not n:
             return 0
         colons = 0
-        base = self._count
-        steps = np.arange(self.ordinal, self.ordinal + n, dtype=np.float64)
         times = np.full(n, self.now)
         columns: dict[str, np.ndarray] = {}
         for name, key in zip(names, keys):
@@ -496,34 +494,70 @@ class RecordBuilder:
                 continue
             # numpy reads the quoted tokens ("NaN", "-Infinity") as the floats they name.
             columns[key] = np.fromiter(map(getter, records), np.float64, n)
-        finite = {key: np.isfinite(columns[key]) for key in X_KEYS if key in columns}
-        for key in reversed(X_KEYS):  # the most preferred finite x value wins, per record
-            has = finite.get(key)
-            if has is not None:
-                steps[has] = columns[key][has]
-        index = np.arange(base, base + n, dtype=np.int64)
+        points: dict[str, tuple[np.ndarray | None, np.ndarray]] = {}
         for key, column in columns.items():
             present = column.view(np.uint64) != _MISSING_BITS
-            colons += (1 + key.count(":")) * int(np.count_nonzero(present))
-            if key in X_KEYS:
-                # An x key is a metric where it did not give the step: where it is not
-                # finite, or a preferred x key was.
-                better = [finite[k] for k in X_KEYS[: X_KEYS.index(key)] if k in finite]
-                present &= np.logical_or.reduce([~finite[key], *better])
-            if not present.any():
+            found = int(np.count_nonzero(present))
+            colons += (1 + key.count(":")) * found
+            if found == n:
+                points[key] = (None, column)
+            elif found:
+                points[key] = (np.flatnonzero(present), column[present])
+        self.add_columns(n, points, times)
+        return colons
+
+    def add_columns(
+        self,
+        count: int,
+        columns: dict[str, tuple[np.ndarray | None, np.ndarray]],
+        times: np.ndarray | None = None,
+    ) -> None:
+        """Add ``count`` records given column by column, every value a number.
+
+        The bulk path of readers that parse a whole chunk at once (CSV bodies, W&B history,
+        Sacred's metric lists): no Python object per point. The most preferred finite x
+        value of a record gives its step (its position in the file when it has none); an
+        x key is a metric where it did not give the step.
+
+        Args:
+            count: how many records.
+            columns: key -> (the records holding the key, as positions among these
+                ``count``, ascending; ``None``: every record, in order) and their float64
+                values.
+            times: wall time of each record; a non-finite one (or ``None`` for all) is
+                the builder's ``now``.
+        """
+        if not count:
+            return
+        base = self._count
+        steps = np.arange(self.ordinal, self.ordinal + count, dtype=np.float64)
+        if times is None:
+            times = np.full(count, self.now)
+        else:
+            times = np.where(np.isfinite(times), times, self.now)
+        given = np.zeros(count, dtype=bool)
+        index = np.arange(base, base + count, dtype=np.int64)
+        for key in X_KEYS:  # the most preferred finite x value of each record wins
+            found = columns.get(key)
+            if found is None:
+                continue
+            where, values = found
+            rows = index - base if where is None else where
+            gives = np.isfinite(values) & ~given[rows]
+            if gives.any():
+                steps[rows[gives]] = values[gives]
+                given[rows[gives]] = True
+                columns = {**columns, key: (rows[~gives], values[~gives])}
+        for key, (where, values) in columns.items():
+            if not len(values):
                 continue
             metric = self._name(key)
-            if metric is None:
-                continue
-            if present.all():
-                self._scalars[metric].append((index, column))
-            else:
-                self._scalars[metric].append((index[present], column[present]))
+            if metric is not None:
+                self._scalars[metric].append((index if where is None else where + base, values))
         self._steps.append(steps)
         self._times.append(times)
-        self._count += n
-        self.ordinal += n
-        return colons
+        self._count += count
+        self.ordinal += count
 
     def add_records(self, records: list[dict[str, Any]], *, strict: bool = True) -> None:
         """Add parsed records (dicts), grouping those with the same keys for speed.
