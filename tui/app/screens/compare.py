@@ -21,6 +21,7 @@ from tui.app.screens.run_set import (
     run_labels,
 )
 from tui.app.widgets.cells import config_text, fill_table, missing_cell, number_text
+from tui.app.widgets.chart_cursor import CURSOR_BINDINGS, ChartCursor, CursorKeys
 from tui.app.widgets.chart_options import (
     BUILTIN_AXES,
     axis_label,
@@ -43,7 +44,7 @@ SMOOTH = Binding.Group("Smooth", compact=True)
 """The footer group of the smoothing keys."""
 
 
-class CompareScreen(RunSetScreen):
+class CompareScreen(CursorKeys, RunSetScreen):
     """Compare runs: overlaid charts, the config keys that differ, and a metric summary.
 
     Args:
@@ -78,6 +79,7 @@ class CompareScreen(RunSetScreen):
         Binding("f", "toggle_full_range", "Full y-range"),
         Binding("d", "toggle_all_keys", "All keys"),
         *PLOT_BINDINGS,
+        *CURSOR_BINDINGS,
     ]
 
     def __init__(self, keys: list[str], baseline: str | None = None) -> None:
@@ -94,6 +96,7 @@ class CompareScreen(RunSetScreen):
         self._traces: dict[tuple[str, str], Trace | None] = {}
         self.charts: list[MetricChart] = []
         """The charts shown, in the order of ``chart_metrics``."""
+        self.chart_cursor = ChartCursor()
 
     # Layout ---------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -125,7 +128,7 @@ class CompareScreen(RunSetScreen):
         """The header: which colour is which run."""
         runs = self.runs
         legend = Text(f"Compare {len(runs)} runs  ", style="bold")
-        for run, label, color in zip(runs, run_labels(runs), self.colors_of(runs)):
+        for run, label, color in zip(runs, run_labels(runs, self.names), self.colors_of(runs)):
             legend.append("● ", style=plot_style(color, bold=True))
             legend.append(label)
             if run.key == self.baseline:
@@ -165,12 +168,14 @@ class CompareScreen(RunSetScreen):
         chart.full_range = self.full_range
         chart.clock_x = self.x_axis == "time"
         chart.show_legend = False  # the header names every colour, for all charts at once
+        chart.cursor_x = self.chart_cursor.x
+        chart.x_window = self.chart_cursor.window
         chart.empty_message = f"no {metric} against {chart.x_label}"
 
     def _chart_traces(self, metric: str) -> list[Trace]:
         runs = self.runs
         traces = []
-        for run, label, color in zip(runs, run_labels(runs), self.colors_of(runs)):
+        for run, label, color in zip(runs, run_labels(runs, self.names), self.colors_of(runs)):
             key = (metric, run.key)
             if key not in self._traces:
                 self._traces[key] = self._trace(run, metric, label, color)
@@ -196,7 +201,12 @@ class CompareScreen(RunSetScreen):
         info.append(f" · smoothing {self.smoothing:g}" if self.smoothing else " · no smoothing")
         info.append(" · log y" if self.log_y else "")
         info.append(" · full y-range" if self.full_range else " · outliers off-scale (f)")
-        info.append("   arrows move · z zooms", style="dim")
+        window = self.chart_cursor.describe(self.charts)
+        if window:
+            info.append(" · ")
+            info.append(window, style="bold")
+            info.append(" (0: all)")
+        info.append("   arrows move · z zooms · c cursor", style="dim")
         self.query_one("#charts-info", Static).update(info)
 
     def action_smoothing(self, direction: int) -> None:
@@ -225,10 +235,19 @@ class CompareScreen(RunSetScreen):
         """Next x-axis: step, time since start, wall time, then numeric metrics."""
         self.x_axis = next_axis(self.x_axes(), self.x_axis)
         self.track_app.remember(x_axis=self.x_axis)
+        self.chart_cursor.clear()
         self._traces.clear()
         for chart, metric in zip(self.charts, self.chart_metrics):
             self._configure(chart, metric)
             chart.set_traces(self._chart_traces(metric))
+        self.refresh_chart_info()
+
+    def cursor_charts(self) -> Sequence[MetricChart]:
+        """Every chart: the cursor stands at the same x on all of them."""
+        return self.charts
+
+    def cursor_changed(self) -> None:
+        """Name the x-range shown in the line above the charts."""
         self.refresh_chart_info()
 
     def action_pick_metrics(self) -> None:
@@ -276,7 +295,7 @@ class CompareScreen(RunSetScreen):
     def _run_columns(self, *heads: str) -> list[tuple[str, Text]]:
         runs = self.runs
         columns = [(f"_{head}", Text(head)) for head in heads]
-        for run, label, color in zip(runs, run_labels(runs), self.colors_of(runs)):
+        for run, label, color in zip(runs, run_labels(runs, self.names), self.colors_of(runs)):
             columns.append((run.key, Text(f"● {label}", style=plot_style(color, bold=True))))
         return columns
 
@@ -359,6 +378,9 @@ class CompareScreen(RunSetScreen):
         active = self.query_one(TabbedContent).active
         if action in ("pick_metrics", "smoothing", "cycle_x", "toggle_log"):
             return active == "charts"
+        cursor = self.cursor_action(action)
+        if cursor is not None:
+            return active == "charts" and cursor
         if action == "toggle_all_keys":
             return active == "diff"
         return super().check_action(action, parameters)
@@ -370,6 +392,7 @@ class CompareScreen(RunSetScreen):
     # Live updates ---------------------------------------------------------------------------
     def runs_updated(self, update: RunsUpdated) -> None:
         """Redraw what changed: charts of changed metrics of changed runs, the tables."""
+        self.forget_names(update)
         if not self.concerns(update):
             return
         deltas = [d for d in update.deltas if d.key in self._keyset]

@@ -2,14 +2,13 @@
 
 The compare and sweep screens show chosen runs in tabs whose plots sit in a
 :class:`PlotGrid`: number keys switch tabs, arrows move between plots, ``z`` zooms one,
-escape un-zooms and then leaves. Both name runs with :func:`run_labels` and list metrics
-with :func:`ordered_metrics`.
+escape un-zooms and then leaves. Both name runs with :func:`run_labels` (the run table's
+unique names) and list metrics with :func:`ordered_metrics`.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from textual.binding import Binding
 from textual.widget import Widget
@@ -18,6 +17,7 @@ from textual.widgets import TabbedContent
 from tui.app.messages import RunsUpdated
 from tui.app.screens.base import StoreScreen
 from tui.app.widgets.plot_grid import PlotGrid
+from tui.core.names import unique_names
 from tui.core.store import Run
 from tui.core.summary import key_metrics
 
@@ -34,18 +34,17 @@ PLOT_BINDINGS = [
 """Keys of a :class:`PlotGrid`, declared by each screen so its help lists them."""
 
 
-def run_labels(runs: Sequence[Run]) -> list[str]:
-    """Runs' names, with the path added where two runs share a name (e.g. two MLflow stores)."""
-    names = [run.name for run in runs]
-    counts = Counter(names)
-    return [
-        name if counts[name] == 1 else f"{name} ({_tail(run.key, 30)})"
-        for name, run in zip(names, runs)
-    ]
+def run_labels(runs: Sequence[Run], names: Mapping[str, str] | None = None) -> list[str]:
+    """Runs' unique names (see :func:`unique_names`).
 
-
-def _tail(text: str, width: int) -> str:
-    return text if len(text) <= width else "…" + text[-(width - 1) :]
+    Args:
+        runs: the runs to name.
+        names: unique names by key among every run, as the run table shows them
+            (:attr:`RunSetScreen.names`); ``None``: unique among ``runs``.
+    """
+    if names is None:
+        names = unique_names((run.key, run.name) for run in runs)
+    return [names.get(run.key, run.name) for run in runs]
 
 
 def ordered_metrics(runs: Sequence[Run]) -> list[str]:
@@ -67,6 +66,20 @@ class RunSetScreen(StoreScreen):
         super().__init__()
         self.keys = list(dict.fromkeys(keys))
         self._keyset = frozenset(self.keys)
+        self._names: dict[str, str] | None = None
+
+    @property
+    def names(self) -> dict[str, str]:
+        """Every run's unique name, by key, as the run table shows it."""
+        if self._names is None:
+            self._names = unique_names((run.key, run.name) for run in self.track_app.store)
+        return self._names
+
+    def forget_names(self, update: RunsUpdated) -> None:
+        """Name the runs anew after ``update`` when it added or renamed one (any run: a new
+        namesake elsewhere changes how these are told apart)."""
+        if any(delta.created or delta.meta for delta in update.deltas):
+            self._names = None
 
     @property
     def runs(self) -> list[Run]:

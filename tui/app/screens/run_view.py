@@ -128,6 +128,9 @@ class RunScreen(StoreScreen):
         self.track_app.prioritize([self.key])
         self.track_app.request_evidence()  # its process, now rather than at the next scan
         self.track_app.telemetry.wake()  # its machine use, from now on while it is open
+        board = self.query_one("#chart-board", ChartBoard)
+        view = self.track_app.view  # the smoothing and x-axis last chosen for ROOT
+        board.smoothing, board.x_axis = view.chart_smoothing, view.x_axis
         self.show_everything()
         self._focus_tab("charts")
 
@@ -263,6 +266,11 @@ class RunScreen(StoreScreen):
     def kill_targets(self) -> list[str]:
         """The run shown: what the app's I / T / K keys act on."""
         return [self.key]
+
+    @on(ChartBoard.OptionsChosen)
+    def remember_chart_options(self, event: ChartBoard.OptionsChosen) -> None:
+        """Keep the smoothing and x-axis for the next chart screen, and the next start."""
+        self.track_app.remember(chart_smoothing=event.smoothing, x_axis=event.x_axis)
 
     @on(ChartBoard.PickRequested)
     def pick_metrics(self, event: ChartBoard.PickRequested) -> None:

@@ -1,13 +1,13 @@
 """``ChartBoard``: one run's scalar metrics as a grid of charts, with the chart options.
 
 Which metrics get a chart, and which share one, is a list of :class:`Panel` objects (see
-:mod:`tui.app.widgets.panel`). Smoothing, the x-axis and log-y apply to every chart. Live
-updates redraw only the charts that show a changed metric.
+:mod:`tui.app.widgets.panel`). Smoothing, the x-axis, log-y, the cursor and the x-range
+apply to every chart. Live updates redraw only the charts that show a changed metric.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -17,6 +17,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Static
 
+from tui.app.widgets.chart_cursor import CURSOR_BINDINGS, ChartCursor, CursorKeys
 from tui.app.widgets.chart_grid import ChartGrid
 from tui.app.widgets.chart_options import BUILTIN_AXES, axis_label, next_axis, step_smoothing
 from tui.app.widgets.metric_chart import MetricChart
@@ -31,7 +32,7 @@ from tui.app.widgets.panel import (
 from tui.core.store import Run
 
 
-class ChartBoard(Vertical):
+class ChartBoard(CursorKeys, Vertical):
     """A run's metrics as a grid of :class:`MetricChart` widgets with shared options.
 
     The screen calls :meth:`show_run` for a whole new picture and :meth:`metrics_changed`
@@ -45,6 +46,7 @@ class ChartBoard(Vertical):
         Binding("x", "next_axis", "X-axis"),
         Binding("l", "toggle_log", "Log-y"),
         Binding("f", "toggle_full_range", "Full y-range"),
+        *CURSOR_BINDINGS,
     ]
 
     DEFAULT_CSS = """
@@ -63,9 +65,9 @@ class ChartBoard(Vertical):
     x_axis: reactive[str] = reactive("step", init=False)
     """``step``, ``time``, ``relative`` or the name of a numeric metric."""
     log_y: reactive[bool] = reactive(False, init=False)
+    """Logarithmic y-axes on every chart."""
     full_range: reactive[bool] = reactive(False, init=False)
     """Scale the charts to every value; by default outliers are left out of the y-range."""
-    """Logarithmic y-axes on every chart."""
 
     class PickRequested(Message):
         """The user asked to choose which metrics go where (the screen shows a picker)."""
@@ -75,6 +77,14 @@ class ChartBoard(Vertical):
             self.board = board
             self.order = order
             self.placements = placements
+
+    class OptionsChosen(Message):
+        """The user changed the smoothing or the x-axis (the screen remembers them)."""
+
+        def __init__(self, smoothing: float, x_axis: str) -> None:
+            super().__init__()
+            self.smoothing = smoothing
+            self.x_axis = x_axis
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -86,6 +96,7 @@ class ChartBoard(Vertical):
         self.charts: list[MetricChart] = []
         self.shown = True
         self._stale: set[int] = set()
+        self.chart_cursor = ChartCursor()
 
     def compose(self) -> ComposeResult:
         yield Static(id="chart-options")
@@ -138,6 +149,7 @@ class ChartBoard(Vertical):
         if self.x_axis not in BUILTIN_AXES and self.x_axis not in run.series:
             # The metric used as x-axis is gone (a replaced history): back to steps.
             self.set_reactive(ChartBoard.x_axis, "step")
+            self.chart_cursor.clear()
             for chart in self.charts:
                 self._apply_options(chart)
             force = True
@@ -194,6 +206,8 @@ class ChartBoard(Vertical):
         chart.full_range = self.full_range
         chart.clock_x = self.x_axis == "time"
         chart.x_label = axis_label(self.x_axis)
+        chart.cursor_x = self.chart_cursor.x
+        chart.x_window = self.chart_cursor.window
         if self.x_axis not in BUILTIN_AXES:
             chart.empty_message = f"no points with a value of {self.x_axis}"
         else:
@@ -210,6 +224,11 @@ class ChartBoard(Vertical):
         line.append(f" · log-y {'on' if self.log_y else 'off'} (l)")
         line.append(f" · y-range {'full' if self.full_range else 'no outliers'} (f)")
         line.append(f" · {shown} of {len(self.order)} metrics (a)")
+        window = self.chart_cursor.describe(self.charts)
+        if window:
+            line.append(" · ")
+            line.append(window, style="bold")
+            line.append(" (0: all)")
         self.query_one("#chart-options", Static).update(line)
 
     # Options ----------------------------------------------------------------------------
@@ -223,6 +242,7 @@ class ChartBoard(Vertical):
         self._options_changed(redraw=False)
 
     def watch_x_axis(self) -> None:
+        self.chart_cursor.clear()
         self._options_changed(redraw=True)
 
     def _options_changed(self, redraw: bool) -> None:
@@ -231,6 +251,22 @@ class ChartBoard(Vertical):
         if redraw:
             self._draw(range(len(self.panels)))
         self._show_options()
+
+    def cursor_charts(self) -> Sequence[MetricChart]:
+        """Every chart of the board: the cursor stands at the same x on all of them."""
+        return self.charts
+
+    def cursor_changed(self) -> None:
+        """Name the x-range shown in the options line."""
+        self._show_options()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Home and end move the cursor while it shows, else scroll the grid."""
+        available = self.cursor_action(action)
+        return True if available is None else available
+
+    def _chosen(self) -> None:
+        self.post_message(self.OptionsChosen(self.smoothing, self.x_axis))
 
     def axes(self) -> list[str]:
         """The x-axes to cycle through: step, wall time, time since start, numeric metrics."""
@@ -241,14 +277,17 @@ class ChartBoard(Vertical):
     def action_next_axis(self) -> None:
         """Switch every chart to the next x-axis."""
         self.x_axis = next_axis(self.axes(), self.x_axis)
+        self._chosen()
 
     def action_smoother(self) -> None:
         """Step the smoothing strength up."""
         self.smoothing = step_smoothing(self.smoothing, 1)
+        self._chosen()
 
     def action_rougher(self) -> None:
         """Step the smoothing strength down."""
         self.smoothing = step_smoothing(self.smoothing, -1)
+        self._chosen()
 
     def action_toggle_log(self) -> None:
         """Toggle logarithmic y-axes."""

@@ -36,7 +36,14 @@ MAX_PANELS = 4
 
 @dataclass(frozen=True)
 class StripRun:
-    """A run the strip draws, and how."""
+    """A run the strip draws, and how.
+
+    Attributes:
+        run: the run.
+        label: its name in the legend: the unique name the run table shows.
+        color: its run colour.
+        current: the table's cursor is on it (named in bold, drawn on top).
+    """
 
     run: Run
     label: str
@@ -89,8 +96,8 @@ class ChartStrip(Widget):
     def show(self, runs: list[StripRun], metrics: list[str]) -> None:
         """Draw ``metrics`` of ``runs`` (the current run last, on top)."""
         runs_t, metrics_t = tuple(runs), tuple(metrics)
-        same = [(s.run.key, s.color, s.current) for s in runs_t] == [
-            (s.run.key, s.color, s.current) for s in self._runs
+        same = [(s.run.key, s.label, s.color, s.current) for s in runs_t] == [
+            (s.run.key, s.label, s.color, s.current) for s in self._runs
         ]
         if same and metrics_t == self._metrics:
             return
@@ -129,7 +136,7 @@ class ChartStrip(Widget):
         legend = Text(no_wrap=True, overflow="ellipsis")
         for strip_run in reversed(self._runs):
             legend.append("● ", style=Style(color=strip_run.color, bold=True))
-            legend.append(strip_run.label, style="bold" if strip_run.current else "")
+            legend.append(sanitize(strip_run.label, 120), style="bold" if strip_run.current else "")
             legend.append("  ")
         legend.truncate(width)
         return legend

@@ -8,6 +8,7 @@ rebuilt only when the data, an option or the widget's size changed (DESIGN.md §
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from typing import Literal
 
@@ -29,6 +30,7 @@ from tui.app.widgets.plot_colors import (
     NONFINITE_COLOR,
     PlotColor,
     color_for,
+    plot_style,
     rich_color,
     valid_color,
 )
@@ -58,6 +60,9 @@ EMPTY_MESSAGE = "no data yet"
 
 _MARKERS = {"nan": "x", "inf": "^", "-inf": "v"}
 
+CURSOR_COLOR = "gray"
+"""Colour of the cursor's vertical line (a box-drawing line: no run's braille line)."""
+
 
 @dataclass(frozen=True)
 class _Prepared:
@@ -77,6 +82,26 @@ class _Prepared:
 def _placeholder(index: int) -> tuple[int, int, int]:
     """A colour no trace uses, standing for "trace ``index``, faint" in plotext's output."""
     return (1, 2 + index // 256, index % 256)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One trace's value at the cursor: the last point at or before the cursor's x."""
+
+    label: str
+    color: PlotColor
+    x: float | None
+    """The x of the point read (``None``: the trace starts after the cursor)."""
+    value: float
+    """The raw value there (NaN when there is no point)."""
+    smoothed: float | None
+    """The smoothed value there, when smoothing is on."""
+
+
+def _compact(value: float) -> str:
+    """``value`` as the tick labels write it, after rounding off the noise of its float32
+    storage (0.01 is stored as 0.0099999998, which would read ``1e-2``)."""
+    return short_number(float(f"{value:.4g}") if math.isfinite(value) else value)
 
 
 def _kind(value: float) -> str:
@@ -149,6 +174,11 @@ class MetricChart(PlotextPlot):
     to 1e24 would flatten the others) and points beyond the range are marked on its edge."""
     clock_x: reactive[bool] = reactive(False)
     """The x values are epoch seconds: label them as the local clock time."""
+    x_window: reactive[tuple[float, float] | None] = reactive(None)
+    """The x-range shown (``None``: every point); the y-range is that of the points in it."""
+    cursor_x: reactive[float | None] = reactive(None)
+    """Where the cursor stands on the x-axis (``None``: no cursor). The chart draws a
+    vertical line there and, under the plot, each trace's value at that x."""
 
     def __init__(
         self,
@@ -175,6 +205,10 @@ class MetricChart(PlotextPlot):
         """Points beyond the y-range in the last drawing (marked on its edge)."""
         self.tick_labels: list[str] = []
         """The y tick labels of the last drawing."""
+        self.x_range: tuple[float, float] | None = None
+        """The x-axis's range in the last drawing."""
+        self._points: npt.NDArray[np.float64] | None = None
+        self._ascending: dict[int, bool] = {}
 
     @property
     def traces(self) -> tuple[Trace, ...]:
@@ -194,7 +228,95 @@ class MetricChart(PlotextPlot):
         self._traces = tuple(traces)
         self._generation += 1
         self._smoothed.clear()
+        self._points = None
+        self._ascending.clear()
         self.refresh()
+
+    # Cursor ------------------------------------------------------------------------------
+    def points(self) -> npt.NDArray[np.float64]:
+        """Every x where a trace has a point (its value finite or not), ascending, once."""
+        if self._points is None:
+            xs = [t.x[: min(t.x.size, t.y.size)] for t in self._traces]
+            merged = np.unique(np.concatenate(xs)) if xs else np.empty(0)
+            self._points = merged[np.isfinite(merged)]
+        return self._points
+
+    def format_x(self, x: float) -> str:
+        """An x value in full: the step, or the clock time on a wall-time axis."""
+        if self.clock_x:
+            return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(x))
+        return format_number(x)
+
+    def short_x(self, x: float) -> str:
+        """An x value in a few characters: as the ticks write it, or the clock time."""
+        if self.clock_x:
+            return time.strftime("%H:%M:%S", time.localtime(x))
+        return short_number(x)
+
+    def _at_or_before(self, index: int, trace: Trace, x: float) -> int | None:
+        """The index of ``trace``'s last point at or before ``x`` (the latest record of
+        the greatest such x), or ``None``."""
+        n = min(trace.x.size, trace.y.size)
+        xs = trace.x[:n]
+        ascending = self._ascending.get(index)
+        if ascending is None:
+            ascending = self._ascending[index] = bool(n < 2 or (xs[1:] >= xs[:-1]).all())
+        if ascending:
+            at = int(np.searchsorted(xs, x, side="right")) - 1
+            return at if at >= 0 else None
+        # Against another metric, x goes back and forth: the nearest x below, latest record.
+        before = np.flatnonzero(xs <= x)
+        if before.size == 0:
+            return None
+        best = xs[before].max()
+        return int(before[xs[before] == best][-1])
+
+    def readings(self) -> list[Reading]:
+        """Each trace's value at the cursor, in the traces' order (empty without a cursor)."""
+        x = self.cursor_x
+        if x is None:
+            return []
+        out = []
+        strength = self.smoothing
+        for index, trace in enumerate(self._traces):
+            at = self._at_or_before(index, trace, x)
+            color = trace.color if valid_color(trace.color) else color_for(index)
+            label = sanitize(str(trace.label), 60)
+            if at is None:
+                out.append(Reading(label, color, None, math.nan, None))
+                continue
+            smoothed = float(self._smooth(index, trace, strength)[at]) if strength > 0 else None
+            out.append(Reading(label, color, float(trace.x[at]), float(trace.y[at]), smoothed))
+        return out
+
+    def readout(self, width: int | None = None) -> Text:
+        """The line under the plot while the cursor shows: the x, then per trace a marker in
+        its colour, its name and its value there (``@x`` when its last point is before).
+
+        Args:
+            width: cut to this many cells (``None``: the widget's width).
+        """
+        line = Text(no_wrap=True, overflow="ellipsis")
+        x = self.cursor_x
+        if x is None:
+            return line
+        line.append(f"{sanitize(self.x_label, 40)} {self.format_x(x)}", style="bold")
+        for reading in self.readings():
+            line.append("  ● ", style=plot_style(reading.color, bold=True))
+            line.append(reading.label)
+            line.append(" ")
+            if reading.x is None:
+                line.append("—", style="dim")
+                continue
+            bad = not math.isfinite(reading.value)
+            style = plot_style(NONFINITE_COLOR, bold=True) if bad else Style(bold=True)
+            line.append(_compact(reading.value), style=style)
+            if reading.smoothed is not None:
+                line.append(f" ~{_compact(reading.smoothed)}", style="dim")
+            if reading.x != x:
+                line.append(f" @{self.short_x(reading.x)}", style="dim")
+        line.truncate(self.size.width if width is None else width)
+        return line
 
     def validate_smoothing(self, value: float) -> float:
         """Clamp the smoothing strength into ``[0, 0.999]``."""
@@ -216,7 +338,11 @@ class MetricChart(PlotextPlot):
         strength = self.smoothing
         log_y = self.log_y
         n = min(trace.x.size, trace.y.size)
-        kept = minmax_indices(trace.x[:n], trace.y[:n], buckets)
+        picked = self._in_window(trace.x[:n])
+        if picked is None:
+            kept = minmax_indices(trace.x[:n], trace.y[:n], buckets)
+        else:
+            kept = picked[minmax_indices(trace.x[picked], trace.y[picked], buckets)]
         x, y = trace.x[kept], trace.y[kept]
         raw = _finite_line(x, y, log_y)
         # Counted on the full series: the reduced one keeps only a few of them.
@@ -229,8 +355,10 @@ class MetricChart(PlotextPlot):
         bad_x, bad_y = nonfinite_points(x, y)
         marks: dict[str, list[float]] = {kind: [] for kind in _MARKERS}
         for bx, by in zip(bad_x.tolist(), bad_y.tolist()):
-            marks[_kind(by)].append(bx)
-        first = first_nonfinite(x, y)
+            if self._shows(bx):
+                marks[_kind(by)].append(bx)
+        # On the full series: the note names where the run went bad, shown or not.
+        first = first_nonfinite(trace.x[:n], trace.y[:n])
         color = trace.color if valid_color(trace.color) else color_for(index)
         side: Literal["left", "right"] = "right" if trace.axis == "right" else "left"
         return _Prepared(
@@ -244,6 +372,23 @@ class MetricChart(PlotextPlot):
             first_bad=None if first is None else (first[0], _kind(first[1])),
             hidden=hidden,
         )
+
+    def _in_window(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.intp] | None:
+        """Indices of the points in :attr:`x_window` and of their neighbours just outside it
+        (so lines run on to the plot's edges); ``None`` when every point is shown."""
+        window = self.x_window
+        if window is None:
+            return None
+        inside = (x >= window[0]) & (x <= window[1])
+        near = inside.copy()
+        near[1:] |= inside[:-1]
+        near[:-1] |= inside[1:]
+        return np.flatnonzero(near)
+
+    def _shows(self, x: float) -> bool:
+        """Whether ``x`` lies in the x-range shown."""
+        window = self.x_window
+        return window is None or window[0] <= x <= window[1]
 
     def _notes(self, prepared: list[_Prepared], label_room: int | None = None) -> list[str]:
         """The title's notes: first non-finite steps, then the count of hidden values.
@@ -279,7 +424,7 @@ class MetricChart(PlotextPlot):
         plt = self.plt
         plt.clear_figure()
         # Reduction depends on the width only; a change of height reuses it.
-        prepared_key = (self._generation, self.smoothing, self.log_y, width)
+        prepared_key = (self._generation, self.smoothing, self.log_y, self.x_window, width)
         self.y_ranges = {}
         if self._prepared is None or self._prepared[0] != prepared_key:
             buckets = max(8, width)
@@ -292,9 +437,13 @@ class MetricChart(PlotextPlot):
             if log_y and any(p.hidden for p in prepared):
                 return "no positive values to draw on a log scale"
             return self.empty_message
-        xs = [v for p in prepared for v in (p.raw[0][:1] + p.raw[0][-1:])]
-        xs += [v for p in prepared for marks in p.marks.values() for v in (marks[:1] + marks[-1:])]
-        x_lo, x_hi = _limits(xs, False)
+        if self.x_window is not None:
+            x_lo, x_hi = self.x_window
+        else:
+            xs = [v for p in prepared for v in (p.raw[0][:1] + p.raw[0][-1:])]
+            xs += [v for p in prepared for m in p.marks.values() for v in (m[:1] + m[-1:])]
+            x_lo, x_hi = _limits(xs, False)
+        self.x_range = (x_lo, x_hi)
         plt.xlim(x_lo, x_hi)
         x_ticks = nice_ticks(x_lo, x_hi, max(2, width // 10))
         if self.clock_x:
@@ -311,8 +460,8 @@ class MetricChart(PlotextPlot):
             on_side = [p for p in prepared if p.side == side]
             if not on_side:
                 continue
-            values = [v for p in on_side for v in p.raw[1]]
-            values += [v for p in on_side if p.smooth for v in p.smooth[1]]
+            lines = [p.raw for p in on_side] + [p.smooth for p in on_side if p.smooth]
+            values = [v for lx, ly in lines for x, v in zip(lx, ly) if self._shows(x)]
             lo, hi = _limits(values, log_y, robust=not self.full_range)
             if log_y:
                 plt.yscale("log", yside=side)
@@ -335,6 +484,9 @@ class MetricChart(PlotextPlot):
                             color=NONFINITE_COLOR,
                             yside=side,
                         )
+        cursor = self.cursor_x
+        if cursor is not None and x_lo <= cursor <= x_hi:
+            plt.vline(cursor, color=CURSOR_COLOR)
         # plotext's output is parsed as ANSI, so every string given to it is sanitized.
         head = sanitize(self.title, 400).strip()
         notes = self._notes(prepared)
@@ -363,9 +515,9 @@ class MetricChart(PlotextPlot):
 
     def _mark_clipped(self, p: _Prepared, side: str, bottom: float, top: float) -> None:
         """Points beyond the y-range drawn on its edge in the trace's colour."""
-        line_x, line_y = p.smooth or p.raw
-        above = [x for x, y in zip(line_x, line_y) if y > top]
-        below = [x for x, y in zip(line_x, line_y) if y < bottom]
+        shown = [(x, y) for x, y in zip(*(p.smooth or p.raw)) if self._shows(x)]
+        above = [x for x, y in shown if y > top]
+        below = [x for x, y in shown if y < bottom]
         self.clipped += len(above) + len(below)
         for at, edge, marker in ((above, top, "▴"), (below, bottom, "▾")):
             if at:
@@ -443,6 +595,8 @@ class MetricChart(PlotextPlot):
             self.show_legend,
             self.full_range,
             self.clock_x,
+            self.x_window,
+            self.cursor_x,
             width,
             height,
             self.app.theme,
@@ -468,4 +622,12 @@ class MetricChart(PlotextPlot):
         if not isinstance(rendered, Text):
             return Text(str(rendered))
         rendered = put_title(rendered, self._fitted_title)
-        return self._faint_raw(rendered) if self.smoothing > 0.0 else rendered
+        if self.smoothing > 0.0:
+            rendered = self._faint_raw(rendered)
+        if self.cursor_x is None:
+            return rendered
+        # The readout takes the x-axis label's row: it names the axis too.
+        lines = rendered.split("\n", allow_blank=True)
+        label_row = max((i for i, line in enumerate(lines) if line.plain.strip()), default=0)
+        lines[label_row] = self.readout(width)
+        return rendered.blank_copy("\n").join(lines)
