@@ -405,7 +405,7 @@ async def test_sweep_titles_fit_narrow_plots() -> None:
         # The NaN count comes right after the metric; a trailing … says more was left out.
         assert plain(scatter).splitlines()[0].strip() == "validation_loss_ema vs lr · 1 NaN …"
         assert scatter.shown_title == (
-            "validation_loss_ema vs lr · 1 NaN · best 2 (min) · 1 run without lr"
+            "validation_loss_ema vs lr · 1 NaN · best 3 (min) · 1 run without lr"
         )
     plot = ParallelCoordinates()
     async with Host(plot).run_test(size=(40, 16)) as pilot:

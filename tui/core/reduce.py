@@ -278,16 +278,19 @@ def ema(y: npt.ArrayLike, strength: float) -> FloatArray:
     return np.insert(smoothed, bad - np.arange(bad.size), ys[bad])
 
 
-def robust_range(values: npt.ArrayLike) -> tuple[float, float] | None:
+def robust_range(values: npt.ArrayLike, *, quantile: float = 10.0) -> tuple[float, float] | None:
     """A y-range that ignores outliers (TensorBoard's "ignore outliers in chart scaling").
 
-    The range spans the finite values, cut at the 10th and 90th percentiles widened by
-    1.5 times their distance on each side (in decades when every value is positive): a run
-    that explodes to 1e24 in its last few steps no longer flattens every other line, while a
-    series with no outliers keeps its full range.
+    The range spans the finite values, cut at the 10th and 90th percentiles (by default)
+    widened by 1.5 times their distance on each side (in decades when every value is
+    positive): a run that explodes to 1e24 in its last few steps no longer flattens every
+    other line, while a series with no outliers keeps its full range.
 
     Args:
         values: the values to cover (non-finite ones are ignored).
+        quantile: the lower percentile measured from (the upper one is ``100 - quantile``);
+            a handful of values (one per run of a sweep) want the quartiles, 25, as one
+            explosion among five values lies past the 10th percentile.
 
     Returns:
         ``(low, high)``, or ``None`` when there is no finite value.
@@ -301,12 +304,12 @@ def robust_range(values: npt.ArrayLike) -> tuple[float, float] | None:
     # spread in decades, so a healthy 10 -> 0.01 curve keeps its first steps in range.
     positive = lo > 0.0
     space = np.log10(ys) if positive else ys
-    q10, q90 = (float(q) for q in np.percentile(space, [10.0, 90.0]))
-    spread = q90 - q10
+    q_low, q_high = (float(q) for q in np.percentile(space, [quantile, 100.0 - quantile]))
+    spread = q_high - q_low
     if spread <= 0.0:
         # Most values are equal: outliers are off by more than that value's size.
-        spread = 1.0 if positive else max(abs(q10), 1e-12)
-    low, high = q10 - 1.5 * spread, q90 + 1.5 * spread
+        spread = 1.0 if positive else max(abs(q_low), 1e-12)
+    low, high = q_low - 1.5 * spread, q_high + 1.5 * spread
     if positive:
         low, high = 10.0**low, 10.0**high
     return (max(lo, low), min(hi, high))

@@ -9,6 +9,7 @@ without it as such, never dropped silently.
 from __future__ import annotations
 
 import math
+from typing import TypeGuard
 
 from rich.text import Text
 from textual import events, on
@@ -29,6 +30,7 @@ from tui.app.widgets.cells import config_text, fill_table, missing_cell, number_
 from tui.app.widgets.parallel_coordinates import ParallelCoordinates
 from tui.app.widgets.plot_colors import BEST_COLORS, plot_style
 from tui.app.widgets.plot_grid import PlotGrid
+from tui.app.widgets.sweep_plot import SweepPlot
 from tui.app.widgets.sweep_scatter import SweepScatter
 from tui.core.shapes import format_number
 from tui.core.store import Run
@@ -46,6 +48,16 @@ MAX_NAMED = 3
 
 RECOMPUTE_DELAY = 0.25
 """Seconds live updates are gathered before the plots and ranking are recomputed."""
+
+
+def _is_number(value: object) -> TypeGuard[int | float]:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def param_text(value: object) -> Text:
+    """A hyperparameter's cell as the run table shows it: a number compact and
+    right-aligned, anything else as config text."""
+    return number_text(float(value)) if _is_number(value) else config_text(value)
 
 
 class SweepScreen(RunSetScreen):
@@ -149,7 +161,7 @@ class SweepScreen(RunSetScreen):
         self.refresh_texts(runs, len(varying))
         self.refresh_ranking(runs, labels, configs)
 
-    def _configure(self, plot: SweepScatter | ParallelCoordinates) -> None:
+    def _configure(self, plot: SweepPlot) -> None:
         # The title says last or best; plot titles must stay short to be drawn at all.
         plot.metric = self.metric or "value"
         plot.mode = self.mode
@@ -189,9 +201,7 @@ class SweepScreen(RunSetScreen):
 
         def add(key: str, place: Text, value: Text, note: Text) -> None:
             config = configs[key]
-            params = [
-                config_text(config[p]) if p in config else missing_cell() for p in self.params
-            ]
+            params = [param_text(config[p]) if p in config else missing_cell() for p in self.params]
             rows.append((key, [place, Text(labels[key]), value, note, *params]))
 
         for rank, i in enumerate(best_indices(values, len(values), self.mode)):
@@ -213,12 +223,20 @@ class SweepScreen(RunSetScreen):
         for key in lacking:
             note = Text(f"no {self.metric}" if self.metric else "no metric", style="dim")
             add(key, Text(""), number_text(None), note)
+        # Numbers are right-aligned under right-aligned headings.
+        numeric = {
+            p: all(_is_number(c[p]) for c in configs.values() if p in c) for p in self.params
+        }
         columns = [
             ("_rank", Text("#")),
             ("_run", Text("run")),
-            ("_value", Text(self.metric or "value")),  # constant while b toggles: no rebuild
+            # Constant while b toggles: no rebuild.
+            ("_value", Text(self.metric or "value", justify="right")),
             ("_note", Text("")),
-            *((f"param:{p}", Text(p)) for p in self.params),
+            *(
+                (f"param:{p}", Text(p, justify="right" if numeric[p] else "left"))
+                for p in self.params
+            ),
         ]
         fill_table(self.query_one("#ranking", DataTable), columns, rows)
         info = Text(f"Ranking by {self.metric_label if self.metric else '–'}", style="bold")

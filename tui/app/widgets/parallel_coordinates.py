@@ -1,7 +1,7 @@
 """``ParallelCoordinates``: hyperparameters and the metric of a sweep, one polyline per run.
 
 Drawn with the braille rasterizer of :mod:`tui.app.widgets.braille`; axes come from
-:func:`tui.core.sweep.axis_for`.
+:func:`tui.core.sweep.axis_for` and :func:`tui.core.sweep.metric_axis`.
 """
 
 from __future__ import annotations
@@ -13,20 +13,17 @@ import numpy as np
 import numpy.typing as npt
 from rich.style import Style
 from rich.text import Text
-from textual.app import RenderResult
-from textual.reactive import reactive
-from textual.widget import Widget
 
 from tui.app.widgets.braille import compose_layers, draw_polylines, pack_braille
-from tui.app.widgets.plot_colors import BEST_COLORS, OTHER_COLOR, plot_style
+from tui.app.widgets.plot_colors import BEST_COLORS, NONFINITE_COLOR, OTHER_COLOR, plot_style
 from tui.app.widgets.plot_titles import centred_message, cut_label, fit_title, plural
-from tui.app.widgets.render_cache import RenderCache
-from tui.core.shapes import format_number
-from tui.core.sweep import Axis, SweepPoint, axis_for, best_indices, metric_value, varying_params
+from tui.app.widgets.sweep_plot import SweepPlot
+from tui.core.sweep import Axis, SweepPoint, axis_for, metric_axis, varying_params
 from tui.core.values import MISSING
 
 _HINT = Style(dim=True)
 _CATEGORY = Style(italic=True)
+_BEYOND = plot_style(NONFINITE_COLOR, bold=True)
 
 
 def _label_categories(canvas: list[Text], axes: list[Axis], columns: list[int], width: int) -> None:
@@ -49,29 +46,16 @@ def _label_categories(canvas: list[Text], axes: list[Axis], columns: list[int], 
                 )
 
 
-class ParallelCoordinates(Widget):
+class ParallelCoordinates(SweepPlot):
     """Parallel coordinates of hyperparameters and the metric, one polyline per run.
 
     Each hyperparameter is an axis scaled to its own range (log when it spans more than two
-    decades, evenly spaced categories when it is not numeric); the metric is the last axis.
-    The best runs are drawn on top in bright colours and named in the legend, the others in
-    grey. Runs with a NaN metric or lacking a hyperparameter are left out and counted.
+    decades, evenly spaced categories when it is not numeric); the metric is the last axis,
+    which leaves out a run that explodes (see :func:`~tui.core.sweep.metric_range`): its
+    line ends on the axis's end, marked ``▴`` or ``▾``. The best runs among those drawn are
+    drawn on top in bright colours and named in the legend, the others in grey. Runs with a
+    NaN metric or lacking a hyperparameter are left out and counted.
     """
-
-    DEFAULT_CSS = """
-    ParallelCoordinates {
-        width: 1fr;
-        height: 1fr;
-        min-height: 8;
-    }
-    """
-
-    metric: reactive[str] = reactive("value")
-    """Name of the metric axis (plain text)."""
-    mode: reactive[str] = reactive("min")
-    """``"min"`` or ``"max"``: which end of the metric is best."""
-    top_k: reactive[int] = reactive(3)
-    """How many best runs to highlight."""
 
     def __init__(
         self,
@@ -83,63 +67,39 @@ class ParallelCoordinates(Widget):
     ) -> None:
         """Create an empty plot; give it runs with :meth:`set_points`."""
         super().__init__(name=name, id=id, classes=classes, disabled=disabled)
-        self._points: tuple[SweepPoint, ...] = ()
         self._params: tuple[str, ...] | None = None
-        self._generation = 0
-        self._drawing_cache = RenderCache()
-        self._plotted = 0
-
-    @property
-    def plotted(self) -> int:
-        """Number of runs drawn in the last drawing."""
-        return self._plotted
 
     def set_points(self, points: Sequence[SweepPoint], params: Sequence[str] | None = None) -> None:
         """Replace the runs, and the hyperparameter axes (default: those that vary)."""
-        self._points = tuple(points)
         self._params = None if params is None else tuple(params)
-        self._generation += 1
-        self.refresh()
+        super().set_points(points)
 
-    def validate_mode(self, mode: str) -> str:
-        """Anything but ``"max"`` means ``"min"``."""
-        return "max" if mode == "max" else "min"
-
-    def validate_top_k(self, top_k: int) -> int:
-        """At least 0, at most the number of highlight colours."""
-        return min(max(0, int(top_k)), len(BEST_COLORS))
-
-    def render(self) -> RenderResult:
-        """Draw the plot; reuse the last drawing while nothing it depends on changed."""
-        width, height = self.size
-        key = (self._generation, self.metric, self.mode, self.top_k, width, height)
-        return self._drawing_cache.get(key, lambda: self._draw(width, height))
-
-    def _draw(self, width: int, height: int) -> Text:
+    def draw(self, width: int, height: int) -> Text:
+        """The plot at this size, or a line saying why there is none."""
         self._plotted = 0
+        self._best = []
         points = self._points
         if not points:
             return centred_message("no runs to plot", width, height)
         if width < 20 or height < 8:
             return centred_message("too small for parallel coordinates", width, height)
-        values = [metric_value(p.value) for p in points]
+        values = self.metric_values()
         if self._params is not None:
             params = list(self._params)
         else:
             # Only runs that get a line decide which hyperparameters vary.
-            drawn = [p for p, v in zip(points, values) if math.isfinite(v)]
+            drawn = [p for p, v in zip(points, values.tolist()) if math.isfinite(v)]
             params = varying_params(drawn or points)
         # Each axis needs room for a short label; the rest are left out, with a note.
         fit = max(1, width // 8 - 1)
         hidden_params = max(0, len(params) - fit)
         params = params[:fit]
         axes = [axis_for(name, [p.params.get(name, MISSING) for p in points]) for name in params]
-        axes.append(
-            axis_for(self.metric or "value", [v if math.isfinite(v) else MISSING for v in values])
-        )
+        metric = metric_axis(self.metric or "value", values.tolist())
+        axes.append(metric)
         units = np.vstack([axis.unit for axis in axes]).T  # runs x axes
         complete: npt.NDArray[np.bool_] = ~np.isnan(units).any(axis=1)
-        nan_runs = sum(1 for v in values if not math.isfinite(v))
+        nan_runs = int((~np.isfinite(values)).sum())
         lacking = int((~complete).sum()) - nan_runs
         shown = np.flatnonzero(complete)
         self._plotted = int(shown.size)
@@ -155,7 +115,7 @@ class ParallelCoordinates(Widget):
         spacing = usable // max(1, len(axes) - 1) if len(axes) > 1 else width - 2
         label_width = max(3, spacing - 1)
 
-        best = [i for i in best_indices(values, self.top_k, self.mode) if complete[i]]
+        best = self.pick_best(values, complete)
         layers: list[tuple[npt.NDArray[np.int64], Style]] = []
         dot_x = np.array([c * 2 for c in columns], dtype=np.int64)
         to_rows = (canvas_rows * 4 - 1) * (1.0 - units)
@@ -168,10 +128,14 @@ class ParallelCoordinates(Widget):
             draw_polylines(dots, dot_x, to_rows[members])
             layers.append((pack_braille(dots), style))
 
-        lines = [self._title(len(shown), nan_runs, lacking, hidden_params, width)]
+        beyond = metric.clipped & complete
+        lines = [
+            self._title(len(shown), nan_runs, int(beyond.sum()), lacking, hidden_params, width)
+        ]
         lines.append(self._labels(axes, columns, label_width, width, top=True))
         canvas = compose_layers(layers, columns, canvas_rows, width)
         _label_categories(canvas, axes, columns, label_width - 1)
+        _mark_beyond(canvas, columns[-1], metric, complete)
         lines.extend(canvas)
         lines.append(self._labels(axes, columns, label_width, width, top=False))
         names = _row_of(
@@ -183,12 +147,15 @@ class ParallelCoordinates(Widget):
             bold_last=True,
         )
         lines.append(names)
-        lines.append(self._legend(points, values, best, width))
+        lines.append(self._legend(values, best, width))
         return Text("\n").join(lines)
 
-    def _title(self, shown: int, nan_runs: int, lacking: int, hidden: int, width: int) -> Text:
+    def _title(
+        self, shown: int, nan_runs: int, beyond: int, lacking: int, hidden: int, width: int
+    ) -> Text:
         # Most important first, as a narrow plot keeps only the start of its title.
         parts = [cut_label(self.metric, 200), f"{nan_runs} NaN left out" if nan_runs else ""]
+        parts.append(f"{beyond} beyond range" if beyond else "")
         parts += [plural(shown, "run"), f"best {self.top_k} ({self.mode})"]
         if lacking:
             parts.append(f"{plural(lacking, 'run')} lacking a parameter left out")
@@ -212,19 +179,30 @@ class ParallelCoordinates(Widget):
             placed.append((column, cut_label(label, label_width)))
         return _row_of(placed, width, style=_HINT)
 
-    @staticmethod
-    def _legend(
-        points: Sequence[SweepPoint], values: list[float], best: list[int], width: int
-    ) -> Text:
+    def _legend(self, values: npt.NDArray[np.float64], best: list[int], width: int) -> Text:
         legend = Text(no_wrap=True, overflow="ellipsis")
         for rank, i in enumerate(best):
             legend.append(
-                f"◆ {cut_label(points[i].run_label, 24)} {format_number(values[i])}",
-                plot_style(BEST_COLORS[rank], bold=True),
+                f"◆ {self.best_label(i, values)}", plot_style(BEST_COLORS[rank], bold=True)
             )
             legend.append("  ")
         legend.truncate(width)
         return legend
+
+
+def _mark_beyond(
+    canvas: list[Text], column: int, metric: Axis, drawn: npt.NDArray[np.bool_]
+) -> None:
+    """Mark the metric axis's ends where drawn runs lie beyond them (their lines end there)."""
+    for row, side, marker in (
+        (0, metric.data > metric.high, "▴"),
+        (-1, metric.data < metric.low, "▾"),
+    ):
+        line = canvas[row]
+        if (side & drawn).any() and 0 <= column < len(line):
+            canvas[row] = Text.assemble(
+                line[:column], (marker, _BEYOND), line[column + 1 :], no_wrap=True
+            )
 
 
 def _row_of(

@@ -2,56 +2,42 @@
 
 The screen gives it :class:`~tui.core.sweep.SweepPoint` objects through ``set_points`` and
 its options as reactives; it redraws only when those or its size change. The best runs
-(top ``top_k`` by the metric) are highlighted; NaN metric values are marked, never dropped
-silently.
+(top ``top_k`` by the metric, among the runs it draws) are highlighted; NaN metric values
+are marked, never dropped silently, and so are runs beyond the metric's axis.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import numpy as np
 from rich.text import Text
-from textual.app import RenderResult
 from textual.reactive import reactive
 from textual_plotext import PlotextPlot
 
+from tui.app.widgets.axis_ticks import log_ticks, nice_ticks, short_number
 from tui.app.widgets.plot_colors import BEST_COLORS, NONFINITE_COLOR, OTHER_COLOR
 from tui.app.widgets.plot_titles import centred_message, cut_label, fit_title, plural, put_title
-from tui.app.widgets.render_cache import RenderCache
+from tui.app.widgets.sweep_plot import SweepPlot
 from tui.core.sanitize import sanitize
-from tui.core.shapes import format_number
-from tui.core.sweep import SweepPoint, axis_for, best_indices, metric_value
+from tui.core.sweep import Axis, axis_for, metric_range
 from tui.core.values import MISSING
 
 
-class SweepScatter(PlotextPlot):
+class SweepScatter(SweepPlot, PlotextPlot):
     """A metric against one hyperparameter: one point per run, the best runs highlighted.
 
-    Categorical hyperparameters get evenly spaced labelled ticks; numeric ones spanning more
-    than two decades (all positive) a log x-axis. Runs with a NaN or infinite metric are
-    drawn as red ``x`` in a row of their own at the worse end of the y-axis (the top when
-    ``mode`` is ``"min"``), away from the best runs; runs without the hyperparameter are
-    counted in the title.
-    """
-
-    DEFAULT_CSS = """
-    SweepScatter {
-        width: 1fr;
-        height: 1fr;
-        min-height: 8;
-    }
+    Both axes span the values drawn, no further. Categorical hyperparameters get evenly
+    spaced labelled ticks; numeric ones spanning more than two decades (all positive) a log
+    x-axis. The metric's axis leaves out a run that explodes (see
+    :func:`~tui.core.sweep.metric_range`): such a run is drawn on the axis's end as ``▴`` or
+    ``▾``. Runs with a NaN or infinite metric are drawn as red ``x`` in a row of their own
+    at the worse end of the y-axis (the top when ``mode`` is ``"min"``), away from the best
+    runs; runs without the hyperparameter are counted in the title.
     """
 
     param: reactive[str] = reactive("")
     """The hyperparameter on the x-axis."""
-    metric: reactive[str] = reactive("value")
-    """Name of the metric on the y-axis (plain text)."""
-    mode: reactive[str] = reactive("min")
-    """``"min"`` or ``"max"``: which end of the metric is best."""
-    top_k: reactive[int] = reactive(3)
-    """How many best runs to highlight (and name in the legend)."""
     show_legend: reactive[bool] = reactive(True)
     """Name the best runs and the NaN marker in a legend (off in a grid that names them once)."""
 
@@ -65,17 +51,10 @@ class SweepScatter(PlotextPlot):
     ) -> None:
         """Create an empty scatter; give it runs with :meth:`set_points`."""
         super().__init__(name=name, id=id, classes=classes, disabled=disabled)
-        self._points: tuple[SweepPoint, ...] = ()
-        self._generation = 0
-        self._drawing_cache = RenderCache()
-        self._plotted = 0
         self._shown_title = ""
         self._fitted_title = ""
-
-    @property
-    def plotted(self) -> int:
-        """Number of runs drawn in the last drawing (NaN markers included)."""
-        return self._plotted
+        self._y_range: tuple[float, float] | None = None
+        self._y_ticks: list[float] = []
 
     @property
     def shown_title(self) -> str:
@@ -85,24 +64,28 @@ class SweepScatter(PlotextPlot):
         """
         return self._shown_title
 
-    def set_points(self, points: Sequence[SweepPoint]) -> None:
-        """Replace the runs to plot; the widget redraws once, on the next refresh."""
-        self._points = tuple(points)
-        self._generation += 1
-        self.refresh()
+    @property
+    def y_range(self) -> tuple[float, float] | None:
+        """The metric values at the bottom and top of the last drawing's y-axis (its rows
+        for the legend and the NaN markers aside); ``None`` before a drawing."""
+        return self._y_range
 
-    def validate_mode(self, mode: str) -> str:
-        """Anything but ``"max"`` means ``"min"``."""
-        return "max" if mode == "max" else "min"
+    @property
+    def y_ticks(self) -> list[float]:
+        """The values labelled on the last drawing's y-axis."""
+        return self._y_ticks
 
-    def validate_top_k(self, top_k: int) -> int:
-        """At least 0, at most the number of highlight colours."""
-        return min(max(0, int(top_k)), len(BEST_COLORS))
+    def drawing_key(self) -> tuple[object, ...]:
+        """The hyperparameter, the legend and the theme (plotext's colours)."""
+        return (self.param, self.show_legend, self.app.theme, self.theme)
 
     def _draw_figure(self) -> str | None:
         plt = self.plt
         plt.clear_figure()
         self._plotted = 0
+        self._best = []
+        self._y_range = None
+        self._y_ticks = []
         points = self._points
         param = self.param
         if not points:
@@ -111,26 +94,19 @@ class SweepScatter(PlotextPlot):
             return "choose a hyperparameter"
         axis = axis_for(param, [p.params.get(param, MISSING) for p in points])
         has = ~np.isnan(axis.data)
-        values = np.array([metric_value(p.value) for p in points])
+        values = self.metric_values()
         finite = has & np.isfinite(values)
         nan = has & ~np.isfinite(values)
         if not has.any():
             return f"no run has {param}"
-        best = [i for i in best_indices(values.tolist(), self.top_k, self.mode) if has[i]]
-        if finite.any():
-            lo, hi = float(values[finite].min()), float(values[finite].max())
-        else:
-            lo, hi = 0.0, 1.0
-        if hi <= lo:
-            pad = max(abs(lo) * 0.1, 1e-9)
-            lo, hi = lo - pad, hi + pad
-        else:
-            pad = (hi - lo) * 0.05
-            lo, hi = lo - pad, hi + pad
+        best = self.pick_best(values, finite)
+        lo, hi = metric_range(self.metric, values[finite].tolist()) or (0.0, 1.0)
+        above_range, below_range = finite & (values > hi), finite & (values < lo)
+        beyond = above_range | below_range
         # Rows of the canvas (the height less title, frame, ticks and axis label) are set
         # apart above the points for the legend, which plotext draws over the top-left, and
         # for the NaN markers at the worse end, so neither covers a run.
-        legend = len(best) + (1 if nan.any() else 0) if self.show_legend else 0
+        legend = len(best) + int(nan.any()) + int(beyond.any()) if self.show_legend else 0
         nan_row = 1 if nan.any() else 0
         above = legend + (nan_row if self.mode == "min" else 0)
         below = nan_row if self.mode == "max" else 0
@@ -139,33 +115,38 @@ class SweepScatter(PlotextPlot):
         canvas_rows = max(1, self.size.height - 5)
         row = (hi - lo) / max(1, canvas_rows - above - below - 1)
         plt.ylim(lo - below * row, hi + above * row)
+        # Ticks label the metric's range only, never the rows for the legend and NaNs.
+        self._y_range = (lo, hi)
+        self._y_ticks = nice_ticks(lo, hi, max(2, canvas_rows // 3))
+        plt.yticks(self._y_ticks, [short_number(t) for t in self._y_ticks])
         nan_y = hi + row if self.mode == "min" else lo - row
         x = axis.data
-        if axis.kind == "categorical":
-            count = len(axis.ticks)
-            plt.xlim(-0.5, count - 0.5)
-            width = max(3, (self.size.width - 10) // max(1, count) - 1)
-            plt.xticks(list(range(count)), [cut_label(label, width) for label in axis.categories])
-        else:
-            if axis.kind == "log":
-                plt.xscale("log")
-            x_lo, x_hi = float(np.nanmin(x)), float(np.nanmax(x))
-            if x_hi <= x_lo:
-                plt.xlim(x_lo - max(abs(x_lo) * 0.1, 1e-9), x_hi + max(abs(x_hi) * 0.1, 1e-9))
-            elif axis.kind == "log":
-                plt.xlim(math.log10(x_lo) - 0.05, math.log10(x_hi) + 0.05)
-        others = finite.copy()
-        others[best] = False
+        self._x_axis(axis)
+        y = np.clip(values, lo, hi)
+        rest = np.ones(len(points), dtype=bool)
+        rest[best] = False
+        others = finite & rest & ~beyond
         if others.any():
-            plt.scatter(x[others].tolist(), values[others].tolist(), marker="•", color=OTHER_COLOR)
+            plt.scatter(x[others].tolist(), y[others].tolist(), marker="•", color=OTHER_COLOR)
+        # Runs beyond the range lie on its end, marked; the legend names the marker once.
+        labelled = self.show_legend
+        for side, marker in ((above_range & rest, "▴"), (below_range & rest, "▾")):
+            if side.any():
+                plt.scatter(
+                    x[side].tolist(),
+                    y[side].tolist(),
+                    marker=marker,
+                    color=NONFINITE_COLOR,
+                    label="beyond range" if labelled else None,
+                )
+                labelled = False
         for rank, i in enumerate(best):
-            label = f"{cut_label(points[i].run_label, 24)} {format_number(float(values[i]))}"
             plt.scatter(
                 [float(x[i])],
-                [float(values[i])],
+                [float(y[i])],
                 marker="◆",
                 color=BEST_COLORS[rank],
-                label=label if self.show_legend else None,
+                label=self.best_label(i, values) if self.show_legend else None,
             )
         if nan.any():
             plt.scatter(
@@ -178,6 +159,8 @@ class SweepScatter(PlotextPlot):
         self._plotted = int(finite.sum() + nan.sum())
         # Most important first, as a narrow plot keeps only the start of its title.
         notes = [f"{self.metric} vs {param}", f"{int(nan.sum())} NaN" if nan.any() else ""]
+        if beyond.any():
+            notes.append(f"{int(beyond.sum())} beyond range")
         if best:
             notes.append(f"best {len(best)} ({self.mode})")
         lacking = int((~has).sum())
@@ -190,31 +173,43 @@ class SweepScatter(PlotextPlot):
         plt.xlabel(cut_label(param + (" (log)" if axis.kind == "log" else ""), 80))
         return None
 
-    def render(self) -> RenderResult:
-        """Draw the scatter; reuse the last drawing while nothing it depends on changed."""
-        width, height = self.size
-        key = (
-            self._generation,
-            self.param,
-            self.metric,
-            self.mode,
-            self.top_k,
-            self.show_legend,
-            width,
-            height,
-            self.app.theme,
-            self.theme,
-        )
-        return self._drawing_cache.get(key, lambda: self._draw(width, height))
+    def _x_axis(self, axis: Axis) -> None:
+        """Limits and ticks of the x-axis: the hyperparameter's values, no further."""
+        plt = self.plt
+        count = max(3, (self.size.width - 10) // 8)
+        if axis.kind == "categorical":
+            categories = len(axis.ticks)
+            plt.xlim(-0.5, categories - 0.5)
+            width = max(3, (self.size.width - 10) // max(1, categories) - 1)
+            plt.xticks(
+                list(range(categories)), [cut_label(label, width) for label in axis.categories]
+            )
+            return
+        lo, hi = axis.low, axis.high
+        if hi <= lo:
+            pad = max(abs(lo) * 0.1, 1e-9)
+            plt.xlim(lo - pad, hi + pad)
+            plt.xticks([lo], [short_number(lo)])
+            return
+        if axis.kind == "log":
+            plt.xscale("log")
+            # plotext takes a log axis's limits as log10 of them, its ticks as values.
+            plt.xlim(math.log10(lo), math.log10(hi))
+            ticks = [10.0**e for e in log_ticks(math.log10(lo), math.log10(hi), count)]
+        else:
+            plt.xlim(lo, hi)
+            ticks = nice_ticks(lo, hi, count)
+        plt.xticks(ticks, [short_number(t) for t in ticks])
 
-    def _draw(self, width: int, height: int) -> Text:
+    def draw(self, width: int, height: int) -> Text:
+        """The scatter at this size, or a line saying why there is none."""
         try:
             message = self._draw_figure()
             if message is not None:
                 return centred_message(message, width, height)
             # plotext's build() rescales a figure's data in place for log axes, so each
             # figure is built exactly once, right after it is drawn.
-            rendered = super().render()
+            rendered = PlotextPlot.render(self)
         except Exception as error:
             # plotext raises on inputs we cannot enumerate; show why instead of crashing.
             self._plotted = 0
