@@ -548,7 +548,7 @@ class RunsScreen(StoreScreen):
         colors = distinct_colors([app.color_of(run.key) for run in runs])
         strip.show(
             [
-                StripRun(run, run.name, color, current=run.key == current)
+                StripRun(run, self.names.get(run.key, run.name), color, current=run.key == current)
                 for run, color in zip(runs, colors)
             ],
             self.strip_metrics(runs),
