@@ -18,14 +18,17 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from tui.core.formats.base import READ_BUDGET, Adapter, Claim, Source, written_at
+from tui.core.formats.delimited import numeric_rows
 from tui.core.formats.documents import load_file
 from tui.core.formats.files import newest_mtime, relative, stamp
 from tui.core.formats.meta import finish_meta
-from tui.core.records import X_KEYS, RecordBuilder
+from tui.core.records import TIME_KEY, X_KEYS, RecordBuilder
 from tui.core.sanitize import sanitize
 from tui.core.store import Batch
-from tui.core.tail import FileTail, UnsafeFile, open_regular
+from tui.core.tail import FileTail, Lines, UnsafeFile, open_regular
 
 SNIFF = 4096
 """Bytes read from the start of a candidate file to check its header."""
@@ -245,6 +248,37 @@ class CsvSource(Source):
                 records.append(record)
         return records
 
+    def _add(self, chunk: Lines, builder: RecordBuilder, bad: list[tuple[str, int, str]]) -> None:
+        """Add the rows of ``chunk``: all numbers in bulk, anything else row by row."""
+        blob = chunk.blob
+        first = chunk.first_lineno
+        if blob is None or self.pending:
+            builder.add_records(self._parse(chunk.lines, first, bad))
+            return
+        body = blob
+        if self.header is None:
+            cut = blob.find(b"\n") + 1
+            self._parse([blob[: cut - 1]], first, bad)
+            body, first = blob[cut:], first + 1
+        if self.header is not None and self._add_table(body, builder):
+            return
+        lines = body.split(b"\n")
+        lines.pop()
+        builder.add_records(self._parse(lines, first, bad))
+
+    def _add_table(self, body: bytes, builder: RecordBuilder) -> bool:
+        """Add a body of rows that are all numbers as columns; False (nothing added) if not."""
+        header = self.header or []
+        table = numeric_rows(body, self.delimiter, len(header)) if body else None
+        if table is None:
+            return False
+        columns: dict[str, tuple[np.ndarray | None, np.ndarray]] = {
+            name: (None, table[:, j]) for j, name in enumerate(header)
+        }
+        times = columns.pop(TIME_KEY, None)
+        builder.add_columns(len(table), columns, None if times is None else times[1])
+        return True
+
     def read(self, budget: int = READ_BUDGET) -> Batch | None:
         notes: list[str] = []
         bad: list[tuple[str, int, str]] = []
@@ -266,9 +300,8 @@ class CsvSource(Source):
         else:
             notes.extend(chunk.notes)
         bad.extend((self.file.name, n, r) for n, r in chunk.skipped)
-        records = self._parse(chunk.lines, chunk.first_lineno, bad)
         builder = RecordBuilder(self.ordinal, written_at(self.file))
-        builder.add_records(records)
+        self._add(chunk, builder, bad)
         self.ordinal = builder.ordinal
         config_changed = self._read_hparams(notes)
         meta = None

@@ -18,14 +18,20 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from tui.core.formats.base import READ_BUDGET, Adapter, Claim, Source, written_at
+from tui.core.formats.delimited import numeric_rows
 from tui.core.formats.documents import load_file
 from tui.core.formats.files import list_files, newest_mtime, relative, stamp
 from tui.core.formats.meta import finish_meta
 from tui.core.records import RecordBuilder
 from tui.core.sanitize import sanitize
 from tui.core.store import Batch
-from tui.core.tail import FileTail
+from tui.core.tail import FileTail, Lines
+
+Columns = tuple[int, dict[str, tuple[np.ndarray | None, np.ndarray]], np.ndarray | None]
+"""Rows parsed in bulk: how many, the metric and step columns, and the times."""
 
 METRICS_DIR = Path("plots") / "metrics"
 IMAGES_DIR = Path("plots") / "images"
@@ -110,6 +116,36 @@ class DvcliveSource(Source):
             bad.append((label, first + i, "a row without a step and a number"))
         return records
 
+    def _chunk(
+        self, name: str, chunk: Lines, bad: list[tuple[str, int, str]]
+    ) -> list[dict[str, Any]] | Columns:
+        """The rows of one file's chunk: all numbers in bulk, anything else row by row."""
+        blob = chunk.blob
+        first = chunk.first_lineno
+        if blob is None:
+            return self._rows(name, chunk.lines, first, bad)
+        body = blob
+        if name not in self._headers:
+            cut = blob.find(b"\n") + 1
+            self._rows(name, [blob[: cut - 1]], first, bad)
+            body, first = blob[cut:], first + 1
+        header = self._headers.get(name)
+        table = numeric_rows(body, "\t", len(header)) if header and body else None
+        if header is not None and table is not None:
+            columns = dict(zip(header, table.T))
+            steps = columns.pop("step")
+            stamps = columns.pop("timestamp", None)
+            if columns and np.isfinite(steps).all():
+                values = list(columns.values())[-1]  # the last value cell wins, as row by row
+                return (
+                    len(table),
+                    {"step": (None, steps), name[: -len(".tsv")]: (None, values)},
+                    None if stamps is None else stamps / 1000.0,
+                )
+        lines = body.split(b"\n")
+        lines.pop()
+        return self._rows(name, lines, first, bad)
+
     def _read_params(self, notes: list[str]) -> bool:
         path = self.directory / "params.yaml"
         current = stamp(path)
@@ -135,7 +171,7 @@ class DvcliveSource(Source):
         self.more = False
         notes: list[str] = []
         bad: list[tuple[str, int, str]] = []
-        records: list[dict[str, Any]] = []
+        parts: list[list[dict[str, Any]] | Columns] = []
         replace = False
         remaining = budget
         for name in self._metric_files():
@@ -147,8 +183,9 @@ class DvcliveSource(Source):
                 replace = True
                 self._headers.pop(name, None)
             notes.extend(chunk.notes)
-            records.extend(self._rows(name, chunk.lines, chunk.first_lineno, bad))
-            remaining -= sum(len(line) + 1 for line in chunk.lines)
+            blob = chunk.blob
+            remaining -= len(blob) if blob is not None else sum(len(n) + 1 for n in chunk.lines)
+            parts.append(self._chunk(name, chunk, bad))
             self.more = self.more or chunk.more
             if remaining <= 0:
                 self.more = True
@@ -160,11 +197,15 @@ class DvcliveSource(Source):
             self._tails.clear()
             self._headers.clear()
             self.more = True
-            records = []
+            parts = []
         config_changed = self._read_params(notes)
         media = self._read_media()
         builder = RecordBuilder(0, written_at(self.directory / "metrics.json"))
-        builder.add_records(records)
+        for part in parts:
+            if isinstance(part, list):
+                builder.add_records(part)
+            else:
+                builder.add_columns(*part)
         block = builder.build()
         meta = None
         if config_changed or self._meta is None:
