@@ -276,7 +276,7 @@ def _as_float(value: float) -> float:
         return math.inf if value > 0 else -math.inf
 
 
-def _times_column(column: Sequence[object], now: float) -> np.ndarray:
+def times_column(column: Sequence[object], now: float) -> np.ndarray:
     """Epoch seconds for a column of ``_time`` values (vectorised for ISO strings)."""
     if set(map(type, column)) == {str}:
         # numpy parses naive ISO-8601 in C; "Z" (UTC) must go, and an explicit offset
@@ -485,12 +485,12 @@ class RecordBuilder:
                     text, missing = "".join(map(str, stamps)), stamps.count(None)
                 colons += n - missing + text.count(":")
                 if not missing:
-                    times[:] = _times_column(stamps, self.now)
+                    times[:] = times_column(stamps, self.now)
                     continue
                 present = [i for i, v in enumerate(stamps) if v is not None]
                 if present:
                     where = np.asarray(present, dtype=np.int64)
-                    times[where] = _times_column([stamps[i] for i in present], self.now)
+                    times[where] = times_column([stamps[i] for i in present], self.now)
                 continue
             # numpy reads the quoted tokens ("NaN", "-Infinity") as the floats they name.
             columns[key] = np.fromiter(map(getter, records), np.float64, n)
@@ -638,7 +638,7 @@ class RecordBuilder:
         if x_at >= 0:
             steps[local] = table[:, x_at]
         if stamps is not None:
-            times[local] = _times_column(tuple(stamps), self.now)
+            times[local] = times_column(tuple(stamps), self.now)
         for j, key in enumerate(keys):
             if j != x_at and (name := self._name(key)) is not None:
                 self._scalars[name].append((index, table[:, j]))

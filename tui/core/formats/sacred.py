@@ -20,12 +20,14 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from tui.core.formats.base import READ_BUDGET, Adapter, Claim, Source, now, written_at
 from tui.core.formats.documents import parse_json
 from tui.core.formats.files import SMALL_LIMIT, newest_mtime, read_small, relative, stamp
 from tui.core.formats.meta import finish_meta
 from tui.core.formats.native import log_lines
-from tui.core.records import RecordBuilder, parse_time
+from tui.core.records import TIME_KEY, X_KEYS, RecordBuilder, parse_time, times_column
 from tui.core.sanitize import sanitize
 from tui.core.shapes import is_number
 from tui.core.status import RunStatus
@@ -58,6 +60,67 @@ def iso_utc(value: object) -> str | None:
 
 def _mapping(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+Columns = tuple[int, dict[str, tuple[np.ndarray | None, np.ndarray]], np.ndarray]
+"""Records in bulk: how many, their step and metric columns, and their times."""
+
+_NUMBERS = frozenset({int, float})
+
+
+def _numbers(values: list[Any]) -> np.ndarray | None:
+    """``values`` as float64 when every one is an int or a float (never a bool), else None."""
+    if not set(map(type, values)) <= _NUMBERS:
+        return None
+    try:
+        return np.array(values, dtype=np.float64)
+    except OverflowError:  # an int beyond float64: the point by point path makes it infinite
+        return None
+
+
+def bulk_records(points: list[tuple[str, list[Any], list[Any], list[Any]]]) -> Columns | None:
+    """New points ``(metric, steps, values, times)`` merged into records by step, as columns.
+
+    The same records as merging point by point: sorted by step then time, one record per
+    step holding each metric's point and the earliest time. ``None`` (the caller merges
+    point by point) when a step is not a finite number, a value not a number, a metric logs
+    twice at one step, or a metric is named like the step or time key.
+    """
+    names: list[str] = []
+    steps, values, moments = [], [], []
+    for name, raw_steps, raw_values, raw_times in points:
+        step, value = _numbers(raw_steps), _numbers(raw_values)
+        if name in X_KEYS or name == TIME_KEY or step is None or value is None:
+            return None
+        if not np.isfinite(step).all():
+            return None
+        moment = np.full(len(step), math.inf)
+        if raw_times:
+            moment[: len(raw_times)] = times_column(raw_times, math.inf)
+        names.append(name)
+        steps.append(step)
+        values.append(value)
+        moments.append(moment)
+    if not names:
+        return None
+    ids = np.repeat(np.arange(len(names)), [len(s) for s in steps])
+    step = np.concatenate(steps)
+    moment = np.concatenate(moments)
+    order = np.lexsort((moment, step))
+    step, moment, ids = step[order], moment[order], ids[order]
+    value = np.concatenate(values)[order]
+    if len(step) > 1:
+        pairs = np.lexsort((step, ids))
+        same = (ids[pairs][1:] == ids[pairs][:-1]) & (step[pairs][1:] == step[pairs][:-1])
+        if same.any():
+            return None
+    first = np.r_[True, step[1:] != step[:-1]]
+    record = np.cumsum(first) - 1
+    columns: dict[str, tuple[np.ndarray | None, np.ndarray]] = {"step": (None, step[first])}
+    for i, name in enumerate(names):
+        mine = ids == i
+        columns[name] = (record[mine], value[mine])
+    return int(record[-1]) + 1, columns, moment[first]
 
 
 class SacredSource(Source):
@@ -114,17 +177,15 @@ class SacredSource(Source):
         self._documents[name] = value
         return True
 
-    def _points(self, replace: bool) -> tuple[list[dict[str, Any]], bool]:
+    def _points(self, replace: bool) -> tuple[list[dict[str, Any]] | Columns, bool]:
         """Records of the metric points not read yet; True when the history was rewritten."""
         metrics = self._documents.get("metrics.json", {})
-        fresh: list[tuple[float, float, str, float]] = []
         rewritten = replace
         lengths: dict[str, int] = {}
         for name, entry in metrics.items():
             if not isinstance(entry, dict):
                 continue
             values, steps = entry.get("values"), entry.get("steps")
-            times = entry.get("timestamps")
             if not isinstance(values, list) or not isinstance(steps, list):
                 continue
             count = min(len(values), len(steps))
@@ -133,11 +194,34 @@ class SacredSource(Source):
                 rewritten = True
         if rewritten:
             self._counts = {}
+        points = []
         for name, count in lengths.items():
             entry = metrics[name]
             times = entry.get("timestamps") if isinstance(entry.get("timestamps"), list) else []
-            for i in range(self._counts.get(name, 0), count):
-                step, value = entry["steps"][i], entry["values"][i]
+            start = self._counts.get(name, 0)
+            if count > start:
+                points.append(
+                    (
+                        name,
+                        entry["steps"][start:count],
+                        entry["values"][start:count],
+                        times[start:count],
+                    )
+                )
+            self._counts[name] = count
+        bulk = bulk_records(points)
+        if bulk is not None:
+            self._step = max(self._step, float(bulk[1]["step"][1].max()))
+            return bulk, rewritten
+        return self._merge(points), rewritten
+
+    def _merge(
+        self, points: list[tuple[str, list[Any], list[Any], list[Any]]]
+    ) -> list[dict[str, Any]]:
+        """Points merged into records by step, one by one (what ``bulk_records`` cannot take)."""
+        fresh: list[tuple[float, float, str, float]] = []
+        for name, steps, values, times in points:
+            for i, (step, value) in enumerate(zip(steps, values)):
                 if not is_number(step):
                     continue
                 moment = parse_time(times[i]) if i < len(times) else None
@@ -145,7 +229,6 @@ class SacredSource(Source):
                 fresh.append(
                     (moment if moment is not None else math.inf, float(step), name, number)
                 )
-            self._counts[name] = count
         fresh.sort(key=lambda p: (p[1], p[0]))
         records: list[dict[str, Any]] = []
         by_step: dict[float, dict[str, Any]] = {}
@@ -158,7 +241,7 @@ class SacredSource(Source):
                 records.append(record)
             record[name] = value
             self._step = max(self._step, step)
-        return records, rewritten
+        return records
 
     def _meta_now(self) -> dict[str, Any] | None:
         run = self._documents.get("run.json", {})
@@ -202,7 +285,13 @@ class SacredSource(Source):
     def read(self, budget: int = READ_BUDGET) -> Batch | None:
         notes: list[str] = []
         changed = [self._document(n, notes) for n in ("run.json", "config.json", "metrics.json")]
-        records, rewritten = self._points(False) if changed[2] else ([], False)
+        found, rewritten = self._points(False) if changed[2] else ([], False)
+        builder = RecordBuilder(0, written_at(self.directory / "metrics.json"))
+        if isinstance(found, list):
+            records = found
+        else:
+            builder.add_columns(*found)
+            records = []
         run = self._documents.get("run.json", {})
         beat = parse_time(run.get("heartbeat")) if changed[0] else None
         if (
@@ -216,7 +305,6 @@ class SacredSource(Source):
         logs = self.cout.read(budget)
         notes.extend(logs.notes)
         self.more = logs.more
-        builder = RecordBuilder(0, written_at(self.directory / "metrics.json"))
         builder.add_records(records)
         block = builder.build()
         meta = self._meta_now()
