@@ -311,9 +311,12 @@ class TrackApp(App[int]):
         """Every few seconds (longer on a box with many processes), and on request: find
         the process writing each run's files and what our audit log says we stopped."""
         worker = get_current_worker()
+        generation, touched = 0, None  # the first gathering stats every file
         while not worker.is_cancelled:
             self._first_paint.wait(2.0)  # the first frame before a scan of every process
-            evidence = self.evidence.gather(self.engine.run_files())
+            files = self.engine.run_files()
+            evidence = self.evidence.gather(files, touched)
+            generation, touched = self.engine.touched_since(generation)
             self.post_message(EvidenceGathered(evidence))
             self._evidence_wake.wait(evidence.pause)
             self._evidence_wake.clear()

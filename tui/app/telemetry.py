@@ -80,6 +80,7 @@ class Telemetry:
         """When the app began sampling a run itself (a run with no ``system.jsonl``)."""
         self.polls = 0
         """GPU readings applied so far."""
+        self._attributed = False  # the last reading gave runs their GPU use
         self._wake = threading.Event()
         self._samplers: dict[str, TreeSampler] = {}  # reading side only
         self._files: dict[str, SystemFile] = {}  # reading side only
@@ -212,8 +213,13 @@ class Telemetry:
         store = self.app.store
         changed: set[str] = set()
         if message.host is not None:
-            self.state = attribute(message.host, identities(store, self._host))
-            changed.update(self.state.apply(store))
+            if message.host.reading.available:
+                self.state = attribute(message.host, identities(store, self._host))
+            else:  # no runs to match (no driver, a failed read): skip the walk over runs
+                self.state = attribute(message.host, ())
+            if message.host.reading.available or self._attributed:
+                changed.update(self.state.apply(store))
+            self._attributed = message.host.reading.available
             self.polls += 1
         self.with_file |= message.with_file
         for key, block in message.files.items():

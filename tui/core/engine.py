@@ -316,6 +316,11 @@ class Engine:
         self._announced: set[str] = set()
         self._open: OrderedDict[str, None] = OrderedDict()
         self.open_budget = open_file_budget()
+        # Change generations: each run's last change, for readers that redo only what changed.
+        self._generation = 0
+        self._touched: dict[str, int] = {}  # run -> the generation of its last change
+        self._files: dict[str, tuple[int, list[Path]]] = {}  # run_files(): (generation, files)
+        self._files_lock = threading.Lock()
 
     # Discovery -------------------------------------------------------------------------
     def scan(self) -> list[str]:
@@ -367,8 +372,10 @@ class Engine:
             for _ in range(4):
                 keys = self._dirs.get(directory)
                 if keys is not None:
+                    self._generation += 1
                     for key in keys:
                         self._evented[key] = now
+                        self._touched[key] = self._generation
                     if not keys <= self._dirty:
                         became_dirty = not self._dirty
                         self._dirty |= keys
@@ -389,7 +396,10 @@ class Engine:
         """Mark runs dirty by key."""
         with self._lock:
             was_empty = not self._dirty and not self._rescan
-            self._dirty.update(k for k in keys if k in self.sources)
+            known = [k for k in keys if k in self.sources]
+            self._generation += 1
+            self._touched.update(dict.fromkeys(known, self._generation))
+            self._dirty.update(known)
             fire = was_empty and bool(self._dirty)
         if fire:
             self._signal()
@@ -407,10 +417,33 @@ class Engine:
         """Whether anything waits to be read."""
         return bool(self._dirty) or self._rescan
 
+    def touched_since(self, generation: int) -> tuple[int, frozenset[str]]:
+        """The runs whose files changed (an event, a re-check, a new or re-read source)
+        after ``generation``, and the generation to ask from next time (start from 0)."""
+        with self._lock:
+            now, touched = self._generation, list(self._touched.items())
+        return now, frozenset(key for key, seen in touched if seen > generation)
+
     # Reading ---------------------------------------------------------------------------
     def run_files(self) -> dict[str, list[Path]]:
-        """Every known run's data files, by key (what a writer process would hold open)."""
-        return {key: source.watched_files() for key, source in list(self.sources.items())}
+        """Every known run's data files, by key (what a writer process would hold open).
+
+        A run's list is asked of its source again only after the run changed (see
+        :meth:`touched_since`): with thousands of runs, building every list each time
+        cost more than the scan it feeds. Callers must not modify the lists.
+        """
+        with self._lock:
+            sources, touched = list(self.sources.items()), dict(self._touched)
+        files: dict[str, list[Path]] = {}
+        with self._files_lock:
+            cache = self._files
+            for key, source in sources:
+                seen = touched.get(key, 0)
+                cached = cache.get(key)
+                if cached is None or cached[0] < seen:
+                    cached = cache[key] = (seen, source.watched_files())
+                files[key] = cached[1]
+        return files
 
     def preview(self, key: str, tail_bytes: int = 65536) -> Batch | None:
         """The end of a run's history for the first paint (see ``Source.preview``)."""
@@ -452,6 +485,10 @@ class Engine:
             if source.more:
                 again.append(key)
             self._opened(key)
+        if batches:
+            with self._lock:  # reading may teach a source of new files (run_files)
+                self._generation += 1
+                self._touched.update(dict.fromkeys((b.key for b in batches), self._generation))
         if again:
             self.mark(again)
         return batches
@@ -474,6 +511,8 @@ class Engine:
         key = source.key
         with self._lock:
             self.sources[key] = source
+            self._generation += 1
+            self._touched[key] = self._generation
         self._open.pop(key, None)  # read (and closed) in another process
         out = list(batches)
         if key in self._previewed:

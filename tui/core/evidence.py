@@ -12,16 +12,31 @@ job (:mod:`tui.core.slurm`, one batched call for all runs). The result is frozen
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tui.core.audit import AuditReader, Stop, logs_for
 from tui.core.engine import is_network_filesystem
-from tui.core.openfiles import RunProcess, WriterScanner, index_files
+from tui.core.openfiles import (
+    SCAN_INTERVAL,
+    FileId,
+    FileIndex,
+    RunFile,
+    RunProcess,
+    WriterScanner,
+    file_ids,
+)
 from tui.core.sanitize import unescape_path
 from tui.core.slurm import SlurmJob, SlurmTracker
 from tui.core.store import RunStore
+
+# A gathering may use this share of a core: its pause is stretched to its CPU cost / SHARE.
+SHARE = 0.002
+
+# Every run file is stat'ed again at least this often, whatever the change tracking said.
+FULL_SECONDS = 300.0
 
 
 def _normal(path: str | Path) -> str:
@@ -37,8 +52,9 @@ class Evidence:
         stops: tracktui's newest carried-out kill per run directory (normalised path).
         scanned: how many run files the scan looked for.
         seconds: wall time of the process scan.
-        cpu_seconds: CPU time of the process scan.
-        pause: seconds until the next periodic gathering (stretched on a busy box).
+        cpu_seconds: CPU time of the whole gathering (files, processes, audit log, Slurm).
+        pause: seconds until the next periodic gathering, stretched so that gatherings use
+            at most ``SHARE`` of a core (a box with many processes, a ROOT of many runs).
         local: ROOT is on a local filesystem, so a writer of its files is a process of this
             box and the scan would have seen it.
         slurm: what Slurm says about each run's job, by run key (absent: no job named).
@@ -61,7 +77,11 @@ class Evidence:
         base = _normal(root)
         for run in store:
             process = self.processes.get(run.key)
-            stop = self.stops.get(os.path.normpath(os.path.join(base, unescape_path(run.path))))
+            stop = (
+                self.stops.get(os.path.normpath(os.path.join(base, unescape_path(run.path))))
+                if self.stops
+                else None
+            )
             if process != run.process or stop != run.stop or run.scanned != self.local:
                 run.process, run.stop, run.scanned = process, stop, self.local
                 changed.append(run.key)
@@ -91,30 +111,85 @@ class EvidenceGatherer:
         audit: AuditReader | None = None,
         local: bool | None = None,
         slurm: SlurmTracker | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.root = root
         self.local = not is_network_filesystem(root) if local is None else local
         self.scanner = scanner or WriterScanner()
         self.audit = audit or AuditReader(logs_for(root))
         self.slurm = slurm or SlurmTracker()
+        self.clock = clock
+        self._files: dict[str, tuple[Sequence[Path], dict[FileId, RunFile[str]]]] = {}
+        self._index: FileIndex[str] | None = None
+        self._full_at = float("-inf")
+        self._full_every = FULL_SECONDS
 
-    def gather(self, files: Mapping[str, Sequence[Path]]) -> Evidence:
+    def gather(
+        self, files: Mapping[str, Sequence[Path]], touched: Collection[str] | None = None
+    ) -> Evidence:
         """Look for the writers of ``files`` (run key -> its files) and read the audit log.
 
-        The files are stat'ed afresh each time: a rotated or recreated file has a new inode.
+        ``touched``: the runs whose files may have changed since the last gathering (see
+        ``Engine.touched_since``); only theirs are stat'ed again (a rotated or recreated
+        file has a new inode), and the others keep the identity found before. ``None``
+        stats every file, as does a gathering ``FULL_SECONDS`` (longer for many files) after
+        the last full one.
         """
-        index = index_files(files)
+        cpu = time.thread_time()
+        now = self.clock()
+        full = touched is None or now >= self._full_at + self._full_every
+        index = self._index_of(files, None if full else touched)
+        indexed = time.thread_time()
         scan = self.scanner.scan(index)
         stops = {_normal(run): stop for run, stop in self.audit.stops().items()}
-        jobs = self.slurm.refresh(files)
+        jobs = self.slurm.refresh(files, None if full else touched)
+        cost = time.thread_time() - cpu
+        if full:
+            # A full re-stat costs in proportion to the files: space them by that cost.
+            self._full_at, self._full_every = now, max(FULL_SECONDS, (indexed - cpu) / SHARE)
+        # The pause is paced by what every gathering costs (the scan of processes, the
+        # audit log, Slurm); re-stat'ing touched files costs in proportion to what changed.
+        recurring = cost - (indexed - cpu)
         return Evidence(
             processes=dict(scan.runs),
             stops=stops,
             scanned=len(index),
             seconds=scan.seconds,
-            cpu_seconds=scan.cpu_seconds,
-            pause=scan.pause(),
+            cpu_seconds=cost,
+            pause=max(SCAN_INTERVAL, recurring / SHARE),
             local=self.local,
             slurm=dict(jobs.jobs),
             slurm_commands=jobs.commands,
         )
+
+    def _index_of(
+        self, files: Mapping[str, Sequence[Path]], touched: Collection[str] | None
+    ) -> FileIndex[str]:
+        """The files' identities: stat'ed again for the touched runs, new runs and runs whose
+        list of files changed; kept for the others. The index is rebuilt only when an
+        identity changed."""
+        cache = self._files
+        dirty = self._index is None or len(cache) != len(files) or touched is None
+        for key, paths in files.items():
+            cached = cache.get(key)
+            if (
+                touched is None
+                or cached is None
+                or key in touched
+                or (cached[0] is not paths and list(cached[0]) != list(paths))
+            ):
+                found = file_ids(key, paths)
+                if cached is None or cached[1] != found:
+                    dirty = True
+                cache[key] = (paths, found)
+        if len(cache) != len(files):
+            for key in [k for k in cache if k not in files]:
+                del cache[key]
+            dirty = True
+        if dirty or self._index is None:
+            merged: dict[FileId, RunFile[str]] = {}
+            for key in files:  # a file shared by two runs keeps the first that names it
+                for file_id, run_file in cache[key][1].items():
+                    merged.setdefault(file_id, run_file)
+            self._index = FileIndex.of(merged)
+        return self._index

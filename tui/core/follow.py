@@ -233,6 +233,8 @@ class Follower:
         self._killing: dict[str, threading.Thread] = {}
         self._next_status = 0.0
         self._next_evidence = 0.0
+        self._generation = 0  # of the engine's changes, when the evidence last looked
+        self._touched: frozenset[str] | None = None  # runs changed since (None: all)
         self._watch_mode = self.engine.mode
         self._gpu = gpu
         self._next_gpu = 0.0
@@ -361,7 +363,8 @@ class Follower:
 
     def _gather(self) -> set[str]:
         """Look for writer processes and read the audit log (every few seconds)."""
-        evidence = self.gatherer.gather(self.engine.run_files())
+        evidence = self.gatherer.gather(self.engine.run_files(), self._touched)
+        self._generation, self._touched = self.engine.touched_since(self._generation)
         self._next_evidence = time.monotonic() + evidence.pause
         return set(evidence.apply(self.store, self.engine.root))
 

@@ -189,15 +189,23 @@ def index_files(runs: Mapping[K, Iterable[str | Path]]) -> FileIndex[K]:
     """
     index: dict[FileId, RunFile[K]] = {}
     for key, paths in runs.items():
-        for path in paths:
-            try:
-                st = os.stat(path)
-            except OSError:
-                continue
-            if (st.st_mode & 0o170000) != 0o100000:  # S_ISREG, without importing stat
-                continue
-            index.setdefault((st.st_dev, st.st_ino), RunFile(key, str(path)))
+        for file_id, run_file in file_ids(key, paths).items():
+            index.setdefault(file_id, run_file)
     return FileIndex.of(index)
+
+
+def file_ids(key: K, paths: Iterable[str | Path]) -> dict[FileId, RunFile[K]]:
+    """One run's regular files by device and inode (see :func:`index_files`)."""
+    found: dict[FileId, RunFile[K]] = {}
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        if (st.st_mode & 0o170000) != 0o100000:  # S_ISREG, without importing stat
+            continue
+        found.setdefault((st.st_dev, st.st_ino), RunFile(key, str(path)))
+    return found
 
 
 def is_helper(name: str, argv: tuple[str, ...]) -> bool:
@@ -259,8 +267,9 @@ class WriterScanner:
         processes = descriptors = 0
         readlink, stat, listdir = os.readlink, os.stat, os.listdir  # hot loop
         check_owner, uid = self._check_owner, self.uid
+        me = str(os.getpid())  # holds the run files open to read them, and writes none
         for entry in listdir(self.proc):
-            if not entry.isdigit():
+            if not entry.isdigit() or entry == me:
                 continue
             base = f"{self.proc}/{entry}"
             try:
@@ -275,12 +284,13 @@ class WriterScanner:
             descriptors += len(fds)
             for fd in fds:
                 try:
+                    # The link's own mode mirrors the open mode (l-wx for a writer): readers
+                    # (``tail -f``, TensorBoard, another tracktui holding thousands of run
+                    # files) stop here, at one lstat each. fdinfo confirms writers later.
+                    if not stat(base + fd, follow_symlinks=False).st_mode & _LINK_WRITE:
+                        continue
                     target = readlink(base + fd)
                     if target[:1] != "/" or target.rpartition("/")[2] not in names:
-                        continue
-                    # The link's own mode mirrors the open mode (l-wx for a writer): readers
-                    # such as ``tail -f`` stop here. fdinfo confirms writers later.
-                    if not stat(base + fd, follow_symlinks=False).st_mode & _LINK_WRITE:
                         continue
                     st = stat(base + fd)  # follows the link to the open file itself
                 except OSError:

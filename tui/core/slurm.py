@@ -31,7 +31,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -535,24 +535,31 @@ class SlurmTracker:
         self._lock = threading.Lock()
         self._stamps: dict[Path, tuple[int, int, int] | None] = {}
         self._ids: dict[Path, str | None] = {}
+        self._runs: dict[str, tuple[Sequence[Path], str | None]] = {}  # key -> (files, job)
         self._final: dict[str, SlurmJob] = {}
         self._accounting_off_until = -1.0
 
-    def job_ids(self, files: Mapping[str, Sequence[Path]]) -> dict[str, str]:
-        """Run key -> the job its ``run.json`` names; each file re-read only when it changed."""
+    def job_ids(
+        self, files: Mapping[str, Sequence[Path]], touched: Collection[str] | None = None
+    ) -> dict[str, str]:
+        """Run key -> the job its ``run.json`` names; each file re-read only when it changed,
+        and stat'ed only when its run is ``touched`` (``None``: every run)."""
         ids: dict[str, str] = {}
-        seen: set[Path] = set()
+        runs = self._runs
         for key, paths in files.items():
-            for path in paths:
-                if path.name != RUN_JSON:
-                    continue
-                seen.add(path)
-                job = self._job_in(path)
-                if job is not None:
-                    ids[key] = job
-        for gone in set(self._stamps) - seen:
-            self._stamps.pop(gone, None)
-            self._ids.pop(gone, None)
+            known = runs.get(key)
+            if known is None or known[0] is not paths or touched is None or key in touched:
+                jobs = [self._job_in(p) for p in paths if p.name == RUN_JSON]
+                known = runs[key] = (paths, next((j for j in jobs if j is not None), None))
+            if known[1] is not None:
+                ids[key] = known[1]
+        if len(runs) != len(files):
+            for gone in [k for k in runs if k not in files]:
+                del runs[gone]
+            live = {p for paths, _ in runs.values() for p in paths}
+            for path in [p for p in self._stamps if p not in live]:
+                del self._stamps[path]
+                self._ids.pop(path, None)
         return ids
 
     def _job_in(self, path: Path) -> str | None:
@@ -568,13 +575,21 @@ class SlurmTracker:
         self._ids[path] = job
         return job
 
-    def refresh(self, files: Mapping[str, Sequence[Path]]) -> Snapshot:
-        """Ask Slurm about every run's job: one squeue, and one sacct when it is needed."""
-        with self._lock:
-            return self._refresh(files)
+    def refresh(
+        self, files: Mapping[str, Sequence[Path]], touched: Collection[str] | None = None
+    ) -> Snapshot:
+        """Ask Slurm about every run's job: one squeue, and one sacct when it is needed.
 
-    def _refresh(self, files: Mapping[str, Sequence[Path]]) -> Snapshot:
-        ids = self.job_ids(files)
+        ``touched``: the runs whose files may have changed since the last refresh; the
+        others keep the job their ``run.json`` named then (``None``: check every file).
+        """
+        with self._lock:
+            return self._refresh(files, touched)
+
+    def _refresh(
+        self, files: Mapping[str, Sequence[Path]], touched: Collection[str] | None
+    ) -> Snapshot:
+        ids = self.job_ids(files, touched)
         if not ids:
             return Snapshot({}, {})
         known: dict[str, SlurmJob] = {j: self._final[j] for j in ids.values() if j in self._final}
