@@ -1,8 +1,8 @@
 """Views that persist: the layout a user chose for a ROOT, restored the next time.
 
-A :class:`View` holds the table's metric columns, sort, filter and hidden columns, whether
-the chart strip shows, the smoothing and the charts' x-axis. It is stored as JSON in the
-user's state directory (``$XDG_STATE_HOME/tracktui/views/``, by default
+A :class:`View` holds the table's metric and hyperparameter columns, sort, filter and hidden
+columns, whether the chart strip shows, the smoothing and the charts' x-axis. It is stored
+as JSON in the user's state directory (``$XDG_STATE_HOME/tracktui/views/``, by default
 ``~/.local/state/tracktui/views/``), one file per ROOT named by a hash of its absolute
 path: never in ROOT, which may be shared, read-only or someone else's.
 """
@@ -22,11 +22,13 @@ class View:
     """What the user chose for one ROOT.
 
     Attributes:
-        metrics: the metric columns picked (``None``: the key metrics of the runs).
+        metrics: the metric columns picked, in order (``None``: the key metrics of the runs).
+        config: the hyperparameter columns picked, in order (``None``: those that vary).
         sort_key: the column sorted by (``None``: by name).
         descending: sort from the largest value down.
         filter: the filter text.
-        hidden: keys of the columns hidden from the table.
+        hidden: keys of the other columns hidden from the table (``best``: every metric's
+            best-value column).
         strip: the chart strip under the table shows.
         smoothing: EMA strength of the table's last values.
         chart_smoothing: EMA strength of the charts.
@@ -34,6 +36,7 @@ class View:
     """
 
     metrics: tuple[str, ...] | None = None
+    config: tuple[str, ...] | None = None
     sort_key: str | None = None
     descending: bool = False
     filter: str = ""
@@ -61,9 +64,9 @@ def view_path(root: Path) -> Path:
 def _checked(name: str, value: Any, default: Any) -> Any:
     """``value`` if it has the type of the field's default (lists as tuples), else the
     default: a hand-edited or older file restores what it can."""
-    if name == "metrics" and value is None:
+    if name in ("metrics", "config") and value is None:
         return None
-    if name in ("metrics", "hidden"):
+    if name in ("metrics", "config", "hidden"):
         ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
         return tuple(value) if ok else default
     if name == "sort_key":

@@ -16,8 +16,10 @@ from textual.widgets import Footer, Input, Static
 
 from tui.app.messages import RunsUpdated
 from tui.app.screens.base import StoreScreen
-from tui.app.screens.pick import PickMany, PickOne
+from tui.app.screens.column_chooser import ColumnChooser
+from tui.app.screens.pick import PickOne
 from tui.app.widgets.chart_strip import ChartStrip, StripRun
+from tui.app.widgets.choice_list import Choice
 from tui.app.widgets.gpu_panel import GpuPanel
 from tui.app.widgets.palette import distinct_colors
 from tui.app.widgets.run_columns import (
@@ -35,7 +37,7 @@ from tui.app.widgets.run_columns import (
     step_column,
     text_column,
 )
-from tui.app.widgets.run_table import RunTable
+from tui.app.widgets.run_table import FROZEN, RunTable
 from tui.core.engine import GONE
 from tui.core.names import unique_names
 from tui.core.query import Query, QueryError, parse_query
@@ -47,6 +49,13 @@ EVERY_RUN = parse_query("")
 """The empty filter: every run matches."""
 
 MAX_CONFIG_COLUMNS = 8
+"""Hyperparameter columns shown until the user picks them: the first that vary."""
+METRIC_CHOICE = "metric:"
+"""The column chooser's key of a metric (its last and best columns) is this and its name."""
+CONFIG_CHOICE = "config:"
+"""The same for a hyperparameter (its column's key)."""
+BEST = "best"
+"""The key that hides every metric's best-value column."""
 STRIP_METRICS = 3
 """Metrics charted under the table (fewer where the terminal is narrow)."""
 STRIP_RUNS = 8
@@ -86,7 +95,7 @@ class RunsScreen(StoreScreen):
         Binding("s", "sort_menu", "Sort"),
         Binding("r", "reverse", "Reverse", show=False),
         Binding("b", "baseline", "Baseline", show=False),
-        Binding("m", "metrics_menu", "Metrics", show=False),
+        Binding("m", "columns", "Columns", show=False),
         Binding("tilde", "toggle_smoothed", "Smoothed last", show=False, key_display="~"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
         Binding("j", "cursor_down", "Down", show=False),
@@ -109,6 +118,8 @@ class RunsScreen(StoreScreen):
     """The filter (its ``text`` as typed): only runs it matches are shown."""
     chosen_metrics: var[tuple[str, ...] | None] = var(None, init=False)
     """The metric columns the user picked; ``None`` shows the key metrics of the runs."""
+    chosen_config: var[tuple[str, ...] | None] = var(None, init=False)
+    """The hyperparameter columns the user picked; ``None`` shows the first that vary."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -119,6 +130,7 @@ class RunsScreen(StoreScreen):
         self._flush_timer: Timer | None = None
         self._flushed_at = 0.0
         self._view_restored = False  # changes are saved once the saved view is applied
+        self._hidden_columns: list[Column] = []  # they still sort
         self.names: dict[str, str] = {}
         """Run key -> the name shown: unique, and telling where a run's own name is not."""
 
@@ -163,6 +175,7 @@ class RunsScreen(StoreScreen):
             self.query_one("#filter", Input).display = True
         self.sort_key, self.descending = view.sort_key, view.descending
         self.chosen_metrics = view.metrics
+        self.chosen_config = view.config
         self.smoothing = view.smoothing
         self.strip.display = view.strip
         self._view_restored = True
@@ -171,6 +184,7 @@ class RunsScreen(StoreScreen):
         """Save what the table shows now as the layout of ROOT."""
         self.track_app.remember(
             metrics=self.chosen_metrics,
+            config=self.chosen_config,
             sort_key=self.sort_key,
             descending=self.descending,
             filter=self.filter_query.text,
@@ -197,6 +211,9 @@ class RunsScreen(StoreScreen):
         self.schedule_rebuild()
 
     def watch_chosen_metrics(self) -> None:
+        self.schedule_rebuild()
+
+    def watch_chosen_config(self) -> None:
         self.schedule_rebuild()
 
     def schedule_rebuild(self) -> None:
@@ -300,29 +317,41 @@ class RunsScreen(StoreScreen):
 
     def column_for(self, key: str) -> Column | None:
         """The column ``key``, shown or not: any metric's last or best value sorts."""
-        found = next((c for c in self.table.columns_spec if c.key == key), None)
+        columns = [*self.table.columns_spec, *self._hidden_columns]
+        found = next((c for c in columns if c.key == key), None)
         if found is None and key.startswith(("metric:last:", "metric:best:")):
             _, kind, name = key.split(":", 2)
             found = metric_column(name, kind, lambda: self.smoothing)
         return found
 
+    def metric_names(self, runs: list[Run]) -> list[str]:
+        """The metrics with columns: the ones picked, else the key metrics of ``runs``."""
+        if self.chosen_metrics is not None:
+            return list(self.chosen_metrics)
+        return key_metrics(r.series for r in runs)
+
+    def config_keys(self, configs: list[dict[str, object]]) -> list[str]:
+        """The hyperparameters with columns: the ones picked, else the first that vary
+        among ``configs`` (the runs' flattened configs)."""
+        if self.chosen_config is not None:
+            return list(self.chosen_config)
+        return varying_keys(configs)[:MAX_CONFIG_COLUMNS]
+
     def columns(self, runs: list[Run]) -> list[Column]:
-        """The columns for ``runs``: fixed ones, key metrics, rules, varying config."""
+        """Every column the table shows for ``runs``, hidden ones included: fixed ones, the
+        metrics, rules, the hyperparameters."""
         app = self.track_app
-        metrics = (
-            self.chosen_metrics
-            if self.chosen_metrics is not None
-            else key_metrics(r.series for r in runs)
-        )
+        best_shown = BEST not in app.view.hidden
         # Most telling first, so an 80-column terminal shows what matters.
         columns = [
             status_column(),
             text_column("name", "name", lambda r: self.names.get(r.key, r.name), 32),
             step_column(),
         ]
-        for name in metrics:
+        for name in self.metric_names(runs):
             columns.append(metric_column(name, "last", lambda: self.smoothing))
-            columns.append(metric_column(name, "best", lambda: self.smoothing))
+            if best_shown:
+                columns.append(metric_column(name, "best", lambda: self.smoothing))
         if app.rules is not None:
             verdicts = app.verdicts
             columns.append(rules_column(lambda key: verdicts.get(key, ())))
@@ -332,13 +361,12 @@ class RunsScreen(StoreScreen):
             age_column(app.clock),
             duration_column(app.clock),
             rate_column(),
-            text_column("format", "format", lambda r: r.format, 13),
-            text_column("path", "path", lambda r: escape_path(r.key), 48),
+            text_column("format", "format", lambda r: r.format, 13, "the log's format"),
+            text_column("path", "path", lambda r: escape_path(r.key), 48, "where it is in ROOT"),
         ]
-        for key in varying_keys([flatten(r.config) for r in runs])[:MAX_CONFIG_COLUMNS]:
+        for key in self.config_keys([flatten(r.config) for r in runs]):
             columns.append(config_column(key))
-        hidden = set(app.view.hidden) - {"status", "name"}
-        return [c for c in columns if c.key not in hidden]
+        return columns
 
     def rebuild(self) -> None:
         """Recompute columns, filter and order, and show the result."""
@@ -350,7 +378,12 @@ class RunsScreen(StoreScreen):
         names = unique_names((r.key, r.name) for r in app.store)
         renamed = [k for k, name in names.items() if self.names.get(k) != name]
         self.names = names
-        if not table.set_columns(self.columns(list(app.store))) and renamed:
+        hidden = set(app.view.hidden) - FROZEN
+        shown: list[Column] = []
+        self._hidden_columns = []
+        for column in self.columns(list(app.store)):
+            (self._hidden_columns if column.key in hidden else shown).append(column)
+        if not table.set_columns(shown) and renamed:
             table.update_runs(self.runs_of(renamed))
         runs = self.visible_runs()
         table.show(runs)
@@ -531,7 +564,7 @@ class RunsScreen(StoreScreen):
     def strip_metrics(self, runs: list[Run]) -> list[str]:
         """The metrics charted: the chosen metric columns, else the key metrics of the
         charted runs (so a run of another format is not shown empty charts)."""
-        if self.chosen_metrics is not None:
+        if self.chosen_metrics:  # with no metric column picked, the charts pick their own
             return list(self.chosen_metrics[:STRIP_METRICS])
         return key_metrics((r.series for r in runs), STRIP_METRICS)
 
@@ -640,20 +673,78 @@ class RunsScreen(StoreScreen):
     def action_toggle_smoothed(self) -> None:
         self.smoothing = 0.0 if self.smoothing else 0.6
 
-    def action_metrics_menu(self) -> None:
-        runs = list(self.track_app.store)
-        names = sorted({name for r in runs for name in r.series})
-        current = (
-            list(self.chosen_metrics)
-            if self.chosen_metrics is not None
-            else key_metrics(r.series for r in runs)
-        )
+    # Columns ----------------------------------------------------------------------------
+    def column_choices(self) -> list[Choice]:
+        """Every column the table can show, for the column chooser: each metric any run
+        has (its last and best values), each hyperparameter, the other columns but status
+        and name; in each section the ones shown first, in the table's order."""
+        app = self.track_app
+        runs = list(app.store)
+        counts: dict[str, int] = {}
+        for run in runs:
+            for name in run.series:
+                counts[name] = counts.get(name, 0) + 1
 
-        def chosen(picked: list[str] | None) -> None:
-            if picked is not None:
-                self.chosen_metrics = tuple(picked)
+        def metric(name: str, shown: bool) -> Choice:
+            count = counts.get(name, 0)
+            note = "" if count == len(runs) else f"in {count} of {len(runs)} runs"
+            return Choice(f"{METRIC_CHOICE}{name}", name, "Metrics", shown, note)
 
-        self.app.push_screen(PickMany("Metric columns", names, current), chosen)
+        metrics = self.metric_names(runs)
+        choices = [metric(name, True) for name in metrics]
+        choices += [metric(name, False) for name in sorted(counts.keys() - set(metrics))]
+
+        configs = [flatten(r.config) for r in runs]
+        varying = set(varying_keys(configs))
+
+        def hyperparameter(key: str, shown: bool) -> Choice:
+            note = "" if key in varying else "the same in every run"
+            return Choice(f"{CONFIG_CHOICE}{key}", key, "Hyperparameters", shown, note)
+
+        keys = self.config_keys(configs)
+        every_key = {key for config in configs for key in config}
+        choices += [hyperparameter(key, True) for key in keys]
+        choices += [hyperparameter(key, False) for key in sorted(every_key - set(keys))]
+
+        hidden = set(app.view.hidden)
+        for column in self.columns(runs):
+            if column.key in FROZEN or column.key.startswith(("metric:", CONFIG_CHOICE)):
+                continue
+            shown = column.key not in hidden
+            choices.append(Choice(column.key, column.label, "Other columns", shown, column.about))
+            if column.key == "step":
+                about = "each metric's best value, beside its last"
+                choices.append(Choice(BEST, "best", "Other columns", BEST not in hidden, about))
+        return choices
+
+    def action_columns(self) -> None:
+        """Choose the columns shown and their order."""
+        self.app.push_screen(ColumnChooser(self.column_choices()), self.apply_columns)
+
+    def apply_columns(self, choices: tuple[Choice, ...] | None) -> None:
+        """Show the columns ticked in the chooser, in its order, and remember them; a
+        metric or hyperparameter list that is still the automatic one stays automatic."""
+        if choices is None:
+            return
+        app = self.track_app
+        runs = list(app.store)
+        shown = [c.key for c in choices if c.shown]
+        metrics = [k.removeprefix(METRIC_CHOICE) for k in shown if k.startswith(METRIC_CHOICE)]
+        keys = [k.removeprefix(CONFIG_CHOICE) for k in shown if k.startswith(CONFIG_CHOICE)]
+        if self.chosen_metrics is not None or metrics != self.metric_names(runs):
+            self.chosen_metrics = tuple(metrics)
+        configs = [flatten(r.config) for r in runs]
+        if self.chosen_config is not None or keys != self.config_keys(configs):
+            self.chosen_config = tuple(keys)
+        listed = {c.key for c in choices}
+        hidden = [k for k in app.view.hidden if k not in listed]  # a GPU column, say
+        hidden += [
+            c.key
+            for c in choices
+            if not c.shown and not c.key.startswith((METRIC_CHOICE, CONFIG_CHOICE))
+        ]
+        app.remember(hidden=tuple(hidden))
+        self.schedule_rebuild()
 
     # Cursor -------------------------------------------------------------------------------
     def action_cursor_down(self) -> None:

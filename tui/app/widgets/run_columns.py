@@ -40,7 +40,8 @@ def _num_key(value: float | None) -> SortValue | None:
 class Column:
     """One table column: how to draw a run's cell and what to sort it by.
 
-    ``value`` returns ``None`` for a missing or non-finite value, which always sorts last.
+    ``value`` returns ``None`` for a missing or non-finite value, which always sorts last;
+    ``about`` says what the column holds where its label alone may not (the column chooser).
     """
 
     key: str
@@ -48,6 +49,7 @@ class Column:
     cell: Callable[[Run], Text]
     value: Callable[[Run], SortValue | None]
     width: int | None = None
+    about: str = ""
 
 
 def status_column() -> Column:
@@ -56,9 +58,9 @@ def status_column() -> Column:
 
 
 def text_column(
-    key: str, label: str, get: Callable[[Run], str], width: int | None = None
+    key: str, label: str, get: Callable[[Run], str], width: int | None = None, about: str = ""
 ) -> Column:
-    return Column(key, label, lambda r: Text(get(r)), lambda r: (1, get(r).lower()), width)
+    return Column(key, label, lambda r: Text(get(r)), lambda r: (1, get(r).lower()), width, about)
 
 
 def step_column() -> Column:
@@ -66,7 +68,12 @@ def step_column() -> Column:
         return run.last_step
 
     return Column(
-        "step", "step", lambda r: number_text(value(r), 9), lambda r: _num_key(value(r)), 8
+        "step",
+        "step",
+        lambda r: number_text(value(r), 9),
+        lambda r: _num_key(value(r)),
+        8,
+        "the last step logged",
     )
 
 
@@ -74,7 +81,9 @@ def duration_column(clock: Callable[[], float]) -> Column:
     def cell(run: Run) -> Text:
         return Text(human_duration(duration(run, clock())), justify="right")
 
-    return Column("duration", "time", cell, lambda r: _num_key(duration(r, clock())), 7)
+    return Column(
+        "duration", "time", cell, lambda r: _num_key(duration(r, clock())), 7, "how long it ran"
+    )
 
 
 def rate_column() -> Column:
@@ -82,7 +91,7 @@ def rate_column() -> Column:
         rate = throughput(run)
         return Text("" if rate is None else f"{rate:.3g}", justify="right")
 
-    return Column("rate", "step/s", cell, lambda r: _num_key(throughput(r)), 7)
+    return Column("rate", "step/s", cell, lambda r: _num_key(throughput(r)), 7, "steps per second")
 
 
 def age_column(clock: Callable[[], float]) -> Column:
@@ -96,6 +105,7 @@ def age_column(clock: Callable[[], float]) -> Column:
         lambda r: Text(human_duration(age(r)), justify="right"),
         lambda r: _num_key(age(r)),
         7,
+        "since its last record",
     )
 
 
@@ -112,7 +122,9 @@ def gpu_memory_column() -> Column:
             return Text("–", style="dim", justify="right")
         return Text(short_bytes(found), justify="right")
 
-    return Column("gpu_mem", "gpu mem", cell, lambda r: _num_key(value(r)), 8)
+    return Column(
+        "gpu_mem", "gpu mem", cell, lambda r: _num_key(value(r)), 8, "GPU memory its processes hold"
+    )
 
 
 def gpu_util_column() -> Column:
@@ -128,7 +140,9 @@ def gpu_util_column() -> Column:
             return Text("–", style="dim", justify="right")
         return Text(f"{found:.0f}%", style="yellow" if found < 10 else "", justify="right")
 
-    return Column("gpu_util", "gpu %", cell, lambda r: _num_key(value(r)), 6)
+    return Column(
+        "gpu_util", "gpu %", cell, lambda r: _num_key(value(r)), 6, "utilisation of its GPUs"
+    )
 
 
 def metric_column(name: str, kind: str, smoothing: Callable[[], float]) -> Column:
@@ -176,7 +190,7 @@ def rules_column(verdicts: Callable[[str], Sequence[Verdict]]) -> Column:
     def value(run: Run) -> SortValue:
         return (0, -float(sum(v.state == "triggered" for v in verdicts(run.key))))
 
-    return Column("rules", "rules", cell, value)
+    return Column("rules", "rules", cell, value, about="the rules it triggered")
 
 
 def config_column(key: str) -> Column:
