@@ -57,17 +57,8 @@ class ParallelCoordinates(SweepPlot):
     NaN metric or lacking a hyperparameter are left out and counted.
     """
 
-    def __init__(
-        self,
-        *,
-        name: str | None = None,
-        id: str | None = None,
-        classes: str | None = None,
-        disabled: bool = False,
-    ) -> None:
-        """Create an empty plot; give it runs with :meth:`set_points`."""
-        super().__init__(name=name, id=id, classes=classes, disabled=disabled)
-        self._params: tuple[str, ...] | None = None
+    _params: tuple[str, ...] | None = None
+    """The hyperparameters given to :meth:`set_points` (``None``: those that vary)."""
 
     def set_points(self, points: Sequence[SweepPoint], params: Sequence[str] | None = None) -> None:
         """Replace the runs, and the hyperparameter axes (default: those that vary)."""

@@ -41,20 +41,10 @@ class SweepScatter(SweepPlot, PlotextPlot):
     show_legend: reactive[bool] = reactive(True)
     """Name the best runs and the NaN marker in a legend (off in a grid that names them once)."""
 
-    def __init__(
-        self,
-        *,
-        name: str | None = None,
-        id: str | None = None,
-        classes: str | None = None,
-        disabled: bool = False,
-    ) -> None:
-        """Create an empty scatter; give it runs with :meth:`set_points`."""
-        super().__init__(name=name, id=id, classes=classes, disabled=disabled)
-        self._shown_title = ""
-        self._fitted_title = ""
-        self._y_range: tuple[float, float] | None = None
-        self._y_ticks: list[float] = []
+    _shown_title = ""
+    _fitted_title = ""
+    _y_range: tuple[float, float] | None = None
+    _y_ticks: tuple[float, ...] = ()
 
     @property
     def shown_title(self) -> str:
@@ -71,7 +61,7 @@ class SweepScatter(SweepPlot, PlotextPlot):
         return self._y_range
 
     @property
-    def y_ticks(self) -> list[float]:
+    def y_ticks(self) -> tuple[float, ...]:
         """The values labelled on the last drawing's y-axis."""
         return self._y_ticks
 
@@ -85,7 +75,7 @@ class SweepScatter(SweepPlot, PlotextPlot):
         self._plotted = 0
         self._best = []
         self._y_range = None
-        self._y_ticks = []
+        self._y_ticks = ()
         points = self._points
         param = self.param
         if not points:
@@ -117,8 +107,8 @@ class SweepScatter(SweepPlot, PlotextPlot):
         plt.ylim(lo - below * row, hi + above * row)
         # Ticks label the metric's range only, never the rows for the legend and NaNs.
         self._y_range = (lo, hi)
-        self._y_ticks = nice_ticks(lo, hi, max(2, canvas_rows // 3))
-        plt.yticks(self._y_ticks, [short_number(t) for t in self._y_ticks])
+        self._y_ticks = tuple(nice_ticks(lo, hi, max(2, canvas_rows // 3)))
+        plt.yticks(list(self._y_ticks), [short_number(t) for t in self._y_ticks])
         nan_y = hi + row if self.mode == "min" else lo - row
         x = axis.data
         self._x_axis(axis)
@@ -128,6 +118,14 @@ class SweepScatter(SweepPlot, PlotextPlot):
         others = finite & rest & ~beyond
         if others.any():
             plt.scatter(x[others].tolist(), y[others].tolist(), marker="•", color=OTHER_COLOR)
+        for rank, i in enumerate(best):
+            plt.scatter(
+                [float(x[i])],
+                [float(y[i])],
+                marker="◆",
+                color=BEST_COLORS[rank],
+                label=self.best_label(i, values) if self.show_legend else None,
+            )
         # Runs beyond the range lie on its end, marked; the legend names the marker once.
         labelled = self.show_legend
         for side, marker in ((above_range & rest, "▴"), (below_range & rest, "▾")):
@@ -140,14 +138,6 @@ class SweepScatter(SweepPlot, PlotextPlot):
                     label="beyond range" if labelled else None,
                 )
                 labelled = False
-        for rank, i in enumerate(best):
-            plt.scatter(
-                [float(x[i])],
-                [float(y[i])],
-                marker="◆",
-                color=BEST_COLORS[rank],
-                label=self.best_label(i, values) if self.show_legend else None,
-            )
         if nan.any():
             plt.scatter(
                 x[nan].tolist(),
