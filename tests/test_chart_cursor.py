@@ -137,7 +137,9 @@ async def test_zoom_narrows_the_x_range_and_the_y_range_follows(twins: Path) -> 
         assert y_high < 0.05  # the first steps' 1.0 no longer sets the scale
         # Every chart shows the same x-range; the line above them says which.
         assert all(c.x_window == chart.x_window for c in screen.charts)
-        assert "x 74.25–99 (0: all)" in str(screen.query_one("#charts-info", Static).content)
+        assert "x 74.25–99 ({ } pan, 0: all)" in str(
+            screen.query_one("#charts-info", Static).content
+        )
         # The cursor pushes the window along; pan moves it; 0 shows everything again.
         await pilot.press("home")
         assert chart.x_window is not None and chart.x_window[0] == 0 and chart.cursor_x == 0

@@ -204,9 +204,9 @@ class CompareScreen(CursorKeys, RunSetScreen):
         window = self.chart_cursor.describe(self.charts)
         if window:
             info.append(" · ")
-            info.append(window, style="bold")
-            info.append(" (0: all)")
-        info.append("   arrows move · z zooms · c cursor", style="dim")
+            info.append(window + " ", style="bold")
+            info.append("({ } pan, 0: all)")
+        info.append("   arrows move · z zooms · c cursor · ) ( zoom x", style="dim")
         self.query_one("#charts-info", Static).update(info)
 
     def action_smoothing(self, direction: int) -> None:

@@ -227,8 +227,10 @@ class ChartBoard(CursorKeys, Vertical):
         window = self.chart_cursor.describe(self.charts)
         if window:
             line.append(" · ")
-            line.append(window, style="bold")
-            line.append(" (0: all)")
+            line.append(window + " ", style="bold")
+            line.append("({ } pan, 0: all)")
+        else:
+            line.append(" · ) ( zoom x")
         self.query_one("#chart-options", Static).update(line)
 
     # Options ----------------------------------------------------------------------------

@@ -15,9 +15,6 @@ from textual.binding import Binding
 
 from tui.app.widgets.metric_chart import MetricChart
 
-XRANGE = Binding.Group("X-range", compact=True)
-"""The footer group of the x-range keys."""
-
 CURSOR_BINDINGS = [
     Binding("c", "toggle_cursor", "Cursor"),
     Binding("comma", "cursor_step(-1)", "Cursor: point left", key_display=",", show=False),
@@ -29,8 +26,9 @@ CURSOR_BINDINGS = [
     # Priority: a run view's chart grid scrolls with home/end while the cursor is off.
     Binding("home", "cursor_jump(-1)", "Cursor: first point", show=False, priority=True),
     Binding("end", "cursor_jump(1)", "Cursor: last point", show=False, priority=True),
-    Binding("right_parenthesis", "x_zoom(1)", "Zoom x in", key_display=")", group=XRANGE),
-    Binding("left_parenthesis", "x_zoom(-1)", "Zoom x out", key_display="(", group=XRANGE),
+    # Named in the line above the charts rather than in the footer, which has no room left.
+    Binding("right_parenthesis", "x_zoom(1)", "Zoom x in", key_display=")", show=False),
+    Binding("left_parenthesis", "x_zoom(-1)", "Zoom x out", key_display="(", show=False),
     Binding("left_curly_bracket", "x_pan(-1)", "Pan left", key_display="{", show=False),
     Binding("right_curly_bracket", "x_pan(1)", "Pan right", key_display="}", show=False),
     Binding("0", "x_reset", "Whole x-range", show=False),

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import math
 import time
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
+from rich.color import Color
 from rich.style import Style
 from rich.text import Span, Text
 from textual.app import RenderResult
@@ -102,6 +104,20 @@ def _compact(value: float) -> str:
     """``value`` as the tick labels write it, after rounding off the noise of its float32
     storage (0.01 is stored as 0.0099999998, which would read ``1e-2``)."""
     return short_number(float(f"{value:.4g}") if math.isfinite(value) else value)
+
+
+def _between(xs: list[float], ys: list[float], at: int, x: float) -> float:
+    """The line's y at ``x``, between its points ``at - 1`` and ``at``."""
+    x0, x1, y0, y1 = xs[at - 1], xs[at], ys[at - 1], ys[at]
+    return y0 + (y1 - y0) * (x - x0) / (x1 - x0) if x1 != x0 else y1
+
+
+def _background(line: Text) -> Color | None:
+    """The first background colour in ``line``'s styles."""
+    for span in line.spans:
+        if isinstance(span.style, Style) and span.style.bgcolor is not None:
+            return span.style.bgcolor
+    return None
 
 
 def _kind(value: float) -> str:
@@ -293,29 +309,51 @@ class MetricChart(PlotextPlot):
         """The line under the plot while the cursor shows: the x, then per trace a marker in
         its colour, its name and its value there (``@x`` when its last point is before).
 
+        Where that is too long, the names are left out (the colours tell the traces apart),
+        then the ``@x``; what still does not fit is cut.
+
         Args:
             width: cut to this many cells (``None``: the widget's width).
         """
+        width = self.size.width if width is None else width
+        readings = self.readings()
+        for named, placed in ((True, True), (False, True), (False, False)):
+            line = self._readout(readings, named=named, placed=placed)
+            if line.cell_len <= width:
+                break
+        line.truncate(width)
+        return line
+
+    def _readout(self, readings: list[Reading], *, named: bool, placed: bool) -> Text:
+        """The readout with or without the traces' names and the ``@x`` of values read
+        before the cursor's x."""
         line = Text(no_wrap=True, overflow="ellipsis")
         x = self.cursor_x
         if x is None:
             return line
-        line.append(f"{sanitize(self.x_label, 40)} {self.format_x(x)}", style="bold")
-        for reading in self.readings():
-            line.append("  ● ", style=plot_style(reading.color, bold=True))
-            line.append(reading.label)
-            line.append(" ")
+        # (text, style, whether it starts a trace's reading: a wider gap before it)
+        words: list[tuple[str, Style | str, bool]] = [
+            (f"{sanitize(self.x_label, 40)} {self.format_x(x)}", "bold", False)
+        ]
+        for reading in readings:
+            words.append(("●", plot_style(reading.color, bold=True), True))
+            if named:
+                words.append((reading.label, "", False))
             if reading.x is None:
-                line.append("—", style="dim")
+                words.append(("—", "dim", False))
                 continue
             bad = not math.isfinite(reading.value)
-            style = plot_style(NONFINITE_COLOR, bold=True) if bad else Style(bold=True)
-            line.append(_compact(reading.value), style=style)
+            value_style = plot_style(NONFINITE_COLOR, bold=True) if bad else Style(bold=True)
+            words.append((_compact(reading.value), value_style, False))
             if reading.smoothed is not None:
-                line.append(f" ~{_compact(reading.smoothed)}", style="dim")
-            if reading.x != x:
-                line.append(f" @{self.short_x(reading.x)}", style="dim")
-        line.truncate(self.size.width if width is None else width)
+                words.append((f"~{_compact(reading.smoothed)}", "dim", False))
+            if placed and reading.x != x:
+                words.append((f"@{self.short_x(reading.x)}", "dim", False))
+        # Each gap ends the word before it: a span never starts with a space, which an SVG
+        # screenshot would draw one cell to the left.
+        for (text, style, _), following in zip(words, [*words[1:], None]):
+            gap = "" if following is None else "  " if following[2] else " "
+            line.append(text + gap, style=style)
         return line
 
     def validate_smoothing(self, value: float) -> float:
@@ -546,7 +584,8 @@ class MetricChart(PlotextPlot):
         # Lines are clipped to the range here: plotext would otherwise rasterize a jump to
         # 1e24 row by row (and run out of memory).
         bottom, top = span
-        raw_x, raw_y = p.raw[0], np.clip(p.raw[1], bottom, top).tolist()
+        raw_x, raw_y = self._cut(*p.raw)
+        raw_y = np.clip(raw_y, bottom, top).tolist()
         if p.smooth is None:
             if raw_x:
                 self.plt.plot(
@@ -557,9 +596,27 @@ class MetricChart(PlotextPlot):
             # plotext drops the style of braille points, so the raw line is drawn in a
             # placeholder colour that render() turns into the trace's colour, dimmed.
             self.plt.plot(raw_x, raw_y, marker="braille", color=_placeholder(p.index), yside=side)
-        sx, sy = p.smooth[0], np.clip(p.smooth[1], bottom, top).tolist()
+        sx, sy = self._cut(*p.smooth)
+        sy = np.clip(sy, bottom, top).tolist()
         if sx:
             self.plt.plot(sx, sy, marker="braille", color=p.color, yside=side, label=label)
+
+    def _cut(self, xs: list[float], ys: list[float]) -> tuple[list[float], list[float]]:
+        """A line (x ascending) cut to :attr:`x_window`: plotext would draw the segments
+        to the points just outside it beyond the plot's frame, so they end on its edges."""
+        window = self.x_window
+        if window is None:
+            return xs, ys
+        low, high = window
+        first, end = bisect_left(xs, low), bisect_right(xs, high)
+        out_x, out_y = xs[first:end], ys[first:end]
+        if 0 < first < len(xs):
+            out_x.insert(0, low)
+            out_y.insert(0, _between(xs, ys, first, low))
+        if 0 < end < len(xs):
+            out_x.append(high)
+            out_y.append(_between(xs, ys, end, high))
+        return out_x, out_y
 
     def _faint_raw(self, text: Text) -> Text:
         """Give the raw lines their trace's colour, dimmed, in place of the placeholder."""
@@ -629,5 +686,9 @@ class MetricChart(PlotextPlot):
         # The readout takes the x-axis label's row: it names the axis too.
         lines = rendered.split("\n", allow_blank=True)
         label_row = max((i for i, line in enumerate(lines) if line.plain.strip()), default=0)
-        lines[label_row] = self.readout(width)
+        readout = self.readout(width)
+        readout.truncate(width, pad=True)
+        # On the chart's own background, which plotext gives every cell of its drawing.
+        readout.style = Style(bgcolor=_background(lines[label_row]))
+        lines[label_row] = readout
         return rendered.blank_copy("\n").join(lines)

@@ -1,0 +1,54 @@
+"""SVG snapshots of the chart cursor: compare with the cursor on a step and the x-range
+narrowed around it, and the run view's charts with their readouts."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from conftest import open_run, wait_for
+from fake_engine import fake_app, loaded
+
+from tui.app.screens.compare import CompareScreen
+from tui.app.widgets.run_table import RunTable
+
+SIZE = (120, 40)
+CLOCK = 1.8e9
+
+
+def sweep_root(samples: Path) -> Path:
+    """The five sweep runs and the diverged one."""
+    root = samples / "sweep"
+    shutil.move(samples / "diverged", root / "diverged")
+    return root
+
+
+def test_compare_cursor_snapshot(snap_compare, samples: Path) -> None:
+    app = fake_app(sweep_root(samples), clock=lambda: CLOCK)
+
+    async def run_before(pilot) -> None:
+        await loaded(pilot, runs=6)
+        table = app.screen.query_one(RunTable)
+        for key in ("resnet-lr0.01", "resnet-lr0.1", "diverged"):
+            table.move_cursor(row=table.get_row_index(key))
+            await pilot.press("space")
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen))
+        # The cursor, a third of the way back, then the x-range narrowed around it.
+        await pilot.press("c", "less_than_sign", "less_than_sign", "less_than_sign")
+        await pilot.press("right_parenthesis")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_run_view_cursor_snapshot(snap_compare, samples: Path) -> None:
+    app = fake_app(samples, clock=lambda: CLOCK)
+
+    async def run_before(pilot) -> None:
+        await loaded(pilot)
+        await open_run(pilot, "diverged")
+        await pilot.press("c", "comma", "comma")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
