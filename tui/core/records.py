@@ -81,7 +81,7 @@ def _decoder(keys: tuple[str, ...], tokens: bool) -> tuple[_Decoder, tuple[str, 
     msgspec checks in C what the slow path checks in Python: every value a number and
     never a bool, no unknown key, valid JSON. A missing key decodes as a NaN with a payload
     of its own (``_MISSING``), told apart from a logged NaN by its bits. With ``tokens``,
-    a value may also be one of the quoted tokens ``_quote_tokens`` makes (numpy turns them
+    a value may also be one of the quoted tokens ``quote_tokens`` makes (numpy turns them
     into floats). ``_time`` may be a string or a number.
     """
     found = _decoders.get((keys, tokens))
@@ -106,7 +106,7 @@ def _decoder(keys: tuple[str, ...], tokens: bool) -> tuple[_Decoder, tuple[str, 
     return found
 
 
-def _quote_tokens(blob: bytes) -> bytes | None:
+def quote_tokens(blob: bytes) -> bytes | None:
     """``blob`` with its NaN/Infinity tokens quoted: strings the bulk decoder takes.
 
     Every occurrence is quoted, which is safe: outside strings these letters are only ever
@@ -429,7 +429,7 @@ class RecordBuilder:
                 at = _ERROR_BYTE.search(str(exc))
                 if tokens or at is None or not blob.startswith(_TOKENS, int(at.group(1))):
                     return False
-                quoted = _quote_tokens(blob)
+                quoted = quote_tokens(blob)
                 if quoted is None:
                     return False
                 blob, tokens = quoted, True

@@ -36,6 +36,8 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+import msgspec
+import numpy as np
 import orjson
 
 from tui.core.formats.base import READ_BUDGET, Adapter, Claim, Source, now
@@ -58,7 +60,7 @@ from tui.core.formats.protowire import (
     zigzag,
 )
 from tui.core.formats.tfevents import histogram_bars
-from tui.core.records import RecordBuilder
+from tui.core.records import TIME_KEY, RecordBuilder, quote_tokens
 from tui.core.sanitize import sanitize
 from tui.core.shapes import flatten
 from tui.core.store import Batch
@@ -185,6 +187,8 @@ def json_value(raw: bytes) -> Any:
 
 
 Key = tuple[str, ...]
+Scanned = tuple[list[bytes], list[bytes], bytes | None, bool]
+"""What :func:`simple_items` finds: keys, raw values, a trailing field 2, nested keys."""
 
 
 def _key(parts: list[bytes], cache: dict[bytes, Key]) -> Key:
@@ -316,6 +320,20 @@ def latest_updates(
     """
     if not payloads:
         return []
+    scanned = [simple_items(p) for p in payloads]
+    if all(found is not None and found[2] is None for found in scanned):
+        latest: dict[bytes, bytes] = {}
+        for found in scanned:
+            assert found is not None
+            latest.update(zip(found[0], found[1]))
+        order: dict[bytes, None] = {}  # keys by their newest record, newest first
+        for found in reversed(scanned):
+            assert found is not None
+            order.update(dict.fromkeys(k for k in found[0] if k not in order))
+            if len(order) == len(latest):
+                break
+        items = [(_key(k.split(b"\x00"), cache), json_value(latest[k])) for k in reversed(order)]
+        return [(nest(items), [])]
     parsed = [_items(p, cache, decode=False)[0] for p in payloads]
     if any(number == 2 for items in parsed for number, _, _ in items):
         return [updates(p, cache) for p in payloads]
@@ -346,8 +364,87 @@ def merge(target: dict[str, Any], changed: dict[str, Any], removed: list[Key]) -
             node.pop(parts[-1], None)
 
 
+def simple_items(payload: bytes) -> Scanned | None:
+    """The items of a history or summary record in the layout wandb writes, scanned fast.
+
+    Each item (field 1) is its key (``key``, or the parts of a ``nested_key``) then its
+    ``value_json``, every length under 128. Returns the keys (parts joined by NUL), the raw
+    values, the bytes of a trailing field 2 (a history's step, a summary's removals) and
+    whether a key has several parts; ``None`` for any other layout (or a NUL in a key),
+    which :func:`history` and :func:`updates` read field by field.
+    """
+    keys: list[bytes] = []
+    raws: list[bytes] = []
+    nested = False
+    pos = 0
+    end = len(payload)
+    try:
+        while pos < end:
+            tag = payload[pos]
+            size = payload[pos + 1]
+            start = pos + 2
+            stop = start + size
+            if size >= 0x80 or stop > end:
+                return None
+            if tag == 0x12 and stop == end:
+                return keys, raws, payload[start:stop], nested
+            if tag != 0x0A or payload[start] not in (0x0A, 0x12):
+                return None
+            cut = start + 2 + payload[start + 1]
+            key = payload[start + 2 : cut]
+            if b"\x00" in key:
+                return None
+            while payload[cut] == 0x12:  # more parts of a nested key
+                nested = True
+                end_of_part = cut + 2 + payload[cut + 1]
+                part = payload[cut + 2 : end_of_part]
+                if b"\x00" in part:
+                    return None
+                key += b"\x00" + part
+                cut = end_of_part
+            if payload[cut] != 0x82 or payload[cut + 1] != 1 or cut + 3 + payload[cut + 2] != stop:
+                return None
+            keys.append(key)
+            raws.append(payload[cut + 3 : stop])
+            pos = stop
+    except IndexError:
+        return None
+    return keys, raws, None, nested
+
+
+_TOKEN_TEXTS = frozenset({"NaN", "Infinity", "-Infinity"})
+
+
+def json_numbers(raws: list[bytes]) -> np.ndarray | None:
+    """Many ``value_json`` texts decoded in one call, when every one is a number (NaN too)."""
+    blob = b"[" + b",".join(raws) + b"]"
+    if b"N" in blob or b"I" in blob:
+        blob = quote_tokens(blob) or blob
+    try:
+        values = msgspec.json.decode(blob)
+    except msgspec.DecodeError:
+        return None
+    kinds = set(map(type, values))
+    if not kinds <= {int, float, str} or len(values) != len(raws):
+        return None
+    if str in kinds and not {v for v in values if type(v) is str} <= _TOKEN_TEXTS:
+        return None
+    try:
+        return np.fromiter(values, np.float64, len(values))
+    except OverflowError:  # an integer beyond float64: json_value makes it infinite
+        return None
+
+
 def record_type(data: bytes) -> tuple[int, bytes]:
     """The ``record_type`` oneof of a ``Record``: ``(field number, payload)`` or ``(0, b"")``."""
+    # wandb writes the record's num (field 1) first and the oneof right after: read directly.
+    pos = varint(data, 1)[1] if data[:1] == b"\x08" else 0
+    if pos < len(data):
+        tag = data[pos]
+        if tag < 0x80 and tag & 7 == LENGTH and tag >> 3 in _RECORD_TYPES:
+            size, start = _length(data, pos + 1)
+            if start + size <= len(data):
+                return tag >> 3, data[start : start + size]
     for number, wire, raw in fields(data):
         if wire == LENGTH and number in _RECORD_TYPES:
             return number, as_bytes(raw)
@@ -604,22 +701,40 @@ class WandbSource(Source):
         self._exit = (code, runtime)
 
     def _decode(
-        self, records: list[bytes], rows: list[dict[str, Any]], lines: list[bytes], notes: list[str]
+        self, records: list[bytes], builder: RecordBuilder, lines: list[bytes], notes: list[str]
     ) -> tuple[bool, list[str]]:
-        """Apply records; returns whether the run's metadata may have changed, and new media."""
+        """Apply records; returns whether the run's metadata may have changed, and new media.
+
+        History records in wandb's usual layout, all numbers, are gathered and added in
+        bulk (:meth:`_add_histories`); others become rows one by one, in file order.
+        """
         meta_changed = False
         media: list[str] = []
         summaries: list[bytes] = []
+        rows: list[dict[str, Any]] = []
+        gathered: list[tuple[bytes, Scanned]] = []
         damaged = 0
         for data in records:
             try:
                 number, payload = record_type(data)
                 if number == 2:
-                    self._history(payload, rows, media)
+                    items = simple_items(payload)
+                    if items is None or items[3]:
+                        damaged += self._add_histories(gathered, builder, media)
+                        gathered = []
+                        self._history(payload, rows, media)
+                    else:
+                        if rows:
+                            builder.add_records(rows)
+                            rows = []
+                        gathered.append((payload, items))
+                    continue
+                if number == 7:
+                    damaged += self._add_histories(gathered, builder, media)
+                    gathered = []
+                    self._stats(payload, rows)
                 elif number in (13, 4):
                     self._output(payload, lines)
-                elif number == 7:
-                    self._stats(payload, rows)
                 elif number == 3:
                     summaries.append(payload)
                 elif number == 5:
@@ -639,6 +754,8 @@ class WandbSource(Source):
                     meta_changed = True
             except (ProtoError, ValueError, struct.error, IndexError):
                 damaged += 1
+        damaged += self._add_histories(gathered, builder, media)
+        builder.add_records(rows)
         try:
             for changed, removed in latest_updates(summaries, self._keys):
                 merge(self._summary, changed, removed)
@@ -648,6 +765,64 @@ class WandbSource(Source):
         if damaged:
             notes.append(f"{self.log_name}: {damaged} record(s) that are not W&B records skipped")
         return meta_changed, media
+
+    def _add_histories(
+        self,
+        gathered: list[tuple[bytes, Scanned]],
+        builder: RecordBuilder,
+        media: list[str],
+    ) -> int:
+        """Add history records scanned by :func:`simple_items` as columns; the damaged count.
+
+        The same records as :meth:`_history` makes one by one: ``_runtime`` and ``_wandb``
+        left out, ``_timestamp`` as the time, ``_step`` as x. Falls back to that method for
+        the lot when a record has no ``_step`` item or a key twice, or a value is not a number.
+        """
+        if not gathered:
+            return 0
+        keys = [k for _, (ks, _, _, _) in gathered for k in ks]
+        values = json_numbers([r for _, (_, raws, _, _) in gathered for r in raws])
+        index = {k: i for i, k in enumerate(dict.fromkeys(keys))}
+        names = [self._key_name(k) for k in index]
+        count = len(gathered)
+        columns: dict[str, tuple[np.ndarray | None, np.ndarray]] = {}
+        if values is not None and b"_step" in index and TIME_KEY not in names:
+            ids = np.fromiter(map(index.__getitem__, keys), np.int64, len(keys))
+            rows = np.repeat(np.arange(count), [len(ks) for _, (ks, _, _, _) in gathered])
+            for i, name in enumerate(names):
+                mine = ids == i
+                where = rows[mine]
+                if len(where) > 1 and not (where[1:] > where[:-1]).all():
+                    columns = {}  # a key twice in one record: the last value wins, one by one
+                    break
+                columns[name] = (where, values[mine])
+        steps = columns.get("_step")
+        if steps is None or len(steps[1]) != count:
+            rows_out: list[dict[str, Any]] = []
+            damaged = 0
+            for payload, _ in gathered:
+                try:
+                    self._history(payload, rows_out, media)
+                except (ProtoError, ValueError, struct.error, IndexError):
+                    damaged += 1
+            builder.add_records(rows_out)
+            return damaged
+        stamps = columns.pop("_timestamp", None)
+        times = None
+        if stamps is not None:
+            times = np.full(count, np.nan)
+            times[stamps[0]] = stamps[1]
+        for skipped in _SKIPPED_KEYS:
+            columns.pop(skipped, None)
+        columns["_step"] = (None, steps[1])
+        finite = steps[1][np.isfinite(steps[1])]
+        if len(finite):
+            self.step = int(finite[-1])
+        builder.add_columns(count, columns, times)
+        return 0
+
+    def _key_name(self, key: bytes) -> str:
+        return _key([key], self._keys)[0]
 
     def _meta_now(self) -> dict[str, Any] | None:
         run = self._run
@@ -708,17 +883,15 @@ class WandbSource(Source):
         if self._broken:
             return None
         records = self._records(budget, notes)
-        rows: list[dict[str, Any]] = []
+        builder = RecordBuilder(0, now())
         lines: list[bytes] = []
-        meta_changed, media = self._decode(records, rows, lines, notes)
+        meta_changed, media = self._decode(records, builder, lines, notes)
         media_out = None
         if media and len(self._media) < MEDIA_LIMIT:
             known = set(self._media)
             self._media.extend(m for m in dict.fromkeys(media) if m not in known)
             del self._media[MEDIA_LIMIT:]
             media_out = tuple(sanitize(m, 300) for m in self._media)
-        builder = RecordBuilder(0, now())
-        builder.add_records(rows)
         block = builder.build()
         meta = self._meta_now() if meta_changed or self._meta is None else None
         if block is None and meta is None and not lines and not notes and media_out is None:
