@@ -382,14 +382,14 @@ class MetricChart(PlotextPlot):
         else:
             kept = picked[minmax_indices(trace.x[picked], trace.y[picked], buckets)]
         x, y = trace.x[kept], trace.y[kept]
-        raw = _finite_line(x, y, log_y)
+        raw = self._cut(*_finite_line(x, y, log_y))
         # Counted on the full series: the reduced one keeps only a few of them.
         hidden = int(np.count_nonzero(trace.y[:n] <= 0.0)) if log_y else 0
         smooth = None
         if strength > 0.0:
             # The average has no spikes of its own: sampling it where the raw series was
             # kept draws it just as well and saves a second pass over the full series.
-            smooth = _finite_line(x, self._smooth(index, trace, strength)[kept], log_y)
+            smooth = self._cut(*_finite_line(x, self._smooth(index, trace, strength)[kept], log_y))
         bad_x, bad_y = nonfinite_points(x, y)
         marks: dict[str, list[float]] = {kind: [] for kind in _MARKERS}
         for bx, by in zip(bad_x.tolist(), bad_y.tolist()):
@@ -498,8 +498,8 @@ class MetricChart(PlotextPlot):
             on_side = [p for p in prepared if p.side == side]
             if not on_side:
                 continue
-            lines = [p.raw for p in on_side] + [p.smooth for p in on_side if p.smooth]
-            values = [v for lx, ly in lines for x, v in zip(lx, ly) if self._shows(x)]
+            values = [v for p in on_side for v in p.raw[1]]
+            values += [v for p in on_side if p.smooth for v in p.smooth[1]]
             lo, hi = _limits(values, log_y, robust=not self.full_range)
             if log_y:
                 plt.yscale("log", yside=side)
@@ -553,9 +553,9 @@ class MetricChart(PlotextPlot):
 
     def _mark_clipped(self, p: _Prepared, side: str, bottom: float, top: float) -> None:
         """Points beyond the y-range drawn on its edge in the trace's colour."""
-        shown = [(x, y) for x, y in zip(*(p.smooth or p.raw)) if self._shows(x)]
-        above = [x for x, y in shown if y > top]
-        below = [x for x, y in shown if y < bottom]
+        line_x, line_y = p.smooth or p.raw
+        above = [x for x, y in zip(line_x, line_y) if y > top]
+        below = [x for x, y in zip(line_x, line_y) if y < bottom]
         self.clipped += len(above) + len(below)
         for at, edge, marker in ((above, top, "▴"), (below, bottom, "▾")):
             if at:
@@ -584,8 +584,7 @@ class MetricChart(PlotextPlot):
         # Lines are clipped to the range here: plotext would otherwise rasterize a jump to
         # 1e24 row by row (and run out of memory).
         bottom, top = span
-        raw_x, raw_y = self._cut(*p.raw)
-        raw_y = np.clip(raw_y, bottom, top).tolist()
+        raw_x, raw_y = p.raw[0], np.clip(p.raw[1], bottom, top).tolist()
         if p.smooth is None:
             if raw_x:
                 self.plt.plot(
@@ -596,14 +595,14 @@ class MetricChart(PlotextPlot):
             # plotext drops the style of braille points, so the raw line is drawn in a
             # placeholder colour that render() turns into the trace's colour, dimmed.
             self.plt.plot(raw_x, raw_y, marker="braille", color=_placeholder(p.index), yside=side)
-        sx, sy = self._cut(*p.smooth)
-        sy = np.clip(sy, bottom, top).tolist()
+        sx, sy = p.smooth[0], np.clip(p.smooth[1], bottom, top).tolist()
         if sx:
             self.plt.plot(sx, sy, marker="braille", color=p.color, yside=side, label=label)
 
     def _cut(self, xs: list[float], ys: list[float]) -> tuple[list[float], list[float]]:
-        """A line (x ascending) cut to :attr:`x_window`: plotext would draw the segments
-        to the points just outside it beyond the plot's frame, so they end on its edges."""
+        """A line (x ascending) cut to :attr:`x_window`, ending on its edges where it runs
+        on beyond them: the y-range then covers the line as drawn, with no stretch of it
+        pressed flat against the plot's top or bottom."""
         window = self.x_window
         if window is None:
             return xs, ys
