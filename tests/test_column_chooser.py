@@ -199,8 +199,8 @@ async def test_every_metric_is_listed_and_a_filter_finds_one_among_hundreds(
         assert "Metrics  2 of 606 shown" in listed_text(listing)[0]
         await pilot.press("pagedown", "pagedown")
         assert listing.current is not None and listing.current > 2
-        await pilot.press(*"layer512")
-        await pilot.pause()
+        listing.post_message(events.Paste("layer512\n(a second line is dropped)"))
+        await wait_for(pilot, lambda: listing.filter_text == "layer512")
         assert [c.label for c in listing.listed] == ["layer512/grad_norm"]
         await pilot.press("space", "enter")
         await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))

@@ -67,7 +67,7 @@ class ColumnChooser(ModalScreen[tuple[Choice, ...] | None]):
         shown = Text(PROMPT, style="dim")
         if event.text:
             shown = Text.assemble(("filter: ", "dim"), event.text, ("▏", "dim"))
-        self.query_one("#column-filter", Static).update(shown)
+        self.query_one("#column-filter", Static).update(shown, layout=False)  # one line
 
     def action_apply(self) -> None:
         """Use these columns."""

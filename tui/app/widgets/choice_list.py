@@ -21,6 +21,8 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from tui.core.sanitize import sanitize
+
 
 @dataclass(frozen=True)
 class Choice:
@@ -47,9 +49,9 @@ class ChoiceList(ScrollView, can_focus=True):
     The list owns its state: :attr:`choices` is the current order and ticks. Typing filters:
     printable keys (but space, which ticks) go to :attr:`filter_text`, which narrows the
     rows to options whose label or key holds it. Moving an option swaps it with the option
-    listed next to it in its section, so options the filter hides keep their places. Every
-    key is this widget's, handled in the order typed (a fast ``down space`` ticks the option
-    below).
+    listed next to it in its section, so options the filter hides keep their places. The
+    list runs its keys as they reach it, in the order typed (a fast ``down space`` ticks the
+    option below).
     """
 
     DEFAULT_CSS = """
@@ -207,7 +209,7 @@ class ChoiceList(ScrollView, can_focus=True):
         event.stop()
         lines = event.text.splitlines()
         if lines:
-            self.filter_text += lines[0]
+            self.filter_text += sanitize(lines[0], 200)
 
     def action_erase(self, letters: int) -> None:
         """Erase the last ``letters`` of the filter (-1: all of it)."""
