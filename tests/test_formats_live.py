@@ -20,10 +20,15 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tui.core import tail as tail_module
 from tui.core.engine import Engine
+from tui.core.formats.base import Source
+from tui.core.formats.csvlog import CsvSource
+from tui.core.formats.dvclive import DvcliveSource
+from tui.core.formats.sacred import SacredSource
 from tui.core.store import Run, RunStore
 
 FOREIGN = Path(__file__).resolve().parent.parent / "sample_runs" / "foreign"
@@ -133,6 +138,113 @@ def test_malformed_csv_rows_are_bad_lines_of_that_run_only(copy) -> None:  # typ
     other = live.run("lr-0.3.csv")
     assert other.health.bad_lines == 0 and other.health.notes == []
     live.close()
+
+
+def read_to_end(source: Source) -> Run:
+    """One source read to its end into a fresh store (the bulk paths take whole chunks)."""
+    store = RunStore()
+    while True:
+        batch = source.read()
+        if batch is not None:
+            store.apply(batch)
+        if not source.more:
+            break
+    (run,) = store
+    return run
+
+
+CELLS = ["0.1", "-2.5e-07", "nan", "inf", "-inf", "12345678901234567890", "1e30", "-0.0", "3"]
+
+
+def test_csv_all_number_body_keeps_exact_values_nan_and_waits_for_a_cut_line(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "training.log"
+    rows = [f"{i},{CELLS[i % len(CELLS)]},{i * 0.1!r}" for i in range(300)]
+    log.write_bytes(("epoch,loss,acc\r\n" + "\r\n".join(rows) + "\r\n").encode())
+    source = CsvSource(tmp_path, "training.log", log, "keras")
+    run = read_to_end(source)
+    loss = run.series["loss"]
+    expected = [float(CELLS[i % len(CELLS)]) for i in range(300)]
+    assert run.steps.tolist() == list(range(300))
+    assert np.array_equal(loss.array(), np.array(expected, dtype=np.float32), equal_nan=True)
+    assert (loss.max, loss.min) == (1e30, -2.5e-07)  # summaries in float64; inf is non-finite
+    assert loss.nonfinite == 3 * 300 // len(CELLS) and loss.first_nonfinite_step == 2.0
+    assert run.series["acc"].last == 299 * 0.1
+    append(log, b"300,0.5,0.")
+    assert source.read() is None  # the cut line waits
+    append(log, b"25\r\n")
+    batch = source.read()
+    assert batch is not None and batch.records is not None
+    assert batch.records.steps.tolist() == [300.0]
+    assert batch.records.scalars["acc"][1].tolist() == [0.25]
+    source.close()
+
+
+def test_csv_damaged_rows_in_a_large_body_are_bad_lines_and_the_rest_is_read(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "metrics.csv"
+    rows = [f"{i},{i / 7!r}" for i in range(200)]
+    rows[50] = "50"  # short
+    rows[120] = "120,oops"  # text in a number column
+    log.write_text("step,loss\n" + "\n".join(rows) + "\n")
+    source = CsvSource(tmp_path, "metrics.csv", log, "csv")
+    run = read_to_end(source)
+    assert list(run.health.samples) == [("metrics.csv", 52, "1 fields where the header has 2")]
+    assert run.series["loss"].count == 198  # "oops" is text, kept apart from the numbers
+    assert run.series["loss"].last == 199 / 7
+    source.close()
+
+
+def test_dvclive_tsv_body_in_bulk_with_timestamps_nan_and_a_bad_step(tmp_path: Path) -> None:
+    folder = tmp_path / "dvclive"
+    metrics = folder / "plots" / "metrics" / "train"
+    metrics.mkdir(parents=True)
+    (folder / "params.yaml").write_text("lr: 0.1\n")
+    rows = [f"{1_700_000_000_000 + i}\t{i}\t{CELLS[i % len(CELLS)]}" for i in range(100)]
+    (metrics / "loss.tsv").write_text("timestamp\tstep\tloss\n" + "\n".join(rows) + "\n")
+    source = DvcliveSource(tmp_path, "dvclive", folder)
+    run = read_to_end(source)
+    loss = run.series["train/loss"]
+    expected = [float(CELLS[i % len(CELLS)]) for i in range(100)]
+    assert np.array_equal(loss.array(), np.array(expected, dtype=np.float32), equal_nan=True)
+    assert run.steps.tolist() == list(range(100))
+    assert run.times.tolist()[:2] == [1_700_000_000.0, 1_700_000_000.001]
+    append(metrics / "loss.tsv", b"1700000000100\tnan\t0.5\n1700000000101\t101\t0.25\n")
+    batch = source.read()
+    assert batch is not None and batch.records is not None
+    assert batch.bad_lines == (
+        ("plots/metrics/train/loss.tsv", 102, "a row without a step and a number"),
+    )
+    assert batch.records.steps.tolist() == [101.0]
+    source.close()
+
+
+def test_sacred_metrics_merged_by_step_in_bulk(tmp_path: Path) -> None:
+    folder = tmp_path / "1"
+    folder.mkdir()
+    stamp = "2026-01-01T09:00:0{}.000000"
+    metrics = {
+        "loss": {
+            "steps": [0, 1, 2],
+            "timestamps": [stamp.format(i) for i in (0, 1, 2)],
+            "values": [1.0, None, 0.5],
+        },
+        "acc": {"steps": [2, 0], "timestamps": [stamp.format(3)], "values": [0.9, 0.1]},
+    }
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    for name in ("run.json", "config.json"):
+        (folder / name).write_text("{}")
+    (folder / "cout.txt").write_text("")
+    source = SacredSource(tmp_path, "1", folder)
+    run = read_to_end(source)
+    assert run.steps.tolist() == [0.0, 1.0, 2.0]
+    assert run.times.tolist() == [1767258000.0, 1767258001.0, 1767258002.0]
+    assert run.series["acc"].array().tolist() == pytest.approx([0.1, 0.9])
+    assert list(run.series["acc"].index) == [0, 2]
+    assert run.series["loss"].nonfinite == 1  # a value that is not a number is NaN
+    source.close()
 
 
 # MLflow ----------------------------------------------------------------------------------------

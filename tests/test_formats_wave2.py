@@ -198,6 +198,49 @@ def test_wandb_corrupt_block_is_skipped_with_a_note(copy) -> None:  # type: igno
 
 
 # Hugging Face Trainer ---------------------------------------------------------------------------
+def test_wandb_bulk_read_equals_the_record_by_record_read(copy, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The fast scan with one decode of every value gives the field-by-field reader's runs."""
+    from tui.core.formats import wandb as wandb_format
+
+    def columns(root: Path) -> dict[str, Any]:
+        live = Live(root)
+        runs = {
+            run.name: (
+                run.steps.tolist(),
+                {
+                    k: (list(s.index), s.values.tobytes(), s.nonfinite)
+                    for k, s in run.series.items()
+                },
+                run.properties.get("summary"),
+            )
+            for run in live.store
+        }
+        live.close()
+        return runs
+
+    root = copy("wandb_offline")
+    bulk = columns(root)
+    monkeypatch.setattr(wandb_format, "simple_items", lambda payload: None)
+    one_by_one = columns(root)
+    assert repr(bulk) == repr(one_by_one)  # repr: NaN summaries compare equal
+    assert bulk["lr1.0"][1]["loss"][2] == WANDB_STEPS - WANDB_STEPS // 2
+
+
+def test_wandb_json_numbers_decodes_tokens_and_refuses_anything_else() -> None:
+    from tui.core.formats.wandb import json_numbers, simple_items
+
+    values = json_numbers([b"1", b"-0.5", b"NaN", b"Infinity", b"-Infinity", b"1e-300"])
+    assert values is not None
+    assert values[:2].tolist() == [1.0, -0.5] and values[5] == 1e-300
+    assert math.isnan(values[2]) and values[3] == math.inf and values[4] == -math.inf
+    assert json_numbers([b"1", b'"text"']) is None
+    assert json_numbers([b'"NaN"']) is None  # a logged text, not the token
+    assert json_numbers([b"true"]) is None and json_numbers([b"1", b"{"]) is None
+    item = b"\x12\x04loss\x82\x01\x030.5"
+    assert simple_items(b"\x0a" + bytes([len(item)]) + item) == ([b"loss"], [b"0.5"], None, False)
+    assert simple_items(b"\x0a" + bytes([len(item) + 1]) + item) is None  # cut short
+
+
 def history_of(path: Path) -> list[dict[str, Any]]:
     return json.loads(path.read_text())["log_history"]
 
