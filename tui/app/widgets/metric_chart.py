@@ -342,12 +342,16 @@ class MetricChart(PlotextPlot):
             if reading.x is None:
                 words.append(("—", "dim", False))
                 continue
-            bad = not math.isfinite(reading.value)
-            value_style = plot_style(NONFINITE_COLOR, bold=True) if bad else Style(bold=True)
+            exact = reading.x == x
+            if not math.isfinite(reading.value):
+                value_style = plot_style(NONFINITE_COLOR, bold=True)
+            else:
+                # A value from before the cursor's x is dim, @x or not.
+                value_style = Style(bold=exact, dim=not exact)
             words.append((_compact(reading.value), value_style, False))
             if reading.smoothed is not None:
                 words.append((f"~{_compact(reading.smoothed)}", "dim", False))
-            if placed and reading.x != x:
+            if placed and not exact:
                 words.append((f"@{self.short_x(reading.x)}", "dim", False))
         # Each gap ends the word before it: a span never starts with a space, which an SVG
         # screenshot would draw one cell to the left.
