@@ -142,14 +142,18 @@ class EvidenceGatherer:
         indexed = time.thread_time()
         scan = self.scanner.scan(index)
         stops = {_normal(run): stop for run, stop in self.audit.stops().items()}
+        asked = time.thread_time()
         jobs = self.slurm.refresh(files, None if full else touched)
-        cost = time.thread_time() - cpu
+        done = time.thread_time()
+        cost = done - cpu
+        # Stat'ing files (for their identity, and run.json for a Slurm job) costs in
+        # proportion to the runs that changed, or to all of them on a full pass: full
+        # passes are spaced by that cost. The pause is paced by the rest, what every
+        # gathering costs even when nothing changed (the processes, the audit log, squeue).
+        per_file = (indexed - cpu) + (done - asked)
         if full:
-            # A full re-stat costs in proportion to the files: space them by that cost.
-            self._full_at, self._full_every = now, max(FULL_SECONDS, (indexed - cpu) / SHARE)
-        # The pause is paced by what every gathering costs (the scan of processes, the
-        # audit log, Slurm); re-stat'ing touched files costs in proportion to what changed.
-        recurring = cost - (indexed - cpu)
+            self._full_at, self._full_every = now, max(FULL_SECONDS, per_file / SHARE)
+        recurring = cost - per_file
         return Evidence(
             processes=dict(scan.runs),
             stops=stops,
