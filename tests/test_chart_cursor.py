@@ -18,6 +18,7 @@ from tui.app.widgets.axis_ticks import short_number
 from tui.app.widgets.chart_board import ChartBoard
 from tui.app.widgets.chart_strip import ChartStrip
 from tui.app.widgets.metric_chart import MetricChart
+from tui.app.widgets.trace import Trace
 
 STEPS = 100
 NAN_STEP = 60
@@ -226,3 +227,20 @@ async def test_strip_and_compare_name_twins_as_the_table_does(twins: Path) -> No
         compare = app.screen
         header = str(compare.query_one("#legend", Static).content)
         assert "a/train" in header and "b/train" in header
+
+
+def test_readout_against_a_metric_axis_reads_the_nearest_x_below() -> None:
+    # Against another metric (lr, say), x goes back and forth and repeats.
+    chart = MetricChart()
+    chart.set_traces([Trace("loss", [0.3, 0.1, 0.2, 0.1, 0.5], [3.0, 1.0, 2.0, 1.5, math.inf])])
+    assert chart.extent() == (0.1, 0.5)
+    assert (chart.point_after(0.1), chart.point_before(0.1)) == (0.2, None)
+    chart.cursor_x = 0.25
+    (reading,) = chart.readings()
+    assert (reading.x, reading.value) == (0.2, 2.0)
+    chart.cursor_x = 0.1  # the later of the two records at 0.1
+    assert chart.readings()[0].value == 1.5
+    chart.cursor_x = 0.5
+    assert chart.readout(80).plain == "step 0.5  ● loss inf"
+    chart.cursor_x = 0.05
+    assert chart.readout(80).plain == "step 0.05  ● loss —"

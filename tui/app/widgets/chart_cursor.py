@@ -48,7 +48,7 @@ ZOOM = 2.0
 
 def _extent(charts: Sequence[MetricChart]) -> tuple[float, float] | None:
     """The first and last x of every chart's points."""
-    ends = [(float(p[0]), float(p[-1])) for p in (c.points() for c in charts) if p.size]
+    ends = [e for e in (c.extent() for c in charts) if e is not None]
     if not ends:
         return None
     return min(lo for lo, _ in ends), max(hi for _, hi in ends)
@@ -56,31 +56,17 @@ def _extent(charts: Sequence[MetricChart]) -> tuple[float, float] | None:
 
 def _after(charts: Sequence[MetricChart], x: float) -> float | None:
     """The first point of any chart right of ``x``."""
-    found = []
-    for points in (c.points() for c in charts):
-        at = int(np.searchsorted(points, x, side="right"))
-        if at < points.size:
-            found.append(float(points[at]))
-    return min(found) if found else None
+    return min((p for p in (c.point_after(x) for c in charts) if p is not None), default=None)
 
 
 def _before(charts: Sequence[MetricChart], x: float) -> float | None:
     """The last point of any chart left of ``x``."""
-    found = []
-    for points in (c.points() for c in charts):
-        at = int(np.searchsorted(points, x, side="left")) - 1
-        if at >= 0:
-            found.append(float(points[at]))
-    return max(found) if found else None
+    return max((p for p in (c.point_before(x) for c in charts) if p is not None), default=None)
 
 
 def _count_in(charts: Sequence[MetricChart], low: float, high: float) -> int:
-    """The most points one chart has between ``low`` and ``high``."""
-    counts = [
-        int(np.searchsorted(p, high, side="right") - np.searchsorted(p, low, side="left"))
-        for p in (c.points() for c in charts)
-    ]
-    return max(counts, default=0)
+    """The most points one trace of one chart has between ``low`` and ``high``."""
+    return max((c.count_in(low, high) for c in charts), default=0)
 
 
 class ChartCursor:

@@ -223,8 +223,7 @@ class MetricChart(PlotextPlot):
         """The y tick labels of the last drawing."""
         self.x_range: tuple[float, float] | None = None
         """The x-axis's range in the last drawing."""
-        self._points: npt.NDArray[np.float64] | None = None
-        self._ascending: dict[int, bool] = {}
+        self._sorted_x: list[tuple[npt.NDArray[np.float64], bool]] | None = None
 
     @property
     def traces(self) -> tuple[Trace, ...]:
@@ -244,18 +243,60 @@ class MetricChart(PlotextPlot):
         self._traces = tuple(traces)
         self._generation += 1
         self._smoothed.clear()
-        self._points = None
-        self._ascending.clear()
+        self._sorted_x = None
         self.refresh()
 
     # Cursor ------------------------------------------------------------------------------
-    def points(self) -> npt.NDArray[np.float64]:
-        """Every x where a trace has a point (its value finite or not), ascending, once."""
-        if self._points is None:
-            xs = [t.x[: min(t.x.size, t.y.size)] for t in self._traces]
-            merged = np.unique(np.concatenate(xs)) if xs else np.empty(0)
-            self._points = merged[np.isfinite(merged)]
-        return self._points
+    def _points(self) -> list[tuple[npt.NDArray[np.float64], bool]]:
+        """Per trace, the x of its points (values finite or not) ascending and finite, and
+        whether that is the trace's own array (no copy of a long series: a step or time
+        axis already is ascending)."""
+        if self._sorted_x is None:
+            self._sorted_x = []
+            for trace in self._traces:
+                xs = trace.x[: min(trace.x.size, trace.y.size)]
+                own = xs.size == 0 or (
+                    bool((xs[1:] >= xs[:-1]).all())
+                    and math.isfinite(xs[0])
+                    and math.isfinite(xs[-1])
+                )
+                self._sorted_x.append((xs if own else np.unique(xs[np.isfinite(xs)]), own))
+        return self._sorted_x
+
+    def point_after(self, x: float) -> float | None:
+        """The first x right of ``x`` where a trace has a point."""
+        found = []
+        for xs, _ in self._points():
+            at = int(np.searchsorted(xs, x, side="right"))
+            if at < xs.size:
+                found.append(float(xs[at]))
+        return min(found, default=None)
+
+    def point_before(self, x: float) -> float | None:
+        """The last x left of ``x`` where a trace has a point."""
+        found = []
+        for xs, _ in self._points():
+            at = int(np.searchsorted(xs, x, side="left")) - 1
+            if at >= 0:
+                found.append(float(xs[at]))
+        return max(found, default=None)
+
+    def extent(self) -> tuple[float, float] | None:
+        """The first and the last x where a trace has a point."""
+        ends = [(float(xs[0]), float(xs[-1])) for xs, _ in self._points() if xs.size]
+        if not ends:
+            return None
+        return min(lo for lo, _ in ends), max(hi for _, hi in ends)
+
+    def count_in(self, low: float, high: float) -> int:
+        """The most points one trace has with an x from ``low`` to ``high``."""
+        return max(
+            (
+                int(np.searchsorted(xs, high, side="right") - np.searchsorted(xs, low))
+                for xs, _ in self._points()
+            ),
+            default=0,
+        )
 
     def format_x(self, x: float) -> str:
         """An x value in full: the step, or the clock time on a wall-time axis."""
@@ -272,12 +313,8 @@ class MetricChart(PlotextPlot):
     def _at_or_before(self, index: int, trace: Trace, x: float) -> int | None:
         """The index of ``trace``'s last point at or before ``x`` (the latest record of
         the greatest such x), or ``None``."""
-        n = min(trace.x.size, trace.y.size)
-        xs = trace.x[:n]
-        ascending = self._ascending.get(index)
-        if ascending is None:
-            ascending = self._ascending[index] = bool(n < 2 or (xs[1:] >= xs[:-1]).all())
-        if ascending:
+        xs = trace.x[: min(trace.x.size, trace.y.size)]
+        if self._points()[index][1]:
             at = int(np.searchsorted(xs, x, side="right")) - 1
             return at if at >= 0 else None
         # Against another metric, x goes back and forth: the nearest x below, latest record.
