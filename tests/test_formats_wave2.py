@@ -293,6 +293,28 @@ def test_hf_trainer_followed_through_checkpoints_and_a_state_rewritten_while_rea
     live.close()
 
 
+def test_hf_trainer_state_of_a_long_training_is_read_whole(copy) -> None:  # type: ignore[no-untyped-def]
+    """A state over 4 MiB (every step logged for 50,000 steps) is read, not refused."""
+    folder = copy("hf_trainer") / "gpt2-tiny"
+    state = json.loads((folder / "trainer_state.json").read_text())
+    steps = 50_000
+    state["log_history"] = [
+        {"epoch": s / 100, "grad_norm": s * 0.5, "learning_rate": 1e-3, "loss": 1 / s, "step": s}
+        for s in range(1, steps + 1)
+    ]
+    state["global_step"] = state["max_steps"] = steps
+    text = json.dumps(state)
+    assert len(text) > 4 * 1024 * 1024
+    (folder / "trainer_state.json").write_text(text)
+    shutil.rmtree(folder / "runs")
+    live = Live(folder.parent)
+    run = live.named("gpt2-tiny")
+    assert summary(run, "loss") == (1 / steps, steps, steps, 0)
+    assert run.properties["global_step"] == steps
+    assert run.health.notes == []
+    live.close()
+
+
 # DVCLive ----------------------------------------------------------------------------------------
 def test_dvclive_run_grows_and_a_bad_row_is_a_bad_line(copy) -> None:  # type: ignore[no-untyped-def]
     root = copy("dvclive")

@@ -42,6 +42,8 @@ from tui.core.tail import INCOMPLETE_AFTER
 from tui.core.timefmt import as_utc_iso
 
 STATE = "trainer_state.json"
+STATE_LIMIT = 256 * 1024 * 1024
+"""Largest ``trainer_state.json`` read (its ``log_history`` holds every logged step)."""
 CHECKPOINT = re.compile(r"checkpoint-(\d+)")
 LOG_DIR = re.compile(r"[A-Z][a-z]{2}\d{2}_\d{2}-\d{2}-\d{2}_.+")
 """The Trainer's default TensorBoard directory name under ``runs/``."""
@@ -156,7 +158,7 @@ class TrainerSource(Source):
 
     # trainer_state.json ---------------------------------------------------------------------------
     def _load_state(self, path: Path, notes: list[str]) -> dict[str, Any] | None:
-        data, error = read_small(path, self.root)
+        data, error = read_small(path, self.root, STATE_LIMIT)
         if data is None:
             if error is not None:
                 notes.append(error)
