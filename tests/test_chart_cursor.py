@@ -244,3 +244,17 @@ def test_readout_against_a_metric_axis_reads_the_nearest_x_below() -> None:
     assert chart.readout(80).plain == "step 0.5  ● loss inf"
     chart.cursor_x = 0.05
     assert chart.readout(80).plain == "step 0.05  ● loss —"
+
+
+async def test_help_in_the_run_view_lists_the_chart_keys(twins: Path) -> None:
+    """The focused chart grid sits in the chart board: help lists the board's keys too."""
+    from tui.app.screens.help import HelpScreen, bindings_of
+
+    app = fake_app(twins)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await loaded(pilot, runs=2)
+        screen = await open_run(pilot, "a/train")
+        listed = {b.key: b.description for _, b in bindings_of(screen)}
+        assert listed["c"] == "Cursor" and listed["x"] == "X-axis"
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))

@@ -13,18 +13,22 @@ from textual.widgets import Static
 
 
 def bindings_of(screen: Screen[object]) -> list[tuple[DOMNode, Binding]]:
-    """(owner, binding) for the screen's, its focused widget's and the app's bindings.
+    """(owner, binding) for the bindings a key reaches: the focused widget's and its
+    containers' (a chart board around the focused chart grid) up to the screen, then the
+    app's.
 
-    Each action and each key is listed once: the table's ``enter`` opens the run the
-    screen's ``enter`` opens, and one line says so.
+    Each action and each key is listed once, as Textual resolves it: the focused widget's
+    binding of a key first, so the table's ``enter`` stands for the screen's.
     """
     rows: list[tuple[DOMNode, Binding]] = []
     seen: set[str] = set()
     keys_seen: set[str] = set()
-    owners: list[DOMNode] = [screen]
-    if screen.focused is not None:
-        owners.append(screen.focused)
-    owners.append(screen.app)
+    owners: list[DOMNode] = []
+    node: DOMNode | None = screen.focused
+    while node is not None and node is not screen:
+        owners.append(node)
+        node = node.parent
+    owners += [screen, screen.app]
     for owner in owners:
         for binding in owner.BINDINGS:
             if (
