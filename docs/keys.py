@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from textual.binding import Binding
 
 from tui.app.app import TrackApp
+from tui.app.screens.column_chooser import ColumnChooser
 from tui.app.screens.compare import CompareScreen
 from tui.app.screens.confirm_kill import ConfirmKill
 from tui.app.screens.help import key_names
@@ -22,6 +23,7 @@ from tui.app.screens.run_view import PanelPicker, RunScreen
 from tui.app.screens.runs import RunsScreen
 from tui.app.screens.sweep import SweepScreen
 from tui.app.widgets.chart_board import ChartBoard
+from tui.app.widgets.choice_list import ChoiceList
 from tui.app.widgets.log_view import LogView
 from tui.app.widgets.matrix_browser import MatrixBrowser
 from tui.app.widgets.run_table import RunTable
@@ -29,6 +31,7 @@ from tui.app.widgets.run_table import RunTable
 SECTIONS = [
     ("Everywhere", [TrackApp]),
     ("Run table", [RunsScreen, RunTable]),
+    ("Column chooser (typing filters)", [ColumnChooser, ChoiceList]),
     ("Run view", [RunScreen]),
     ("Run view: Charts tab", [ChartBoard]),
     ("Run view: chart picker", [PanelPicker]),
