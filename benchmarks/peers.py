@@ -24,7 +24,18 @@ machine (1-minute load under 1.5, or a warning after a timeout), it measures:
 Prints one table of medians and ratios (tracktui / peer: under 1 is better for every row),
 with the load average during each tool's measurements.
 
-    python benchmarks/peers.py [--runs 20] [--steps 50000] [--rounds 3]
+With ``--wandb-only``, only the W&B offline runs are written and both tools open that same
+directory (leet's own runs, not tracktui's format), interleaved, measuring:
+
+- every run listed: launch until the run list names every run (leet: its ``Runs [N
+  items]`` header; tracktui: every run's name in the table).
+- first run's loss charted: launch until the run leet selects at start (the latest) has
+  its loss chart drawn. leet draws it unasked; in tracktui, once the runs are listed, the
+  benchmark types ``/``, that run's folder name and enter, so the strip under the table
+  charts it (what a user does to chart one run), and waits for the strip's loss chart.
+- idle CPU and tree RSS as above.
+
+    python benchmarks/peers.py [--runs 20] [--steps 50000] [--rounds 3] [--wandb-only]
 """
 
 from __future__ import annotations
@@ -207,6 +218,11 @@ class Pane:
             time.sleep(0.005)
         return time.perf_counter() - self.started
 
+    def type(self, *keys: str, literal: bool = False) -> None:
+        """Send keys (tmux key names, or text as typed with ``literal``)."""
+        flags = ["-l"] if literal else []
+        subprocess.run([*TMUX, "send-keys", "-t", "bench", *flags, *keys], check=True)
+
     def close(self) -> None:
         subprocess.run([*TMUX, "kill-session", "-t", "bench"], capture_output=True)
 
@@ -333,24 +349,71 @@ def tensorboard_child(root: Path) -> None:
         print(json.dumps({"at": time.time(), "step": last}), flush=True)
 
 
+def braille(text: str) -> bool:
+    """Whether ``text`` holds a drawn line (both tools draw charts in braille)."""
+    return any("\u2801" <= c <= "\u28ff" for c in text)
+
+
+def first_wandb_run(root: Path) -> str:
+    """The offline run leet selects, and charts, when it starts: the latest one."""
+    return (root / "latest-run").resolve().name
+
+
 def measure_leet(root: Path, runs: int) -> Figures:
     wandb = shutil.which("wandb", path=os.path.dirname(sys.executable)) or "wandb"
     pane = Pane([wandb, "leet", str(root)], {"WANDB_SILENT": "true"})
+
+    def listed(text: str) -> bool:
+        return f"Runs [{runs} items]" in text or f" of {runs}]" in text
+
     try:
-        figures = {
-            "first_paint": pane.wait(
-                lambda t: (
-                    (f"Runs [{runs} items]" in t or f" of {runs}]" in t)
-                    and any("\u2801" <= c <= "\u28ff" for c in t)
-                ),
-                60,
-            )
-        }
+        figures = {"runs_listed": pane.wait(listed, 60)}
+        figures["first_chart"] = pane.wait(lambda t: listed(t) and braille(t), 60)
+        figures["first_paint"] = figures["first_chart"]  # leet's list and a chart drawn
+        selected = next(line for line in pane.text().splitlines() if line.startswith(" ▶ "))
+        if selected[3:].split()[0].rstrip(".") not in first_wandb_run(root):
+            print(f"warning: leet charts {selected[3:].split()[0]}, not the latest run")
         time.sleep(2)
         figures["tree_rss"] = tree_rss(pane.process)
         figures["idle_cpu"] = tree_cpu(pane.process)
     finally:
         pane.close()
+    return figures
+
+
+def measure_tracktui_wandb(root: Path, runs: int) -> Figures:
+    """tracktui on leet's own W&B directory: the runs listed, then leet's first run charted.
+
+    tracktui's chart strip follows the table's cursor, so the run leet charts first is
+    brought there the way a user would: ``/``, the run's folder name, enter.
+    """
+    state = tempfile.mkdtemp(prefix="tracktui-peers-state-")
+    names = [f"run-{r:04d}" for r in range(runs)]
+    target = first_wandb_run(root)
+
+    def charted(text: str) -> bool:
+        lines = text.splitlines()
+        at = next((i for i, line in enumerate(lines) if line.startswith(" ● ")), None)
+        if at is None or " · 1 shown" not in text:
+            return False
+        name = lines[at][3:].strip()  # the strip's run: the row of the target's folder
+        row = any(target in line and name in line.split() for line in lines[:at])
+        return row and "loss" in lines[at + 1] and braille("\n".join(lines[at + 1 :]))
+
+    pane = Pane([sys.executable, "-m", "tui", str(root)], {"XDG_STATE_HOME": state})
+    try:
+        figures = {"runs_listed": pane.wait(lambda t: all(n in t for n in names))}
+        pane.type("/")
+        pane.wait(lambda t: "filter: lr<0.01" in t, 30)  # the filter line has the focus
+        pane.type(target, literal=True)
+        pane.type("Enter")
+        figures["first_chart"] = pane.wait(charted, 300)
+        time.sleep(2)
+        figures["tree_rss"] = tree_rss(pane.process)
+        figures["idle_cpu"] = tree_cpu(pane.process)
+    finally:
+        pane.close()
+        shutil.rmtree(state, ignore_errors=True)
     return figures
 
 
@@ -362,6 +425,13 @@ ROWS = {
     "idle_cpu": ("idle CPU", "% core"),
     "tree_rss": ("process tree RSS", "MiB"),
 }
+WANDB_MEASURES = {"tracktui": measure_tracktui_wandb, "leet": measure_leet}
+WANDB_ROWS = {
+    "runs_listed": ("every run listed", "s"),
+    "first_chart": ("first run's loss drawn", "s"),
+    "idle_cpu": ("idle CPU", "% core"),
+    "tree_rss": ("process tree RSS", "MiB"),
+}
 
 
 def main() -> None:
@@ -370,6 +440,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=50_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--quiet-timeout", type=float, default=180.0)
+    parser.add_argument(
+        "--wandb-only",
+        action="store_true",
+        help="tracktui and leet on the same W&B offline runs only",
+    )
     parser.add_argument("--tensorboard-child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--wandb-run", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -382,11 +457,20 @@ def main() -> None:
         return
     if shutil.which("tmux") is None:
         sys.exit("tmux is needed to read the terminal UIs back")
-    formats = generate(args.runs, args.steps)
-    results: dict[str, list[Figures]] = {tool: [] for tool in MEASURES}
-    loads: dict[str, list[float]] = {tool: [] for tool in MEASURES}
+    if args.wandb_only:
+        size = (args.runs, args.steps)
+        wandb_root = _generate_wandb(data_root(*size) / "wandb", *size)
+        if wandb_root is None:
+            sys.exit("W&B offline runs could not be written")
+        formats: dict[str, Path | None] = {"tracktui": wandb_root, "leet": wandb_root}
+        measures, rows = WANDB_MEASURES, WANDB_ROWS
+    else:
+        formats = generate(args.runs, args.steps)
+        measures, rows = MEASURES, ROWS
+    results: dict[str, list[Figures]] = {tool: [] for tool in measures}
+    loads: dict[str, list[float]] = {tool: [] for tool in measures}
     for round_ in range(args.rounds):
-        for tool, measure in MEASURES.items():
+        for tool, measure in measures.items():
             root = formats[tool]
             if root is None:
                 continue
@@ -396,26 +480,30 @@ def main() -> None:
             except (OSError, TimeoutError, subprocess.CalledProcessError) as exc:
                 print(f"{tool}, round {round_ + 1}: not measured ({exc})")
             loads[tool].append(os.getloadavg()[0])
-    print_table(args, results, loads)
+    print_table(args, results, loads, rows)
 
 
 def print_table(
-    args: argparse.Namespace, results: dict[str, list[Figures]], loads: dict[str, list[float]]
+    args: argparse.Namespace,
+    results: dict[str, list[Figures]],
+    loads: dict[str, list[float]],
+    rows: dict[str, tuple[str, str]],
 ) -> None:
     def median(tool: str, row: str) -> float | None:
         values = [r[row] for r in results[tool] if row in r]
         return statistics.median(values) if values else None
 
-    peers = [t for t in ("tensorboard", "leet") if results[t]]
+    peers = [t for t in ("tensorboard", "leet") if results.get(t)]
+    where = " (W&B offline runs, read by both)" if args.wandb_only else ""
     print(
-        f"\n{args.runs} runs x {args.steps:,} steps x 2 metrics, medians of "
+        f"\n{args.runs} runs x {args.steps:,} steps x 2 metrics{where}, medians of "
         f"{args.rounds} interleaved rounds"
     )
     header = f"| {'':26} | {'tracktui':>9} |"
     header += "".join(f" {t:>11} | {'ratio':>5} |" for t in peers)
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
-    for row, (label, unit) in ROWS.items():
+    for row, (label, unit) in rows.items():
         ours = median("tracktui", row)
         line = f"| {label + ' (' + unit + ')':26} | {_cell(ours, row):>9} |"
         for peer in peers:
