@@ -131,6 +131,7 @@ class RunsScreen(StoreScreen):
         self._flushed_at = 0.0
         self._view_restored = False  # changes are saved once the saved view is applied
         self._hidden_columns: list[Column] = []  # they still sort
+        self._bars: dict[str, Text] = {}  # what the top and status bars show
         self.names: dict[str, str] = {}
         """Run key -> the name shown: unique, and telling where a run's own name is not."""
 
@@ -263,11 +264,13 @@ class RunsScreen(StoreScreen):
         self.update_bars()
 
     def clock_ticked(self) -> None:
-        """Redraw the rows on screen: their ages and durations follow the clock; the top
-        bar follows the watcher (ROOT gone, a fall back to polling)."""
+        """Redraw the ages and durations on screen that the clock moved on (an age of days
+        changes once an hour: most ticks redraw no row); the top bar follows the watcher
+        (ROOT gone, a fall back to polling)."""
         table = self.table
         top = int(table.scroll_y)
-        self.table.update_runs(self.runs_of(table.shown[top : top + table.size.height]))
+        shown = table.shown[top : top + table.size.height]
+        table.update_runs(self.runs_of(shown), clock_only=True)
         self.update_bars()
 
     def _tell_watch_change(self, mode: str, gone: bool) -> None:
@@ -415,7 +418,7 @@ class RunsScreen(StoreScreen):
             top.append("  · rules file has an error", style="bold red")
         if app.telemetry.note is not None:
             top.append(f"  · GPU: {app.telemetry.note}", style="dim")
-        self.query_one("#topbar", Static).update(top)
+        self._show_bar("#topbar", top)
         table = self.table
         bar = Text()
         if not store.runs:
@@ -433,7 +436,15 @@ class RunsScreen(StoreScreen):
             if self.filter_query.text:
                 bar.append(" · filter: ")
                 bar.append(self.filter_query.text, style="bold")
-        self.query_one("#statusbar", Static).update(bar)
+        self._show_bar("#statusbar", bar)
+
+    def _show_bar(self, selector: str, text: Text) -> None:
+        """Show ``text`` in a bar unless it shows that already: an update lays the whole
+        screen out again, and most updates (a clock tick, a GPU reading) change nothing."""
+        shown = self._bars.get(selector)
+        if shown is None or shown != text or shown.style != text.style:
+            self._bars[selector] = text
+            self.query_one(selector, Static).update(text)
 
     # GPUs -------------------------------------------------------------------------------
     def shows_gpu(self) -> bool:

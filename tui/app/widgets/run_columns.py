@@ -41,7 +41,9 @@ class Column:
     """One table column: how to draw a run's cell and what to sort it by.
 
     ``value`` returns ``None`` for a missing or non-finite value, which always sorts last;
-    ``about`` says what the column holds where its label alone may not (the column chooser).
+    ``about`` says what the column holds where its label alone may not (the column chooser);
+    ``clock`` marks a cell that changes with the clock alone (an age), so a clock tick
+    recomputes only those cells.
     """
 
     key: str
@@ -50,6 +52,7 @@ class Column:
     value: Callable[[Run], SortValue | None]
     width: int | None = None
     about: str = ""
+    clock: bool = False
 
 
 def status_column() -> Column:
@@ -82,7 +85,13 @@ def duration_column(clock: Callable[[], float]) -> Column:
         return Text(human_duration(duration(run, clock())), justify="right")
 
     return Column(
-        "duration", "time", cell, lambda r: _num_key(duration(r, clock())), 7, "how long it ran"
+        "duration",
+        "time",
+        cell,
+        lambda r: _num_key(duration(r, clock())),
+        7,
+        "how long it ran",
+        clock=True,
     )
 
 
@@ -106,6 +115,7 @@ def age_column(clock: Callable[[], float]) -> Column:
         lambda r: _num_key(age(r)),
         7,
         "since its last record",
+        clock=True,
     )
 
 

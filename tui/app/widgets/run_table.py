@@ -119,6 +119,9 @@ class RunTable(ScrollView, can_focus=True):
         self._strips: dict[str, tuple[bool, Strip]] = {}
         self._header: Strip | None = None
         self._cursor_key: str | None = None
+        self.rows_rendered = 0
+        """Rows drawn into strips so far (each cell change redraws its row; a row whose
+        cells stay the same is drawn from its cached strip)."""
 
     # Geometry ---------------------------------------------------------------------------
     @property
@@ -211,15 +214,27 @@ class RunTable(ScrollView, can_focus=True):
         else:
             self.cursor_row = min(self.cursor_row, max(0, len(self.shown) - 1))
 
-    def update_runs(self, runs: Iterable[Run]) -> None:
-        """Recompute the cells of ``runs``; repaint only rows whose cells changed."""
+    def update_runs(self, runs: Iterable[Run], *, clock_only: bool = False) -> None:
+        """Recompute the cells of ``runs``; repaint only rows whose cells changed.
+
+        With ``clock_only``, only the cells of the columns that follow the clock (ages,
+        durations) are recomputed: what a clock tick can change, nothing else.
+        """
         top = int(self.scroll_y)
         height = self.size.height
+        ticking = [i for i, c in enumerate(self.columns_spec, 1) if c.clock]
+        if clock_only and not ticking:
+            return
         for run in runs:
             old = self._cells.get(run.key)
             if old is None:
                 continue
-            cells = self._row_cells(run)
+            if clock_only:
+                cells = old.copy()
+                for i in ticking:
+                    cells[i] = self.columns_spec[i - 1].cell(run)
+            else:
+                cells = self._row_cells(run)
             if all(
                 a.plain == b.plain and a.style == b.style and a.spans == b.spans
                 for a, b in zip(old, cells)
@@ -348,6 +363,10 @@ class RunTable(ScrollView, can_focus=True):
             ]
         )
 
+    def _row_line(self, key: str, style: Style) -> Strip:
+        self.rows_rendered += 1
+        return self._line(self._cells[key], style)
+
     def _line(self, cells: list[Text], style: Style) -> Strip:
         line = Text(style=style, no_wrap=True, end="")
         for cell, width in zip(cells, self._widths):
@@ -381,15 +400,13 @@ class RunTable(ScrollView, can_focus=True):
             return Strip.blank(width, base)
         key = self.shown[row]
         if row == self.cursor_row:
-            strip = self._line(
-                self._cells[key], base + self.get_component_rich_style("run-table--cursor")
-            )
+            strip = self._row_line(key, base + self.get_component_rich_style("run-table--cursor"))
         else:
             odd = row % 2 == 1
             cached = self._strips.get(key)
             if cached is None or cached[0] != odd:
                 style = base + (self.get_component_rich_style("run-table--odd") if odd else Style())
-                cached = self._strips[key] = (odd, self._line(self._cells[key], style))
+                cached = self._strips[key] = (odd, self._row_line(key, style))
             strip = cached[1]
         return self._crop(strip, width, base)
 
