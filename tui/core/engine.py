@@ -23,8 +23,9 @@ import stat
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from tui.core.discover import UnreadableSource, walk
@@ -320,6 +321,7 @@ class Engine:
         self._generation = 0
         self._touched: dict[str, int] = {}  # run -> the generation of its last change
         self._files: dict[str, tuple[int, list[Path]]] = {}  # run_files(): (generation, files)
+        self._files_view: tuple[int, Mapping[str, list[Path]]] | None = None  # while unchanged
         self._files_lock = threading.Lock()
 
     # Discovery -------------------------------------------------------------------------
@@ -425,14 +427,18 @@ class Engine:
         return now, frozenset(key for key, seen in touched if seen > generation)
 
     # Reading ---------------------------------------------------------------------------
-    def run_files(self) -> dict[str, list[Path]]:
+    def run_files(self) -> Mapping[str, list[Path]]:
         """Every known run's data files, by key (what a writer process would hold open).
 
         A run's list is asked of its source again only after the run changed (see
-        :meth:`touched_since`): with thousands of runs, building every list each time
-        cost more than the scan it feeds. Callers must not modify the lists.
+        :meth:`touched_since`), and while nothing changed the same mapping is returned:
+        with thousands of runs, building every list each time cost more than the scan it
+        feeds. Callers must not modify the mapping or its lists.
         """
         with self._lock:
+            generation = self._generation
+            if self._files_view is not None and self._files_view[0] == generation:
+                return self._files_view[1]
             sources, touched = list(self.sources.items()), dict(self._touched)
         files: dict[str, list[Path]] = {}
         with self._files_lock:
@@ -443,7 +449,11 @@ class Engine:
                 if cached is None or cached[0] < seen:
                     cached = cache[key] = (seen, source.watched_files())
                 files[key] = cached[1]
-        return files
+        view = MappingProxyType(files)
+        with self._lock:
+            if self._generation == generation:
+                self._files_view = (generation, view)
+        return view
 
     def preview(self, key: str, tail_bytes: int = 65536) -> Batch | None:
         """The end of a run's history for the first paint (see ``Source.preview``)."""

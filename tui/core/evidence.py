@@ -121,6 +121,7 @@ class EvidenceGatherer:
         self.clock = clock
         self._files: dict[str, tuple[Sequence[Path], dict[FileId, RunFile[str]]]] = {}
         self._index: FileIndex[str] | None = None
+        self._seen: Mapping[str, Sequence[Path]] | None = None  # the files indexed last
         self._full_at = float("-inf")
         self._full_every = FULL_SECONDS
 
@@ -172,6 +173,9 @@ class EvidenceGatherer:
         """The files' identities: stat'ed again for the touched runs, new runs and runs whose
         list of files changed; kept for the others. The index is rebuilt only when an
         identity changed."""
+        if self._index is not None and files is self._seen and touched is not None and not touched:
+            return self._index  # the same files and nothing changed: nothing to stat
+        self._seen = files
         cache = self._files
         dirty = self._index is None or len(cache) != len(files) or touched is None
         for key, paths in files.items():

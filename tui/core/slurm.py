@@ -536,6 +536,7 @@ class SlurmTracker:
         self._stamps: dict[Path, tuple[int, int, int] | None] = {}
         self._ids: dict[Path, str | None] = {}
         self._runs: dict[str, tuple[Sequence[Path], str | None]] = {}  # key -> (files, job)
+        self._seen: tuple[Mapping[str, Sequence[Path]] | None, dict[str, str]] = (None, {})
         self._final: dict[str, SlurmJob] = {}
         self._accounting_off_until = -1.0
 
@@ -544,6 +545,8 @@ class SlurmTracker:
     ) -> dict[str, str]:
         """Run key -> the job its ``run.json`` names; each file re-read only when it changed,
         and stat'ed only when its run is ``touched`` (``None``: every run)."""
+        if files is self._seen[0] and touched is not None and not touched:
+            return dict(self._seen[1])  # the same files and nothing changed
         ids: dict[str, str] = {}
         runs = self._runs
         for key, paths in files.items():
@@ -560,7 +563,8 @@ class SlurmTracker:
             for path in [p for p in self._stamps if p not in live]:
                 del self._stamps[path]
                 self._ids.pop(path, None)
-        return ids
+        self._seen = (files, ids)
+        return dict(ids)
 
     def _job_in(self, path: Path) -> str | None:
         try:
