@@ -81,6 +81,8 @@ _BOM = b"\xef\xbb\xbf"
 _ROTATED_SUFFIX = re.compile(r"[.-]\d[\w.-]*")
 _COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".lz4", ".zip", ".z")
 _SHORT_NUMBER = re.compile(r"\.(\d{1,4})$")
+_LONE_CR = re.compile(rb"\r(?!\n)")
+"""A carriage return that does not end a CRLF line: a progress bar redrawing its line."""
 
 Identity = tuple[int, int]
 
@@ -790,7 +792,7 @@ class FileTail:
             gen.partial = data[end + 1 :]
         # memchr for any NUL or CR first; only then the rarer question of where they are.
         nul = b"\x00" in chunk and (b"\n\x00" in chunk or chunk[:1] == b"\x00")
-        cr = b"\r" in chunk and chunk.count(b"\r") != chunk.count(b"\r\n")
+        cr = b"\r" in chunk and _LONE_CR.search(chunk) is not None  # one pass over CRLF files
         if not nul and not cr and not self._has_long_line(chunk):
             # No line needs changing: keep the buffer whole, split only if asked.
             count = chunk.count(b"\n")
