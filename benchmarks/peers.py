@@ -59,7 +59,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import memory
 
-TMUX = ["tmux", "-L", "tracktui-peers"]
+TMUX = ["tmux", "-L", f"tracktui-peers-{os.getpid()}"]  # two benchmarks never share panes
 SIZE = ("160", "50")
 QUIET_LOAD = 1.5
 TB_RELOAD = 5.0
