@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import shutil
 from pathlib import Path
 
@@ -117,3 +119,30 @@ def state_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     target = tmp_path / "state"
     monkeypatch.setenv("XDG_STATE_HOME", str(target))
     return target
+
+
+def write_run(root: Path, name: str, losses: list[float]) -> Path:
+    """A finished native run named ``name`` with one ``loss`` per step."""
+    run = root / name
+    run.mkdir(parents=True)
+    (run / "run.json").write_text(json.dumps({"name": name, "status": "finished"}))
+    lines = [
+        json.dumps({"step": step, "loss": loss})
+        if math.isfinite(loss)
+        else f'{{"step": {step}, "loss": NaN}}'
+        for step, loss in enumerate(losses)
+    ]
+    (run / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+    return run
+
+
+@pytest.fixture
+def exploding(tmp_path: Path) -> Path:
+    """Three healthy runs and one that explodes to 3.8e24 in its last steps."""
+    root = tmp_path / "root"
+    for i in range(3):
+        write_run(root, f"healthy-{i}", [2.0 / (1 + s) + 0.1 * i for s in range(200)])
+    write_run(
+        root, "exploding", [2.0 / (1 + s) for s in range(190)] + [10.0**k for k in range(15, 25)]
+    )
+    return root

@@ -53,3 +53,17 @@ def test_sweep_snapshot(snap_compare, samples: Path) -> None:
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_exploding_run_compare_snapshot(snap_compare, exploding: Path) -> None:
+    """One run explodes to 3.8e24: the healthy runs keep their own y-range, the exploding
+    one is clipped and marked at the plot's edge, the ticks stay short."""
+    app = fake_app(exploding, clock=lambda: CLOCK)
+
+    async def run_before(pilot) -> None:
+        await loaded(pilot, runs=4)
+        await pilot.press("a", "c")  # every run marked, compared
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen))
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

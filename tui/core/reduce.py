@@ -310,6 +310,22 @@ def robust_range(values: npt.ArrayLike, *, quantile: float = 10.0) -> tuple[floa
         # Most values are equal: outliers are off by more than that value's size.
         spread = 1.0 if positive else max(abs(q_low), 1e-12)
     low, high = q_low - 1.5 * spread, q_high + 1.5 * spread
+    # An explosion is a few values far beyond all the others: where such a tail starts
+    # past a gap wider than the body's own spread, the range ends at the gap (a healthy
+    # curve 2 -> 0.01 that explodes to 1e24 keeps the range 0.01..2, not 0.01..20).
+    ordered = np.sort(space)
+    body = max(spread, 1.0 if positive else 0.0)
+    tail = max(1, ordered.size // 20)  # at most 5 % of the values
+    if ordered.size > 2 * tail:
+        gaps = np.diff(ordered)
+        top = gaps[-tail:]
+        at = int(np.argmax(top))
+        if top[at] > 2.0 * body:
+            high = min(high, float(ordered[ordered.size - 1 - tail + at]))
+        bottom = gaps[:tail]
+        at = int(np.argmax(bottom))
+        if bottom[at] > 2.0 * body:
+            low = max(low, float(ordered[at + 1]))
     if positive:
         low, high = 10.0**low, 10.0**high
     return (max(lo, low), min(hi, high))
