@@ -247,6 +247,57 @@ def test_sacred_metrics_merged_by_step_in_bulk(tmp_path: Path) -> None:
     source.close()
 
 
+@pytest.mark.parametrize("layout", ["same steps", "different steps"])
+def test_sacred_bulk_merge_equals_the_point_by_point_merge(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, layout: str
+) -> None:
+    """Earliest time per step, metrics out of order or missing times: as point by point."""
+    folder = tmp_path / "1"
+    folder.mkdir()
+    for name in ("run.json", "config.json"):
+        (folder / name).write_text("{}")
+    (folder / "cout.txt").write_text("")
+    steps = list(range(0, 400, 2))
+    other = steps if layout == "same steps" else [s + 1 for s in steps[::3]][::-1]
+
+    def stamps(count: int, offset: int) -> list[str]:
+        return [
+            f"2026-01-01T09:{(i + offset) // 60 % 60:02d}:{(i + offset) % 60:02d}.5"
+            for i in range(count)
+        ]
+
+    metrics = {
+        "loss": {
+            "steps": steps,
+            "timestamps": stamps(len(steps), 7),
+            "values": [1 / (s + 1) for s in steps],
+        },
+        "acc": {
+            "steps": other,
+            "timestamps": stamps(len(other) - 5, 0),
+            "values": [s * 0.25 for s in other],
+        },
+        "lr": {"steps": steps, "timestamps": stamps(len(steps), 3), "values": [0.1] * len(steps)},
+    }
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+
+    def read() -> Run:
+        source = SacredSource(tmp_path, "1", folder)
+        run = read_to_end(source)
+        source.close()
+        return run
+
+    bulk = read()
+    monkeypatch.setattr("tui.core.formats.sacred.bulk_records", lambda points: None)
+    merged = read()
+    assert bulk.steps.tolist() == merged.steps.tolist()
+    assert bulk.times.tolist() == merged.times.tolist()
+    assert len(bulk.steps) == len(set(steps) | set(other))
+    for name in metrics:
+        assert list(bulk.series[name].index) == list(merged.series[name].index), name
+        assert bulk.series[name].array().tolist() == merged.series[name].array().tolist(), name
+
+
 # MLflow ----------------------------------------------------------------------------------------
 WRITER = r"""
 import sqlite3, sys, time

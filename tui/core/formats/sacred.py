@@ -85,6 +85,10 @@ def bulk_records(points: list[tuple[str, list[Any], list[Any], list[Any]]]) -> C
     step holding each metric's point and the earliest time. ``None`` (the caller merges
     point by point) when a step is not a finite number, a value not a number, a metric logs
     twice at one step, or a metric is named like the step or time key.
+
+    Sacred logs each metric in step order, most often every metric at the same steps: then
+    nothing is sorted. A metric out of order is sorted on its own, and metrics logged at
+    different steps are merged over their sorted union.
     """
     names: list[str] = []
     steps, values, moments = [], [], []
@@ -97,30 +101,34 @@ def bulk_records(points: list[tuple[str, list[Any], list[Any], list[Any]]]) -> C
         moment = np.full(len(step), math.inf)
         if raw_times:
             moment[: len(raw_times)] = times_column(raw_times, math.inf)
+        if not (step[1:] > step[:-1]).all():
+            order = np.lexsort((moment, step))
+            step, value, moment = step[order], value[order], moment[order]
+            if (step[1:] == step[:-1]).any():
+                return None
         names.append(name)
         steps.append(step)
         values.append(value)
         moments.append(moment)
     if not names:
         return None
-    ids = np.repeat(np.arange(len(names)), [len(s) for s in steps])
-    step = np.concatenate(steps)
-    moment = np.concatenate(moments)
-    order = np.lexsort((moment, step))
-    step, moment, ids = step[order], moment[order], ids[order]
-    value = np.concatenate(values)[order]
-    if len(step) > 1:
-        pairs = np.lexsort((step, ids))
-        same = (ids[pairs][1:] == ids[pairs][:-1]) & (step[pairs][1:] == step[pairs][:-1])
-        if same.any():
-            return None
-    first = np.r_[True, step[1:] != step[:-1]]
-    record = np.cumsum(first) - 1
-    columns: dict[str, tuple[np.ndarray | None, np.ndarray]] = {"step": (None, step[first])}
-    for i, name in enumerate(names):
-        mine = ids == i
-        columns[name] = (record[mine], value[mine])
-    return int(record[-1]) + 1, columns, moment[first]
+    wheres: list[np.ndarray | None]
+    if all(np.array_equal(s, steps[0]) for s in steps[1:]):
+        step = steps[0]
+        wheres = [None] * len(names)
+        moment = moments[0]
+        for other in moments[1:]:
+            moment = np.minimum(moment, other)
+    else:
+        step = np.unique(np.concatenate(steps))
+        wheres = [np.searchsorted(step, s) for s in steps]
+        moment = np.full(len(step), math.inf)
+        for where, other in zip(wheres, moments):
+            moment[where] = np.minimum(moment[where], other)
+    columns: dict[str, tuple[np.ndarray | None, np.ndarray]] = {"step": (None, step)}
+    for name, where, value in zip(names, wheres, values):
+        columns[name] = (where, value)
+    return len(step), columns, moment
 
 
 class SacredSource(Source):
@@ -179,7 +187,8 @@ class SacredSource(Source):
 
     def _points(self, replace: bool) -> tuple[list[dict[str, Any]] | Columns, bool]:
         """Records of the metric points not read yet; True when the history was rewritten."""
-        metrics = self._documents.get("metrics.json", {})
+        # Every point of the run as Python objects: not kept once its new points are taken.
+        metrics = self._documents.pop("metrics.json", {})
         rewritten = replace
         lengths: dict[str, int] = {}
         for name, entry in metrics.items():
