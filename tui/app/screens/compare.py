@@ -192,7 +192,8 @@ class CompareScreen(CursorKeys, RunSetScreen):
         return Trace(label, x, y, color)
 
     def refresh_chart_info(self) -> None:
-        """The line above the charts: the options in effect."""
+        """The line above the charts: the options in effect (the key hints last, cut with
+        an ellipsis when the line is too narrow for them)."""
         info = Text()
         shown, total = len(self.chart_metrics), len(ordered_metrics(self.runs))
         info.append(f"{shown} of {total} metrics", style="bold")
