@@ -9,8 +9,10 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import wait_for
 
 import tui.core.backfill as backfill_module
+from tui.app.app import TrackApp
 from tui.core.backfill import Backfill
 from tui.core.cache import SummaryCache, cache_path
 from tui.core.engine import Engine
@@ -49,8 +51,11 @@ class Session:
         for key in self.keys:
             for batch in self.cache.preview(self.engine, key, 512):
                 self.store.apply(batch)
+        self.first_paint = summaries(self.store)
 
     def finish(self, workers: int = 1) -> RunStore:
+        for batch in self.cache.settle(self.engine):  # after the first paint
+            self.store.apply(batch)
         backfill = Backfill(self.engine, self.keys, workers, cache=self.cache)
         try:
             while backfill.busy:
@@ -172,3 +177,36 @@ def test_a_damaged_cache_file_is_ignored(tmp_path: Path, damage: str) -> None:
     assert not any(again.cache.holds(k) for k in "abc")
     assert summaries(again.finish()) == full_read(root)
     assert Session(root).loaded == 3  # rewritten whole
+
+
+def test_run_json_comes_from_the_cache_while_its_bytes_are_the_same(tmp_path: Path) -> None:
+    make_root(tmp_path)
+    (tmp_path / "a" / "output.log").write_text("epoch 1\nepoch 2\n")
+    Session(tmp_path).finish()
+    meta = tmp_path / "b" / "run.json"
+    meta.write_text(json.dumps({"name": "b", "config": {"lr": 0.5}}))  # changed since
+    again = Session(tmp_path)
+    assert again.first_paint == full_read(tmp_path)  # metadata too, the new one for b
+    assert not again.store.runs["a"].log  # the log's end comes after the first paint
+    again.finish()
+    assert list(again.store.runs["a"].log) == ["epoch 1", "epoch 2"]
+    assert summaries(again.store) == full_read(tmp_path)
+
+
+def loaded(app: TrackApp, runs: int) -> bool:
+    """Every run found and read in full."""
+    store = app.store
+    return len(store.runs) == runs and app.progress is None and not any(r.partial for r in store)
+
+
+async def test_a_reopened_app_shows_every_history_once(tmp_path: Path, state_home: Path) -> None:
+    make_root(tmp_path)
+    (tmp_path / "a" / "output.log").write_text("epoch 1\n")
+    for session in ("first", "reopened"):
+        app = TrackApp(tmp_path, watch="poll")
+        async with app.run_test(size=(120, 30)) as pilot:
+            await wait_for(pilot, lambda app=app: loaded(app, 3))
+            assert summaries(app.store) == full_read(tmp_path), session
+            run = app.store.runs["a"]
+            assert len(run.series["loss"].values) == 2000 and list(run.log) == ["epoch 1"]
+    assert cache_path(tmp_path).is_file()

@@ -27,8 +27,6 @@ from textual.worker import get_current_worker
 
 from tui.app.messages import BatchesRead, EvidenceGathered, RunsUpdated, TelemetryPolled
 from tui.app.screens.base import StoreScreen
-from tui.app.screens.confirm_kill import ConfirmKill
-from tui.app.screens.help import HelpScreen, bindings_of
 from tui.app.screens.runs import RunsScreen
 from tui.app.telemetry import Telemetry
 from tui.app.widgets.palette import use_sixteen_colors
@@ -271,6 +269,9 @@ class TrackApp(App[int]):
                 previews, posted = [], time.monotonic()
         # Let the table paint before the backfill competes with it for the GIL.
         self._first_paint.wait(2.0)
+        settled = cache.settle(engine)  # the runs the first paint took from the cache alone
+        if settled:
+            self.post_message(BatchesRead(tuple(settled)))
         engine.start(self._on_dirty)
         backfill = Backfill(engine, keys, cache=cache)
         try:
@@ -565,6 +566,8 @@ class TrackApp(App[int]):
         if not plans:
             return
         if confirm:
+            from tui.app.screens.confirm_kill import ConfirmKill
+
             gpu = self.telemetry.memory_now()  # what the kill frees, read now
             answer = self._ask(ConfirmKill([p for _, p in plans], KILLS[signal], self.grace, gpu))
             if not answer:
@@ -614,6 +617,8 @@ class TrackApp(App[int]):
     # Command palette -------------------------------------------------------------------
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         """Textual's commands plus every key binding of the screen and the app, by name."""
+        from tui.app.screens.help import bindings_of
+
         yield from super().get_system_commands(screen)
         seen: set[str] = set()
         for owner, binding in bindings_of(screen):
@@ -654,6 +659,8 @@ class TrackApp(App[int]):
     # Navigation -----------------------------------------------------------------------
     def action_help(self) -> None:
         """Show every key binding of the current screen."""
+        from tui.app.screens.help import HelpScreen  # dialogs load when first opened
+
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.screen))
 

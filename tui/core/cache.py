@@ -11,6 +11,12 @@ read. Anything else (another inode, a shorter file, other bytes, an unreadable, 
 foreign cache file) is ignored, and the run is read as if there were no cache. The full
 histories (charts, rules) are still read in the background, cached runs last.
 
+The run's metadata (``run.json`` as read and sanitized) is kept beside the summary with a
+hash of the bytes it was read from: when ``run.json`` still holds those bytes, the first
+frame takes the metadata from the cache too, and the run's own preview (the log's end, the
+files' newest time, and the engine's note that the full read replaces the preview) comes
+after the first frame (:meth:`SummaryCache.settle`).
+
 The cache lives in the user's state directory (``$XDG_STATE_HOME/tracktui/summaries/``, by
 default ``~/.local/state/tracktui/summaries/``), one file per ROOT named by a hash of its
 absolute path: never in ROOT. Only runs in tracktui's own format are cached.
@@ -18,19 +24,21 @@ absolute path: never in ROOT. Only runs in tracktui's own format are cached.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 from array import array
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from tui.core.formats.base import written_at
-from tui.core.formats.native import NativeSource
+from tui.core.formats.files import read_small
+from tui.core.formats.native import META_LIMIT, NativeSource, read_meta
 from tui.core.records import RecordBuilder
-from tui.core.rundir import METRICS
+from tui.core.rundir import METRICS, RUN_JSON
 from tui.core.store import Batch, History, RunStore, Series
 from tui.core.tail import UnsafeFile, open_regular
 from tui.core.views import state_dir
@@ -39,7 +47,7 @@ if TYPE_CHECKING:
     from tui.core.engine import Engine
     from tui.core.formats.base import Source
 
-VERSION = 1
+VERSION = 2
 MAGIC = b"tracktui summaries\n"
 FINGERPRINT = 4096
 """Bytes hashed at each end of the covered part of a file."""
@@ -67,7 +75,9 @@ class Entry(msgspec.Struct, array_like=True, frozen=True):
     """The summary of the first ``size`` bytes of one run's metrics file.
 
     ``mtime_ns`` is the file's modification time when it was exactly ``size`` bytes long
-    (0 when it had grown further by the time the summary was taken).
+    (0 when it had grown further by the time the summary was taken). ``meta`` is the run's
+    ``run.json`` as read (sanitized) from the bytes whose hash is ``meta_digest``; an empty
+    digest when it could not be kept (unreadable, or changing while it was read).
     """
 
     dev: int
@@ -80,6 +90,8 @@ class Entry(msgspec.Struct, array_like=True, frozen=True):
     steps: tuple[float, ...]
     times: tuple[float, ...]
     series: tuple[SeriesSummary, ...]
+    meta_digest: bytes = b""
+    meta: dict[str, Any] | None = None
 
 
 class _Contents(msgspec.Struct, frozen=True):
@@ -126,6 +138,7 @@ class SummaryCache:
         """Why the cache file was ignored (damaged, another version or ROOT), if it was."""
         self._entries: dict[str, Entry] = {}
         self._usable: set[str] = set()
+        self._unsettled: list[str] = []
         self._changed = False
 
     def load(self) -> int:
@@ -152,16 +165,42 @@ class SummaryCache:
     # Reopening -------------------------------------------------------------------------
     def preview(self, engine: Engine, key: str, tail_bytes: int) -> list[Batch]:
         """What the first paint shows of ``key``: its cached summary (and what grew since)
-        when the cache holds one for its current bytes, else the engine's usual preview."""
+        when the cache holds one for its current bytes, with its cached metadata when
+        ``run.json`` is unchanged too; else the engine's usual preview."""
         source = engine.sources[key]
         summary = self.summary(source)
         if summary is None:
             batch = engine.preview(key, tail_bytes)
             return [batch] if batch is not None else []
+        known, meta = self._meta(source)
+        if known:
+            # Everything the table shows is here: the engine's preview can wait (settle).
+            # The metadata was sanitized when it was read (read_meta) and is private to the
+            # user since: not sanitized again, which is most of what reading run.json costs.
+            self._unsettled.append(key)
+            return [dataclasses.replace(summary, meta=meta) if meta is not None else summary]
         # A preview of no records still brings run.json and the log's end, and tells the
         # engine that the full read, later, replaces what the first paint showed.
         envelope = engine.preview(key, 0)
         return [envelope, summary] if envelope is not None else [summary]
+
+    def settle(self, engine: Engine) -> list[Batch]:
+        """After the first paint, for the runs it showed from the cache alone: the engine's
+        preview of each (so their full reads replace the summaries), as batches that add
+        the log's end, the newest file time and any metadata changed since, and keep the
+        summaries."""
+        batches = []
+        for key in self._unsettled:
+            envelope = engine.preview(key, 0)
+            if envelope is None:
+                continue
+            shown = self._entries.get(key)
+            meta = envelope.meta
+            if meta is not None and shown is not None and meta == shown.meta:
+                meta = None  # unchanged: no need to re-sort or redraw for it
+            batches.append(dataclasses.replace(envelope, replace=False, meta=meta))
+        self._unsettled = []
+        return batches
 
     def holds(self, key: str) -> bool:
         """Whether the first paint of ``key`` came from the cache."""
@@ -212,7 +251,19 @@ class SummaryCache:
             history=history,
             partial=True,
             bad_lines=tuple((METRICS, n, reason) for n, reason in builder.bad),
+            mtime=info.st_mtime,
         )
+
+    def _meta(self, source: Source) -> tuple[bool, dict[str, Any] | None]:
+        """Whether the cache knows the run's metadata for run.json's current bytes, and
+        that metadata (``None``: there is none, as there is no run.json)."""
+        entry = self._entries.get(source.key)
+        if entry is None or not entry.meta_digest or not isinstance(source, NativeSource):
+            return False, None
+        data, error = read_small(source.directory / RUN_JSON, self.root, META_LIMIT)
+        if error is not None or _meta_digest(data) != entry.meta_digest:
+            return False, None
+        return True, entry.meta
 
     # Recording -------------------------------------------------------------------------
     def record(self, source: Source, batches: Sequence[Batch]) -> None:
@@ -255,6 +306,7 @@ class SummaryCache:
         finally:
             os.close(fd)
         history = histories[0] if histories else None
+        meta_digest, meta = _meta_of(source.directory / RUN_JSON, self.root)
         self._entries[source.key] = Entry(
             dev=info.st_dev,
             ino=info.st_ino,
@@ -266,6 +318,8 @@ class SummaryCache:
             steps=_ends(history.steps) if history else (),
             times=_ends(history.times) if history else (),
             series=tuple(_summary(s) for s in history.series.values()) if history else (),
+            meta_digest=meta_digest,
+            meta=meta,
         )
         self._changed = True
 
@@ -296,6 +350,25 @@ class SummaryCache:
             return f"cannot save the summary cache in {self.path.parent}: {error.strerror or error}"
         self._changed = False
         return None
+
+
+def _meta_digest(data: bytes | None) -> bytes:
+    """A hash of run.json's bytes (``None``: there is no run.json)."""
+    return _digest(b"-" if data is None else b"+" + data)
+
+
+def _meta_of(path: Path, root: Path) -> tuple[bytes, dict[str, Any] | None]:
+    """A run.json's metadata as the reader reads it, and the hash of the bytes it was read
+    from: the bytes are read before and after, and kept only when they were the same (an
+    empty hash when not, or when run.json is unreadable or damaged)."""
+    before, error = read_small(path, root, META_LIMIT)
+    if error is not None:
+        return b"", None
+    meta, error = read_meta(path, root)
+    after, _ = read_small(path, root, META_LIMIT)
+    if error is not None or after != before:
+        return b"", None
+    return _meta_digest(before), meta
 
 
 def _ends(column: array[float]) -> tuple[float, ...]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on
@@ -16,10 +17,7 @@ from textual.widgets import Footer, Input, Static
 
 from tui.app.messages import RunsUpdated
 from tui.app.screens.base import StoreScreen
-from tui.app.screens.column_chooser import ColumnChooser
-from tui.app.screens.pick import PickOne
 from tui.app.widgets.chart_strip import ChartStrip, StripRun
-from tui.app.widgets.choice_list import Choice
 from tui.app.widgets.gpu_panel import GpuPanel
 from tui.app.widgets.palette import distinct_colors
 from tui.app.widgets.run_columns import (
@@ -44,6 +42,9 @@ from tui.core.query import Query, QueryError, parse_query
 from tui.core.sanitize import escape_path
 from tui.core.store import Run
 from tui.core.summary import flatten, key_metrics, varying_keys
+
+if TYPE_CHECKING:
+    from tui.app.widgets.choice_list import Choice
 
 EVERY_RUN = parse_query("")
 """The empty filter: every run matches."""
@@ -674,6 +675,8 @@ class RunsScreen(StoreScreen):
             if key is not None:
                 self.sort_by(key, self.descending if key == self.sort_key else None)
 
+        from tui.app.screens.pick import PickOne
+
         self.app.push_screen(PickOne("Sort by", options, self.sort_key), chosen)
 
     def action_reverse(self) -> None:
@@ -689,6 +692,8 @@ class RunsScreen(StoreScreen):
         """Every column the table can show, for the column chooser: each metric any run
         has (its last and best values), each hyperparameter, the other columns but status
         and name; in each section the ones shown first, in the table's order."""
+        from tui.app.widgets.choice_list import Choice
+
         app = self.track_app
         runs = list(app.store)
         counts: dict[str, int] = {}
@@ -730,6 +735,8 @@ class RunsScreen(StoreScreen):
 
     def action_columns(self) -> None:
         """Choose the columns shown and their order."""
+        from tui.app.screens.column_chooser import ColumnChooser
+
         self.app.push_screen(ColumnChooser(self.column_choices()), self.apply_columns)
 
     def apply_columns(self, choices: tuple[Choice, ...] | None) -> None:
@@ -771,8 +778,9 @@ class RunsScreen(StoreScreen):
         self.table.move_cursor(row=max(0, self.table.row_count - 1))
 
     # Other screens ------------------------------------------------------------------------
-    # The other screens are imported when first opened: with their chart widgets and
-    # plotext they would add about 0.1 s to the start, before the table first shows.
+    # The other screens (the dialogs above too) are imported when first opened: with their
+    # chart widgets and plotext they would add about 0.1 s to the start, before the table
+    # first shows.
     def action_open(self) -> None:
         key = self.table.current_key
         if key is not None:

@@ -19,7 +19,6 @@ from tui.core.rules import Verdict
 from tui.core.sizes import short_bytes
 from tui.core.store import Run
 from tui.core.summary import (
-    best,
     duration,
     human_duration,
     metric_mode,
@@ -157,13 +156,14 @@ def gpu_util_column() -> Column:
 
 def metric_column(name: str, kind: str, smoothing: Callable[[], float]) -> Column:
     """``kind``: ``last`` (or the smoothed last value while smoothing is on) or ``best``."""
+    mode = metric_mode(name)  # once per column, not once per cell
 
     def value(run: Run) -> float | None:
         series = run.series.get(name)
         if series is None or not series.count:
             return None
         if kind == "best":
-            found, _ = best(series)
+            found, _ = series.best(mode)
             return None if math.isnan(found) else found
         strength = smoothing()
         # A NaN or inf last value is news the average would hide: it is shown as it is.
@@ -172,7 +172,7 @@ def metric_column(name: str, kind: str, smoothing: Callable[[], float]) -> Colum
         return series.last
 
     # The best column sits right after its metric's last value: a short label will do.
-    label = name if kind == "last" else ("best↓" if metric_mode(name) == "min" else "best↑")
+    label = name if kind == "last" else ("best↓" if mode == "min" else "best↑")
 
     def cell(run: Run) -> Text:
         series = run.series.get(name)
@@ -204,9 +204,11 @@ def rules_column(verdicts: Callable[[str], Sequence[Verdict]]) -> Column:
 
 
 def config_column(key: str) -> Column:
+    parts = key.split(".")
+
     def get(run: Run) -> object:
         node: object = run.config
-        for part in key.split("."):
+        for part in parts:
             if not isinstance(node, dict) or part not in node:
                 return None
             node = node[part]
