@@ -326,6 +326,10 @@ def robust_range(values: npt.ArrayLike, *, quantile: float = 10.0) -> tuple[floa
         at = int(np.argmax(bottom))
         if bottom[at] > 2.0 * body:
             low = max(low, float(ordered[at + 1]))
+    # A near miss is no outlier: values within a quarter of the range's width of it are
+    # kept (a learning curve's first accuracy, just under the rest, stays on the chart).
+    reach = 0.25 * (high - low)
+    keep_low, keep_high = ordered[0] >= low - reach, ordered[-1] <= high + reach
     if positive:
         low, high = 10.0**low, 10.0**high
-    return (max(lo, low), min(hi, high))
+    return (lo if keep_low else max(lo, low), hi if keep_high else min(hi, high))
