@@ -2,14 +2,19 @@
 
     python docs/make_screenshots.py
 
-Writes SVGs to docs/screenshots/. The clock is fixed so ages and durations do not change
-from one run to the next.
+Writes SVGs to docs/screenshots/, and a PNG of each when a headless Chromium is installed
+(it honours the SVG's per-cell text widths; rsvg draws braille charts too wide). The clock
+is fixed so ages and durations do not change from one run to the next.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import math
+import re
 import shutil
+import subprocess
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -24,6 +29,7 @@ CLOCK = 1_716_000_000.0  # mid-May 2024, a few days after the sample runs
 sys.path.insert(0, str(HERE.parent))
 
 from tui.app.app import TrackApp  # noqa: E402
+from tui.commands.demo import populate  # noqa: E402
 from tui.app.widgets.run_table import RunTable  # noqa: E402
 
 
@@ -45,6 +51,34 @@ async def shoot(
         await pilot.pause(0.5)
         app.save_screenshot(str(OUT / f"{name}.svg"))
         print("wrote", OUT / f"{name}.svg")
+    to_png(OUT / f"{name}.svg")
+
+
+def to_png(svg: Path) -> None:
+    """Render ``svg`` to a PNG beside it with a headless Chromium, when there is one."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        print("no chromium: PNG of", svg.name, "not made")
+        return
+    box = re.search(r'viewBox="0 0 ([0-9.]+) ([0-9.]+)"', svg.read_text())
+    width, height = (math.ceil(float(v)) for v in box.groups()) if box else (1600, 1000)
+    png = svg.with_suffix(".png")
+    subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            f"--window-size={width},{height}",
+            f"--screenshot={png}",
+            svg.as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    print("wrote", png)
 
 
 def cursor_to(app: TrackApp, key: str) -> None:
@@ -76,6 +110,40 @@ async def compare(pilot, app: TrackApp) -> None:
     await pilot.press("c")
 
 
+async def compare_cursor(pilot, app: TrackApp) -> None:
+    await compare(pilot, app)
+    await pilot.pause(0.3)
+    await pilot.press("c", *["comma"] * 12)
+
+
+async def columns(pilot, app: TrackApp) -> None:
+    await pilot.press("m")
+
+
+async def exploding(pilot, app: TrackApp) -> None:
+    await pilot.press("a", "c")
+
+
+def exploding_root(parent: Path) -> Path:
+    """Three healthy runs and one whose loss explodes to 1e24 in its last steps."""
+    root = parent / "exploding"
+    for name, scale, end in [
+        ("healthy-a", 2.0, 200),
+        ("healthy-b", 2.3, 200),
+        ("healthy-c", 1.8, 200),
+        ("exploding", 2.0, 190),
+    ]:
+        run = root / name
+        run.mkdir(parents=True)
+        (run / "run.json").write_text(json.dumps({"name": name, "status": "finished"}))
+        losses = [scale / (1 + s / 4) for s in range(end)]
+        if end < 200:
+            losses += [10.0**k for k in range(15, 25)]
+        rows = (json.dumps({"step": s, "loss": v}) for s, v in enumerate(losses))
+        (run / "metrics.jsonl").write_text("\n".join(rows) + "\n")
+    return root
+
+
 async def sweep(pilot, app: TrackApp) -> None:
     await pilot.press("slash", *"path~sweep", "enter")
     await pilot.pause(0.5)
@@ -86,16 +154,19 @@ async def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "sample_runs"
-        shutil.copytree(SAMPLES, root, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+        populate(root)  # as the demo copies them: dated as they were written
         runs = 30
         for name, steps in [
             ("runs", runs_view),
             ("run_charts", run_charts),
             ("run_matrices", run_matrices),
             ("compare", compare),
+            ("compare_cursor", compare_cursor),
+            ("columns", columns),
             ("sweep", sweep),
         ]:
             await shoot(root, name, steps, runs)
+        await shoot(exploding_root(Path(tmp)), "exploding", exploding, 4)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -67,6 +69,23 @@ async def test_demo_shows_live_runs_and_flags_the_diverging_one_then_cleans_up()
         assert started_from(root)  # the runs live while the demo does
     assert not root.exists()
     assert not started_from(root)
+
+
+def test_demo_samples_read_as_finished_history_not_as_running(tmp_path: Path) -> None:
+    """A fresh checkout dates every sample file now; the demo's copies are dated back, so
+    no static sample (no writer process) reads as running or stalled."""
+    root = tmp_path / "demo"
+    demo.populate(root)
+    out = subprocess.run(
+        [sys.executable, "-m", "tui", "status", str(root), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    statuses = {run["path"]: run["status"] for run in json.loads(out.stdout)["runs"]}
+    assert len(statuses) > 30
+    assert not {p: s for p, s in statuses.items() if s in ("running", "stalled", "unknown")}
 
 
 # (b) A table that scales --------------------------------------------------------------------

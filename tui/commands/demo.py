@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import shutil
 import signal
 import subprocess
@@ -72,11 +73,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--poll", action="store_true", help="poll files instead of using inotify")
 
 
+SAMPLES_WRITTEN = 1_714_608_000.0
+"""2024-05-02 00:00 UTC, just after the samples' last record: their copies' file times."""
+
+
 def populate(root: Path) -> None:
-    """Copy the sample runs and their rules file into ``root``."""
+    """Copy the sample runs and their rules file into ``root``, dated as they were written.
+
+    A checkout stamps every file with the time it was made, and a run written minutes ago
+    by a writer that opens, appends and closes (MLflow, Lightning's CSV) may still be
+    running: dated back, the static samples read as the finished history they are.
+    """
     shutil.copytree(
         SAMPLES, root, ignore=shutil.ignore_patterns("*.py", "__pycache__"), dirs_exist_ok=True
     )
+    for folder, _, files in os.walk(root):
+        for name in files:
+            os.utime(os.path.join(folder, name), (SAMPLES_WRITTEN, SAMPLES_WRITTEN))
 
 
 def start_simulator(root: Path, plan: Plan) -> subprocess.Popen[bytes]:

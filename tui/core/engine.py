@@ -56,7 +56,7 @@ NETWORK_FS = frozenset(
         "virtiofs",
     }
 )
-RECONCILE_SHARE = 0.002
+RECONCILE_SHARE = 0.001
 """Most of a core the safety-net reconcile may use while inotify does the work."""
 
 SLICE_SECONDS = 0.01
