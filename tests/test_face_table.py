@@ -64,6 +64,9 @@ async def test_demo_shows_live_runs_and_flags_the_diverging_one_then_cleans_up()
                 timeout=60,
             )
             assert app.store.runs[DIVERGING].status == "running"
+            assert app.view.sort_key == "age"  # the newest records, the live runs, on top
+            table = table_of(app)
+            assert all(key.startswith("live/") for key in table.shown[:2])
             assert DIVERGING in app.flagged()
             assert "hostile" not in app.store.runs
         assert started_from(root)  # the runs live while the demo does

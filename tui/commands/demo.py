@@ -24,7 +24,7 @@ from pathlib import Path
 
 import psutil
 
-from tui.core.views import view_path
+from tui.core.views import View, save_view, view_path
 
 SAMPLES = Path(__file__).resolve().parent.parent.parent / "sample_runs"
 """The bundled samples, beside the package in a checkout (``pip install -e .``)."""
@@ -130,6 +130,8 @@ def demo_root(plan: Plan) -> Iterator[Path]:
     process: subprocess.Popen[bytes] | None = None
     try:
         populate(root)
+        # The live runs first: the newest record on top.
+        save_view(root, View(sort_key="age"))
         process = start_simulator(root, plan)
         yield root
     finally:
