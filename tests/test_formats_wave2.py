@@ -241,6 +241,71 @@ def test_wandb_json_numbers_decodes_tokens_and_refuses_anything_else() -> None:
     assert simple_items(b"\x0a" + bytes([len(item) + 1]) + item) is None  # cut short
 
 
+def test_wandb_run_listed_from_a_preview_then_replaced_by_the_full_read(copy) -> None:  # type: ignore[no-untyped-def]
+    """The first paint's preview names the run (and its config, status and newest points)
+    from the log's start and end; the full read after it replaces it with every point."""
+    root = copy("wandb_offline")
+    engine = Engine(root, watch="poll")
+    keys = engine.scan()
+    engine.take_dirty()
+    store = RunStore()
+    previews = {}
+    for key in keys:
+        batch = engine.preview(key, 2048)
+        assert batch is not None and batch.replace
+        previews[key] = batch
+        store.apply(batch)
+    good = next(r for r in store if r.name == "lr0.1")
+    assert (engine.sources[good.key].directory / "files").is_dir()
+    assert previews[good.key].partial and good.partial
+    assert good.config["optimizer"] == {"name": "sgd", "momentum": 0.9}
+    assert good.tags == {"baseline": True, "mnist": True}
+    assert (good.meta["status"], good.properties["project"]) == ("finished", "mnist")
+    loss = good.series["loss"]
+    last = WANDB_STEPS - 1
+    assert loss.last == pytest.approx(wandb_loss(last, False)) and loss.last_step == last
+    assert 0 < loss.count < WANDB_STEPS  # only the end of the history
+    assert store.runs[next(k for k in keys if k != good.key)].meta["status"] == "failed"
+    for batch in engine.read(keys):  # the full read, from the start: the preview moved nothing
+        assert batch.replace
+        store.apply(batch)
+    assert not good.partial
+    assert summary(good, "loss") == (pytest.approx(wandb_loss(last, False)), last, WANDB_STEPS, 0)
+    assert good.series["val/accuracy"].count == WANDB_STEPS // 10
+    whole = engine.preview(good.key, 1 << 30)  # a tail that holds the whole log
+    assert whole is not None and not whole.partial
+    fresh = RunStore()
+    fresh.apply(whole)
+    (again,) = fresh
+    assert again.series["loss"].values.tobytes() == good.series["loss"].values.tobytes()
+    assert again.meta == good.meta
+    engine.stop()
+
+
+def test_wandb_folders_hold_no_run_of_another_format(copy) -> None:  # type: ignore[no-untyped-def]
+    """wandb's debug logs are JSON lines: as ROOT, a wandb/ folder, a run folder (or the
+    latest-run link to one), with or without its transaction log, yield W&B runs only."""
+    folder = copy("wandb_offline") / "wandb"
+    assert (folder / "debug-internal.log").is_file()  # a link to a run's logs/
+    run_dir = (folder / "latest-run").resolve()
+    assert next((run_dir / "logs").glob("debug-internal.log")).stat().st_size > 0
+
+    def formats(root: Path) -> list[str]:
+        engine = Engine(root, watch="poll")
+        found = [engine.sources[key].format for key in engine.scan()]
+        engine.stop()
+        return found
+
+    assert formats(folder) == ["wandb", "wandb"]
+    assert formats(folder / "latest-run") == ["wandb"]
+    assert formats(run_dir) == ["wandb"]
+    assert formats(run_dir / "logs") == []
+    for log in run_dir.glob("run-*.wandb"):
+        log.unlink()  # a run just started: its transaction log not written yet
+    assert formats(run_dir) == []
+    assert formats(folder) == ["wandb"]
+
+
 def history_of(path: Path) -> list[dict[str, Any]]:
     return json.loads(path.read_text())["log_history"]
 

@@ -28,11 +28,13 @@ resumes at the next block.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
 import struct
 import zlib
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +76,9 @@ BLOCK = 32768
 RUN_DIR = re.compile(r"(?:offline-)?run-\d{8}_\d{6}-([A-Za-z0-9_-]+)")
 """A run folder's name; the group is the run id (``run-<id>.wandb`` inside)."""
 
+RUN_PARTS = frozenset({"files", "logs", "tmp"})
+"""What wandb makes in a run folder before (or besides) its transaction log."""
+
 MEDIA_LIMIT = 500
 MAX_RECORD = 256 * 1024 * 1024
 """The longest logical record read (a larger one waits, unread)."""
@@ -87,13 +92,32 @@ _HEAD = struct.Struct("<IHB")
 _DOUBLE = struct.Struct("<d")
 _SKIPPED_KEYS = frozenset({"_runtime", "_wandb"})
 _NUMERIC_START = frozenset(b"-0123456789NI")
+PREVIEW_HEAD = 16 * 1024
+"""Bytes at the start of a log a preview decodes for the run's metadata (written first)."""
+_META_RECORDS = frozenset({3, 5, 17, 18, 23, 26})
+"""Records of the head a preview keeps: summary, config, run, exit, preempting, environment."""
 _RECORD_TYPES = frozenset({*range(2, 14), 17, 18, *range(20, 28)})
 """Field numbers of ``Record.record_type`` (16 is ``control``, 19 ``uuid``, 200 ``_info``)."""
 
 
+def folder_name(directory: Path) -> str:
+    """A folder's name, or its target's for a link (a ROOT that is ``wandb/latest-run``)."""
+    return (
+        os.path.basename(os.path.realpath(directory)) if directory.is_symlink() else directory.name
+    )
+
+
+def in_run_logs(directory: Path) -> bool:
+    """Whether ``directory`` is, or is in, a run folder's ``logs/`` or ``tmp/`` (links resolved)."""
+    parts = Path(os.path.realpath(directory)).parts
+    return any(
+        RUN_DIR.fullmatch(parent) and part in ("logs", "tmp") for parent, part in pairwise(parts)
+    )
+
+
 def transaction_log(directory: Path, names: list[str] | None = None) -> str | None:
     """The name of the ``run-<id>.wandb`` file of a run folder, if it holds one."""
-    match = RUN_DIR.fullmatch(directory.name)
+    match = RUN_DIR.fullmatch(folder_name(directory))
     if match is None:
         return None
     name = f"run-{match.group(1)}.wandb"
@@ -449,6 +473,14 @@ def record_type(data: bytes) -> tuple[int, bytes]:
         if wire == LENGTH and number in _RECORD_TYPES:
             return number, as_bytes(raw)
     return 0, b""
+
+
+def _record_number(data: bytes) -> int:
+    """:func:`record_type`'s field number, 0 for a record that is not a ``Record``."""
+    try:
+        return record_type(data)[0]
+    except (ProtoError, IndexError):
+        return 0
 
 
 def _media(value: dict[str, Any]) -> list[str]:
@@ -827,11 +859,12 @@ class WandbSource(Source):
     def _meta_now(self) -> dict[str, Any] | None:
         run = self._run
         props = self._properties
-        named = RUN_DIR.fullmatch(self.directory.name)
-        run_id = run.get("run_id") or (named.group(1) if named else self.directory.name)
+        folder = folder_name(self.directory)
+        named = RUN_DIR.fullmatch(folder)
+        run_id = run.get("run_id") or (named.group(1) if named else folder)
         properties: dict[str, Any] = {
             "run_id": run_id,
-            "mode": "offline" if self.directory.name.startswith("offline-") else "online",
+            "mode": "offline" if folder.startswith("offline-") else "online",
             **{
                 k: run.get(k)
                 for k in ("project", "entity", "group", "job_type", "notes", "sweep_id")
@@ -882,10 +915,63 @@ class WandbSource(Source):
         notes: list[str] = []
         if self._broken:
             return None
-        records = self._records(budget, notes)
+        return self._batch_of([self._records(budget, notes)], notes)
+
+    def preview(self, tail_bytes: int = 65536) -> Batch | None:
+        """The run from the start and the end of its log, decoded by a fresh copy of this source.
+
+        wandb writes the run, its config and environment first: the first ``PREVIEW_HEAD``
+        bytes give the name, config, tags and host. The blocks holding the last
+        ``tail_bytes`` give the newest history rows, the summary and the exit (framing is
+        found again at a block's start). A log that short is decoded whole. This source's
+        position and state are left as they were; the full read replaces the preview.
+        """
+        found = self._preview_records(tail_bytes)
+        if found is None:
+            return None
+        chunks, whole = found
+        scratch = WandbSource(self.root, self.key, self.directory, self.log_name)
+        batch = scratch._batch_of(chunks, [], replace=True, partial=not whole)
+        # Damage is the full read's to report (a note given twice would be kept twice).
+        return None if batch is None else dataclasses.replace(batch, notes=())
+
+    def _preview_records(self, tail_bytes: int) -> tuple[list[list[bytes]], bool] | None:
+        """The head's metadata records and the tail's records, and whether that is all."""
+        try:
+            fd = open_regular(self.log_path, self.root)
+        except (UnsafeFile, OSError):
+            return None
+        try:
+            size = os.fstat(fd).st_size
+            head_end = min(size, len(FILE_HEADER) + PREVIEW_HEAD)
+            head = os.pread(fd, head_end, 0)
+            start = max(0, size - tail_bytes) // BLOCK * BLOCK
+            whole = tail_bytes > 0 and start <= head_end
+            if whole:
+                head += os.pread(fd, size - head_end, head_end)
+            tail = os.pread(fd, size - start, start) if tail_bytes > 0 and not whole else b""
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+        if not head.startswith(FILE_HEADER):
+            return None
+        first = split(head[len(FILE_HEADER) :], len(FILE_HEADER))[0]
+        if whole:
+            return [first], True
+        meta = [data for data in first if _record_number(data) in _META_RECORDS]
+        return [meta, split(tail, start)[0] if tail else []], False
+
+    def _batch_of(self, chunks: list[list[bytes]], notes: list[str], **fields: Any) -> Batch | None:
+        """Decode records read in one or more stretches of the log into one batch."""
         builder = RecordBuilder(0, now())
         lines: list[bytes] = []
-        meta_changed, media = self._decode(records, builder, lines, notes)
+        meta_changed = False
+        media: list[str] = []
+        for records in chunks:
+            changed, found = self._decode(records, builder, lines, notes)
+            meta_changed |= changed
+            media += found
         media_out = None
         if media and len(self._media) < MEDIA_LIMIT:
             known = set(self._media)
@@ -903,6 +989,7 @@ class WandbSource(Source):
             notes=tuple(sanitize(n, 300) for n in notes),
             mtime=newest_mtime(self.watched_files()),
             media=media_out,
+            **fields,
         )
 
 
@@ -940,8 +1027,10 @@ class WandbAdapter(Adapter):
     """Claims W&B run folders: those in a ``wandb/`` directory, or a run folder itself.
 
     Discovery does not descend into ``wandb/`` (its ``latest-run`` and debug-log links may
-    point anywhere), so the folder holding it lists the runs; a ROOT that is a ``wandb/``
-    directory or a run folder is walked into as usual.
+    point anywhere), so the folder holding it lists the runs. A W&B folder reached by the
+    walk (a ROOT that is a ``wandb/`` directory, or a run folder) is claimed whole, pruned,
+    even where it holds no transaction log yet: its debug logs (JSON lines), console output
+    and saved files are W&B's, never runs of another format.
     """
 
     format = "wandb"
@@ -951,6 +1040,14 @@ class WandbAdapter(Adapter):
         if name is not None:
             source = WandbSource(root, relative(directory, root), directory, name)
             return Claim(sources=[source], prune=True)
+        if directory == root and in_run_logs(directory):
+            return Claim(prune=True)  # wandb's debug logs are JSON lines, not a run's records
+        if RUN_DIR.fullmatch(folder_name(directory)) and not RUN_PARTS.isdisjoint(names):
+            return Claim(prune=True)  # a run folder whose log is not written yet
+        if "latest-run" in names or any(RUN_DIR.fullmatch(n) for n in names):
+            runs = run_folders(directory)
+            if runs or "latest-run" in names:
+                return Claim(sources=self._sources(root, runs), prune=True)
         if "wandb" not in names:
             return None
         folder = directory / "wandb"
@@ -959,7 +1056,8 @@ class WandbAdapter(Adapter):
         runs = run_folders(folder)
         if not runs:
             return None
-        sources: list[Source] = [
-            WandbSource(root, relative(path, root), path, log) for path, log in runs
-        ]
-        return Claim(sources=sources, watch=[folder])
+        return Claim(sources=self._sources(root, runs), watch=[folder])
+
+    @staticmethod
+    def _sources(root: Path, runs: list[tuple[Path, str]]) -> list[Source]:
+        return [WandbSource(root, relative(path, root), path, log) for path, log in runs]
