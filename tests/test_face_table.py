@@ -275,3 +275,27 @@ async def test_help_lists_enter_once(samples: Path) -> None:
         assert [b.description for b in entries] == ["Open"]
         await pilot.press("question_mark")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+
+
+async def test_cursor_stays_on_top_until_the_user_moves_it(tmp_path: Path) -> None:
+    """Runs found after the first frame that sort above it leave an untouched cursor on
+    the first row (a newcomer sees the newest run); once moved, the cursor keeps its run."""
+    root = tmp_path / "root"
+    for name in ("b", "d"):
+        (root / name).mkdir(parents=True)
+        (root / name / "metrics.jsonl").write_text('{"step": 0, "loss": 1.0}\n')
+    app = fake_app(root)
+    async with app.run_test(size=(120, 30)) as pilot:
+        engine = await loaded(pilot, runs=2)
+        table = table_of(app)
+        assert table.current_key == "b"
+        (root / "a").mkdir()
+        await engine.append(root / "a" / "metrics.jsonl", {"step": 0, "loss": 2.0})
+        await pilot.pause()
+        assert table.shown[:2] == ["a", "b"] and table.current_key == "a"
+        await pilot.press("j")  # the user moves: the cursor is theirs now
+        assert table.current_key == "b"
+        (root / "0").mkdir()
+        await engine.append(root / "0" / "metrics.jsonl", {"step": 0, "loss": 3.0})
+        await pilot.pause()
+        assert table.shown[0] == "0" and table.current_key == "b"

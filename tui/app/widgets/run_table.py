@@ -119,6 +119,7 @@ class RunTable(ScrollView, can_focus=True):
         self._strips: dict[str, tuple[bool, Strip]] = {}
         self._header: Strip | None = None
         self._cursor_key: str | None = None
+        self._placed = False  # the user (or the screen for them) has moved the cursor
         self.rows_rendered = 0
         """Rows drawn into strips so far (each cell change redraws its row; a row whose
         cells stay the same is drawn from its cached strip)."""
@@ -209,7 +210,9 @@ class RunTable(ScrollView, can_focus=True):
         self.refresh()
 
     def _restore_cursor(self, key: str | None) -> None:
-        if key is not None and key in self._index:
+        if not self._placed:  # until the user moves it, the cursor stays on the first row
+            self.cursor_row = 0
+        elif key is not None and key in self._index:
             self.cursor_row = self._index[key]
         else:
             self.cursor_row = min(self.cursor_row, max(0, len(self.shown) - 1))
@@ -289,6 +292,7 @@ class RunTable(ScrollView, can_focus=True):
 
     def move_cursor(self, *, row: int, **_: object) -> None:
         """Put the cursor on ``row`` (scrolled into view)."""
+        self._placed = True
         self.cursor_row = row
 
     def _scroll_to_cursor(self) -> None:
@@ -300,21 +304,27 @@ class RunTable(ScrollView, can_focus=True):
             self.scroll_to(y=self.cursor_row - body + 1, animate=False)
 
     def action_cursor_up(self) -> None:
+        self._placed = True
         self.cursor_row -= 1
 
     def action_cursor_down(self) -> None:
+        self._placed = True
         self.cursor_row += 1
 
     def action_page_up(self) -> None:
+        self._placed = True
         self.cursor_row -= max(1, self.size.height - 2)
 
     def action_page_down(self) -> None:
+        self._placed = True
         self.cursor_row += max(1, self.size.height - 2)
 
     def action_first(self) -> None:
+        self._placed = True
         self.cursor_row = 0
 
     def action_last(self) -> None:
+        self._placed = True
         self.cursor_row = len(self.shown) - 1
 
     def action_select(self) -> None:
@@ -333,6 +343,7 @@ class RunTable(ScrollView, can_focus=True):
         if 0 <= row < len(self.shown):
             if row == self.cursor_row and event.chain >= 2:
                 self.action_select()
+            self._placed = True
             self.cursor_row = row
 
     def _column_at(self, x: int) -> str | None:
