@@ -146,3 +146,10 @@ def exploding(tmp_path: Path) -> Path:
         root, "exploding", [2.0 / (1 + s) for s in range(190)] + [10.0**k for k in range(15, 25)]
     )
     return root
+
+
+def sweep_root(samples: Path) -> Path:
+    """The five sweep runs and the diverged one."""
+    root = samples / "sweep"
+    shutil.move(samples / "diverged", root / "diverged")
+    return root

@@ -3,10 +3,9 @@ narrowed around it, and the run view's charts with their readouts."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-from conftest import open_run, wait_for
+from conftest import open_run, sweep_root, wait_for
 from fake_engine import fake_app, loaded
 
 from tui.app.screens.compare import CompareScreen
@@ -14,13 +13,6 @@ from tui.app.widgets.run_table import RunTable
 
 SIZE = (120, 40)
 CLOCK = 1.8e9
-
-
-def sweep_root(samples: Path) -> Path:
-    """The five sweep runs and the diverged one."""
-    root = samples / "sweep"
-    shutil.move(samples / "diverged", root / "diverged")
-    return root
 
 
 def test_compare_cursor_snapshot(snap_compare, samples: Path) -> None:

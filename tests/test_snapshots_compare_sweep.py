@@ -5,10 +5,9 @@ Fixed size and clock; sample runs copied into tmp_path, read by the thread-free 
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-from conftest import wait_for
+from conftest import sweep_root, wait_for
 from fake_engine import fake_app, loaded
 
 from tui.app.screens.compare import CompareScreen
@@ -17,13 +16,6 @@ from tui.app.widgets.run_table import RunTable
 
 SIZE = (120, 40)
 CLOCK = 1.8e9
-
-
-def sweep_root(samples: Path) -> Path:
-    """The five sweep runs and the diverged one."""
-    root = samples / "sweep"
-    shutil.move(samples / "diverged", root / "diverged")
-    return root
 
 
 def test_compare_snapshot(snap_compare, samples: Path) -> None:
