@@ -378,3 +378,53 @@ def test_sources_pickle_before_their_first_read(foreign: Path) -> None:
     for source in found.sources:
         clone = pickle.loads(pickle.dumps(source))
         assert clone.key == source.key
+
+
+PREVIEWED = {"csv", "mlflow", "tensorboard", "wandb", "huggingface", "dvclive", "sacred"}
+"""Formats whose runs are listed by a cheap preview before their histories are read."""
+
+
+def test_previews_list_runs_with_their_metadata_then_full_reads_replace_them(
+    foreign: Path,
+) -> None:
+    from tui.core.engine import Engine
+
+    expected = load(foreign)
+    engine = Engine(foreign, watch="poll")
+    keys = engine.scan()
+    engine.take_dirty()
+    store = RunStore()
+    previewed = set()
+    for key in keys:
+        source = engine.sources[key]
+        batch = engine.preview(key, 4096)
+        if source.format == "mlflow" and key.startswith("mlflow_sqlite/"):
+            continue  # one query reads a run's metadata and metrics alike
+        if source.format not in PREVIEWED:
+            continue
+        assert batch is not None and batch.replace and batch.meta is not None, key
+        assert batch.partial or batch.records is not None, key
+        previewed.add(key)
+        store.apply(batch)
+        run = run_of(store, key)
+        final = run_of(expected, key)
+        assert run.name == final.name, key
+        if source.format in ("sacred", "mlflow", "dvclive", "csv", "wandb"):
+            assert run.config == final.config, key  # from small files, or the log's start
+        if source.format != "wandb":
+            assert run.series == {}, key  # listed only: the history is the full read's
+    assert {run_of(expected, k).format for k in previewed} == PREVIEWED
+    for batch in engine.read(keys):
+        assert batch.replace == (batch.key in previewed), batch.key
+        store.apply(batch)
+    while (dirty := engine.take_dirty()[0]) != []:
+        for batch in engine.read(dirty):
+            store.apply(batch)
+    engine.stop()
+    for key in previewed:  # the previews moved no reader: the full reads hold everything
+        run, final = run_of(store, key), run_of(expected, key)
+        assert not run.partial, key
+        assert repr({m: summary(run, m) for m in sorted(run.series)}) == repr(
+            {m: summary(final, m) for m in sorted(final.series)}
+        ), key  # repr: NaN values compare equal
+        assert repr(run.meta) == repr(final.meta), key

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tui.core.formats.files import relative
+from tui.core.formats.files import newest_mtime, relative
 from tui.core.sanitize import sanitize, sanitize_dict
 from tui.core.store import Batch
 
@@ -124,9 +124,16 @@ class Source(ABC):
         """A quick look at the end of the history for the first paint (``partial=True``).
 
         Must not move the reading position. Formats without a cheap tail return ``None``
-        and are read in full by the backfill.
+        and are read in full by the backfill, or :meth:`listing`.
         """
         return None
+
+    def listing(self, meta: dict[str, Any] | None) -> Batch:
+        """A preview of no records: the run listed with ``meta`` (read from its small files,
+        by a fresh copy of the source) before its history is read, which then replaces it."""
+        return self.batch(
+            meta=meta, replace=True, partial=True, mtime=newest_mtime(self.watched_files())
+        )
 
     def close(self) -> None:
         """Release open files (the source may be read again later)."""

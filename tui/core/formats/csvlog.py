@@ -279,6 +279,27 @@ class CsvSource(Source):
         builder.add_columns(len(table), columns, None if times is None else times[1])
         return True
 
+    def _meta_of(self, columns: list[str] | None) -> dict[str, Any]:
+        return finish_meta(
+            {
+                "name": self._name(),
+                "status": "unknown",
+                "config": self._config or {},
+                "properties": {
+                    "logger": self.kind,
+                    "file": self.path,
+                    "columns": list(columns or []),
+                },
+            }
+        )
+
+    def preview(self, tail_bytes: int = 65536) -> Batch | None:
+        """The run listed with its header's columns (and Lightning's hparams.yaml) before
+        its rows are read."""
+        scratch = CsvSource(self.root, self.key, self.file, self.kind)
+        scratch._read_hparams([])
+        return self.listing(scratch._meta_of(sniff(self.file, self.root)))
+
     def read(self, budget: int = READ_BUDGET) -> Batch | None:
         notes: list[str] = []
         bad: list[tuple[str, int, str]] = []
@@ -307,18 +328,7 @@ class CsvSource(Source):
         meta = None
         if not self._announced or config_changed or self.header != header_before:
             self._announced = True
-            meta = finish_meta(
-                {
-                    "name": self._name(),
-                    "status": "unknown",
-                    "config": self._config or {},
-                    "properties": {
-                        "logger": self.kind,
-                        "file": self.path,
-                        "columns": list(self.header or []),
-                    },
-                }
-            )
+            meta = self._meta_of(self.header)
         block = builder.build()
         if block is None and meta is None and not notes and not bad and not replace:
             return None

@@ -167,6 +167,25 @@ class DvcliveSource(Source):
         self._media = media
         return media
 
+    def _meta_of(self) -> dict[str, Any]:
+        name = self.directory.name
+        if name == "dvclive" and self.directory != self.root:
+            name = self.directory.parent.name
+        return finish_meta(
+            {
+                "name": name,
+                "status": "unknown",
+                "config": self._config,
+                "properties": {"logger": "dvclive"},
+            }
+        )
+
+    def preview(self, tail_bytes: int = 65536) -> Batch | None:
+        """The run listed with params.yaml's config before its metric files are read."""
+        scratch = DvcliveSource(self.root, self.key, self.directory)
+        scratch._read_params([])
+        return self.listing(scratch._meta_of())
+
     def read(self, budget: int = READ_BUDGET) -> Batch | None:
         self.more = False
         notes: list[str] = []
@@ -209,17 +228,7 @@ class DvcliveSource(Source):
         block = builder.build()
         meta = None
         if config_changed or self._meta is None:
-            name = self.directory.name
-            if name == "dvclive" and self.directory != self.root:
-                name = self.directory.parent.name
-            meta = finish_meta(
-                {
-                    "name": name,
-                    "status": "unknown",
-                    "config": self._config,
-                    "properties": {"logger": "dvclive"},
-                }
-            )
+            meta = self._meta_of()
             if meta == self._meta:
                 meta = None
             else:

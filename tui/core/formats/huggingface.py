@@ -298,6 +298,13 @@ class TrainerSource(Source):
             out.append(record)
         return out
 
+    def preview(self, tail_bytes: int = 65536) -> Batch | None:
+        """The run listed with its model's config.json: trainer_state.json holds the whole
+        history in one JSON document, and the event files have no findable end."""
+        scratch = TrainerSource(self.root, self.key, self.directory)
+        scratch._read_model(self.directory, [])
+        return self.listing(scratch._meta_now())
+
     def read(self, budget: int = READ_BUDGET) -> Batch | None:
         self.more = False
         notes: list[str] = []

@@ -258,10 +258,9 @@ class MlflowFileSource(Source):
                 points.append((timestamp, step, key, value))
         return points
 
-    def read(self, budget: int = READ_BUDGET) -> Batch | None:
-        self.more = False
-        notes: list[str] = []
-        bad: list[tuple[str, int, str]] = []
+    def _read_info(self, notes: list[str]) -> dict[str, Any]:
+        """Re-read what changed of meta.yaml, the experiment's name, params and tags; the
+        run's metadata from them."""
         changed, self._info_stamp, info = self._yaml(
             self.directory / "meta.yaml", self._info_stamp, notes
         )
@@ -278,13 +277,24 @@ class MlflowFileSource(Source):
         self._tags_stamp, tags = self._values("tags", self._tags_stamp)
         if tags is not None:
             self._tags = tags
+        info = dict(self._info)
+        info.setdefault("run_id", self.directory.name)
+        return run_meta(info, self._params, self._tags, self._experiment)
+
+    def preview(self, tail_bytes: int = 65536) -> Batch | None:
+        """The run listed with its status, params and tags (small files) before its metric
+        files are read (one per metric, merged by step: no cheap end of the history)."""
+        return self.listing(MlflowFileSource(self.root, self.key, self.directory)._read_info([]))
+
+    def read(self, budget: int = READ_BUDGET) -> Batch | None:
+        self.more = False
+        notes: list[str] = []
+        bad: list[tuple[str, int, str]] = []
+        meta: dict[str, Any] | None = self._read_info(notes)
         points = self._read_metrics(budget, bad, notes)
         builder = RecordBuilder(0, now())
         builder.add_records(merge_points(points))
         block = builder.build()
-        info = dict(self._info)
-        info.setdefault("run_id", self.directory.name)
-        meta: dict[str, Any] | None = run_meta(info, self._params, self._tags, self._experiment)
         if meta == self._meta:
             meta = None
         else:

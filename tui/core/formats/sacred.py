@@ -291,6 +291,14 @@ class SacredSource(Source):
         self._meta = meta
         return meta
 
+    def preview(self, tail_bytes: int = 65536) -> Batch | None:
+        """The run listed from run.json and config.json (status, host, config): metrics.json
+        is one JSON document, parsed whole or not at all."""
+        scratch = SacredSource(self.root, self.key, self.directory)
+        for name in ("run.json", "config.json"):
+            scratch._document(name, [])
+        return self.listing(scratch._meta_now())
+
     def read(self, budget: int = READ_BUDGET) -> Batch | None:
         notes: list[str] = []
         changed = [self._document(n, notes) for n in ("run.json", "config.json", "metrics.json")]

@@ -89,6 +89,11 @@ class TensorBoardSource(Source):
         self._media.extend(sanitize(m, 200) for m in decoded.media[: max(0, room)])
         return tuple(self._media)
 
+    def preview(self, tail_bytes: int = 65536) -> Batch | None:
+        """The run listed by its name and event files: TFRecord framing cannot be found from a
+        file's end (no block boundaries), and the hyperparameters are events like the rest."""
+        return self.listing(TensorBoardSource(self.root, self.key, self.directory)._meta_now())
+
     def read(self, budget: int = READ_BUDGET) -> Batch | None:
         decoded, replaced = self.reader.read(budget)
         self.more = self.reader.more
