@@ -8,7 +8,8 @@ JSON) and ``meta`` (the last step of run metadata).
 :data:`ADAPTERS` is the discovery order, which matters where one directory could match
 several formats: MLflow claims whole stores (and prunes), NePS claims its search tree,
 Gymnos claims execution directories; W&B run folders (listed from the folder holding
-``wandb/``), Hugging Face Trainer output directories (before TensorBoard: their ``runs/``
+``wandb/``; a W&B folder the walk reaches is claimed whole, so wandb's JSON-lines debug
+logs are never Valohai runs), Hugging Face Trainer output directories (before TensorBoard: their ``runs/``
 events belong to them), Sacred run folders (before the native format: both have a
 ``run.json``) and DVCLive directories; then TensorBoard event directories and CSV logs;
 the native run directory and Valohai-style logs come last. Foreign adapters only ever read.

@@ -76,6 +76,8 @@ BLOCK = 32768
 RUN_DIR = re.compile(r"(?:offline-)?run-\d{8}_\d{6}-([A-Za-z0-9_-]+)")
 """A run folder's name; the group is the run id (``run-<id>.wandb`` inside)."""
 
+WANDB_LINKS = frozenset({"latest-run", "debug.log", "debug-internal.log"})
+"""What wandb links in its folder to the newest run (and its logs)."""
 RUN_PARTS = frozenset({"files", "logs", "tmp"})
 """What wandb makes in a run folder before (or besides) its transaction log."""
 
@@ -115,9 +117,12 @@ def in_run_logs(directory: Path) -> bool:
     )
 
 
-def transaction_log(directory: Path, names: list[str] | None = None) -> str | None:
-    """The name of the ``run-<id>.wandb`` file of a run folder, if it holds one."""
-    match = RUN_DIR.fullmatch(folder_name(directory))
+def transaction_log(
+    directory: Path, names: list[str] | None = None, folder: str | None = None
+) -> str | None:
+    """The name of the ``run-<id>.wandb`` file of a run folder, if it holds one (``folder``:
+    the folder's name when it is not ``directory``'s own, see :func:`folder_name`)."""
+    match = RUN_DIR.fullmatch(folder or directory.name)
     if match is None:
         return None
     name = f"run-{match.group(1)}.wandb"
@@ -1036,27 +1041,29 @@ class WandbAdapter(Adapter):
     format = "wandb"
 
     def discover(self, root: Path, directory: Path, names: list[str]) -> Claim | None:
-        name = transaction_log(directory, names)
+        # Only ROOT may be a link: the walk follows none.
+        folder = folder_name(directory) if directory == root else directory.name
+        name = transaction_log(directory, names, folder)
         if name is not None:
             source = WandbSource(root, relative(directory, root), directory, name)
             return Claim(sources=[source], prune=True)
         if directory == root and in_run_logs(directory):
             return Claim(prune=True)  # wandb's debug logs are JSON lines, not a run's records
-        if RUN_DIR.fullmatch(folder_name(directory)) and not RUN_PARTS.isdisjoint(names):
+        if RUN_DIR.fullmatch(folder) and not RUN_PARTS.isdisjoint(names):
             return Claim(prune=True)  # a run folder whose log is not written yet
         if "latest-run" in names or any(RUN_DIR.fullmatch(n) for n in names):
             runs = run_folders(directory)
-            if runs or "latest-run" in names:
+            if runs or WANDB_LINKS.issubset(names):
                 return Claim(sources=self._sources(root, runs), prune=True)
         if "wandb" not in names:
             return None
-        folder = directory / "wandb"
-        if os.path.islink(folder) or not folder.is_dir():
+        inside = directory / "wandb"
+        if os.path.islink(inside) or not inside.is_dir():
             return None
-        runs = run_folders(folder)
+        runs = run_folders(inside)
         if not runs:
             return None
-        return Claim(sources=self._sources(root, runs), watch=[folder])
+        return Claim(sources=self._sources(root, runs), watch=[inside])
 
     @staticmethod
     def _sources(root: Path, runs: list[tuple[Path, str]]) -> list[Source]:
