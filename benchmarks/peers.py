@@ -408,6 +408,9 @@ def measure_tracktui_wandb(root: Path, runs: int) -> Figures:
         pane.type(target, literal=True)
         pane.type("Enter")
         figures["first_chart"] = pane.wait(charted, 300)
+        # Idle means loaded: the histories are read in the background after the first
+        # chart, so wait for the top bar's indicator to go before the idle figures.
+        pane.wait(lambda t: "loading history" not in t, 300)
         time.sleep(2)
         figures["tree_rss"] = tree_rss(pane.process)
         figures["idle_cpu"] = tree_cpu(pane.process)
