@@ -5,12 +5,25 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_runs"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Give the processes the tests start a default SIGINT.
+
+    A shell starts a background job (``.ci/run &``, a script under ``nohup``) with SIGINT
+    ignored, every child inherits that, and a Python child then installs no
+    KeyboardInterrupt handler: the tests that interrupt a run would find it deaf. A
+    handler here is reset to the default in every child at exec.
+    """
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def load(root: Path):
