@@ -29,8 +29,8 @@ CLOCK = 1_716_000_000.0  # mid-May 2024, a few days after the sample runs
 sys.path.insert(0, str(HERE.parent))
 
 from tui.app.app import TrackApp  # noqa: E402
-from tui.commands.demo import populate  # noqa: E402
 from tui.app.widgets.run_table import RunTable  # noqa: E402
+from tui.commands.demo import populate  # noqa: E402
 
 
 async def settle(pilot, app: TrackApp, runs: int) -> None:
