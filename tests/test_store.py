@@ -88,3 +88,38 @@ def test_memory_per_point_is_compact() -> None:
     run = store.runs["r"]
     points = sum(s.count for s in run.series.values())
     assert run.nbytes() / points <= 16
+
+
+def test_a_preview_of_the_end_claims_no_duration_or_rate_it_cannot_know(tmp_path) -> None:
+    """The first paint reads only the end of a long run: its duration runs from run.json's
+    started_at, its steps/s is unknown, until the full read brings the first record."""
+    import json
+
+    from tui.core.engine import Engine
+    from tui.core.summary import duration, throughput
+    from tui.core.timefmt import parse_time
+
+    run_dir = tmp_path / "root" / "long"
+    run_dir.mkdir(parents=True)
+    start = parse_time("2024-05-01T10:00:00Z")
+    assert start is not None
+    (run_dir / "run.json").write_text(json.dumps({"started_at": "2024-05-01T09:59:50Z"}))
+    lines = [json.dumps({"step": s, "_time": start + 2 * s, "loss": 1.0}) for s in range(5000)]
+    (run_dir / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+    engine = Engine(tmp_path / "root", watch="poll")
+    engine.scan()
+    store = RunStore()
+    preview = engine.preview("long", 8192)
+    assert preview is not None
+    store.apply(preview)
+    run = store.runs["long"]
+    assert run.partial and not run.head and run.steps[0] > 0
+    last = start + 2 * 4999
+    assert duration(run, last) == last - (start - 10)  # from started_at, not the tail
+    assert throughput(run) is None
+    for batch in engine.read_all("long"):
+        store.apply(batch)
+    assert run.head and not run.partial
+    assert duration(run, last) == last - start
+    assert throughput(run) == 0.5
+    engine.stop()

@@ -106,6 +106,8 @@ class Batch:
         partial: the records are only the end of the history (phase-one preview).
         history: records already in columns (from a backfill worker), applied as
             ``records`` would be; a batch carries one or the other.
+        head: the records begin with the history's first record (``False``: a preview
+            of its end only, whose first record says nothing of when the run began).
     """
 
     key: str
@@ -122,6 +124,7 @@ class Batch:
     group: str | None = None
     partial: bool = False
     history: History | None = None
+    head: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,6 +292,8 @@ class Run:
         self.media: tuple[str, ...] = ()
         self.group: str | None = None
         self.partial = False
+        self.head = True
+        """The records begin with the history's first (not a preview of its end)."""
         self.status: RunStatus = "unknown"
         self.process: RunProcess[str] | None = None
         """The process found holding the run's files open for writing (latest scan)."""
@@ -418,6 +423,8 @@ class RunStore:
             run.log_total = 0
         if batch.records is not None or batch.history is not None or batch.replace:
             run.partial = batch.partial
+        if created or batch.replace:
+            run.head = batch.head
         metrics: set[str] = set()
         objects: set[str] = set()
         capped = run.health.metrics_capped

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from tui.core.store import Run, Series
+from tui.core.timefmt import parse_time
 from tui.core.values import MISSING
 
 _LOWER_IS_BETTER = (
@@ -104,8 +105,12 @@ def config_diff(runs: Sequence[Run], show_all: bool = False) -> list[tuple[str, 
 
 
 def duration(run: Run, now: float) -> float | None:
-    """Seconds from the first record to the last (or to now while running)."""
-    first = run.first_time
+    """Seconds from the first record to the last (or to now while running).
+
+    While only the end of the history is known (a preview), the run began at its
+    metadata's ``started_at``, or at a time not known yet.
+    """
+    first = run.first_time if run.head else parse_time(run.meta.get("started_at"))
     if first is None:
         return None
     end = now if run.status in ("running", "stalled") else (run.last_time or first)
@@ -113,8 +118,8 @@ def duration(run: Run, now: float) -> float | None:
 
 
 def throughput(run: Run) -> float | None:
-    """Steps per second over the run's records."""
-    if len(run.times) < 2:
+    """Steps per second over the run's records (not known from a preview of their end)."""
+    if len(run.times) < 2 or not run.head:
         return None
     span = run.times[-1] - run.times[0]
     steps = run.steps[-1] - run.steps[0]

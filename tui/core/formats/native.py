@@ -171,6 +171,7 @@ class NativeSource(Source):
             records=builder.build(),
             replace=True,
             partial=size > tail_bytes,
+            head=size <= tail_bytes,
             meta=meta,
             log=log_lines(log),
             mtime=newest_mtime(self.watched_files()),

@@ -936,7 +936,7 @@ class WandbSource(Source):
             return None
         chunks, whole = found
         scratch = WandbSource(self.root, self.key, self.directory, self.log_name)
-        batch = scratch._batch_of(chunks, [], replace=True, partial=not whole)
+        batch = scratch._batch_of(chunks, [], replace=True, partial=not whole, head=whole)
         # Damage is the full read's to report (a note given twice would be kept twice).
         return None if batch is None else dataclasses.replace(batch, notes=())
 
