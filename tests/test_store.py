@@ -123,3 +123,23 @@ def test_a_preview_of_the_end_claims_no_duration_or_rate_it_cannot_know(tmp_path
     assert duration(run, last) == last - start
     assert throughput(run) == 0.5
     engine.stop()
+
+
+def test_records_written_within_a_second_have_no_rate() -> None:
+    from tui.core.summary import throughput
+
+    store = RunStore()
+    builder = RecordBuilder(0, 0.0)
+    builder.add_lines(
+        [f'{{"step": {s}, "_time": {1.7e9 + s / 1e4}, "x": 1}}'.encode() for s in range(5)]
+    )
+    block = builder.build()
+    assert block is not None
+    store.apply(Batch("fast", records=block))
+    assert throughput(store.runs["fast"]) is None  # 5 steps in 0.4 ms: no rate
+    builder = RecordBuilder(5, 0.0)
+    builder.add_lines([b'{"step": 9, "_time": 1700000002.0, "x": 1}'])
+    block = builder.build()
+    assert block is not None
+    store.apply(Batch("fast", records=block))
+    assert throughput(store.runs["fast"]) == 4.5  # 9 steps in 2 s

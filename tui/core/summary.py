@@ -104,6 +104,10 @@ def config_diff(runs: Sequence[Run], show_all: bool = False) -> list[tuple[str, 
     return [(key, [config.get(key) for config in configs]) for key in sorted(chosen)]
 
 
+RATE_SPAN = 1.0
+"""Seconds the records must span before their steps per second mean anything."""
+
+
 def duration(run: Run, now: float) -> float | None:
     """Seconds from the first record to the last (or to now while running).
 
@@ -118,12 +122,14 @@ def duration(run: Run, now: float) -> float | None:
 
 
 def throughput(run: Run) -> float | None:
-    """Steps per second over the run's records (not known from a preview of their end)."""
+    """Steps per second over the run's records (not known from a preview of their end,
+    nor from records written within a second: a script that logs five steps at once has
+    no rate worth showing)."""
     if len(run.times) < 2 or not run.head:
         return None
     span = run.times[-1] - run.times[0]
     steps = run.steps[-1] - run.steps[0]
-    if span <= 0 or steps <= 0:
+    if span < RATE_SPAN or steps <= 0:
         return None
     return steps / span
 
