@@ -166,3 +166,16 @@ def sweep_root(samples: Path) -> Path:
     root = samples / "sweep"
     shutil.move(samples / "diverged", root / "diverged")
     return root
+
+
+async def compare_marked(pilot, keys) -> None:
+    """Mark ``keys`` in the run table, as a user would, and open compare on them."""
+    from tui.app.screens.compare import CompareScreen
+
+    app = pilot.app
+    table = table_of(app)
+    for key in keys:
+        table.move_cursor(row=table.get_row_index(key))
+        await pilot.press("space")
+    await pilot.press("c")
+    await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen))

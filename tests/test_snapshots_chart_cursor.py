@@ -5,11 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import open_run, sweep_root, wait_for
+from conftest import compare_marked, open_run, sweep_root
 from fake_engine import fake_app, loaded
-
-from tui.app.screens.compare import CompareScreen
-from tui.app.widgets.run_table import RunTable
 
 SIZE = (120, 40)
 CLOCK = 1.8e9
@@ -20,12 +17,7 @@ def test_compare_cursor_snapshot(snap_compare, samples: Path) -> None:
 
     async def run_before(pilot) -> None:
         await loaded(pilot, runs=6)
-        table = app.screen.query_one(RunTable)
-        for key in ("resnet-lr0.01", "resnet-lr0.1", "diverged"):
-            table.move_cursor(row=table.get_row_index(key))
-            await pilot.press("space")
-        await pilot.press("c")
-        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen))
+        await compare_marked(pilot, ("resnet-lr0.01", "resnet-lr0.1", "diverged"))
         # The cursor, a third of the way back, then the x-range narrowed around it.
         await pilot.press("c", "less_than_sign", "less_than_sign", "less_than_sign")
         await pilot.press("right_parenthesis")

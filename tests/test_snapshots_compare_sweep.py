@@ -7,12 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import sweep_root, wait_for
+from conftest import compare_marked, sweep_root, wait_for
 from fake_engine import fake_app, loaded
 
 from tui.app.screens.compare import CompareScreen
 from tui.app.screens.sweep import SweepScreen
-from tui.app.widgets.run_table import RunTable
 
 SIZE = (120, 40)
 CLOCK = 1.8e9
@@ -23,12 +22,7 @@ def test_compare_snapshot(snap_compare, samples: Path) -> None:
 
     async def run_before(pilot) -> None:
         await loaded(pilot, runs=6)
-        table = app.screen.query_one(RunTable)
-        for key in ("resnet-lr0.01", "resnet-lr0.1", "diverged"):
-            table.move_cursor(row=table.get_row_index(key))
-            await pilot.press("space")
-        await pilot.press("c")
-        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen))
+        await compare_marked(pilot, ("resnet-lr0.01", "resnet-lr0.1", "diverged"))
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
