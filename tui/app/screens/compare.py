@@ -9,7 +9,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
 from tui.app.messages import RunsUpdated
 from tui.app.screens.pick import PickMany
@@ -29,6 +29,7 @@ from tui.app.widgets.chart_options import (
     points_against,
     step_smoothing,
 )
+from tui.app.widgets.key_footer import KeyFooter
 from tui.app.widgets.metric_chart import MetricChart
 from tui.app.widgets.plot_colors import PlotColor, plot_style, run_colors
 from tui.app.widgets.plot_grid import PlotGrid
@@ -111,7 +112,7 @@ class CompareScreen(CursorKeys, RunSetScreen):
             with TabPane("Summary", id="summary"):
                 yield Static(id="summary-info", classes="info")
                 yield DataTable(id="summary-table", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.refresh_legend()

@@ -13,7 +13,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widget import Widget
-from textual.widgets import Footer, Static, TabbedContent, TabPane, Tabs
+from textual.widgets import Static, TabbedContent, TabPane, Tabs
 
 from tui.app.messages import RunsUpdated
 from tui.app.screens.base import StoreScreen
@@ -22,6 +22,7 @@ from tui.app.status_badges import status_text
 from tui.app.widgets.chart_board import ChartBoard
 from tui.app.widgets.config_view import ConfigView
 from tui.app.widgets.health_view import HealthView
+from tui.app.widgets.key_footer import KeyFooter
 from tui.app.widgets.log_lines import LogLines
 from tui.app.widgets.log_view import LogView
 from tui.app.widgets.matrix_browser import MatrixBrowser
@@ -114,7 +115,7 @@ class RunScreen(StoreScreen):
                 yield ProcessTable(id="process-table")
             with TabPane("8 System", id="system"):
                 yield SystemView(id="system-view")
-        yield Footer()
+        yield KeyFooter()
 
     @property
     def run_data(self) -> Run | None:

@@ -13,12 +13,13 @@ from textual.containers import Vertical
 from textual.notifications import SeverityLevel
 from textual.reactive import var
 from textual.timer import Timer
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from tui.app.messages import RunsUpdated
 from tui.app.screens.base import StoreScreen
 from tui.app.widgets.chart_strip import ChartStrip, StripRun
 from tui.app.widgets.gpu_panel import GpuPanel
+from tui.app.widgets.key_footer import KeyFooter
 from tui.app.widgets.palette import distinct_colors
 from tui.app.widgets.run_columns import (
     Column,
@@ -147,7 +148,7 @@ class RunsScreen(StoreScreen):
             yield ChartStrip(id="strip")
             yield GpuPanel(id="gpu-panel")
             yield Static(id="statusbar")
-        yield Footer()
+        yield KeyFooter()
 
     @property
     def table(self) -> RunTable:

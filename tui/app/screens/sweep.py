@@ -15,7 +15,7 @@ from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
 from tui.app.messages import RunsUpdated
 from tui.app.screens.pick import PickMany, PickOne
@@ -27,6 +27,7 @@ from tui.app.screens.run_set import (
     run_labels,
 )
 from tui.app.widgets.cells import config_text, fill_table, missing_cell, number_text
+from tui.app.widgets.key_footer import KeyFooter
 from tui.app.widgets.parallel_coordinates import ParallelCoordinates
 from tui.app.widgets.plot_colors import BEST_COLORS, plot_style
 from tui.app.widgets.plot_grid import PlotGrid
@@ -103,7 +104,7 @@ class SweepScreen(RunSetScreen):
                 yield ParallelCoordinates(id="parallel-plot")
         yield Static(id="ranking-info", classes="info")
         yield DataTable(id="ranking", cursor_type="row", zebra_stripes=True, show_cursor=False)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.recompute()
