@@ -278,6 +278,18 @@ def ema(y: npt.ArrayLike, strength: float) -> FloatArray:
     return np.insert(smoothed, bad - np.arange(bad.size), ys[bad])
 
 
+def _percentile(ordered: np.ndarray, q: float) -> float:
+    """The ``q``-th percentile of sorted values, interpolated linearly (numpy's default).
+
+    ``np.percentile`` imports ``numpy.ma`` on its first call (15 ms, in the first frame).
+    """
+    at = q / 100.0 * (ordered.size - 1)
+    below = int(at)
+    above = min(below + 1, ordered.size - 1)
+    low, high = float(ordered[below]), float(ordered[above])
+    return low + (high - low) * (at - below)
+
+
 def robust_range(values: npt.ArrayLike, *, quantile: float = 10.0) -> tuple[float, float] | None:
     """A y-range that ignores outliers (TensorBoard's "ignore outliers in chart scaling").
 
@@ -304,7 +316,8 @@ def robust_range(values: npt.ArrayLike, *, quantile: float = 10.0) -> tuple[floa
     # spread in decades, so a healthy 10 -> 0.01 curve keeps its first steps in range.
     positive = lo > 0.0
     space = np.log10(ys) if positive else ys
-    q_low, q_high = (float(q) for q in np.percentile(space, [quantile, 100.0 - quantile]))
+    ordered = np.sort(space)
+    q_low, q_high = _percentile(ordered, quantile), _percentile(ordered, 100.0 - quantile)
     spread = q_high - q_low
     if spread <= 0.0:
         # Most values are equal: outliers are off by more than that value's size.
@@ -313,7 +326,6 @@ def robust_range(values: npt.ArrayLike, *, quantile: float = 10.0) -> tuple[floa
     # An explosion is a few values far beyond all the others: where such a tail starts
     # past a gap wider than the body's own spread, the range ends at the gap (a healthy
     # curve 2 -> 0.01 that explodes to 1e24 keeps the range 0.01..2, not 0.01..20).
-    ordered = np.sort(space)
     body = max(spread, 1.0 if positive else 0.0)
     tail = max(1, ordered.size // 20)  # at most 5 % of the values
     if ordered.size > 2 * tail:
