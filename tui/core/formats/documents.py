@@ -8,39 +8,52 @@ never as exceptions.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
-import yaml
 
 from tui.core.formats.files import read_small
 from tui.core.sanitize import sanitize
 
-
-class _TolerantLoader(yaml.SafeLoader):
-    """SafeLoader that turns unknown tags (``!!python/object``...) into plain data."""
-
-
-def _untagged(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-    if isinstance(node, yaml.MappingNode):
-        return loader.construct_mapping(node, deep=True)
-    if isinstance(node, yaml.SequenceNode):
-        return loader.construct_sequence(node, deep=True)
-    assert isinstance(node, yaml.ScalarNode)
-    return loader.construct_scalar(node)
+if TYPE_CHECKING:
+    import yaml
 
 
-_TolerantLoader.add_multi_constructor("", _untagged)
+@functools.cache
+def _loader() -> type[yaml.SafeLoader]:
+    """A SafeLoader that turns unknown tags (``!!python/object``...) into plain data.
+
+    Built on first use: PyYAML costs 12 ms to import, and most ROOTs hold no YAML.
+    """
+    import yaml
+
+    def untagged(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            return loader.construct_mapping(node, deep=True)
+        if isinstance(node, yaml.SequenceNode):
+            return loader.construct_sequence(node, deep=True)
+        assert isinstance(node, yaml.ScalarNode)
+        return loader.construct_scalar(node)
+
+    class TolerantLoader(yaml.SafeLoader):
+        pass
+
+    TolerantLoader.add_multi_constructor("", untagged)
+    return TolerantLoader
 
 
 def parse_yaml(data: bytes, name: str) -> tuple[Any, str | None]:
     """Parse YAML with a safe loader; ``(value, None)`` or ``(None, reason)``."""
+    loader = _loader()
+    import yaml  # already imported by _loader: a dictionary lookup
+
     try:
-        # _TolerantLoader is a SafeLoader: no Python object is ever constructed.
-        return yaml.load(data, Loader=_TolerantLoader), None
+        # The loader is a SafeLoader: no Python object is ever constructed.
+        return yaml.load(data, Loader=loader), None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
