@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import gc
 import os
 import threading
 import time
@@ -44,6 +45,8 @@ from tui.core.status import derive_status
 from tui.core.store import Batch, Delta, Run, RunStore
 from tui.core.views import View, load_view, save_view
 
+FIRST_PAINT_WAIT = 2.0
+"""Seconds the readers and the collector wait for the first table before going on anyway."""
 PREVIEW_POST = 0.5
 """Seconds of previewing per message in the first phase: one message, so one table build,
 for a thousand runs (about 0.2-0.4 s); a huge ROOT shows up twice a second meanwhile."""
@@ -99,6 +102,8 @@ class TrackApp(App[int]):
             only applies the messages posted to it (how the thread-free tests drive it).
         gpu: reads the GPUs (default: NVML through nvidia-ml-py; tests inject a fake).
         fresh: start from the default view, not the one saved for ROOT.
+        resume_gc: the caller paused the garbage collector for the start (see
+            :func:`tui.cli.main`): freeze what exists and resume it once the table is drawn.
     """
 
     CSS_PATH = "app.tcss"
@@ -131,8 +136,10 @@ class TrackApp(App[int]):
         readers: bool = True,
         gpu: GpuProvider | None = None,
         fresh: bool = False,
+        resume_gc: bool = False,
     ) -> None:
         super().__init__()
+        self._resume_gc = resume_gc
         self.root = Path(os.path.abspath(root))
         self.root_label = str(root)  # as the user typed it: shorter than the absolute path
         self.engine = engine or Engine(self.root, watch=watch)
@@ -226,6 +233,7 @@ class TrackApp(App[int]):
             self.gather_evidence()
             self.telemetry.start()
         self.set_interval(STATUS_INTERVAL, self.refresh_statuses)
+        self.set_timer(FIRST_PAINT_WAIT, self._resume_collection)  # no runs: no first batch
 
     @property
     def watch_mode(self) -> str:
@@ -268,7 +276,7 @@ class TrackApp(App[int]):
                 self.post_message(BatchesRead(tuple(previews), (0, total)))
                 previews, posted = [], time.monotonic()
         # Let the table paint before the backfill competes with it for the GIL.
-        self._first_paint.wait(2.0)
+        self._first_paint.wait(FIRST_PAINT_WAIT)
         settled = cache.settle(engine)  # the runs the first paint took from the cache alone
         if settled:
             self.post_message(BatchesRead(tuple(settled)))
@@ -314,7 +322,9 @@ class TrackApp(App[int]):
         worker = get_current_worker()
         generation, touched = 0, None  # the first gathering stats every file
         while not worker.is_cancelled:
-            self._first_paint.wait(2.0)  # the first frame before a scan of every process
+            self._first_paint.wait(
+                FIRST_PAINT_WAIT
+            )  # the first frame before a scan of every process
             files = self.engine.run_files()
             evidence = self.evidence.gather(files, touched)
             generation, touched = self.engine.touched_since(generation)
@@ -371,7 +381,20 @@ class TrackApp(App[int]):
         self._evaluate([d.key for d in deltas], now)
         self._broadcast(RunsUpdated(tuple(deltas)))
         if message.progress is not None and message.progress[0] == 0:
-            self.call_after_refresh(self._first_paint.set)
+            self.call_after_refresh(self._painted)
+
+    def _painted(self) -> None:
+        """The table is on screen: let the reader and evidence threads go on."""
+        self._first_paint.set()
+        self._resume_collection()
+
+    def _resume_collection(self) -> None:
+        if self._resume_gc:
+            # Everything made so far lives as long as the app: keep it out of every later
+            # collection, and collect from here on.
+            self._resume_gc = False
+            gc.freeze()
+            gc.enable()
 
     def _broadcast(self, update: RunsUpdated) -> None:
         for screen in self.screen_stack:
@@ -684,6 +707,7 @@ def run_app(args: argparse.Namespace) -> int:
         grace=args.grace,
         watch="poll" if args.poll else "auto",
         fresh=args.fresh,
+        resume_gc=not gc.isenabled(),
     )
     app.run()
     return 0

@@ -1,0 +1,47 @@
+"""The collector paused for the start (as ``tracktui ROOT`` does) is resumed by the app."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import table_of, wait_for, write_run
+
+from tui.app.app import TrackApp
+
+
+@pytest.fixture
+def paused_collector() -> Iterator[None]:
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.unfreeze()  # the objects the app froze go back to the oldest generation
+        gc.enable()
+
+
+@pytest.mark.usefixtures("paused_collector")
+async def test_collection_resumes_once_the_table_is_drawn(tmp_path: Path) -> None:
+    write_run(tmp_path, "alpha", [1.0, 0.5])
+    app = TrackApp(tmp_path, watch="poll", resume_gc=True)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await wait_for(pilot, lambda: len(table_of(app).shown) == 1)
+        await wait_for(pilot, gc.isenabled)
+        assert gc.get_freeze_count() > 0  # the start's objects are out of later collections
+
+
+@pytest.mark.usefixtures("paused_collector")
+async def test_collection_resumes_with_no_run_to_draw(tmp_path: Path) -> None:
+    app = TrackApp(tmp_path, watch="poll", resume_gc=True)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await wait_for(pilot, gc.isenabled)
+
+
+async def test_an_app_not_told_leaves_the_collector_alone(tmp_path: Path) -> None:
+    write_run(tmp_path, "alpha", [1.0, 0.5])
+    app = TrackApp(tmp_path, watch="poll")
+    async with app.run_test(size=(120, 30)) as pilot:
+        await wait_for(pilot, lambda: len(table_of(app).shown) == 1)
+        assert gc.isenabled() and gc.get_freeze_count() == 0
