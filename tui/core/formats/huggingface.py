@@ -24,17 +24,22 @@ read again at the next look, and noted only when it stays broken while the file 
 
 from __future__ import annotations
 
+import math
 import os
 import re
+from itertools import chain
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+import orjson
 
 from tui.core.formats.base import READ_BUDGET, Adapter, Claim, Source, now, written_at
 from tui.core.formats.documents import load_file, parse_json
 from tui.core.formats.files import newest_mtime, read_small, relative, stamp
 from tui.core.formats.meta import finish_meta
 from tui.core.formats.tfevents import EventReader
-from tui.core.records import RecordBuilder
+from tui.core.records import TIME_KEY, RecordBuilder, quote_tokens
 from tui.core.sanitize import sanitize
 from tui.core.shapes import is_number
 from tui.core.store import Batch
@@ -72,6 +77,8 @@ FACTS = (
 """Fields of ``trainer_state.json`` shown as properties."""
 
 _TEXTS = {"args/text_summary": "args", "model_config/text_summary": "model_config"}
+_TOKEN_VALUES = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+_NUMBERS = {int, float}
 
 
 def tensorboard_name(tag: str) -> str:
@@ -82,6 +89,90 @@ def tensorboard_name(tag: str) -> str:
         head, _, rest = tag.partition("/")
         return f"{head}_{rest}"
     return tag
+
+
+def parse_state(data: bytes, name: str) -> tuple[Any, str | None]:
+    """Parse a ``trainer_state.json``: ``(value, None)`` or ``(None, reason)``.
+
+    ``json.dumps`` writes a diverged loss or an overflowing ``grad_norm`` as the bare
+    tokens ``NaN`` and ``Infinity``, which orjson refuses: quoted, they parse with orjson
+    all the same and are turned back into floats (the stdlib parser, four times slower,
+    reads only what that cannot: a damaged file, a text holding those letters).
+    """
+    quoted = quote_tokens(data)
+    if quoted is not None:
+        try:
+            value = orjson.loads(quoted)
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            restore_tokens(value)
+            return value, None
+    return parse_json(data, name)
+
+
+def restore_tokens(value: dict[str, Any] | list[Any]) -> None:
+    """Turn the texts ``quote_tokens`` made of NaN/Infinity tokens back into floats, in place.
+
+    In a document that parsed after quoting, a text equal to a token can only be one: a
+    string that held those letters would have been cut by the quotes and failed to parse.
+    """
+    items = value.items() if type(value) is dict else enumerate(value)
+    for key, item in items:
+        kind = type(item)
+        if kind is str:
+            number = _TOKEN_VALUES.get(item)
+            if number is not None:
+                value[key] = number  # type: ignore[index]
+        elif kind is dict or kind is list:
+            restore_tokens(item)
+
+
+def history_columns(
+    history: list[dict[str, Any]],
+) -> dict[str, tuple[np.ndarray | None, np.ndarray]] | None:
+    """``log_history`` as columns for :meth:`RecordBuilder.add_columns`, without a Python
+    step per value: every key and value in two flat lists, the values into numpy at once,
+    and each key's positions by one stable sort of the keys' numbers.
+
+    ``None`` when an entry has no finite ``step``, or a ``_time``, or a value that is not
+    a number (``null``, a bool, a text, a list): ``add_records`` then takes the entries as
+    they are, with the same results for what both can take.
+    """
+    count = len(history)
+    keys = list(chain.from_iterable(history))
+    values = list(chain.from_iterable(map(dict.values, history)))
+    if not set(map(type, values)) <= _NUMBERS:
+        return None
+    index = {key: i for i, key in enumerate(dict.fromkeys(keys))}
+    if "step" not in index or TIME_KEY in index:
+        return None
+    try:
+        numbers = np.array(values, dtype=np.float64)
+    except OverflowError:  # an integer beyond float64: add_records makes it infinite
+        return None
+    ids = np.fromiter(map(index.__getitem__, keys), np.intp, len(keys))
+    rows = np.repeat(np.arange(count), np.fromiter(map(len, history), np.intp, count))
+    order = np.argsort(ids, kind="stable")  # each key's values, in the order of the entries
+    ends = np.cumsum(np.bincount(ids, minlength=len(index))).tolist()
+    columns: dict[str, tuple[np.ndarray | None, np.ndarray]] = {}
+    start = 0
+    for key, end in zip(index, ends):
+        mine = order[start:end]
+        # A key is in an entry once at most: as many values as entries means all of them.
+        columns[key] = (None if end - start == count else rows[mine], numbers[mine])
+        start = end
+    steps = columns["step"]
+    if steps[0] is not None or not np.isfinite(steps[1]).all():
+        return None
+    return columns
+
+
+def last_step(steps: list[Any]) -> float:
+    """The highest numeric ``step`` (-1 when none is a number)."""
+    if steps and set(map(type, steps)) == {int}:
+        return float(max(steps))  # the usual history: whole steps, one max in C
+    return max((float(s) for s in steps if is_number(s)), default=-1.0)
 
 
 def checkpoints(directory: Path) -> list[tuple[int, Path]]:
@@ -124,6 +215,7 @@ class TrainerSource(Source):
         self._state_stamp: tuple[tuple[Path, tuple[int, int, int]], ...] | None = None
         self._state: dict[str, Any] = {}
         self._history: list[dict[str, Any]] = []
+        self._steps: list[Any] = []
         self._last_step = -1.0
         self._late: list[dict[str, Any]] = []
         self._times: dict[float, float] = {}
@@ -163,7 +255,7 @@ class TrainerSource(Source):
             if error is not None:
                 notes.append(error)
             return None
-        value, error = parse_json(data, f"{path.parent.name}/{STATE}")
+        value, error = parse_state(data, f"{path.parent.name}/{STATE}")
         if isinstance(value, dict) and isinstance(value.get("log_history"), list):
             return value
         # Rewritten in place by the Trainer: a half-written file is read again next time.
@@ -199,9 +291,13 @@ class TrainerSource(Source):
         _, _, path, state = best
         self._state_file = path
         self._state = state
-        self._history = [dict(e) for e in state["log_history"] if isinstance(e, dict)]
-        steps = [e.get("step") for e in self._history]
-        self._last_step = max((float(s) for s in steps if is_number(s)), default=-1.0)
+        # The parsed entries are ours alone and never changed: kept as they are, not copied.
+        history: list[Any] = state["log_history"]
+        if set(map(type, history)) - {dict}:
+            history = [e for e in history if isinstance(e, dict)]
+        self._history = history
+        self._steps = steps = [e.get("step") for e in history]
+        self._last_step = last_step(steps)
         self._late = [r for r in self._late if r["step"] > self._last_step]
         self._read_model(path.parent, notes)
         return True
@@ -286,17 +382,37 @@ class TrainerSource(Source):
         self._meta = meta
         return meta
 
-    def _with_times(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        out = []
-        for entry in records:
-            record = dict(entry)
-            step = record.get("step")
-            if "_time" not in record and is_number(step):
-                moment = self._times.get(float(step))
-                if moment is not None:
-                    record["_time"] = moment
-            out.append(record)
-        return out
+    def _history_times(self) -> np.ndarray | None:
+        """Each history entry's wall time from the events (NaN: none, or a ``_time`` of
+        its own); ``None`` when there are no events."""
+        if not self._times:
+            return None
+        moment = self._times.get
+        return np.array(
+            [
+                moment(float(step), math.nan)
+                if is_number(step) and TIME_KEY not in entry
+                else math.nan
+                for step, entry in zip(self._steps, self._history)
+            ],
+            dtype=np.float64,
+        )
+
+    def _add_history(self, builder: RecordBuilder) -> None:
+        """The state's history, as columns when it can be (see :func:`history_columns`),
+        with the events' wall times for entries that have none of their own."""
+        times = self._history_times()
+        columns = history_columns(self._history)
+        if columns is not None:
+            builder.add_columns(len(self._history), columns, times)
+            return
+        rows = self._history
+        if times is not None:
+            rows = [
+                entry if math.isnan(moment) else {**entry, TIME_KEY: moment}
+                for entry, moment in zip(rows, times.tolist())
+            ]
+        builder.add_records(rows)
 
     def preview(self, tail_bytes: int = 65536) -> Batch | None:
         """The run listed with its model's config.json: trainer_state.json holds the whole
@@ -316,10 +432,11 @@ class TrainerSource(Source):
         late = [r for r in fresh if r["step"] > self._last_step]
         self._late.extend(late)
         replace = state_changed or reset
-        rows = self._with_times(self._history) + self._late if replace else late
         when = written_at(self._state_file) if self._state_file is not None else now()
         builder = RecordBuilder(0, when)
-        builder.add_records(rows)
+        if replace:
+            self._add_history(builder)
+        builder.add_records(self._late if replace else late)
         block = builder.build()
         meta = self._meta_now()
         if block is None and meta is None and not notes and not replace:
