@@ -1,0 +1,217 @@
+"""numeric_rows: the bulk parse of CSV/TSV bodies gives float()'s values or refuses."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import struct
+from unittest.mock import patch
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tui.core.formats import delimited
+from tui.core.formats.delimited import numeric_rows
+
+
+def bits(value: float) -> int:
+    """The float's bit pattern: tells -0.0 from 0.0; every NaN is one pattern."""
+    return -1 if math.isnan(value) else struct.unpack("<q", struct.pack("<d", value))[0]
+
+
+def table_of(body: bytes, delimiter: str) -> list[list[float]]:
+    """The reference: float() of every cell of every line."""
+    lines = body.decode().split("\n")[:-1]
+    return [[float(cell) for cell in line.split(delimiter)] for line in lines]
+
+
+def assert_exact(table: np.ndarray | None, expected: list[list[float]]) -> None:
+    assert table is not None
+    assert table.shape == (len(expected), len(expected[0]))
+    assert [[bits(v) for v in row] for row in table.tolist()] == [
+        [bits(v) for v in row] for row in expected
+    ]
+
+
+# Cells as loggers and people write them: repr, fixed decimals, g, e, ints, non-finite.
+FLOATS = st.floats(allow_nan=True, allow_infinity=True)  # subnormals and -0.0 included
+SPELLINGS = st.one_of(
+    FLOATS.map(repr),
+    FLOATS.map(lambda x: f"{x:.4f}"),
+    FLOATS.map(lambda x: f"{x:g}"),
+    FLOATS.map(lambda x: f"{x:.17e}"),
+    FLOATS.map(lambda x: f"{x:.30f}"),  # long digit strings
+    st.integers(-(2**70), 2**70).map(str),  # beyond 64 bits too
+    st.sampled_from(["-0", "0", "1.", ".5", "01", "+1", "1e400", "-1e-400", "4.9e-324"]),
+    st.sampled_from(["Infinity", "NaN", "-nan", "nan5", "6e301", "5e302", "4e303", "3e304"]),
+)
+
+
+@settings(max_examples=300)
+@given(
+    width=st.integers(1, 5),
+    data=st.data(),
+    delimiter=st.sampled_from([",", "\t", ";"]),
+    line_end=st.sampled_from(["\n", "\r\n"]),
+)
+def test_any_table_reads_as_float_of_each_cell_or_not_at_all(
+    width: int, data: st.DataObject, delimiter: str, line_end: str
+) -> None:
+    rows = data.draw(st.lists(st.lists(SPELLINGS, min_size=width, max_size=width), min_size=1))
+    body = "".join(delimiter.join(row) + line_end for row in rows).encode()
+    table = numeric_rows(body, delimiter, width)
+    if table is not None:
+        assert_exact(table, [[float(cell) for cell in row] for row in rows])
+
+
+PLAIN = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True).filter(
+        lambda x: x not in (6e301, 5e302, 4e303, 3e304)
+    ),
+    st.integers(-(2**63), 2**64 - 1),
+)
+
+
+@settings(max_examples=200)
+@given(st.lists(st.lists(PLAIN, min_size=3, max_size=3), min_size=1, max_size=50))
+def test_what_python_writes_is_always_read_in_bulk(rows: list[list[float | int]]) -> None:
+    """repr() of floats and str() of 64-bit ints, as Keras and DVCLive write them."""
+    body = "".join(",".join(map(str, row)) + "\n" for row in rows).encode()
+    assert_exact(numeric_rows(body, ",", 3), [[float(v) for v in row] for row in rows])
+
+
+def test_csv_module_rows_with_crlf_and_non_finite_values() -> None:
+    out = io.StringIO(newline="")
+    writer = csv.writer(out)  # Keras' CSVLogger writes through it: \r\n line ends
+    rows = [[0, 0.5, math.nan], [1, -math.inf, 1e-05], [2, math.inf, -0.0], [3, 5e-324, 0.0]]
+    writer.writerows(rows)
+    body = out.getvalue().encode()
+    assert body.count(b"\r\n") == 4
+    assert_exact(numeric_rows(body, ",", 3), [[float(v) for v in row] for row in rows])
+
+
+def test_tsv_with_consecutive_non_finite_cells() -> None:
+    body = b"nan\tnan\tnan\tinf\n-inf\t-inf\tnan\t1\n"
+    assert_exact(numeric_rows(body, "\t", 4), table_of(body, "\t"))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"1,2,3\n4\n",  # a long row, then a short one: four cells for two rows of two
+        b"1\n2,3,4\n",
+        b"1,2\n3,4,5\n6\n7,8\n",
+    ],
+)
+def test_short_and_long_rows_that_make_up_for_each_other_are_refused(body: bytes) -> None:
+    assert numeric_rows(body, ",", 2) is None
+
+
+@pytest.mark.parametrize("cell", [b"6e301", b"6.0e301", b"60e300"])
+def test_a_cell_equal_to_the_line_marker_is_refused(cell: bytes) -> None:
+    assert numeric_rows(b"1,2\n3," + cell + b"\n", ",", 2) is None
+    # A body that would pass for two rows of two without the count: 1,M / 2,M
+    assert numeric_rows(b"1," + cell + b",2\n", ",", 3) is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"nan,5e302\n", b"inf,4e303\n", b"-inf,3e304\n", b"nan,1\n2,5.0e302\n"],
+)
+def test_a_cell_equal_to_a_sentinel_is_refused_when_that_sentinel_is_used(body: bytes) -> None:
+    assert numeric_rows(body, ",", 2) is None
+
+
+def test_a_cell_equal_to_an_unused_sentinel_is_data() -> None:
+    body = b"1,5e302\n2,4e303\n3,3e304\n"
+    assert_exact(numeric_rows(body, ",", 2), table_of(body, ","))
+
+
+@pytest.mark.parametrize("body", [b"-0,1\n", b"1,-0\n", b"1,-0\r\n", b"0,1\n1,\r-0\n"])
+def test_integer_minus_zero_is_refused(body: bytes) -> None:
+    """simdjson reads it as the integer 0; float() gives -0.0."""
+    assert numeric_rows(body, ",", 2) is None
+
+
+def test_integer_minus_zero_far_down_is_refused() -> None:
+    body = b"".join(b"%d,0.5\n" % i for i in range(1, 500)) + b"7,-0\n"
+    assert numeric_rows(body, ",", 2) is None
+
+
+def test_float_minus_zero_and_exponent_minus_zero_are_read() -> None:
+    body = b"0,-0.0\n-0e0,1e-0\n" + b"".join(b"%d,0.0\n" % i for i in range(100))
+    table = numeric_rows(body, ",", 2)
+    assert_exact(table, table_of(body, ","))
+    assert table is not None and math.copysign(1, table[0, 1]) == -1
+
+
+@pytest.mark.parametrize(
+    ("body", "delimiter"),
+    [
+        (b'1,"2"\n', ","),  # quoted
+        (b"1,2\t3\n", "\t"),  # a comma inside a TSV cell
+        (b"1\xc2\xa72\n", "\u00a7"),  # non-ASCII delimiter
+        (b"1,2\n3,4", ","),  # no final newline
+        (b"1,\n", ","),  # empty cell
+        (b"1,2\n\n3,4\n", ","),  # blank line
+        (b"1, 2\n", ","),  # space
+        (b"1,[2]\n", ","),  # simdjson would flatten it into a number
+        (b"1,{}\n", ","),
+        (b"1,true\n", ","),
+        (b"1,null\n", ","),
+        (b"1,NA\n", ","),
+        (b"1,1.\n", ","),
+        (b"1,.5\n", ","),
+        (b"1,01\n", ","),
+        (b"1,+1\n", ","),
+        (b"1,1e400\n", ","),  # float() says inf; JSON's range ends before
+        (b"1,Infinity\n", ","),
+        (b"1,NaN\n", ","),
+        (b"1,-nan\n", ","),
+        (b"1,nan5\n", ","),
+        (b"1,18446744073709551616\n", ","),  # 2**64
+        (b"1,-9223372036854775809\n", ","),
+        (b"1\r2,3\n", ","),  # a carriage return inside a cell
+    ],
+)
+def test_refused_bodies(body: bytes, delimiter: str) -> None:
+    assert numeric_rows(body, delimiter, 2) is None
+
+
+def test_bad_widths_and_delimiters_are_refused() -> None:
+    assert numeric_rows(b"1\n", ",", 0) is None
+    assert numeric_rows(b"1\n", "ab", 1) is None
+    assert numeric_rows(b'1"2\n', '"', 2) is None
+
+
+def test_big_and_tiny_numbers_round_as_float_does() -> None:
+    body = (
+        b"18446744073709551615,-9223372036854775808\n"
+        b"9007199254740993,9007199254740993.000000000000000000001\n"  # a tie, then past it
+        b"2.4e-324,2.5e-324\n"
+        b"1.7976931348623157e308,-1e-400\n"
+        b"0." + b"1" * 800 + b",1e-320\n"
+    )
+    assert_exact(numeric_rows(body, ",", 2), table_of(body, ","))
+
+
+def test_a_body_of_many_pieces_is_one_table() -> None:
+    body = b"".join(b"%d\t%r\n" % (i, math.sin(i)) for i in range(2000))
+    with patch.object(delimited, "_PIECE", 1000):
+        assert_exact(numeric_rows(body, "\t", 2), table_of(body, "\t"))
+
+
+def test_a_line_longer_than_a_piece_is_read() -> None:
+    body = b"1,2\n" + b",".join([b"0.125"] * 300) + b"\n3,4\n"
+    with patch.object(delimited, "_PIECE", 100):
+        assert numeric_rows(body, ",", 2) is None  # the long line is not two cells
+        assert_exact(numeric_rows(body[4:-4], ",", 300), table_of(body[4:-4], ","))
+
+
+def test_a_bad_row_in_a_later_piece_refuses_the_whole_body() -> None:
+    body = b"".join(b"%d,1\n" % i for i in range(100)) + b"7,x\n"
+    with patch.object(delimited, "_PIECE", 64):
+        assert numeric_rows(body, ",", 2) is None
