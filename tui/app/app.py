@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.driver import Driver
 from textual.screen import Screen
 from textual.worker import get_current_worker
 
@@ -167,6 +168,15 @@ class TrackApp(App[int]):
         self.view: View = View() if fresh else load_view(self.root)
         """The layout chosen for ROOT (restored from the user's state directory)."""
         self._view_error_told = False
+
+    def get_driver_class(self) -> type[Driver]:
+        """On Linux, a driver whose input thread sleeps while no key comes (idle CPU)."""
+        driver = super().get_driver_class()
+        if driver.__module__ == "textual.drivers.linux_driver":  # not one chosen by TEXTUAL_DRIVER
+            from tui.app.idle_driver import IdleDriver
+
+            return IdleDriver
+        return driver
 
     def remember(self, **changes: Any) -> None:
         """Change the saved view of ROOT (a failure to save is told once, never raised)."""
