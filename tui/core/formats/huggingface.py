@@ -27,7 +27,8 @@ from __future__ import annotations
 import math
 import os
 import re
-from itertools import chain
+from itertools import chain, repeat
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -106,8 +107,9 @@ def parse_state(data: bytes, name: str) -> tuple[Any, str | None]:
         except orjson.JSONDecodeError:
             pass
         else:
-            restore_tokens(value)
-            return value, None
+            if isinstance(value, (dict, list)):
+                restore_tokens(value)
+                return value, None
     return parse_json(data, name)
 
 
@@ -124,55 +126,89 @@ def restore_tokens(value: dict[str, Any] | list[Any]) -> None:
             number = _TOKEN_VALUES.get(item)
             if number is not None:
                 value[key] = number  # type: ignore[index]
-        elif kind is dict or kind is list:
-            restore_tokens(item)
+        elif kind is list or (kind is dict and not _NUMBERS.issuperset(map(type, item.values()))):
+            restore_tokens(item)  # (a log entry of numbers alone is passed over in C)
+
+
+def _grouped(
+    history: list[dict[str, Any]], codes: list[Any]
+) -> list[tuple[tuple[str, ...], np.ndarray, list[Any]]] | None:
+    """The entries grouped by ``codes``: each group's keys, positions and value rows.
+
+    ``None`` when two entries with one code have different keys (codes that are sizes) or
+    an entry is empty.
+    """
+    index = {code: i for i, code in enumerate(dict.fromkeys(codes))}
+    ids = np.fromiter(map(index.__getitem__, codes), np.intp, len(codes))
+    order = np.argsort(ids, kind="stable")  # each group's positions, ascending
+    groups = []
+    start = 0
+    for end in np.cumsum(np.bincount(ids)).tolist():
+        where = order[start:end]
+        start = end
+        members = list(map(history.__getitem__, where.tolist()))
+        keys = tuple(members[0])
+        if not keys:
+            return None
+        try:
+            # One size and every key of the first found: the same keys (perhaps reordered).
+            rows = list(map(itemgetter(*keys), members))
+        except KeyError:
+            return None
+        groups.append((keys, where, rows))
+    return groups
 
 
 def history_columns(
     history: list[dict[str, Any]],
 ) -> dict[str, tuple[np.ndarray | None, np.ndarray]] | None:
-    """``log_history`` as columns for :meth:`RecordBuilder.add_columns`, without a Python
-    step per value: every key and value in two flat lists, the values into numpy at once,
-    and each key's positions by one stable sort of the keys' numbers.
+    """``log_history`` as columns for :meth:`RecordBuilder.add_columns`.
+
+    A Trainer logs a few kinds of entries (training, evaluation, the final summary), each
+    with its own keys: grouped by size, or by keys where sizes do not tell them apart, each
+    group's values go into numpy at once, with no Python step per value.
 
     ``None`` when an entry has no finite ``step``, or a ``_time``, or a value that is not
     a number (``null``, a bool, a text, a list): ``add_records`` then takes the entries as
     they are, with the same results for what both can take.
     """
     count = len(history)
-    keys = list(chain.from_iterable(history))
-    values = list(chain.from_iterable(map(dict.values, history)))
-    if not set(map(type, values)) <= _NUMBERS:
+    if not count:
         return None
-    index = {key: i for i, key in enumerate(dict.fromkeys(keys))}
-    if "step" not in index or TIME_KEY in index:
+    groups = _grouped(history, list(map(len, history)))
+    if groups is None:
+        groups = _grouped(history, list(map(tuple, history)))
+        if groups is None:
+            return None
+    pieces: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+    for keys, where, rows in groups:
+        width = len(keys)
+        flat = list(chain.from_iterable(rows)) if width > 1 else rows
+        if not set(map(type, flat)) <= _NUMBERS:
+            return None
+        try:
+            table = np.fromiter(flat, np.float64, len(flat)).reshape(len(rows), width)
+        except OverflowError:  # an integer beyond float64: add_records makes it infinite
+            return None
+        for j, key in enumerate(keys):
+            pieces.setdefault(key, []).append((where, table[:, j]))
+    if TIME_KEY in pieces:
         return None
-    try:
-        numbers = np.array(values, dtype=np.float64)
-    except OverflowError:  # an integer beyond float64: add_records makes it infinite
-        return None
-    ids = np.fromiter(map(index.__getitem__, keys), np.intp, len(keys))
-    rows = np.repeat(np.arange(count), np.fromiter(map(len, history), np.intp, count))
-    order = np.argsort(ids, kind="stable")  # each key's values, in the order of the entries
-    ends = np.cumsum(np.bincount(ids, minlength=len(index))).tolist()
     columns: dict[str, tuple[np.ndarray | None, np.ndarray]] = {}
-    start = 0
-    for key, end in zip(index, ends):
-        mine = order[start:end]
-        # A key is in an entry once at most: as many values as entries means all of them.
-        columns[key] = (None if end - start == count else rows[mine], numbers[mine])
-        start = end
-    steps = columns["step"]
-    if steps[0] is not None or not np.isfinite(steps[1]).all():
+    for key, found in pieces.items():
+        if len(found) == 1:
+            where, values = found[0]
+            # A key is in an entry once at most: as many values as entries means all of them.
+            columns[key] = (None if len(where) == count else where, values)
+        else:
+            where = np.concatenate([w for w, _ in found])
+            values = np.concatenate([v for _, v in found])
+            order = np.argsort(where, kind="stable")
+            columns[key] = (None if len(where) == count else where[order], values[order])
+    steps = columns.get("step")
+    if steps is None or steps[0] is not None or not np.isfinite(steps[1]).all():
         return None
     return columns
-
-
-def last_step(steps: list[Any]) -> float:
-    """The highest numeric ``step`` (-1 when none is a number)."""
-    if steps and set(map(type, steps)) == {int}:
-        return float(max(steps))  # the usual history: whole steps, one max in C
-    return max((float(s) for s in steps if is_number(s)), default=-1.0)
 
 
 def checkpoints(directory: Path) -> list[tuple[int, Path]]:
@@ -215,7 +251,7 @@ class TrainerSource(Source):
         self._state_stamp: tuple[tuple[Path, tuple[int, int, int]], ...] | None = None
         self._state: dict[str, Any] = {}
         self._history: list[dict[str, Any]] = []
-        self._steps: list[Any] = []
+        self._columns: dict[str, tuple[np.ndarray | None, np.ndarray]] | None = None
         self._last_step = -1.0
         self._late: list[dict[str, Any]] = []
         self._times: dict[float, float] = {}
@@ -296,8 +332,12 @@ class TrainerSource(Source):
         if set(map(type, history)) - {dict}:
             history = [e for e in history if isinstance(e, dict)]
         self._history = history
-        self._steps = steps = [e.get("step") for e in history]
-        self._last_step = last_step(steps)
+        self._columns = history_columns(history)
+        if self._columns is not None:
+            self._last_step = float(self._columns["step"][1].max())
+        else:
+            steps = (e.get("step") for e in history)
+            self._last_step = max((float(s) for s in steps if is_number(s)), default=-1.0)
         self._late = [r for r in self._late if r["step"] > self._last_step]
         self._read_model(path.parent, notes)
         return True
@@ -388,22 +428,28 @@ class TrainerSource(Source):
         if not self._times:
             return None
         moment = self._times.get
-        return np.array(
-            [
-                moment(float(step), math.nan)
-                if is_number(step) and TIME_KEY not in entry
-                else math.nan
-                for step, entry in zip(self._steps, self._history)
-            ],
-            dtype=np.float64,
-        )
+        if self._columns is not None:  # every entry has a step, none a _time
+            steps = self._columns["step"][1].tolist()
+            return np.fromiter(map(moment, steps, repeat(math.nan)), np.float64, len(steps))
+        stamps = []
+        for entry in self._history:
+            step = entry.get("step")
+            if TIME_KEY not in entry and is_number(step):
+                stamps.append(moment(float(step), math.nan))
+            else:
+                stamps.append(math.nan)
+        return np.array(stamps, dtype=np.float64)
 
     def _add_history(self, builder: RecordBuilder) -> None:
         """The state's history, as columns when it can be (see :func:`history_columns`),
         with the events' wall times for entries that have none of their own."""
         times = self._history_times()
-        columns = history_columns(self._history)
-        if columns is not None:
+        if self._columns is not None:
+            # Copies: the store owns what it is given, and a later replace adds these again.
+            columns = {
+                key: (None if where is None else where.copy(), values.copy())
+                for key, (where, values) in self._columns.items()
+            }
             builder.add_columns(len(self._history), columns, times)
             return
         rows = self._history
