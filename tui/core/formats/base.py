@@ -65,12 +65,15 @@ class Source(ABC):
         self.files_moved = False
         self._stamp: dict[str, tuple[int, int, int]] | None = None
         self._checked_ns = 0
+        self._path: str | None = None
 
     @property
     def path(self) -> str:
         """The run's location relative to ROOT, safe to show (``escape_path``); file access
         uses :attr:`directory`, or ``root / unescape_path(path)``."""
-        return relative(self.directory, self.root)
+        if self._path is None:  # directory and root never change: computed once
+            self._path = relative(self.directory, self.root)
+        return self._path
 
     def watched_files(self) -> list[Path]:
         """Files whose size or mtime reveal new data (used by polling and reconcile)."""
