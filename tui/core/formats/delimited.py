@@ -1,9 +1,9 @@
 """Numeric bodies of delimited logs (Keras and Lightning CSV, DVCLive TSV) parsed in bulk.
 
-A body whose rows are all numbers becomes a float64 table in one call to simdjson, with no
-Python object per row or per value: the delimiters become commas, each line end a marker
-number ``,M,``, the whole is framed as ``[M,`` ... ``]`` and read as one flat JSON array
-straight into a float64 buffer.
+A body whose rows are all numbers becomes a float64 table through simdjson, with no Python
+object per row or per value: the delimiters become commas, each line end a marker number
+``,M,``, the whole is framed as ``[M,`` ... ``]`` and read as one flat JSON array straight
+into a float64 buffer (a piece of whole lines at a time, ``_PIECE`` bytes or so).
 
 The table holds exactly ``float()`` of each cell (the text between delimiters and line
 ends), for these reasons:
@@ -18,7 +18,7 @@ ends), for these reasons:
   both round correctly (subnormals included). JSON rejects ``1.``, ``.5``, ``01``,
   ``+1``, ``1e400`` (out of range) and integers beyond 64 bits, which refuse the body. One
   spelling reads differently: simdjson reads a cell ``-0`` as the integer 0 where
-  ``float()`` gives -0.0, so such a cell refuses the body (``-0.0`` is read exactly).
+  ``float()`` gives -0.0, so such a cell refuses the body (``-0.0``, ``-0e0`` are exact).
 * The right shape. Framing puts exactly ``rows + 1`` markers among the values, one before
   each line and one after the last, at positions ``P0 < P1 < ... < Prows``. The body is
   accepted only when the array is ``rows * (width + 1) + 1`` values long, exactly
@@ -29,12 +29,12 @@ ends), for these reasons:
   make up for each other move a marker off the grid; a cell that happens to equal ``M``
   raises the count: either refuses the body.
 * Non-finite cells. Python writes ``nan``, ``inf`` and ``-inf`` (Keras' CSVLogger and
-  DVCLive do), which JSON lacks: each such whole cell (a comma on both sides) becomes a
-  sentinel number, and its positions become NaN or an infinity after parsing. A replaced
-  cell reads back as exactly its sentinel, so when as many values equal a sentinel as
-  cells were replaced by it, no other cell equals it; otherwise the body is refused. Any
-  other spelling (``NaN``, ``Infinity``, ``nan5``) is left alone, is not JSON, and
-  refuses the body.
+  DVCLive do), which JSON lacks: each such whole cell (a comma on each side, a ``\\r``
+  allowed before the second) becomes a sentinel number, and its positions become NaN or
+  an infinity after parsing. A replaced cell reads back as exactly its sentinel, so when
+  as many values equal a sentinel as cells were replaced by it, no other cell equals it;
+  otherwise the body is refused. Any other spelling (``NaN``, ``Infinity``, ``nan5``) is
+  left alone, is not JSON, and refuses the body.
 
 A refused body returns ``None``, and the reader parses its rows one by one.
 """
@@ -90,8 +90,8 @@ def numeric_rows(body: bytes, delimiter: str, width: int) -> np.ndarray | None:
         return None
     if not sep.isascii():
         return None
-    # Piece by piece: simdjson's buffers for a whole read (4 MiB) would be fresh memory each
-    # time, and touching it cost more than the parse; a piece's fit in what malloc keeps.
+    # Piece by piece: simdjson's buffers for a whole read (4 MiB) are fresh memory each time,
+    # and its page faults cost more than the parse; a piece's fit in what malloc keeps.
     parser = simdjson.Parser()
     tables = []
     start = 0
@@ -170,12 +170,12 @@ def _parse(parser: simdjson.Parser, text: bytes) -> np.ndarray | None:
 def _has_negative_zero(text: bytes, line_end: bytes, last_row: int) -> bool:
     """Whether a cell of framed ``text`` up to row ``last_row`` (from 0) spells ``-0``.
 
-    Asked only when some value is zero, and mostly of the first rows only (epoch and step
-    0): those are found by the line markers, a pattern long enough for ``bytes.find`` to
-    skip ahead. Beyond them numpy compares four-byte words at the four alignments, in a
-    fraction of the time ``bytes.find`` takes over a short pattern: ``-0`` with a comma or
-    ``\\r`` on each side, compared with ``& _SIDES`` (which lets ``-`` and a form feed
-    through as well: a body with those there is not JSON, and refusing it costs nothing).
+    Asked only when some value is zero, mostly in the first rows (epoch and step 0): their
+    end is found by the line markers, a pattern long enough for ``bytes.find`` to skip
+    ahead. numpy then compares four-byte words at the four alignments, in a fraction of
+    the time ``bytes.find`` takes over a short pattern: ``-0`` with a comma or ``\\r`` on
+    each side, compared under ``_SIDES`` (which lets ``-`` and a form feed through as well:
+    a body with those there is not JSON, and refusing it costs nothing).
     """
     end = len(text)
     if last_row < _PREFIX_ROWS:
