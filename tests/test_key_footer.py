@@ -28,7 +28,7 @@ class Keys(App[None]):
 
 
 def go_key(app: Keys) -> FooterKey:
-    return next(k for k in app.query(FooterKey) if k.action == "go")
+    return next(k for k in app.screen.query(FooterKey) if k.action == "go")
 
 
 async def test_footer_shows_a_key_greyed_once_it_is_unavailable() -> None:

@@ -37,6 +37,8 @@ class KeyFooter(Footer):
 
     async def _rebuild(self) -> None:
         self._queued = False
+        if not self.is_attached:  # its screen was closed since the update
+            return
         shown = self._keys_shown()
         if shown != self._shown:
             self._shown = shown
