@@ -13,7 +13,10 @@ the library is slow to write that much), then times, median of ``--repeat`` read
 
 Figures are seconds per 1,000,000 points (a point is one value of one metric at one step).
 
-    python benchmarks/formats.py [--points 200000] [--repeat 3]
+    python benchmarks/formats.py [--points 200000] [--repeat 3] [--formats csv,tsv]
+
+``--formats`` keeps only the rows whose format name holds one of the given words (case
+does not matter), and writes only their files.
 
 Needs the test extra (wandb, tensorboard, tensorboardX) and pandas.
 """
@@ -199,18 +202,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--formats",
+        default="",
+        help="comma-separated words; only the formats whose name holds one (e.g. csv,tsv)",
+    )
     options = parser.parse_args()
+    words = [w.strip().lower() for w in options.formats.split(",") if w.strip()]
+
+    def wanted(name: str) -> bool:
+        return not words or any(w in name.lower() for w in words)
+
     rows = options.points // METRICS
     points = rows * METRICS
     root = Path(tempfile.mkdtemp(prefix="tracktui-formats-"))
     print(f"writing {points:,} points per format ({rows:,} steps x {METRICS} metrics)...")
-    tb = write_tensorboard(root, rows)
-    wb = write_wandb(root, rows)
-    dv = write_dvclive(root, rows)
-    keras = write_keras(root, rows)
-    sacred = write_sacred(root, rows)
-    trainer = write_trainer(root, rows)
-    log = transaction_log(wb) or ""
+    skipped = root / "skipped"
+    tb = write_tensorboard(root, rows) if wanted("TensorBoard") else skipped
+    wb = write_wandb(root, rows) if wanted("W&B (.wandb)") else skipped
+    dv = write_dvclive(root, rows) if wanted("DVCLive (TSV)") else skipped
+    keras = write_keras(root, rows) if wanted("Keras CSV") else skipped
+    sacred = write_sacred(root, rows) if wanted("Sacred (metrics.json)") else skipped
+    trainer = write_trainer(root, rows) if wanted("HF trainer_state.json") else skipped
+    log = (transaction_log(wb) or "") if wb is not skipped else ""
     cases: list[tuple[str, str, Callable[[], Source], Callable[[], None]]] = [
         (
             "TensorBoard",
@@ -253,6 +267,8 @@ def main() -> None:
     print(f"\nseconds per 1M points, median of {options.repeat}")
     print(f"{'format':<24}{'ours':>8}  {'their reader':<24}{'theirs':>8}{'ratio':>8}")
     for name, reader, ours, theirs in cases:
+        if not wanted(name):
+            continue
         count = read_ours(ours)
         mine = timed(lambda ours=ours: read_ours(ours), options.repeat) * scale
         other = timed(theirs, options.repeat) * scale
