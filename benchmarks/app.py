@@ -18,9 +18,11 @@ is a fresh temporary one: the first launch finds no summary cache.
 
 from __future__ import annotations
 
+import gc
 import time
 
 STARTED = time.perf_counter()  # before the imports: they are part of the launch
+gc.disable()  # as `tracktui ROOT` does (tui.cli.main); the app resumes it once painted
 
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
@@ -59,7 +61,7 @@ async def until(pilot, condition, timeout: float = 120.0, step: float = 0.002) -
 async def first_paint(root: Path, runs: int, lines: int) -> tuple[float, int]:
     """Launch to the first frame holding every row; rows whose values are the exact ones
     of the whole history (from the summary cache) at that frame."""
-    app = TrackApp(root, watch="native")
+    app = TrackApp(root, watch="native", resume_gc=not gc.isenabled())
     async with app.run_test(size=(160, 50)) as pilot:
         table = app.screen.query_one(RunTable)
         await until(pilot, lambda: table.row_count >= runs + 1)
@@ -73,7 +75,7 @@ async def first_paint(root: Path, runs: int, lines: int) -> tuple[float, int]:
 
 async def measure(root: Path, runs: int) -> dict[str, object]:
     live = root / "zz-live"
-    app = TrackApp(root, watch="native")
+    app = TrackApp(root, watch="native", resume_gc=not gc.isenabled())
     figures: dict[str, object] = {}
     async with app.run_test(size=(160, 50)) as pilot:
         table = app.screen.query_one(RunTable)
