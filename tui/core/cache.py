@@ -38,7 +38,7 @@ from tui.core.formats.base import written_at
 from tui.core.formats.files import read_small
 from tui.core.formats.native import META_LIMIT, NativeSource, read_meta
 from tui.core.records import RecordBuilder
-from tui.core.rundir import METRICS, RUN_JSON
+from tui.core.rundir import METRICS
 from tui.core.store import Batch, History, RunStore, Series
 from tui.core.tail import UnsafeFile, open_regular
 from tui.core.views import state_dir
@@ -211,7 +211,7 @@ class SummaryCache:
         entry = self._entries.get(source.key)
         if entry is None or not isinstance(source, NativeSource):
             return None
-        path = source.directory / METRICS
+        path = source.metrics_path
         try:
             fd = open_regular(path, self.root)
         except (OSError, UnsafeFile):
@@ -260,7 +260,7 @@ class SummaryCache:
         entry = self._entries.get(source.key)
         if entry is None or not entry.meta_digest or not isinstance(source, NativeSource):
             return False, None
-        data, error = read_small(source.directory / RUN_JSON, self.root, META_LIMIT)
+        data, error = read_small(source.meta_path, self.root, META_LIMIT)
         if error is not None or _meta_digest(data) != entry.meta_digest:
             return False, None
         return True, entry.meta
@@ -290,7 +290,7 @@ class SummaryCache:
             return
         size = current.offset - current.pending()
         try:
-            fd = open_regular(source.directory / METRICS, self.root)
+            fd = open_regular(source.metrics_path, self.root)
         except (OSError, UnsafeFile):
             self._forget(source.key)
             return
@@ -306,7 +306,7 @@ class SummaryCache:
         finally:
             os.close(fd)
         history = histories[0] if histories else None
-        meta_digest, meta = _meta_of(source.directory / RUN_JSON, self.root)
+        meta_digest, meta = _meta_of(source.meta_path, self.root)
         self._entries[source.key] = Entry(
             dev=info.st_dev,
             ino=info.st_ino,

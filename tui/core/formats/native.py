@@ -73,22 +73,26 @@ class NativeSource(Source):
 
     def __init__(self, root: Path, key: str, directory: Path) -> None:
         super().__init__(root, key, directory)
-        self.metrics = FileTail(directory / METRICS, root)
-        self.log = FileTail(directory / OUTPUT, root)
+        # Paths made once: a first paint or a reconcile asks for them for every run.
+        self.metrics_path = directory / METRICS
+        self.meta_path = directory / RUN_JSON
+        self.log_path = directory / OUTPUT
+        self.metrics = FileTail(self.metrics_path, root)
+        self.log = FileTail(self.log_path, root)
         self.ordinal = 0
         self._meta_stamp: Stamp | None = None
         self._media_stamp: float | None = None
         self._meta_error: str | None = None
 
     def watched_files(self) -> list[Path]:
-        return [self.directory / METRICS, self.directory / RUN_JSON, self.directory / OUTPUT]
+        return [self.metrics_path, self.meta_path, self.log_path]
 
     def close(self) -> None:
         self.metrics.close()
         self.log.close()
 
     def _read_meta(self, notes: list[str]) -> dict[str, Any] | None:
-        path = self.directory / RUN_JSON
+        path = self.meta_path
         current = stamp(path)
         if current is None or current == self._meta_stamp:
             return None
@@ -122,7 +126,7 @@ class NativeSource(Source):
         notes: list[str] = []
         meta = self._read_meta(notes)
         chunk = self.metrics.read(budget)
-        builder = RecordBuilder(self.ordinal, written_at(self.directory / METRICS))
+        builder = RecordBuilder(self.ordinal, written_at(self.metrics_path))
         bad: list[tuple[str, int, str]] = []
         if chunk.count:
             builder.add_chunk(chunk)
@@ -161,12 +165,12 @@ class NativeSource(Source):
         notes: list[str] = []
         meta = self._read_meta(notes)
         self._meta_stamp = None  # the full read must deliver the metadata again
-        lines, size = tail_preview(self.directory / METRICS, self.root, tail_bytes)
+        lines, size = tail_preview(self.metrics_path, self.root, tail_bytes)
         average = (tail_bytes / len(lines)) if lines else 1.0
         ordinal = max(0, int(size / average) - len(lines)) if size > tail_bytes else 0
-        builder = RecordBuilder(ordinal, written_at(self.directory / METRICS))
+        builder = RecordBuilder(ordinal, written_at(self.metrics_path))
         builder.add_lines(lines)
-        log, _ = tail_preview(self.directory / OUTPUT, self.root, LOG_PREVIEW)
+        log, _ = tail_preview(self.log_path, self.root, LOG_PREVIEW)
         return self.batch(
             records=builder.build(),
             replace=True,
