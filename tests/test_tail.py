@@ -8,7 +8,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tui.core.tail import DRAIN_GRACE, INCOMPLETE_AFTER, FileTail, UnsafeFile, open_regular
+from tui.core.tail import (
+    _BULK,
+    _LONE_CR,
+    DRAIN_GRACE,
+    INCOMPLETE_AFTER,
+    FileTail,
+    UnsafeFile,
+    _line_ends,
+    open_regular,
+)
 
 
 def append(path: Path, data: bytes) -> None:
@@ -480,6 +489,52 @@ def test_crlf_lines_are_kept_whole(tmp_path: Path) -> None:
     chunk = FileTail(path).read()
     assert chunk.blob is not None  # no carriage return mid-line: the fast path stays
     assert [line.rstrip(b"\r") for line in chunk.lines] == [b'{"a": 1}', b'{"a": 2}']
+
+
+@settings(max_examples=200)
+@given(
+    size=st.integers(1, 3 * _BULK),
+    crlf=st.booleans(),
+    returns=st.lists(st.integers(0, 3 * _BULK), max_size=3),
+    line=st.integers(1, 300),
+)
+def test_line_ends_counts_newlines_and_finds_lone_returns(
+    size: int, crlf: bool, returns: list[int], line: int
+) -> None:
+    """Small chunks and big ones (scanned block by block): lone returns anywhere, block
+    edges included, among CRLF line ends or none."""
+    chunk = bytearray(b"x" * size)
+    chunk[line - 1 :: line] = b"\n" * len(range(line - 1, size, line))
+    if crlf:
+        for end in range(line - 1, size, line):
+            if end:
+                chunk[end - 1] = 13
+    for where in returns:
+        chunk[min(where, size - 1)] = 13
+    for edge in (_BULK - 1, _BULK, 2 * _BULK - 1):
+        if returns and edge < size - 1:
+            chunk[edge] = 13
+    chunk[-1] = 10
+    data = bytes(chunk)
+    assert _line_ends(data) == (data.count(b"\n"), _LONE_CR.search(data) is not None)
+
+
+def test_a_big_read_keeps_crlf_whole_and_redraws_lone_returns(tmp_path: Path) -> None:
+    path = tmp_path / "output.log"
+    lines = [b"line %06d" % i for i in range(3 * _BULK // 12)]
+    path.write_bytes(b"".join(line + b"\r\n" for line in lines))
+    chunk = FileTail(path).read()
+    assert chunk.blob is not None and len(chunk.blob) > 2 * _BULK
+    assert chunk.count == len(lines)
+    bar = bytearray(path.read_bytes())
+    bar[_BULK - 2 : _BULK + 1] = b"\rab"  # a redraw across the first block's edge
+    path.write_bytes(bytes(bar))
+    chunk = FileTail(path).read()
+    assert chunk.blob is None and chunk.count == len(lines)
+    redrawn = [i for i, line in enumerate(chunk.lines) if line != lines[i]]
+    assert len(redrawn) == 1 and b"\r" not in b"".join(chunk.lines)
+    where = (_BULK - 2) % 13  # into a line of 11 bytes and CRLF
+    assert chunk.lines[redrawn[0]] == b"ab" + lines[redrawn[0]][where + 3 :]
 
 
 # A model of a writer: appends (sometimes split mid-line), late writes to the file rotated

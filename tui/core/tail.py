@@ -37,6 +37,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from tui.core.timefmt import utc_iso
 
 FINGERPRINT = 64
@@ -83,6 +85,10 @@ _COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".lz4", ".zip", ".z")
 _SHORT_NUMBER = re.compile(r"\.(\d{1,4})$")
 _LONE_CR = re.compile(rb"\r(?!\n)")
 """A carriage return that does not end a CRLF line: a progress bar redrawing its line."""
+
+_BULK = 64 * 1024
+"""Chunks from this size on are scanned by numpy (a pass costs it a few microseconds more
+to start, then runs several times faster than ``bytes.count`` or a regex)."""
 
 Identity = tuple[int, int]
 
@@ -145,6 +151,34 @@ class Lines:
         if len(self.pieces) == 1 and isinstance(self.pieces[0], bytes):
             return self.pieces[0]
         return None
+
+
+def _line_ends(chunk: bytes) -> tuple[int, bool]:
+    """The newlines in ``chunk`` (which ends with one), and whether it holds a lone ``\\r``.
+
+    The lone carriage return is looked for only when ``chunk`` holds one at all (memchr):
+    most files hold none, and CRLF files hold one on every line.
+    """
+    returns = b"\r" in chunk
+    if len(chunk) < _BULK:
+        return chunk.count(b"\n"), returns and _LONE_CR.search(chunk) is not None
+    # Block by block through small buffers: temporaries the size of the chunk would be fresh
+    # memory on every read, and their page faults cost more than the scan.
+    codes = np.frombuffer(chunk, np.uint8)
+    newlines, returned, followed = (np.empty(_BULK, np.bool_) for _ in range(3))
+    count, lone = 0, False
+    for start in range(0, len(codes), _BULK):
+        block = codes[start : start + _BULK]
+        ends = newlines[: len(block)]
+        count += int(np.count_nonzero(np.equal(block, 10, out=ends)))
+        if returns and not lone:
+            # A return whose next byte is no newline; the last byte is a newline, so the
+            # bytes after the block's returns are all there (one fewer in the last block).
+            after = codes[start + 1 : start + 1 + _BULK]
+            here = np.equal(block[: len(after)], 13, out=returned[: len(after)])
+            there = np.equal(after, 10, out=followed[: len(after)])
+            lone = bool(np.greater(here, there, out=here).any())
+    return count, lone
 
 
 def open_regular(path: Path, root: Path | None = None) -> int:
@@ -753,7 +787,11 @@ class FileTail:
         """Read up to ``max_bytes`` of ``gen``; returns whether anything was read."""
         assert gen.fd is not None
         try:
-            raw = os.pread(gen.fd, max_bytes, gen.offset)
+            # Sized to what the file holds: a read sized by the limit allocates all of it and
+            # then shrinks it, which costs page faults on every big read (3 ms per 4 MiB).
+            size = os.fstat(gen.fd).st_size
+            want = min(max_bytes, size - gen.offset)
+            raw = os.pread(gen.fd, want, gen.offset) if want > 0 else b""
         except OSError as exc:
             if exc.errno not in (errno.EAGAIN, errno.EINTR):
                 self._set_error(f"{gen.label}: {exc.strerror or exc}", out)
@@ -792,10 +830,9 @@ class FileTail:
             gen.partial = data[end + 1 :]
         # memchr for any NUL or CR first; only then the rarer question of where they are.
         nul = b"\x00" in chunk and (b"\n\x00" in chunk or chunk[:1] == b"\x00")
-        cr = b"\r" in chunk and _LONE_CR.search(chunk) is not None  # one pass over CRLF files
+        count, cr = _line_ends(chunk)
         if not nul and not cr and not self._has_long_line(chunk):
             # No line needs changing: keep the buffer whole, split only if asked.
-            count = chunk.count(b"\n")
             gen.lineno += count
             out.add_blob(chunk, count)
         else:
