@@ -22,3 +22,18 @@ def test_core_loads_without_ui_libraries() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_app_starts_without_what_can_wait_for_its_first_frame() -> None:
+    """The process machinery (psutil, evidence, GPUs, Slurm) is imported by the threads that
+    start once the table is drawn, PyYAML by the first YAML document: none of them belongs
+    to the time before the first frame."""
+    code = (
+        "import sys\n"
+        "import tui.app.app\n"
+        "later = ('psutil', 'yaml', 'tui.core.procs', 'tui.core.evidence', 'tui.core.gpu',\n"
+        "         'tui.core.openfiles', 'tui.core.slurm', 'numpy.ma')\n"
+        "print(sorted(m for m in later if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from textual import on, work
 from textual.app import App, SystemCommand
@@ -32,19 +32,21 @@ from tui.app.screens.base import StoreScreen
 from tui.app.screens.runs import RunsScreen
 from tui.app.telemetry import Telemetry
 from tui.app.widgets.palette import use_sixteen_colors
-from tui.core import procs
 from tui.core.backfill import Backfill
 from tui.core.cache import SummaryCache
 from tui.core.engine import Engine
-from tui.core.evidence import EvidenceGatherer
-from tui.core.gpu import GpuProvider, NvmlProvider
-from tui.core.openfiles import RunProcess
-from tui.core.procs import SignalName
 from tui.core.rules import RULES_FILE, RuleEngine, RulesFile, RulesLoad, Verdict
 from tui.core.sanitize import escape_path, unescape_path
 from tui.core.status import derive_status
 from tui.core.store import Batch, Delta, Run, RunStore
 from tui.core.views import View, load_view, save_view
+
+if TYPE_CHECKING:  # the process machinery (psutil, NVML) is imported after the first frame
+    from tui.core import procs
+    from tui.core.evidence import EvidenceGatherer
+    from tui.core.gpu import GpuProvider
+    from tui.core.openfiles import RunProcess
+    from tui.core.procs import SignalName
 
 FIRST_PAINT_WAIT = 2.0
 """Seconds the readers and the collector wait for the first table before going on anyway."""
@@ -141,12 +143,13 @@ class TrackApp(App[int]):
     ) -> None:
         super().__init__()
         self._resume_gc = resume_gc
+        self._telemetry_due = True
         self.root = Path(os.path.abspath(root))
         self.root_label = str(root)  # as the user typed it: shorter than the absolute path
         self.engine = engine or Engine(self.root, watch=watch)
         self.store = RunStore()
-        self.evidence = evidence or EvidenceGatherer(self.root)
-        self.telemetry = Telemetry(self, gpu or NvmlProvider())
+        self._evidence = evidence
+        self.telemetry = Telemetry(self, gpu)
         self.clock = clock
         self.readers = readers
         self.auto_kill = auto_kill
@@ -241,9 +244,18 @@ class TrackApp(App[int]):
         if self.readers:
             self.read_runs()
             self.gather_evidence()
-            self.telemetry.start()
         self.set_interval(STATUS_INTERVAL, self.refresh_statuses)
-        self.set_timer(FIRST_PAINT_WAIT, self._resume_collection)  # no runs: no first batch
+        self.set_timer(FIRST_PAINT_WAIT, self._after_first_paint)  # no runs: no first batch
+
+    @property
+    def evidence(self) -> EvidenceGatherer:
+        """Finds runs' writer processes and reads the audit log (made on first use, in the
+        evidence thread once the first table is drawn)."""
+        if self._evidence is None:
+            from tui.core.evidence import EvidenceGatherer
+
+            self._evidence = EvidenceGatherer(self.root)
+        return self._evidence
 
     @property
     def watch_mode(self) -> str:
@@ -332,9 +344,7 @@ class TrackApp(App[int]):
         worker = get_current_worker()
         generation, touched = 0, None  # the first gathering stats every file
         while not worker.is_cancelled:
-            self._first_paint.wait(
-                FIRST_PAINT_WAIT
-            )  # the first frame before a scan of every process
+            self._first_paint.wait(FIRST_PAINT_WAIT)  # the first frame, then the processes
             files = self.engine.run_files()
             evidence = self.evidence.gather(files, touched)
             generation, touched = self.engine.touched_since(generation)
@@ -396,9 +406,13 @@ class TrackApp(App[int]):
     def _painted(self) -> None:
         """The table is on screen: let the reader and evidence threads go on."""
         self._first_paint.set()
-        self._resume_collection()
+        self._after_first_paint()
 
-    def _resume_collection(self) -> None:
+    def _after_first_paint(self) -> None:
+        """Start what can wait for the first frame (once; also when no run came to draw)."""
+        if self._telemetry_due and self.readers:
+            self._telemetry_due = False
+            self.telemetry.start()
         if self._resume_gc:
             # Everything made so far lives as long as the app: keep it out of every later
             # collection, and collect from here on.
@@ -579,6 +593,8 @@ class TrackApp(App[int]):
         reason: str | None,
         confirm: bool,
     ) -> None:
+        from tui.core import procs
+
         plans = []
         refusals = []
         for target in targets:
@@ -624,6 +640,8 @@ class TrackApp(App[int]):
     @staticmethod
     def _plan(target: KillTarget) -> procs.KillPlan | procs.Refusal:
         """A recorded pid (or Slurm job) is the strongest evidence; else the found writer."""
+        from tui.core import procs
+
         meta = target.meta
         if target.process is not None and not (
             isinstance(meta.get("pid"), int) or meta.get("slurm_job_id")

@@ -9,13 +9,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-from tui.core.evidence import Evidence
-from tui.core.gpu import HostGpu
 from tui.core.records import RecordBlock
 from tui.core.store import Batch, Delta
+
+if TYPE_CHECKING:
+    from tui.core.evidence import Evidence
+    from tui.core.gpu import HostGpu
 
 
 class BatchesRead(Message):

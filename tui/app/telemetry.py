@@ -26,15 +26,15 @@ from textual.worker import get_current_worker
 
 from tui.app.messages import TelemetryPolled
 from tui.app.screens.base import StoreScreen
-from tui.core.gpu import GPU_INTERVAL, GpuProvider, GpuState, attribute, identities, look
-from tui.core.gpu.history import SystemFile, SystemHistory
-from tui.core.gpu.sampler import TreeSampler, gpu_fields
 from tui.core.records import RecordBlock
 from tui.core.sanitize import unescape_path
 from tui.core.values import real_number
 
 if TYPE_CHECKING:
     from tui.app.app import TrackApp
+    from tui.core.gpu import GpuProvider, GpuState
+    from tui.core.gpu.history import SystemFile, SystemHistory
+    from tui.core.gpu.sampler import TreeSampler
 
 
 @dataclass(frozen=True)
@@ -58,18 +58,21 @@ class Plan:
 class Telemetry:
     """The app's GPU state and machine-use histories (main thread), and their reader thread.
 
+    The GPU and process modules (psutil, NVML) are imported on first use: the thread
+    starts once the first table is drawn.
+
     Args:
         app: the app (its store, screens and rules decide what is wanted).
-        provider: reads the GPUs.
-        interval: seconds between readings.
+        provider: reads the GPUs (default: NVML, made on first use).
+        interval: seconds between readings (default ``tui.core.gpu.GPU_INTERVAL``).
     """
 
     def __init__(
-        self, app: TrackApp, provider: GpuProvider, interval: float = GPU_INTERVAL
+        self, app: TrackApp, provider: GpuProvider | None = None, interval: float | None = None
     ) -> None:
         self.app = app
-        self.provider = provider
-        self.interval = interval
+        self._provider = provider
+        self._interval = interval
         self.state: GpuState | None = None
         """The latest reading, attributed to runs (``None`` before the first)."""
         self.histories: dict[str, SystemHistory] = {}
@@ -85,6 +88,24 @@ class Telemetry:
         self._samplers: dict[str, TreeSampler] = {}  # reading side only
         self._files: dict[str, SystemFile] = {}  # reading side only
         self._host = socket.gethostname()
+
+    @property
+    def provider(self) -> GpuProvider:
+        """What reads the GPUs."""
+        if self._provider is None:
+            from tui.core.gpu import NvmlProvider
+
+            self._provider = NvmlProvider()
+        return self._provider
+
+    @property
+    def interval(self) -> float:
+        """Seconds between readings."""
+        if self._interval is None:
+            from tui.core.gpu import GPU_INTERVAL
+
+            self._interval = GPU_INTERVAL
+        return self._interval
 
     # What is known ------------------------------------------------------------------------
     @property
@@ -110,6 +131,8 @@ class Telemetry:
         """The machine-use history of run ``key`` (empty until a sample arrives)."""
         found = self.histories.get(key)
         if found is None:
+            from tui.core.gpu.history import SystemHistory
+
             found = self.histories[key] = SystemHistory(key)
         return found
 
@@ -174,6 +197,10 @@ class Telemetry:
 
     def read(self, plan: Plan) -> TelemetryPolled:
         """Read the GPUs and the watched runs' machine use (the reading side: one thread)."""
+        from tui.core.gpu import look
+        from tui.core.gpu.history import SystemFile
+        from tui.core.gpu.sampler import TreeSampler
+
         samplers, files = self._samplers, self._files
         host = look(self.provider)
         blocks: dict[str, RecordBlock] = {}
@@ -210,6 +237,9 @@ class Telemetry:
     # Applying (main thread) ---------------------------------------------------------------
     def apply(self, message: TelemetryPolled) -> set[str]:
         """Attribute the reading and extend the histories; returns runs whose GPU use changed."""
+        from tui.core.gpu import attribute, identities
+        from tui.core.gpu.sampler import gpu_fields
+
         store = self.app.store
         changed: set[str] = set()
         if message.host is not None:

@@ -7,7 +7,6 @@ import socket
 from collections.abc import Callable
 from typing import Literal, get_args
 
-from tui.core import procs
 from tui.core.store import Run
 from tui.core.values import real_number
 
@@ -141,6 +140,14 @@ def _scheduler_status(run: Run, quiet: float | None) -> RunStatus | None:
     return status
 
 
+def _alive(pid: object, create_time: object) -> bool:
+    """:func:`tui.core.procs.alive`, imported on first use: most runs at a first paint have
+    no pid to check, and psutil with the process machinery can wait for the first frame."""
+    from tui.core.procs import alive
+
+    return alive(pid, create_time)
+
+
 def derive_status(
     run: Run, now: float, alive: Alive | None = None, host: str | None = None
 ) -> RunStatus:
@@ -156,7 +163,7 @@ def derive_status(
     cadence; and otherwise ``ended`` when there is any data, ``unknown`` when there is none.
     A claim of "running" with nothing behind it proves nothing.
     """
-    check = alive or procs.alive
+    check = alive or _alive
     meta = run.meta
     claimed = meta.get("status")
     signal = meta.get("signal")

@@ -23,12 +23,12 @@ import numpy as np
 import numpy.typing as npt
 
 from tui.core.audit import Stop
-from tui.core.openfiles import RunProcess
 from tui.core.records import MAX_METRICS, RecordBlock
 from tui.core.shapes import Shape
 
 if TYPE_CHECKING:  # tui.core.status derives statuses from runs: it imports this module
     from tui.core.gpu.attribution import GpuUse
+    from tui.core.openfiles import RunProcess
     from tui.core.slurm import SlurmJob
     from tui.core.status import RunStatus
 

@@ -9,12 +9,15 @@ power, then who holds the memory: runs by name, processes of no run by user and 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.widgets import Static
 
-from tui.core.gpu import GpuDevice, GpuState, Holder
 from tui.core.sizes import short_bytes
+
+if TYPE_CHECKING:
+    from tui.core.gpu import GpuDevice, GpuState, Holder
 
 BAR = 10
 """Cells of one bar."""

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tui.core.gpu.attribution import GpuUse
 from tui.core.rules.spec import Rule, step_text, value_text
 from tui.core.rules.verdict import OK, TRIGGERED, WAITING, Verdict
 from tui.core.sizes import human_bytes
 from tui.core.store import Run, Series
+
+if TYPE_CHECKING:
+    from tui.core.gpu.attribution import GpuUse
 
 _RUNNING = frozenset({"running", "stalled"})
 _BLOCK = 256
