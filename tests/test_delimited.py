@@ -110,11 +110,11 @@ def test_short_and_long_rows_that_make_up_for_each_other_are_refused(body: bytes
     assert numeric_rows(body, ",", 2) is None
 
 
-@pytest.mark.parametrize("cell", [b"6e301", b"6.0e301", b"60e300"])
-def test_a_cell_equal_to_the_line_marker_is_refused(cell: bytes) -> None:
-    assert numeric_rows(b"1,2\n3," + cell + b"\n", ",", 2) is None
-    # A body that would pass for two rows of two without the count: 1,M / 2,M
-    assert numeric_rows(b"1," + cell + b",2\n", ",", 3) is None
+@pytest.mark.parametrize("cell", [b"6e301", b"1e308", b"0"])
+def test_any_number_is_data_beside_the_framing(cell: bytes) -> None:
+    """No value stands for a line end or a frame: what a cell holds is what it reads as."""
+    for body, width in ((b"1,2\n3," + cell + b"\n", 2), (b"1," + cell + b",2\n", 3)):
+        assert_exact(numeric_rows(body, ",", width), table_of(body, ","))
 
 
 @pytest.mark.parametrize(
@@ -215,3 +215,31 @@ def test_a_bad_row_in_a_later_piece_refuses_the_whole_body() -> None:
     body = b"".join(b"%d,1\n" % i for i in range(100)) + b"7,x\n"
     with patch.object(delimited, "_PIECE", 64):
         assert numeric_rows(body, ",", 2) is None
+
+
+def test_rows_from_an_offset_leave_the_header_out() -> None:
+    blob = b"epoch,loss\n0,0.5\n1,nan\n"
+    assert_exact(numeric_rows(blob, ",", 2, 11), [[0.0, 0.5], [1.0, math.nan]])
+    assert numeric_rows(blob, ",", 2, len(blob)) is None  # no rows
+    assert numeric_rows(blob, ",", 2, 0) is None  # the header is no number
+
+
+@pytest.mark.parametrize("piece", [16, 10_000])
+def test_the_first_and_last_cells_of_each_piece_are_cells_like_any(piece: int) -> None:
+    """Each piece is framed on its own: a non-finite or -0 cell at either end of it."""
+    rows = b"".join(b"%d,0.5\n" % i for i in range(1, 8))
+    with patch.object(delimited, "_PIECE", piece):
+        for edge in (b"nan,1\n", b"1,-inf\r\n", b"inf,nan\n"):
+            body = rows + edge + rows
+            assert_exact(numeric_rows(body, ",", 2), table_of(body.replace(b"\r", b""), ","))
+        for edge in (b"-0,1\n", b"1,-0\n", b"2,-0\r\n"):
+            assert numeric_rows(rows + edge + rows, ",", 2) is None
+            assert numeric_rows(edge + rows, ",", 2) is None
+            body = edge.replace(b"-0", b"-0.0") + rows  # the same cells as floats are read
+            assert_exact(numeric_rows(body, ",", 2), table_of(body.replace(b"\r", b""), ","))
+
+
+def test_a_delimiter_in_a_one_column_body_is_refused() -> None:
+    assert numeric_rows(b"1\n2\t3\n", "\t", 1) is None
+    assert numeric_rows(b"1\n2,3\n", ",", 1) is None
+    assert_exact(numeric_rows(b"1\n2\n", ",", 1), [[1.0], [2.0]])

@@ -210,6 +210,54 @@ def test_negative_overflow_is_minus_infinity() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("steps", "noted"),
+    [
+        ([0.0, -(2.0**53)], True),
+        ([0.0, 2.0**53 - 1, -(2.0**53) + 1], False),
+        ([2.0**53, 1.0], True),
+    ],
+)
+def test_big_steps_in_columns_are_noted_by_magnitude(steps: list[float], noted: bool) -> None:
+    builder = RecordBuilder(now=1000.0)
+    n = len(steps)
+    builder.add_columns(n, {"step": (None, np.array(steps)), "loss": (None, np.ones(n))})
+    block = builder.build()
+    assert block is not None and block.steps.tolist() == steps
+    assert any("2**53" in note for note in block.notes) is noted
+
+
+def test_a_full_finite_x_column_gives_every_step_and_is_no_metric() -> None:
+    builder = RecordBuilder(ordinal=5, now=1000.0)
+    columns = {
+        "epoch": (None, np.array([0.0, 1.0, 2.0])),
+        "step": (None, np.array([10.0, 20.0, 30.0])),
+        "loss": (None, np.array([0.5, 0.25, 0.125])),
+    }
+    builder.add_columns(3, columns)
+    block = builder.build()
+    assert block is not None
+    assert block.steps.tolist() == [10.0, 20.0, 30.0]  # step is preferred over epoch
+    assert sorted(block.scalars) == ["epoch", "loss"]
+    assert block.scalars["epoch"][1].tolist() == [0.0, 1.0, 2.0]
+    assert block.scalars["loss"][0].tolist() == [0, 1, 2]
+
+
+def test_an_x_column_with_a_gap_gives_the_steps_it_has() -> None:
+    builder = RecordBuilder(ordinal=5, now=1000.0)
+    columns = {
+        "step": (None, np.array([10.0, math.nan, 30.0])),
+        "epoch": (None, np.array([0.0, 1.0, 2.0])),
+        "loss": (None, np.array([0.5, 0.25, 0.125])),
+    }
+    builder.add_columns(3, columns)
+    block = builder.build()
+    assert block is not None
+    assert block.steps.tolist() == [10.0, 1.0, 30.0]  # epoch fills the step's gap
+    assert block.scalars["step"][0].tolist() == [1]  # the NaN step stays a point
+    assert block.scalars["epoch"][0].tolist() == [0, 2]
+
+
 @pytest.mark.parametrize("count", [1, 80])  # the per-line path and the bulk decoder
 def test_steps_beyond_two_to_the_53_are_noted(count: int) -> None:
     big = 2**53 + 1

@@ -542,6 +542,13 @@ class RecordBuilder:
             if found is None:
                 continue
             where, values = found
+            if where is None and not given.any() and np.isfinite(values).all():
+                # Every record's x, the most preferred there is (a CSV's step column): no
+                # position needs choosing.
+                steps[:] = values
+                given[:] = True
+                columns = {**columns, key: (index[:0], values[:0])}
+                continue
             rows = index - base if where is None else where
             gives = np.isfinite(values) & ~given[rows]
             if gives.any():
@@ -712,12 +719,14 @@ class RecordBuilder:
                 f"{self._duplicates} record(s) with duplicate keys (first at line {lineno}: "
                 f"{shown}); the last value of each was kept"
             )
-        finite = np.abs(steps[np.isfinite(steps)])
-        if finite.size and finite.max() >= EXACT_STEPS:  # 2**53 + 1 arrives as 2**53
-            notes.append(
-                f"steps beyond 2**53 (up to {finite.max():.6g}) are not exact in float64: "
-                "neighbouring steps may share a value"
-            )
+        # Two reductions first (NaN fails both): the careful path copies the steps thrice.
+        if steps.size and not -EXACT_STEPS < steps.min() <= steps.max() < EXACT_STEPS:
+            finite = np.abs(steps[np.isfinite(steps)])
+            if finite.size and finite.max() >= EXACT_STEPS:  # 2**53 + 1 arrives as 2**53
+                notes.append(
+                    f"steps beyond 2**53 (up to {finite.max():.6g}) are not exact in float64: "
+                    "neighbouring steps may share a value"
+                )
         if self._dropped:
             notes.append(
                 f"more than {MAX_METRICS:,} metric names: {self._dropped:,} values of further "

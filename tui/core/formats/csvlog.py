@@ -255,21 +255,22 @@ class CsvSource(Source):
         if blob is None or self.pending:
             builder.add_records(self._parse(chunk.lines, first, bad))
             return
-        body = blob
+        cut = 0  # where the rows begin
         if self.header is None:
             cut = blob.find(b"\n") + 1
             self._parse([blob[: cut - 1]], first, bad)
-            body, first = blob[cut:], first + 1
-        if self.header is not None and self._add_table(body, builder):
+            first += 1
+        if self.header is not None and self._add_table(blob, cut, builder):
             return
-        lines = body.split(b"\n")
+        lines = blob[cut:].split(b"\n")
         lines.pop()
         builder.add_records(self._parse(lines, first, bad))
 
-    def _add_table(self, body: bytes, builder: RecordBuilder) -> bool:
-        """Add a body of rows that are all numbers as columns; False (nothing added) if not."""
+    def _add_table(self, blob: bytes, start: int, builder: RecordBuilder) -> bool:
+        """Add the rows of ``blob`` from ``start`` as columns when they are all numbers;
+        False (nothing added) if not."""
         header = self.header or []
-        table = numeric_rows(body, self.delimiter, len(header)) if body else None
+        table = numeric_rows(blob, self.delimiter, len(header), start)
         if table is None:
             return False
         columns: dict[str, tuple[np.ndarray | None, np.ndarray]] = {

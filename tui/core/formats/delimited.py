@@ -1,9 +1,10 @@
 """Numeric bodies of delimited logs (Keras and Lightning CSV, DVCLive TSV) parsed in bulk.
 
 A body whose rows are all numbers becomes a float64 table through simdjson, with no Python
-object per row or per value: the delimiters become commas, each line end a marker number
-``,M,``, the whole is framed as ``[M,`` ... ``]`` and read as one flat JSON array straight
-into a float64 buffer (a piece of whole lines at a time, ``_PIECE`` bytes or so).
+object per row or per value: the delimiters and line ends become commas, the whole is
+framed as ``[0,`` ... ``0]`` and read as one flat JSON array straight into a float64
+buffer (a piece of whole lines at a time, ``_PIECE`` bytes or so). numpy finds where the
+line ends and delimiters were, in the body itself.
 
 The table holds exactly ``float()`` of each cell (the text between delimiters and line
 ends), for these reasons:
@@ -19,15 +20,10 @@ ends), for these reasons:
   ``+1``, ``1e400`` (out of range) and integers beyond 64 bits, which refuse the body. One
   spelling reads differently: simdjson reads a cell ``-0`` as the integer 0 where
   ``float()`` gives -0.0, so such a cell refuses the body (``-0.0``, ``-0e0`` are exact).
-* The right shape. Framing puts exactly ``rows + 1`` markers among the values, one before
-  each line and one after the last, at positions ``P0 < P1 < ... < Prows``. The body is
-  accepted only when the array is ``rows * (width + 1) + 1`` values long, exactly
-  ``rows + 1`` of them equal ``M``, and so does every ``(width + 1)``-th value from the
-  first. The count says no cell equals ``M``, so the values equal to ``M`` are exactly the
-  ``P``; the ``rows + 1`` grid positions are among them, hence are them, in order:
-  ``Pk = k * (width + 1)``, and every line has ``width`` cells. Short and long rows that
-  make up for each other move a marker off the grid; a cell that happens to equal ``M``
-  raises the count: either refuses the body.
+* The right shape. Read in order, the delimiters and line ends of the body must be
+  ``width - 1`` delimiters then a line end, over and over: every line holds exactly
+  ``width`` cells. The array is then ``rows * width`` values between the two framing
+  zeros, row after row; its length is checked all the same.
 * Non-finite cells. Python writes ``nan``, ``inf`` and ``-inf`` (Keras' CSVLogger and
   DVCLive do), which JSON lacks: each such whole cell (a comma on each side, a ``\\r``
   allowed before the second) becomes a sentinel number, and its positions become NaN or
@@ -42,16 +38,13 @@ A refused body returns ``None``, and the reader parses its rows one by one.
 from __future__ import annotations
 
 import math
+import threading
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 if TYPE_CHECKING:
     import simdjson
-
-_MARKER = b"6e301"
-"""The line marker: a number no log writes, short, and without a minus sign (the search
-for ``-0`` cells then meets only the data's own)."""
 
 _NON_FINITE = (
     (b"nan", b"5e302", math.nan),
@@ -71,35 +64,40 @@ _NEGATIVE_ZERO = int(np.frombuffer(b",-0,", "<u4")[0]) & _SIDES
 _PIECE = 128 * 1024
 """Bytes of body parsed at a time (see ``numeric_rows``)."""
 
-_PREFIX_ROWS = 64
-"""Rows found one by one by their line markers before a ``-0`` search takes the whole body."""
+_PARSERS = threading.local()
+"""Each thread's simdjson parser, kept: a new one allocates its buffers afresh, and their
+page faults cost more than parsing a small file."""
 
 
-def numeric_rows(body: bytes, delimiter: str, width: int) -> np.ndarray | None:
-    """The rows of ``body`` as a ``(rows, width)`` float64 table, or ``None`` (see above).
+def numeric_rows(body: bytes, delimiter: str, width: int, start: int = 0) -> np.ndarray | None:
+    """The rows of ``body[start:]`` as a ``(rows, width)`` float64 table, or ``None``.
+
+    See above for when the body is refused.
 
     Args:
-        body: complete lines, each ending with ``\\n``.
+        body: complete lines from ``start`` on, each ending with ``\\n``.
         delimiter: the one-character cell delimiter.
         width: cells per row (the header's).
+        start: where the rows begin (past a header line, say), saving a copy of the rest.
     """
     import simdjson  # here: its C extension adds 7 ms to startup, and few runs are CSV
 
     sep = delimiter.encode()
-    if width < 1 or not body.endswith(b"\n") or len(sep) != 1 or sep in b'"\r\n':
+    if width < 1 or len(sep) != 1 or sep in b'"\r\n' or not sep.isascii():
         return None
-    if not sep.isascii():
+    if start >= len(body) or not body.endswith(b"\n"):
         return None
-    # Piece by piece: simdjson's buffers for a whole read (4 MiB) are fresh memory each time,
-    # and its page faults cost more than the parse; a piece's fit in what malloc keeps.
-    parser = simdjson.Parser()
+    parser = getattr(_PARSERS, "parser", None)
+    if parser is None:
+        parser = _PARSERS.parser = simdjson.Parser()
+    # Piece by piece: simdjson's buffers for a whole read (4 MiB) would be fresh memory each
+    # time, and their page faults cost more than the parse; a piece's fit in what it keeps.
     tables = []
-    start = 0
     while start < len(body):
         end = body.rfind(b"\n", start, start + _PIECE) + 1
         if end <= start:  # a line longer than a piece
             end = body.find(b"\n", start) + 1
-        piece = body if end - start == len(body) else body[start:end]
+        piece = body if start == 0 and end == len(body) else body[start:end]
         table = _piece_rows(parser, piece, sep, width)
         if table is None:
             return None
@@ -110,35 +108,32 @@ def numeric_rows(body: bytes, delimiter: str, width: int) -> np.ndarray | None:
 
 def _piece_rows(parser: simdjson.Parser, body: bytes, sep: bytes, width: int) -> np.ndarray | None:
     """``numeric_rows`` of one piece of the body, parsed by ``parser``."""
+    grid = _delimiters(body, sep[0], width)
+    if grid is None:
+        return None
+    rows = len(grid)
     if sep != b",":
         if b"," in body:
             return None  # a comma inside a cell would pass for a delimiter
         body = body.replace(sep, b",")
     if any(refused in body for refused in _REFUSED):
         return None
-    line_end = b"," + _MARKER + b","
-    text = b"".join((b"[", _MARKER, b",", body.replace(b"\n", line_end)))
-    rows = (len(text) - len(body) - len(_MARKER) - 2) // (len(line_end) - 1)
+    plain = text = b"".join((b"[0,", body.replace(b"\n", b","), b"0]"))
     replaced = []
     if b"n" in text:  # nan and inf both have one; a search for either costs a whole pass
-        ends = (b",", b"\r,") if b"\r" in text else (b",",)  # the last cell of a \r\n line
+        ends_with = (b",", b"\r,") if b"\r" in text else (b",",)  # a \r\n line's last cell
         for token, sentinel, _ in _NON_FINITE:
             before = len(text)
-            for end in ends:
+            for end in ends_with:
                 cell, stand_in = b"," + token + end, b"," + sentinel + end
                 # Twice: a match ends on the comma that begins the next cell, which the
                 # first pass therefore skips.
                 text = text.replace(cell, stand_in).replace(cell, stand_in)
             replaced.append((len(text) - before) // (len(sentinel) - len(token)))
-    flat = _parse(parser, b"".join((memoryview(text)[:-1], b"]")))
-    if flat is None:
+    framed = _parse(parser, text)
+    if framed is None or len(framed) != rows * width + 2:
         return None
-    stride = width + 1
-    markers = flat == float(_MARKER)
-    if len(flat) != rows * stride + 1 or np.count_nonzero(markers) != rows + 1:
-        return None
-    if not markers[::stride].all():
-        return None
+    flat = framed[1:-1]
     for (_, sentinel, value), count in zip(_NON_FINITE, replaced):
         if count:
             hits = flat == float(sentinel)
@@ -146,9 +141,38 @@ def _piece_rows(parser: simdjson.Parser, body: bytes, sep: bytes, width: int) ->
                 return None  # a cell of the body equals the sentinel
             flat[hits] = value
     zeros = np.flatnonzero(flat == 0)
-    if len(zeros) and _has_negative_zero(text, line_end, int(zeros[-1] - 1) // stride):
+    # The text before any sentinel, up to the end of the last row holding a zero.
+    if len(zeros) and _has_negative_zero(plain, int(grid[zeros[-1] // width, -1]) + 4):
         return None
-    return flat[1:].reshape(rows, stride)[:, :width]
+    return flat.reshape(rows, width)
+
+
+def _delimiters(body: bytes, sep: int, width: int) -> np.ndarray | None:
+    """Where the delimiters and line ends of ``body`` are, a row of ``width`` per line
+    (the line end last); ``None`` unless every line holds ``width - 1`` delimiters.
+
+    Read in order, they must be ``width - 1`` delimiters and a line end, over and over.
+    """
+    codes = np.frombuffer(body, np.uint8)
+    if sep < 10:
+        # A tab: one comparison finds it and the line ends (and control bytes, which break
+        # the pattern, and are not JSON either).
+        marks = np.flatnonzero(codes <= 10)
+    elif sep <= ord(","):
+        # Below the digits, the sign and the point: only a few other bytes are found (a
+        # \r, the + of an exponent), and dropped.
+        marks = np.flatnonzero(codes <= sep)
+        found = codes[marks]
+        marks = marks[(found == sep) | (found == 10)]
+    else:
+        marks = np.flatnonzero((codes == sep) | (codes == 10))
+    if len(marks) % width:
+        return None
+    grid = marks.reshape(-1, width)
+    kinds = codes[grid]
+    if not (kinds[:, -1] == 10).all() or not (kinds[:, :-1] == sep).all():
+        return None  # short and long rows that make up for each other, or control bytes
+    return grid
 
 
 def _parse(parser: simdjson.Parser, text: bytes) -> np.ndarray | None:
@@ -167,22 +191,14 @@ def _parse(parser: simdjson.Parser, text: bytes) -> np.ndarray | None:
         return None
 
 
-def _has_negative_zero(text: bytes, line_end: bytes, last_row: int) -> bool:
-    """Whether a cell of framed ``text`` up to row ``last_row`` (from 0) spells ``-0``.
+def _has_negative_zero(text: bytes, end: int) -> bool:
+    """Whether a cell of framed ``text`` before byte ``end`` spells ``-0``.
 
-    Asked only when some value is zero, mostly in the first rows (epoch and step 0): their
-    end is found by the line markers, a pattern long enough for ``bytes.find`` to skip
-    ahead. numpy then compares four-byte words at the four alignments, in a fraction of
-    the time ``bytes.find`` takes over a short pattern: ``-0`` with a comma or ``\\r`` on
-    each side, compared under ``_SIDES`` (which lets ``-`` and a form feed through as well:
-    a body with those there is not JSON, and refusing it costs nothing).
+    numpy compares four-byte words at the four alignments, in a fraction of the time
+    ``bytes.find`` takes over a short pattern: ``-0`` with a comma or ``\\r`` on each side,
+    compared under ``_SIDES`` (which lets ``-`` and a form feed through as well: a body
+    with those there is not JSON, and refusing it costs nothing).
     """
-    end = len(text)
-    if last_row < _PREFIX_ROWS:
-        end = 0
-        for _ in range(last_row + 1):
-            end = text.find(line_end, end + 1)
-        end += 1  # the marker's comma closes the last cell
     return any(
         (np.frombuffer(text, "<u4", (end - offset) // 4, offset) & _SIDES == _NEGATIVE_ZERO).any()
         for offset in range(4)

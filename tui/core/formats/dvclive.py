@@ -124,13 +124,13 @@ class DvcliveSource(Source):
         first = chunk.first_lineno
         if blob is None:
             return self._rows(name, chunk.lines, first, bad)
-        body = blob
+        cut = 0  # where the rows begin
         if name not in self._headers:
             cut = blob.find(b"\n") + 1
             self._rows(name, [blob[: cut - 1]], first, bad)
-            body, first = blob[cut:], first + 1
+            first += 1
         header = self._headers.get(name)
-        table = numeric_rows(body, "\t", len(header)) if header and body else None
+        table = numeric_rows(blob, "\t", len(header), cut) if header else None
         if header is not None and table is not None:
             columns = dict(zip(header, table.T))
             steps = columns.pop("step")
@@ -142,7 +142,7 @@ class DvcliveSource(Source):
                     {"step": (None, steps), name[: -len(".tsv")]: (None, values)},
                     None if stamps is None else stamps / 1000.0,
                 )
-        lines = body.split(b"\n")
+        lines = blob[cut:].split(b"\n")
         lines.pop()
         return self._rows(name, lines, first, bad)
 
