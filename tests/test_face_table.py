@@ -13,7 +13,7 @@ from xml.etree import ElementTree
 
 import psutil
 import pytest
-from conftest import SAMPLES, load, table_of, wait_for, wait_loaded
+from conftest import SAMPLES, load, table_of, wait_for, wait_loaded, write_run
 from fake_engine import fake_app, loaded
 from processes import running
 
@@ -299,3 +299,28 @@ async def test_cursor_stays_on_top_until_the_user_moves_it(tmp_path: Path) -> No
         await engine.append(root / "0" / "metrics.jsonl", {"step": 0, "loss": 3.0})
         await pilot.pause()
         assert table.shown[0] == "0" and table.current_key == "b"
+
+
+async def test_rows_below_the_first_screen_are_made_after_it_and_widen_their_columns(
+    tmp_path: Path,
+) -> None:
+    """A table of more runs than a screen holds makes the rows out of view after the first
+    frame: the run at the bottom still shows its whole step count, in a column its value
+    widened, and its row draws when the cursor reaches it."""
+    for i in range(150):
+        write_run(tmp_path, f"run-{i:03d}", [1.0, 0.5])
+    last = tmp_path / "run-149"
+    with (last / "metrics.jsonl").open("a") as handle:
+        handle.write('{"step": 1234567, "loss": 0.25}\n')
+    app = TrackApp(tmp_path, watch="poll", fresh=True)
+    async with app.run_test(size=(160, 30)) as pilot:
+        table = table_of(app)
+        await wait_for(pilot, lambda: len(table.shown) == 150 and "run-149" in table.shown)
+        await wait_for(pilot, lambda: app.store.runs["run-149"].series["loss"].count == 3)
+        await pilot.pause()
+        assert table.get_cell("run-149", "step").plain == "1234567"
+        table.move_cursor(row=table.get_row_index("run-149"))
+        await pilot.pause()
+        drawn = [table.render_line(y).text for y in range(table.size.height)]
+        row = next(line for line in drawn if "run-149" in line)
+        assert "1234567" in row and "…" not in row

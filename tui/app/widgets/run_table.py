@@ -29,6 +29,10 @@ FROZEN = frozenset({"status", "name"})
 """Columns that stay put while the rest scroll sideways, when they lead the table."""
 
 
+VIEW_ROWS = 100
+"""Rows whose cells a new table makes before its first frame (more than any terminal shows)."""
+
+
 class RunTable(ScrollView, can_focus=True):
     """The run table: a line-API widget that renders only visible rows.
 
@@ -114,6 +118,7 @@ class RunTable(ScrollView, can_focus=True):
         self.shown: list[str] = []
         self._index: dict[str, int] = {}
         self._cells: dict[str, list[Text]] = {}
+        self._unmade: dict[str, Run] = {}  # rows shown whose cells wait for the next frame
         self._widths: list[int] = []
         self._frozen = 1  # leading cells that do not scroll sideways (the mark at least)
         self._strips: dict[str, tuple[bool, Strip]] = {}
@@ -178,6 +183,7 @@ class RunTable(ScrollView, can_focus=True):
             leading += 1
         self._frozen = 1 + leading
         self._cells.clear()
+        self._unmade.clear()
         self.shown = []
         self._index = {}
         self._measure()
@@ -193,21 +199,55 @@ class RunTable(ScrollView, can_focus=True):
         return [self._mark_cell(run.key), *(column.cell(run) for column in self.columns_spec)]
 
     def show(self, runs: Sequence[Run]) -> None:
-        """Show exactly ``runs`` in this order, keeping the cursor on the same run."""
+        """Show exactly ``runs`` in this order, keeping the cursor on the same run.
+
+        The cells of new rows in view are made now; those of the others once this frame is
+        drawn (a thousand runs' cells took 60 ms of a first paint that shows 40 rows): their
+        widths can widen a column then.
+        """
         current = self.current_key
         keys = [run.key for run in runs]
-        new = [run for run in runs if run.key not in self._cells]
-        for run in new:
-            self._cells[run.key] = self._row_cells(run)
         if keys != self.shown:
             self.shown = keys
             self._index = {key: i for i, key in enumerate(keys)}
-        if new:
+        view_end = int(self.scroll_y) + max(self.size.height, VIEW_ROWS)
+        made = False
+        for index, run in enumerate(runs):
+            if run.key in self._cells:
+                continue
+            if index <= view_end:
+                self._cells[run.key] = self._row_cells(run)
+                self._unmade.pop(run.key, None)
+                made = True
+            else:
+                self._unmade[run.key] = run
+        if made:
             self._measure()
         else:
             self._resize()
+        if self._unmade:
+            self.call_after_refresh(self._make_rest)
         self._restore_cursor(current)
         self.refresh()
+
+    def _make_rest(self) -> None:
+        """Make the cells left for after the frame, and size the columns to them."""
+        if not self._unmade:
+            return
+        unmade, self._unmade = self._unmade, {}
+        for key, run in unmade.items():
+            if key in self._index and key not in self._cells:
+                self._cells[key] = self._row_cells(run)
+        self._measure()
+        self.refresh()
+
+    def _cells_of(self, key: str) -> list[Text]:
+        """The cells of row ``key``, made now if they were left for later."""
+        cells = self._cells.get(key)
+        if cells is None:
+            cells = self._cells[key] = self._row_cells(self._unmade.pop(key))
+            self._grow(cells)
+        return cells
 
     def _restore_cursor(self, key: str | None) -> None:
         if not self._placed:  # until the user moves it, the cursor stays on the first row
@@ -264,9 +304,9 @@ class RunTable(ScrollView, can_focus=True):
     def get_cell(self, key: str, column: str) -> Text:
         """The cell of run ``key`` in ``column`` (``mark`` or a column key)."""
         if column == "mark":
-            return self._cells[key][0]
+            return self._cells_of(key)[0]
         keys = [c.key for c in self.columns_spec]
-        return self._cells[key][keys.index(column) + 1]
+        return self._cells_of(key)[keys.index(column) + 1]
 
     def get_row_index(self, key: str) -> int:
         """Position of run ``key`` in the table."""
@@ -376,7 +416,7 @@ class RunTable(ScrollView, can_focus=True):
 
     def _row_line(self, key: str, style: Style) -> Strip:
         self.rows_rendered += 1
-        return self._line(self._cells[key], style)
+        return self._line(self._cells_of(key), style)
 
     def _line(self, cells: list[Text], style: Style) -> Strip:
         line = Text(style=style, no_wrap=True, end="")
