@@ -42,6 +42,12 @@ BAD_SAMPLES = 50
 """Bad-line examples kept per run (the count is exact)."""
 
 
+def _raw(values: np.ndarray, dtype: type[np.generic]) -> memoryview:
+    """``values`` as ``dtype``, as bytes for ``array.frombytes``: no copy when they already
+    are (``astype(...).tobytes()`` made two, and fresh memory faults in page by page)."""
+    return np.ascontiguousarray(values, dtype=dtype).data.cast("B")
+
+
 @dataclass(frozen=True, slots=True)
 class History:
     """Records already in the store's columns, built where they were read.
@@ -178,8 +184,8 @@ class Series:
         n = len(values)
         if not n:
             return
-        self.index.frombytes(index.astype(np.uint32).tobytes())
-        self.values.frombytes(values.astype(np.float32).tobytes())
+        self.index.frombytes(_raw(index, np.uint32))
+        self.values.frombytes(_raw(values, np.float32))
         self.count += n
         if n <= 64:  # below this, a Python loop beats numpy's per-call overhead
             self._summarise_small(values.tolist(), steps.tolist())
@@ -192,7 +198,7 @@ class Series:
             return
         if base:
             shifted = np.frombuffer(other.index, dtype=np.uint32) + np.uint32(base)
-            self.index.frombytes(shifted.tobytes())
+            self.index.frombytes(_raw(shifted, np.uint32))
         else:
             self.index.extend(other.index)
         self.values.extend(other.values)
@@ -469,8 +475,8 @@ class RunStore:
     @staticmethod
     def _apply_records(run: Run, block: RecordBlock, metrics: set[str], objects: set[str]) -> None:
         base = len(run.steps)
-        run.steps.frombytes(block.steps.astype(np.float64).tobytes())
-        run.times.frombytes(block.times.astype(np.float64).tobytes())
+        run.steps.frombytes(_raw(block.steps, np.float64))
+        run.times.frombytes(_raw(block.times, np.float64))
         for note in block.notes:
             run.health.note(note)
         for name, (index, values) in block.scalars.items():
