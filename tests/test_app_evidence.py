@@ -5,12 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import wait_for
+from conftest import wait_for, write_run
+from fake_engine import fake_app, loaded
 from processes import Processes, running
 
 from tui.app.app import TrackApp
+from tui.app.messages import EvidenceGathered
 from tui.app.screens.confirm_kill import ConfirmKill
 from tui.app.widgets.run_table import RunTable
+from tui.core.evidence import Evidence
 
 SIZE = (140, 40)
 
@@ -135,3 +138,24 @@ async def test_the_app_reloads_an_edited_rules_file_and_keeps_good_rules_on_a_br
         assert app.rules is not good and app.rules_error is None
         assert [r.action for r in app.rules.rules] == ["flag"]
         assert app.rules_file.downgraded is not None
+
+
+async def test_the_same_evidence_again_still_reaches_a_run_that_came_since(tmp_path: Path) -> None:
+    """A gathering equal to the last one is not applied again, unless runs came: the new
+    run still learns that ROOT was scanned (and is judged by it)."""
+    write_run(tmp_path, "first", [1.0, 0.5])
+    app = fake_app(tmp_path)
+    quiet = Evidence(
+        processes={}, stops={}, scanned=0, seconds=0.0, cpu_seconds=0.0, pause=1.0, local=True
+    )
+    async with app.run_test() as pilot:
+        engine = await loaded(pilot, runs=1)
+        app.post_message(EvidenceGathered(quiet))
+        await pilot.pause()
+        assert app.store.runs["first"].scanned
+        write_run(tmp_path, "second", [2.0, 1.0])
+        await engine.changed(tmp_path / "second" / "metrics.jsonl")
+        assert not app.store.runs["second"].scanned
+        app.post_message(EvidenceGathered(quiet))
+        await pilot.pause()
+        assert app.store.runs["second"].scanned

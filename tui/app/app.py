@@ -149,6 +149,7 @@ class TrackApp(App[int]):
         self.engine = engine or Engine(self.root, watch=watch)
         self.store = RunStore()
         self._evidence = evidence
+        self._evidence_seen: tuple[object, tuple[str, ...]] | None = None
         self.telemetry = Telemetry(self, gpu)
         self.clock = clock
         self.readers = readers
@@ -355,7 +356,15 @@ class TrackApp(App[int]):
     @on(EvidenceGathered)
     def apply_evidence(self, message: EvidenceGathered) -> None:
         """Give the runs their processes and stops; re-derive what that changes."""
-        changed = message.evidence.apply(self.store, self.root)
+        evidence = message.evidence
+        # At rest every gathering finds what the last one did: comparing that (and the
+        # runs it was given to) skips a walk over every run on this thread.
+        seen = (evidence.processes, evidence.stops, evidence.slurm, evidence.local)
+        runs = tuple(self.store.runs)
+        if self._evidence_seen == (seen, runs):
+            return
+        self._evidence_seen = (seen, runs)
+        changed = evidence.apply(self.store, self.root)
         if not changed:
             return
         now = self.clock()
