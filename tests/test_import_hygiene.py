@@ -9,6 +9,12 @@ import sys
 import tui.core
 
 
+def printed_by(code: str) -> str:
+    """What ``code`` prints, run in a fresh interpreter (nothing imported beforehand)."""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
 def test_core_loads_without_ui_libraries() -> None:
     modules = [m.name for m in pkgutil.walk_packages(tui.core.__path__, "tui.core.")]
     assert "tui.core.store" in modules and "tui.core.tail" in modules
@@ -20,8 +26,7 @@ def test_core_loads_without_ui_libraries() -> None:
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich'))\n"
         "print(bad)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert printed_by(code) == "[]"
 
 
 def test_the_app_starts_without_what_can_wait_for_its_first_frame() -> None:
@@ -35,5 +40,4 @@ def test_the_app_starts_without_what_can_wait_for_its_first_frame() -> None:
         "         'tui.core.openfiles', 'tui.core.slurm', 'numpy.ma')\n"
         "print(sorted(m for m in later if m in sys.modules))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert printed_by(code) == "[]"
