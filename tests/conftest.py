@@ -15,15 +15,17 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Give the processes the tests start a default SIGINT.
+    """Give the processes the tests start a default SIGINT and SIGHUP.
 
-    A shell starts a background job (``.ci/run &``, a script under ``nohup``) with SIGINT
-    ignored, every child inherits that, and a Python child then installs no
-    KeyboardInterrupt handler: the tests that interrupt a run would find it deaf. A
-    handler here is reset to the default in every child at exec.
+    A shell starts a background job (``.ci/run &``) with SIGINT ignored, ``nohup`` ignores
+    SIGHUP, every child inherits that, and a Python child then installs no
+    KeyboardInterrupt handler and outlives a hangup: the tests that interrupt or hang up a
+    run would find it deaf. A handler here is reset to the default in every child at exec.
     """
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    if signal.getsignal(signal.SIGHUP) is signal.SIG_IGN:
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 def load(root: Path):
