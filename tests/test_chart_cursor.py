@@ -162,8 +162,9 @@ async def test_run_view_cursor_reads_every_series_of_a_chart(twins: Path) -> Non
         board = screen.query_one(ChartBoard)
         await pilot.press("c")
         await wait_for(pilot, lambda: all(c.cursor_x == STEPS - 1 for c in board.charts))
-        await pilot.press("home", *["full_stop"] * NAN_STEP)
+        await pilot.press("home", *["greater_than_sign"] * 6)  # pages of a tenth: step 60
         by_title = {c.traces[0].label: c for c in board.charts}
+        assert by_title["loss"].cursor_x == NAN_STEP
         assert by_title["loss"].readout().plain == f"step {NAN_STEP}  ● loss NaN"
         assert by_title["acc"].readout().plain == f"step {NAN_STEP}  ● acc 0.6"
         # Home and end scroll the grid again once the cursor is hidden.
