@@ -33,12 +33,10 @@ def read_small(path: Path, root: Path, limit: int = SMALL_LIMIT) -> tuple[bytes 
         return None, sanitize(str(exc), 300)
     try:
         # Sized by the file, not the limit: a read of ``limit`` bytes allocates them all.
-        data = os.read(fd, min(os.fstat(fd).st_size, limit) + 1)
-        while len(data) <= limit:  # the file grew since fstat
-            more = os.read(fd, limit + 1 - len(data))
-            if not more:
-                break
-            data += more
+        asked = min(os.fstat(fd).st_size, limit) + 1
+        data = os.read(fd, asked)
+        if len(data) == asked <= limit:  # the file grew since fstat: read on to the limit
+            data += os.read(fd, limit + 1 - asked)
     except OSError as exc:
         return None, sanitize(f"{path.name}: {exc.strerror or exc}", 300)
     finally:
