@@ -393,6 +393,32 @@ async def test_sweep_scatter_puts_nan_at_the_worse_end_and_can_hide_its_legend()
         assert "2 NaN" in drawn.splitlines()[0]
 
 
+async def test_sweep_scatter_leaves_the_legend_to_a_ranking_that_names_its_best_runs() -> None:
+    points = [*sweep(), SweepPoint("diverged", {"lr": 3e-3, "opt": "sgd"}, math.nan)]
+    points.append(SweepPoint("no-lr", {"opt": "sgd"}, 0.05))  # the best run overall
+    scatter = SweepScatter()
+    async with Host(scatter).run_test(size=(80, 24)) as pilot:
+        scatter.set_points(points)
+        scatter.top_k = 2
+        scatter.param = "opt"
+        await pilot.pause()
+        best = tuple(scatter.highlighted)
+        assert best == ("no-lr", HOSTILE)
+        # Named beside the plot, in the same colours: the plot draws no legend.
+        scatter.named_best = best
+        await pilot.pause()
+        drawn = plain(scatter)
+        assert "◆◆" not in drawn and "xx NaN" not in drawn and HOSTILE not in drawn
+        assert canvas(drawn).count("◆") == 2 and "1 NaN" in scatter.shown_title
+        # A plot of lr lacks the best run ("no-lr" has no lr): its own best differ from
+        # the ones named, so it names them itself.
+        scatter.param = "lr"
+        await pilot.pause()
+        drawn = plain(scatter)
+        assert tuple(scatter.highlighted) == (HOSTILE, "r-c")
+        assert f"{HOSTILE} 0.1" in drawn and "xx NaN" in drawn
+
+
 async def test_sweep_titles_fit_narrow_plots() -> None:
     points = [*sweep(), SweepPoint("diverged", {"lr": 3e-3, "opt": "sgd"}, math.nan)]
     points.append(SweepPoint("no-lr", {"opt": "sgd"}, 0.3))

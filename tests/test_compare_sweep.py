@@ -208,7 +208,12 @@ async def test_sweep_plots_one_point_per_run_and_lists_diverged_runs(root: Path)
         assert "lr" in screen.params and len(screen.scatters) == len(screen.params)
         await wait_for(pilot, lambda: all(s.plotted == len(runs) for s in screen.scatters))
         info = str(screen.query_one("#ranking-info").render())
-        assert "1 diverged (NaN): resnet-lr0.8" in info
+        assert "x 1 diverged (NaN): resnet-lr0.8" in info
+        # The ranking names the best runs in the plots' colours: plots whose best runs
+        # are those draw no legend of their own.
+        ranked = [row.key.value for row in screen.query_one("#ranking", DataTable).ordered_rows]
+        assert all(s.highlighted == ranked[:3] for s in screen.scatters)
+        assert all("◆◆" not in str(s.render()) for s in screen.scatters)
         ranking = screen.query_one("#ranking", DataTable)
         assert ranking.get_cell("diverged", "_note").plain == "diverged"
         ranked = [row.key.value for row in ranking.ordered_rows]

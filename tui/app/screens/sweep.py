@@ -152,9 +152,14 @@ class SweepScreen(RunSetScreen):
             self.params = params
             self.scatters = [SweepScatter(classes="plot") for _ in params]
             self.query_one(PlotGrid).set_plots(self.scatters)
+        # The ranking below names the best runs in the plots' colours: a plot whose best
+        # runs are the same ones needs no legend of its own.
+        values = [p.value for p in self.points]
+        named = tuple(self.points[i].run_label for i in best_indices(values, TOP_K, self.mode))
         for scatter, param in zip(self.scatters, params):
             self._configure(scatter)
             scatter.param = param
+            scatter.named_best = named
             scatter.set_points(self.points)
         parallel = self.query_one(ParallelCoordinates)
         self._configure(parallel)
@@ -245,7 +250,7 @@ class SweepScreen(RunSetScreen):
         if diverged:
             named = ", ".join(labels[self.point_keys[i]] for i in diverged[:MAX_NAMED])
             more = f" +{len(diverged) - MAX_NAMED} more" if len(diverged) > MAX_NAMED else ""
-            info.append(f" · {len(diverged)} diverged (NaN): {named}{more}", style="bold red")
+            info.append(f" · x {len(diverged)} diverged (NaN): {named}{more}", style="bold red")
         if lacking:
             info.append(f" · {len(lacking)} without {self.metric or 'a metric'}", style="yellow")
         self.query_one("#ranking-info", Static).update(info)

@@ -39,7 +39,12 @@ class SweepScatter(SweepPlot, PlotextPlot):
     param: reactive[str] = reactive("")
     """The hyperparameter on the x-axis."""
     show_legend: reactive[bool] = reactive(True)
-    """Name the best runs and the NaN marker in a legend (off in a grid that names them once)."""
+    """Name the best runs and the NaN marker in a legend."""
+    named_best: reactive[tuple[str, ...]] = reactive(())
+    """Labels of the runs that a ranking beside the plot names as the best, best first, in
+    the same colours: a plot whose own best runs are these draws no legend (a grid of plots
+    would repeat one legend in each). A plot that lacks one of them picks others, and names
+    its own."""
 
     _shown_title = ""
     _fitted_title = ""
@@ -67,7 +72,7 @@ class SweepScatter(SweepPlot, PlotextPlot):
 
     def drawing_key(self) -> tuple[object, ...]:
         """The hyperparameter, the legend and the theme (plotext's colours)."""
-        return (self.param, self.show_legend, self.app.theme, self.theme)
+        return (self.param, self.show_legend, self.named_best, self.app.theme, self.theme)
 
     def _draw_figure(self) -> str | None:
         plt = self.plt
@@ -90,13 +95,14 @@ class SweepScatter(SweepPlot, PlotextPlot):
         if not has.any():
             return f"no run has {param}"
         best = self.pick_best(values, finite)
+        labelled = self.show_legend and tuple(self.highlighted) != self.named_best
         lo, hi = metric_range(self.metric, values[finite].tolist()) or (0.0, 1.0)
         above_range, below_range = finite & (values > hi), finite & (values < lo)
         beyond = above_range | below_range
         # Rows of the canvas (the height less title, frame, ticks and axis label) are set
         # apart above the points for the legend, which plotext draws over the top-left, and
         # for the NaN markers at the worse end, so neither covers a run.
-        legend = len(best) + int(nan.any()) + int(beyond.any()) if self.show_legend else 0
+        legend = len(best) + int(nan.any()) + int(beyond.any()) if labelled else 0
         nan_row = 1 if nan.any() else 0
         above = legend + (nan_row if self.mode == "min" else 0)
         below = nan_row if self.mode == "max" else 0
@@ -124,10 +130,10 @@ class SweepScatter(SweepPlot, PlotextPlot):
                 [float(y[i])],
                 marker="◆",
                 color=BEST_COLORS[rank],
-                label=self.best_label(i, values) if self.show_legend else None,
+                label=self.best_label(i, values) if labelled else None,
             )
         # Runs beyond the range lie on its end, marked; the legend names the marker once.
-        labelled = self.show_legend
+        beyond_labelled = labelled
         for side, marker in ((above_range & rest, "▴"), (below_range & rest, "▾")):
             if side.any():
                 plt.scatter(
@@ -135,16 +141,16 @@ class SweepScatter(SweepPlot, PlotextPlot):
                     y[side].tolist(),
                     marker=marker,
                     color=NONFINITE_COLOR,
-                    label="beyond range" if labelled else None,
+                    label="beyond range" if beyond_labelled else None,
                 )
-                labelled = False
+                beyond_labelled = False
         if nan.any():
             plt.scatter(
                 x[nan].tolist(),
                 [nan_y] * int(nan.sum()),
                 marker="x",
                 color=NONFINITE_COLOR,
-                label="NaN" if self.show_legend else None,
+                label="NaN" if labelled else None,
             )
         self._plotted = int(finite.sum() + nan.sum())
         # Most important first, as a narrow plot keeps only the start of its title.
