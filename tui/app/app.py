@@ -413,7 +413,12 @@ class TrackApp(App[int]):
             self.call_after_refresh(self._painted)
 
     def _painted(self) -> None:
-        """The table is on screen: let the reader and evidence threads go on."""
+        """The table is on screen and its rows have their cells: let the reader and
+        evidence threads go on (they would slow the rows' cells down, for the GIL)."""
+        screen = self.screen
+        if isinstance(screen, RunsScreen) and screen.filling:
+            self.call_after_refresh(self._painted)
+            return
         self._first_paint.set()
         self._after_first_paint()
 

@@ -155,6 +155,11 @@ class RunsScreen(StoreScreen):
         return self.query_one(RunTable)
 
     @property
+    def filling(self) -> bool:
+        """The table is still making the cells of rows below the first screenful."""
+        return self.table.filling
+
+    @property
     def strip(self) -> ChartStrip:
         return self.query_one(ChartStrip)
 

@@ -10,6 +10,7 @@ is parsed as markup.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from itertools import islice
 from typing import ClassVar
 
 from rich.style import Style
@@ -31,6 +32,10 @@ FROZEN = frozenset({"status", "name"})
 
 VIEW_ROWS = 100
 """Rows whose cells a new table makes before its first frame (more than any terminal shows)."""
+
+REST_ROWS = 150
+"""Rows whose cells are made between two frames after the first one (about 10 ms): a key or
+a frame waits for no more than that while a thousand rows get theirs."""
 
 
 class RunTable(ScrollView, can_focus=True):
@@ -119,6 +124,7 @@ class RunTable(ScrollView, can_focus=True):
         self._index: dict[str, int] = {}
         self._cells: dict[str, list[Text]] = {}
         self._unmade: dict[str, Run] = {}  # rows shown whose cells wait for the next frame
+        self._making = False  # their cells are being made, a few rows between frames
         self._widths: list[int] = []
         self._frozen = 1  # leading cells that do not scroll sideways (the mark at least)
         self._strips: dict[str, tuple[bool, Strip]] = {}
@@ -156,15 +162,18 @@ class RunTable(ScrollView, can_focus=True):
         width = sum(self._widths) + len(self._widths)
         self.virtual_size = Size(width, len(self.shown) + 1)
 
-    def _grow(self, cells: list[Text]) -> bool:
-        """Widen columns for new cells; returns True when a width changed."""
+    def _grow(self, rows: Iterable[list[Text]]) -> bool:
+        """Widen columns for the cells of new or changed rows; returns True when a width
+        changed."""
         caps = [1, *(c.width or 40 for c in self.columns_spec)]
+        widths = self._widths
         changed = False
-        for i, cell in enumerate(cells):
-            wanted = min(cell.cell_len, caps[i])
-            if wanted > self._widths[i]:
-                self._widths[i] = wanted
-                changed = True
+        for cells in rows:
+            for i, cell in enumerate(cells):
+                wanted = min(cell.cell_len, caps[i])
+                if wanted > widths[i]:
+                    widths[i] = wanted
+                    changed = True
         if changed:
             self._strips.clear()
             self._header = None
@@ -202,8 +211,8 @@ class RunTable(ScrollView, can_focus=True):
         """Show exactly ``runs`` in this order, keeping the cursor on the same run.
 
         The cells of new rows in view are made now; those of the others once this frame is
-        drawn (a thousand runs' cells took 60 ms of a first paint that shows 40 rows): their
-        widths can widen a column then.
+        drawn, a few rows between frames (a thousand runs' cells took 60 ms of a
+        first paint that shows 40 rows): their widths can widen a column then.
         """
         current = self.current_key
         keys = [run.key for run in runs]
@@ -225,28 +234,38 @@ class RunTable(ScrollView, can_focus=True):
             self._measure()
         else:
             self._resize()
-        if self._unmade:
-            self.call_after_refresh(self._make_rest)
+        self._fill()
         self._restore_cursor(current)
         self.refresh()
 
+    @property
+    def filling(self) -> bool:
+        """Rows shown are still getting their cells, a few between frames."""
+        return self._making
+
     def _make_rest(self) -> None:
-        """Make the cells left for after the frame, and size the columns to them."""
-        if not self._unmade:
-            return
-        unmade, self._unmade = self._unmade, {}
-        for key, run in unmade.items():
+        """Make some of the cells left for after the frame and widen the columns for them;
+        the others after the next frames."""
+        unmade = self._unmade
+        made: list[list[Text]] = []
+        for key in list(islice(unmade, REST_ROWS)):
+            run = unmade.pop(key)
             if key in self._index and key not in self._cells:
-                self._cells[key] = self._row_cells(run)
-        self._measure()
-        self.refresh()
+                cells = self._cells[key] = self._row_cells(run)
+                made.append(cells)
+        if self._grow(made):
+            self.refresh()
+        if unmade:
+            self.call_after_refresh(self._make_rest)
+        else:
+            self._making = False
 
     def _cells_of(self, key: str) -> list[Text]:
         """The cells of row ``key``, made now if they were left for later."""
         cells = self._cells.get(key)
         if cells is None:
             cells = self._cells[key] = self._row_cells(self._unmade.pop(key))
-            self._grow(cells)
+            self._grow([cells])
         return cells
 
     def _restore_cursor(self, key: str | None) -> None:
@@ -260,6 +279,10 @@ class RunTable(ScrollView, can_focus=True):
     def update_runs(self, runs: Iterable[Run], *, clock_only: bool = False) -> None:
         """Recompute the cells of ``runs``; repaint only rows whose cells changed.
 
+        The cells of rows out of view are dropped and made again between the next frames,
+        as after a first paint (the summaries of a thousand runs replaced at once cost
+        100 ms of cells of which a screenful shows).
+
         With ``clock_only``, only the cells of the columns that follow the clock (ages,
         durations) are recomputed: what a clock tick can change, nothing else.
         """
@@ -272,6 +295,14 @@ class RunTable(ScrollView, can_focus=True):
             old = self._cells.get(run.key)
             if old is None:
                 continue
+            if not clock_only:
+                index = self._index.get(run.key)
+                if index is None or not top <= index < top + height:
+                    del self._cells[run.key]
+                    self._strips.pop(run.key, None)
+                    if index is not None:
+                        self._unmade[run.key] = run
+                    continue
             if clock_only:
                 cells = old.copy()
                 for i in ticking:
@@ -285,12 +316,19 @@ class RunTable(ScrollView, can_focus=True):
                 continue
             self._cells[run.key] = cells
             self._strips.pop(run.key, None)
-            if not self._grow(cells):
+            if not self._grow([cells]):
                 index = self._index.get(run.key)
                 if index is not None and top <= index < top + height:
                     self.refresh(Region(0, index - top + 1, self.size.width, 1))
             else:
                 self.refresh()
+        self._fill()
+
+    def _fill(self) -> None:
+        """Make the cells of the rows left without, between the next frames."""
+        if self._unmade and not self._making:
+            self._making = True
+            self.call_after_refresh(self._make_rest)
 
     def refresh_marks(self) -> None:
         """Redraw the mark column after marks or the baseline changed."""
