@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from tui.core import engine as engine_module
+from tui.core.discover import Walk, walk
 from tui.core.engine import Engine
+from tui.core.formats import default_adapters
 from tui.core.store import RunStore
 
 WRITER = """
@@ -266,5 +269,56 @@ def test_a_reader_learning_of_more_files_is_not_a_missed_event(samples, monkeypa
         engine.reconcile(walk_root=False)
         engine.check_watch()
         assert engine.mode.startswith("inotify"), engine.mode  # real misses: test_watch_faults
+    finally:
+        engine.stop()
+
+
+def test_a_walk_in_slices_finds_what_a_whole_walk_finds(tmp_path: Path) -> None:
+    for name in ("a/r1", "a/b/r2", "c/r3", "d"):
+        (tmp_path / name).mkdir(parents=True)
+    for name in ("a/r1", "a/b/r2", "c/r3"):
+        (tmp_path / name / "metrics.jsonl").write_text('{"step": 0, "loss": 1}\n')
+    (tmp_path / "d" / "train.csv").write_text("epoch,loss\n0,1.0\n")
+    adapters = default_adapters()
+    whole = walk(tmp_path, adapters)
+    sliced = Walk(tmp_path, adapters)
+    steps = 0
+    while not sliced.step(0.0):  # no time at all: one directory a step
+        steps += 1
+    assert steps >= 5
+    assert sorted(s.key for s in sliced.found.sources) == sorted(s.key for s in whole.sources)
+    assert sorted(s.key for s in whole.sources) == ["a/b/r2", "a/r1", "c/r3", "d/train.csv"]
+    assert sorted(sliced.found.directories) == sorted(whole.directories)
+    # What the caller already holds is left out as it is found.
+    known = Walk(tmp_path, adapters, keep=lambda source: source.key != "a/r1")
+    known.step()
+    assert sorted(s.key for s in known.found.sources) == ["a/b/r2", "c/r3", "d/train.csv"]
+
+
+def test_a_run_no_event_reported_is_found_by_the_walk_in_slices(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An observer that reports nothing: only the safety net's walk, a directory per slice
+    # here, can find the new run.
+    monkeypatch.setattr(Engine, "_start_observer", lambda self: "inotify")
+    monkeypatch.setattr(engine_module, "SLICE_SECONDS", 0.0)
+    for r in range(10):
+        (tmp_path / f"old/run-{r}").mkdir(parents=True)
+        (tmp_path / f"old/run-{r}" / "metrics.jsonl").write_text('{"step": 0, "loss": 1}\n')
+    engine = Engine(tmp_path, reconcile_interval=0.2)
+    engine.scan()
+    store = RunStore()
+    for batch in engine.read(engine.take_dirty()[0]):
+        store.apply(batch)
+    engine.start()
+    try:
+        (tmp_path / "new" / "deep").mkdir(parents=True)
+        (tmp_path / "new" / "deep" / "metrics.jsonl").write_text('{"step": 3, "acc": 0.5}\n')
+        pump(
+            engine,
+            store,
+            lambda: "new/deep" in store.runs and "acc" in store.runs["new/deep"].series,
+        )
+        assert len(store.runs) == 11 and engine.mode == "inotify"
     finally:
         engine.stop()

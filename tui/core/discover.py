@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import errno
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,26 +76,69 @@ class Found:
     errors: list[str] = field(default_factory=list)
 
 
-def walk(root: Path, adapters: list[Adapter], max_depth: int = MAX_DEPTH) -> Found:
-    """Find every run under ``root`` (symlinked directories are not followed)."""
-    found = Found()
-    stack: list[tuple[Path, int]] = [(root, 0)]
-    while stack:
-        directory, depth = stack.pop()
+class Walk:
+    """A walk of ROOT that may stop and go on later, so a large ROOT is walked in slices.
+
+    Symbolic links to directories are not followed. What a directory holds is taken when
+    the walk reaches it: a walk spread over minutes sees each directory as it was then.
+
+    Args:
+        root: the directory to walk.
+        adapters: the format adapters, asked in order about each directory.
+        max_depth: how many levels below ``root`` are looked into.
+        keep: which sources found go into :attr:`found` (default: all). A caller that
+            already holds most runs drops the others here, as each directory is done:
+            kept to the end of a walk of thousands of runs, the sources made again only
+            to be thrown away were old enough for the collector to go through everything
+            the process holds.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        adapters: list[Adapter],
+        max_depth: int = MAX_DEPTH,
+        keep: Callable[[Source], bool] | None = None,
+    ) -> None:
+        self.root = root
+        self.adapters = adapters
+        self.max_depth = max_depth
+        self.keep = keep
+        self.found = Found()
+        self._stack: list[tuple[Path, int]] = [(root, 0)]
+
+    @property
+    def done(self) -> bool:
+        """Whether every directory has been visited."""
+        return not self._stack
+
+    def step(self, seconds: float | None = None) -> bool:
+        """Visit directories for about ``seconds`` of this thread's CPU time (``None``: to
+        the end); returns :attr:`done`."""
+        stack = self._stack
+        until = None if seconds is None else time.thread_time() + seconds
+        while stack:
+            self._visit(*stack.pop())
+            if until is not None and time.thread_time() >= until:
+                break
+        return not stack
+
+    def _visit(self, directory: Path, depth: int) -> None:
+        root, found = self.root, self.found
         try:
             with os.scandir(directory) as entries:
                 listing = [(e.name, e.is_dir(follow_symlinks=False)) for e in entries]
         except OSError as exc:
             if exc.errno in (errno.EACCES, errno.EPERM) and directory != root:
-                found.sources.append(UnreadableSource(root, directory, exc.strerror or str(exc)))
+                self._add([UnreadableSource(root, directory, exc.strerror or str(exc))])
             else:
                 found.errors.append(f"{relative(directory, root)}: {exc.strerror or exc}")
-            continue
+            return
         found.directories.append(directory)
         names = [name for name, _ in listing]
         prune = False
         skip: set[str] = set()
-        for adapter in adapters:
+        for adapter in self.adapters:
             try:
                 claim = adapter.discover(root, directory, names)
             except Exception as exc:  # an adapter bug must not stop discovery of others
@@ -101,15 +146,30 @@ def walk(root: Path, adapters: list[Adapter], max_depth: int = MAX_DEPTH) -> Fou
                 continue
             if claim is None:
                 continue
-            found.sources.extend(claim.sources)
+            self._add(claim.sources)
             found.directories.extend(claim.watch)
             skip |= claim.skip
             if claim.prune:
                 prune = True
                 break
-        if prune or depth >= max_depth:
-            continue
+        if prune or depth >= self.max_depth:
+            return
         for name, is_dir in sorted(listing, reverse=True):
             if is_dir and name not in SKIP_DIRS and name not in skip and not name.startswith("."):
-                stack.append((directory / name, depth + 1))
-    return found
+                self._stack.append((directory / name, depth + 1))
+
+    def _add(self, sources: list[Source]) -> None:
+        keep = self.keep
+        self.found.sources.extend(sources if keep is None else filter(keep, sources))
+
+
+def walk(
+    root: Path,
+    adapters: list[Adapter],
+    max_depth: int = MAX_DEPTH,
+    keep: Callable[[Source], bool] | None = None,
+) -> Found:
+    """Find every run under ``root`` in one go (see :class:`Walk`)."""
+    whole = Walk(root, adapters, max_depth, keep)
+    whole.step()
+    return whole.found

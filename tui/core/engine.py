@@ -28,7 +28,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from tui.core.discover import UnreadableSource, walk
+from tui.core.discover import Found, UnreadableSource, Walk, walk
 from tui.core.formats import default_adapters
 from tui.core.formats.base import READ_BUDGET, Adapter, Source
 from tui.core.store import Batch
@@ -332,23 +332,37 @@ class Engine:
         once it can be read. While watching, every directory walked must be one the kernel
         watches; when inotify's limits leave some unwatched, the engine polls instead.
         """
-        found = walk(self.root, self.adapters)
+        return self._register(walk(self.root, self.adapters, keep=self._wanted))
+
+    def _wanted(self, source: Source) -> bool:
+        """Whether a source a walk found would be registered: a run not known yet, or one
+        that takes the place of a directory listed as "no permission"."""
+        known = self.sources.get(source.key)
+        return known is None or (
+            isinstance(known, UnreadableSource) and not isinstance(source, UnreadableSource)
+        )
+
+    def _register(self, found: Found, *, settles: bool = True) -> list[str]:
+        """Take what a walk found (see :meth:`scan`); returns the keys of the new runs.
+
+        ``settles``: the walk answers the rescan asked for so far (not one spread over
+        minutes, which a rescan asked for meanwhile may concern a directory it had passed).
+        """
         self.errors = found.errors
         new: list[str] = []
         with self._lock:
             for source in found.sources:
-                known = self.sources.get(source.key)
-                if known is not None and not (
-                    isinstance(known, UnreadableSource) and not isinstance(source, UnreadableSource)
-                ):
+                if not self._wanted(source):
                     continue
+                known = self.sources.get(source.key)
                 if known is not None:
                     known.close()
                     self._announced.discard(source.key)  # its first read says its format
                 self.sources[source.key] = source
                 self._dirs.setdefault(str(source.directory), set()).add(source.key)
                 new.append(source.key)
-            self._rescan = False
+            if settles:
+                self._rescan = False
         self._directories = found.directories
         if new:
             self.mark(new)
@@ -834,9 +848,11 @@ class Engine:
         overflows): the runs are re-checked a slice at a time, each slice costing about
         ``SLICE_SECONDS``, paced so the checks use at most ``RECONCILE_SHARE`` of a core
         and every run is seen at least every ``reconcile_interval``; ROOT is re-walked
-        after each full round. When polling it is the only source of news: every run is
-        re-checked every ``poll_interval`` (stretched to stay under ``POLL_SHARE``) and
-        ROOT is walked every ``walk_interval``. While ROOT is gone nothing is re-checked.
+        after each full round, in slices of the same size and pace (a walk of 5,000 runs
+        in one go took over a second). When polling it is the only source of news: every
+        run is re-checked every ``poll_interval`` (stretched to stay under ``POLL_SHARE``)
+        and ROOT is walked whole every ``walk_interval``. While ROOT is gone nothing is
+        re-checked.
 
         A pass costs what it took of this thread's CPU time, not its wall time: waiting
         for the GIL behind the UI thread, or for a core behind other processes, is no
@@ -846,6 +862,7 @@ class Engine:
         position = 0
         per_run = 0.0  # CPU seconds to re-check one run, as last measured
         last_walk = time.monotonic()
+        walking: Walk | None = None  # a walk of ROOT under way, a slice per pass
         was_polling = self.mode.startswith("polling")
         # Not at once: the first paint and the first reads need the machine more.
         next_pass = last_walk + (
@@ -861,6 +878,8 @@ class Engine:
             except Exception as exc:  # keep the loop alive whatever a filesystem does
                 self.errors.append(f"watch check failed: {exc!r}")
             polling = self.mode.startswith("polling")
+            if polling != was_polling or self.root_gone:
+                walking = None  # ROOT is caught up with whole when it is back
             if polling != was_polling:
                 was_polling, next_pass, per_run = polling, time.monotonic(), 0.0
             if self.root_gone or time.monotonic() < next_pass:
@@ -868,30 +887,42 @@ class Engine:
             started = time.monotonic()
             cpu_started = time.thread_time()
             keys = list(self.sources)
-            if polling or not keys or per_run == 0.0:
-                chunk = keys
-            else:
-                chunk = keys[position : position + max(20, int(SLICE_SECONDS / per_run))]
-            position = position + len(chunk) if chunk is not keys else len(keys)
-            full_round = position >= len(keys)
-            if full_round:
-                position = 0
-            walk_every = self.walk_interval if polling else self.reconcile_interval
-            walk = full_round and started - last_walk >= walk_every
-            try:
-                self.reconcile(walk_root=walk, keys=chunk)
-            except Exception as exc:  # keep the loop alive whatever a filesystem does
-                self.errors.append(f"reconcile failed: {exc!r}")
+            chunk: list[str] = []
+            stat_pass = walking is None  # else this pass goes on with the walk alone
+            if stat_pass:
+                if polling or not keys or per_run == 0.0:
+                    chunk = keys
+                else:
+                    chunk = keys[position : position + max(20, int(SLICE_SECONDS / per_run))]
+                position = position + len(chunk) if chunk is not keys else len(keys)
+                full_round = position >= len(keys)
+                if full_round:
+                    position = 0
+                walk_every = self.walk_interval if polling else self.reconcile_interval
+                try:
+                    self.reconcile(walk_root=False, keys=chunk)
+                except Exception as exc:  # keep the loop alive whatever a filesystem does
+                    self.errors.append(f"reconcile failed: {exc!r}")
+                if chunk:
+                    per_run = (time.thread_time() - cpu_started) / len(chunk)
+                if full_round and started - last_walk >= walk_every:
+                    walking, last_walk = Walk(self.root, self.adapters, keep=self._wanted), started
+            if walking is not None:
+                try:
+                    if walking.step(None if polling else SLICE_SECONDS):
+                        self._register(walking.found, settles=polling)
+                        walking = None
+                except Exception as exc:  # keep the loop alive whatever a filesystem does
+                    self.errors.append(f"reconcile failed: {exc!r}")
+                    walking = None
             cost = time.thread_time() - cpu_started
-            if walk:
-                last_walk = started
-            elif chunk:
-                per_run = cost / len(chunk)
             if polling:
                 pause = max(self.poll_interval, cost / POLL_SHARE)
-            else:
+            elif stat_pass:
                 rounds = max(1, -(-len(keys) // max(1, len(chunk))))
                 pause = max(self.reconcile_interval / rounds, cost / RECONCILE_SHARE)
+            else:
+                pause = cost / RECONCILE_SHARE
             next_pass = started + pause
 
     def reconcile(
