@@ -61,13 +61,16 @@ def read_ours(make: Callable[[], Source]) -> int:
     return sum(s.count for run in store for s in run.series.values())
 
 
-def timed(function: Callable[[], Any], repeat: int) -> float:
-    times = []
+def timed(functions: list[Callable[[], Any]], repeat: int) -> list[float]:
+    """The median time of each function, run in turn ``repeat`` times: alternated, so a
+    change of load on a shared machine weighs on each alike."""
+    times: list[list[float]] = [[] for _ in functions]
     for _ in range(repeat):
-        started = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+        for function, kept in zip(functions, times):
+            started = time.perf_counter()
+            function()
+            kept.append(time.perf_counter() - started)
+    return [statistics.median(kept) for kept in times]
 
 
 # Writers ----------------------------------------------------------------------------------------
@@ -138,14 +141,18 @@ def write_sacred(folder: Path, rows: int) -> Path:
     return target
 
 
-def write_trainer(folder: Path, rows: int) -> Path:
-    target = folder / "trainer"
+def write_trainer(folder: Path, rows: int, nan_every: int = 0) -> Path:
+    """The Trainer's state; with ``nan_every``, the last metric is a ``grad_norm`` that
+    overflows to NaN on every ``nan_every``-th step (fp16 training skipping steps), which
+    ``json.dumps`` writes as a bare ``NaN``."""
+    target = folder / ("trainer-nan" if nan_every else "trainer")
     target.mkdir()
     history = [
         {
             "step": s,
             "epoch": s / 100,
-            **{f"m{k}": math.sin(s * 0.01 + k) for k in range(METRICS - 1)},
+            **{f"m{k}": math.sin(s * 0.01 + k) for k in range(METRICS - 2)},
+            "grad_norm": math.nan if nan_every and s % nan_every == 0 else math.cos(s * 0.01),
         }
         for s in range(rows)
     ]
@@ -224,6 +231,7 @@ def main() -> None:
     keras = write_keras(root, rows) if wanted("Keras CSV") else skipped
     sacred = write_sacred(root, rows) if wanted("Sacred (metrics.json)") else skipped
     trainer = write_trainer(root, rows) if wanted("HF trainer_state.json") else skipped
+    nans = write_trainer(root, rows, 4) if wanted("HF trainer_state NaN") else skipped
     log = (transaction_log(wb) or "") if wb is not skipped else ""
     cases: list[tuple[str, str, Callable[[], Source], Callable[[], None]]] = [
         (
@@ -262,6 +270,12 @@ def main() -> None:
             lambda: TrainerSource(root, "hf", trainer),
             lambda: their_json(trainer / "trainer_state.json"),
         ),
+        (
+            "HF trainer_state NaN",
+            "json.load",
+            lambda: TrainerSource(root, "hf-nan", nans),
+            lambda: their_json(nans / "trainer_state.json"),
+        ),
     ]
     scale = 1_000_000 / points
     print(f"\nseconds per 1M points, median of {options.repeat}")
@@ -270,8 +284,9 @@ def main() -> None:
         if not wanted(name):
             continue
         count = read_ours(ours)
-        mine = timed(lambda ours=ours: read_ours(ours), options.repeat) * scale
-        other = timed(theirs, options.repeat) * scale
+        mine, other = (
+            t * scale for t in timed([lambda ours=ours: read_ours(ours), theirs], options.repeat)
+        )
         note = "" if count >= points * 0.9 else f"  (read {count:,} points)"
         print(f"{name:<24}{mine:>8.2f}  {reader:<24}{other:>8.2f}{other / mine:>7.1f}x{note}")
 

@@ -110,6 +110,40 @@ def test_short_and_long_rows_that_make_up_for_each_other_are_refused(body: bytes
     assert numeric_rows(body, ",", 2) is None
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"1,2,3,4,5\n6,7,8\n",  # a long row, then a short one, in a body with line markers
+        b"1,2,3\n4,5,6,7,8\n",
+        b"1,2,3,4\n5,6,7,8,9\n10,11,12\n",
+    ],
+)
+def test_rows_that_make_up_for_each_other_in_a_wide_body_are_refused(body: bytes) -> None:
+    assert delimited._MARKED_WIDTH <= 4
+    assert numeric_rows(body, ",", 4) is None
+
+
+def test_a_cell_equal_to_the_line_marker_refuses_a_wide_body() -> None:
+    """Wide bodies end each line with a marker number: a cell equal to it is refused, so
+    no value is mistaken for a line end; narrow bodies read it as data."""
+    body = b"1,2,3,4\n5,6,7," + delimited._MARKER.strip(b",") + b"\n"
+    assert numeric_rows(body, ",", 4) is None
+    near = b"1,2,3,4\n5,6,7,7.5e305\n"
+    assert_exact(numeric_rows(near, ",", 4), table_of(near, ","))
+    narrow = b"1," + delimited._MARKER.strip(b",") + b"\n"
+    assert_exact(numeric_rows(narrow, ",", 2), table_of(narrow, ","))
+
+
+@pytest.mark.parametrize("row", [0, 3, 200])
+def test_integer_minus_zero_in_a_wide_body_is_refused(row: int) -> None:
+    lines = [b"%d,0.5,0.25,%d,1\r\n" % (i + 1, i) for i in range(300)]
+    lines[row] = lines[row].replace(b",1\r", b",-0\r")
+    assert numeric_rows(b"".join(lines), ",", 5) is None
+    lines[row] = lines[row].replace(b",-0\r", b",-0.0\r")
+    body = b"".join(lines)
+    assert_exact(numeric_rows(body, ",", 5), table_of(body.replace(b"\r", b""), ","))
+
+
 @pytest.mark.parametrize("cell", [b"6e301", b"1e308", b"0"])
 def test_any_number_is_data_beside_the_framing(cell: bytes) -> None:
     """No value stands for a line end or a frame: what a cell holds is what it reads as."""

@@ -1,10 +1,10 @@
 """Numeric bodies of delimited logs (Keras and Lightning CSV, DVCLive TSV) parsed in bulk.
 
 A body whose rows are all numbers becomes a float64 table through simdjson, with no Python
-object per row or per value: the delimiters and line ends become commas, the whole is
-framed as ``[0,`` ... ``0]`` and read as one flat JSON array straight into a float64
-buffer (a piece of whole lines at a time, ``_PIECE`` bytes or so). numpy finds where the
-line ends and delimiters were, in the body itself.
+object per row or per value: the delimiters and line ends become commas (with a marker
+number at each line end of a wide body, see below), the whole is framed as ``[0,`` ...
+``0]`` and read as one flat JSON array straight into a float64 buffer (a piece of whole
+lines at a time, ``_PIECE`` bytes or so).
 
 The table holds exactly ``float()`` of each cell (the text between delimiters and line
 ends), for these reasons:
@@ -20,10 +20,14 @@ ends), for these reasons:
   ``+1``, ``1e400`` (out of range) and integers beyond 64 bits, which refuse the body. One
   spelling reads differently: simdjson reads a cell ``-0`` as the integer 0 where
   ``float()`` gives -0.0, so such a cell refuses the body (``-0.0``, ``-0e0`` are exact).
-* The right shape. Read in order, the delimiters and line ends of the body must be
-  ``width - 1`` delimiters then a line end, over and over: every line holds exactly
-  ``width`` cells. The array is then ``rows * width`` values between the two framing
-  zeros, row after row; its length is checked all the same.
+* The right shape. Every line must hold exactly ``width`` cells. In a narrow body, read
+  in order, its delimiters and line ends must be ``width - 1`` delimiters then a line end,
+  over and over (numpy finds them): the array is then ``rows * width`` values between the
+  two framing zeros, row after row; its length is checked all the same. In a wide body
+  (``_MARKED_WIDTH`` cells or more, where one more number per line costs simdjson less
+  than numpy's pass over the bytes), each line end becomes a marker number as well: the
+  markers must be every ``width + 1``-th value, and no cell may equal one (such a body is
+  refused).
 * Non-finite cells. Python writes ``nan``, ``inf`` and ``-inf`` (Keras' CSVLogger and
   DVCLive do), which JSON lacks: each such whole cell (a comma on each side, a ``\\r``
   allowed before the second) becomes a sentinel number, and its positions become NaN or
@@ -54,12 +58,27 @@ _NON_FINITE = (
 """Python's non-finite cells, the sentinel numbers that stand in for them, their values."""
 
 _REFUSED = (b'"', b"[", b"]", b"{", b" ", b"\t")
-"""Bytes a body may not hold once its delimiters are commas (see above)."""
+"""Bytes a body may not hold besides its delimiter (see above)."""
 
 _SIDES = int(np.frombuffer(b"\xde\xff\xff\xde", "<u4")[0])
 """Clears the bits in which ``,`` and ``\\r`` differ, in the first and last byte of a word."""
 
 _NEGATIVE_ZERO = int(np.frombuffer(b",-0,", "<u4")[0]) & _SIDES
+
+_MARKED_WIDTH = 4
+"""Lines this wide or wider end with a marker number (see ``_piece_rows``); narrower
+ones are checked by numpy, which costs less than one more number per line to parse."""
+
+_MARKER_VALUE = -7654321.0
+_MARKER = b",-7654321,"
+"""What a line end becomes in a marked body: an integer (simdjson's quickest number) that
+no logger is likely to write; a cell equal to it refuses the body (see ``_piece_rows``)."""
+
+_OPEN, _CLOSE = np.frombuffer(b"[0,", np.uint8), np.frombuffer(b"0]", np.uint8)
+"""The framing of a body (see above)."""
+
+_NEAR = 64
+"""Lines found one by one from a piece's start (see ``_line_end``)."""
 
 _PIECE = 128 * 1024
 """Bytes of body parsed at a time (see ``numeric_rows``)."""
@@ -108,48 +127,79 @@ def numeric_rows(body: bytes, delimiter: str, width: int, start: int = 0) -> np.
 
 def _piece_rows(parser: simdjson.Parser, body: bytes, sep: bytes, width: int) -> np.ndarray | None:
     """``numeric_rows`` of one piece of the body, parsed by ``parser``."""
-    grid = _delimiters(body, sep[0], width)
-    if grid is None:
+    if sep != b"," and b"," in body:
+        return None  # a comma inside a cell would pass for a delimiter
+    if any(refused in body for refused in _REFUSED if refused != sep):
         return None
-    rows = len(grid)
-    if sep != b",":
-        if b"," in body:
-            return None  # a comma inside a cell would pass for a delimiter
-        body = body.replace(sep, b",")
-    if any(refused in body for refused in _REFUSED):
-        return None
-    plain = text = b"".join((b"[0,", body.replace(b"\n", b","), b"0]"))
+    marks = None
+    text: bytes | memoryview
+    if width >= _MARKED_WIDTH:
+        text = b"".join((b"[0,", body.replace(sep, b",").replace(b"\n", _MARKER), b"0]"))
+        stride = width + 1
+    else:
+        marks = _delimiters(body, sep[0], width)
+        if marks is None:
+            return None
+        # The body framed, its delimiters and line ends made commas where numpy found them.
+        buffer = np.empty(len(body) + 5, np.uint8)
+        buffer[:3], buffer[-2:] = _OPEN, _CLOSE
+        framed_body = buffer[3:-2]
+        framed_body[:] = np.frombuffer(body, np.uint8)
+        framed_body[marks] = ord(",")
+        text = buffer.data
+        stride = width
+    plain = text
     replaced = []
-    if b"n" in text:  # nan and inf both have one; a search for either costs a whole pass
+    if b"n" in body:  # nan and inf both have one; a search for either costs a whole pass
+        text = bytes(text)
         ends_with = (b",", b"\r,") if b"\r" in text else (b",",)  # a \r\n line's last cell
         for token, sentinel, _ in _NON_FINITE:
             before = len(text)
-            for end in ends_with:
-                cell, stand_in = b"," + token + end, b"," + sentinel + end
+            for after in ends_with:
+                cell, stand_in = b"," + token + after, b"," + sentinel + after
                 # Twice: a match ends on the comma that begins the next cell, which the
                 # first pass therefore skips.
                 text = text.replace(cell, stand_in).replace(cell, stand_in)
             replaced.append((len(text) - before) // (len(sentinel) - len(token)))
     framed = _parse(parser, text)
-    if framed is None or len(framed) != rows * width + 2:
+    if framed is None:
         return None
     flat = framed[1:-1]
+    if len(flat) % stride:
+        return None
+    table = flat.reshape(-1, stride)
+    if marks is None:
+        # Every line's marker where a line of ``width`` cells puts it, and no cell equal
+        # to it: then each marker ends a line, and every line holds ``width`` numbers.
+        ends = np.count_nonzero(flat == _MARKER_VALUE)
+        if ends != len(table) or not (table[:, width] == _MARKER_VALUE).all():
+            return None
+        table = table[:, :width]
+    elif len(flat) != len(marks):
+        return None
     for (_, sentinel, value), count in zip(_NON_FINITE, replaced):
         if count:
             hits = flat == float(sentinel)
             if np.count_nonzero(hits) != count:
                 return None  # a cell of the body equals the sentinel
             flat[hits] = value
-    zeros = np.flatnonzero(flat == 0)
-    # The text before any sentinel, up to the end of the last row holding a zero.
-    if len(zeros) and _has_negative_zero(plain, int(grid[zeros[-1] // width, -1]) + 4):
-        return None
-    return flat.reshape(rows, width)
+    zero = flat == 0
+    if zero.any():
+        # The text before any sentinel, up to the end of the line holding the last zero.
+        row = (len(flat) - 1 - int(zero[::-1].argmax())) // stride
+        if marks is not None:
+            end = int(marks[(row + 1) * width - 1]) + 4
+        else:
+            end = _line_end(body, row)
+            end = len(plain) if end < 0 else end + 4 + (len(_MARKER) - 1) * row
+        if _has_negative_zero(plain, end):
+            return None
+    return table
 
 
 def _delimiters(body: bytes, sep: int, width: int) -> np.ndarray | None:
-    """Where the delimiters and line ends of ``body`` are, a row of ``width`` per line
-    (the line end last); ``None`` unless every line holds ``width - 1`` delimiters.
+    """Where the delimiters and line ends of ``body`` are, in order; ``None`` unless every
+    line holds ``width - 1`` delimiters.
 
     Read in order, they must be ``width - 1`` delimiters and a line end, over and over.
     """
@@ -166,16 +216,24 @@ def _delimiters(body: bytes, sep: int, width: int) -> np.ndarray | None:
         marks = marks[(found == sep) | (found == 10)]
     else:
         marks = np.flatnonzero((codes == sep) | (codes == 10))
-    if len(marks) % width:
-        return None
-    grid = marks.reshape(-1, width)
-    kinds = codes[grid]
-    if not (kinds[:, -1] == 10).all() or not (kinds[:, :-1] == sep).all():
+    rows, rest = divmod(len(marks), width)
+    if rest or codes[marks].tobytes() != (bytes((sep,)) * (width - 1) + b"\n") * rows:
         return None  # short and long rows that make up for each other, or control bytes
-    return grid
+    return marks
 
 
-def _parse(parser: simdjson.Parser, text: bytes) -> np.ndarray | None:
+def _line_end(body: bytes, row: int) -> int:
+    """Where the line end of line ``row`` of ``body`` is; -1 when that is far down (a
+    search line by line would cost more than looking at the whole body)."""
+    if row >= _NEAR:
+        return -1
+    end = -1
+    for _ in range(row + 1):
+        end = body.find(b"\n", end + 1)
+    return end
+
+
+def _parse(parser: simdjson.Parser, text: bytes | memoryview) -> np.ndarray | None:
     """The flat JSON array of numbers ``text`` as float64, or ``None``.
 
     The parsed document must be gone before ``parser`` parses again: it dies here.
@@ -191,7 +249,7 @@ def _parse(parser: simdjson.Parser, text: bytes) -> np.ndarray | None:
         return None
 
 
-def _has_negative_zero(text: bytes, end: int) -> bool:
+def _has_negative_zero(text: bytes | memoryview, end: int) -> bool:
     """Whether a cell of framed ``text`` before byte ``end`` spells ``-0``.
 
     numpy compares four-byte words at the four alignments, in a fraction of the time
