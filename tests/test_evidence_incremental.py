@@ -6,12 +6,13 @@ only when the engine says the run changed, and every file on a slow periodic ful
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 from processes import Processes
 
 from tui.core.engine import Engine
-from tui.core.evidence import FULL_SECONDS, EvidenceGatherer
+from tui.core.evidence import FULL_SECONDS, SCAN_SECONDS, EvidenceGatherer
 from tui.core.openfiles import WriterScanner, index_files
 
 # Replaces its log with a new file (a new inode) and keeps that open for writing.
@@ -116,3 +117,41 @@ def test_the_scanning_process_is_never_a_runs_writer(tmp_path: Path, processes: 
         writer = processes.python(WRITER.replace('path + ".new"', "path"), str(log))
         (found,) = WriterScanner().scan(index).runs.values()
         assert found.pid == writer.pid
+
+
+# Opens the log for writing and holds it without writing; closes it when told (stdin).
+QUIET_WRITER = """
+import sys, time
+log = open(sys.argv[2], "a")
+print("ready", flush=True)
+sys.stdin.readline()
+log.close()
+print("closed", flush=True)
+while True:
+    time.sleep(0.05)
+"""
+
+
+def test_with_nothing_changed_the_writers_found_are_rechecked_and_new_ones_found_later(
+    tmp_path: Path, processes: Processes
+) -> None:
+    root, log, engine = one_run(tmp_path)
+    clock = Clock()
+    gatherer = EvidenceGatherer(root, local=True, clock=clock)
+    files = engine.run_files()
+    assert gatherer.gather(files).processes == {}
+    quiet = processes.python(QUIET_WRITER, str(log), stdin=subprocess.PIPE)
+    # Nothing changed and nothing was found before: the processes are not looked through
+    # again until SCAN_SECONDS have passed.
+    assert gatherer.gather(files, frozenset()).processes == {}
+    clock.now += SCAN_SECONDS
+    found = gatherer.gather(files, frozenset()).processes
+    assert found["exp/train.log"].pid == quiet.pid
+    clock.now += 1
+    assert gatherer.gather(files, frozenset()).processes == found  # still holding it
+    assert quiet.stdin is not None and quiet.stdout is not None
+    quiet.stdin.write(b"close\n")
+    quiet.stdin.flush()
+    assert quiet.stdout.readline() == b"closed\n"
+    clock.now += 1
+    assert gatherer.gather(files, frozenset()).processes == {}  # let go: seen at once

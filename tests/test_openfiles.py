@@ -314,3 +314,39 @@ def test_nothing_to_look_for_costs_nothing() -> None:
     result = WriterScanner().scan(index_files({"run": [Path("/nonexistent/metrics.jsonl")]}))
     assert result.runs == {} and result.processes == 0 and result.descriptors == 0
     assert result.pause() == 5.0
+
+
+# Holds its log open for writing until told to close it (a line on stdin), then lives on.
+QUIET_WRITER = """
+import sys, time
+log = open(sys.argv[2], "a")
+print("ready", flush=True)
+sys.stdin.readline()
+log.close()
+print("closed", flush=True)
+while True:
+    time.sleep(0.05)
+"""
+
+
+def test_writers_found_before_are_rechecked_without_a_scan(
+    tmp_path: Path, processes: Processes
+) -> None:
+    log = tmp_path / "train.log"
+    log.write_text("start\n")
+    index = index_files({"run": [log]})
+    scanner = WriterScanner()
+    assert scanner.holds(scanner.scan(index), index)  # no writer: nothing to let go
+    writer = processes.python(QUIET_WRITER, str(log), stdin=subprocess.PIPE)
+    found = wait_until(lambda: (s := scanner.scan(index)).runs and s)
+    assert found.runs["run"].pid == writer.pid
+    assert scanner.holds(found, index)
+    # Against an index without the writer's file, the writer found no longer counts.
+    (tmp_path / "other.log").write_text("")
+    assert not scanner.holds(found, index_files({"run": [tmp_path / "other.log"]}))
+    assert writer.stdin is not None and writer.stdout is not None
+    writer.stdin.write(b"close\n")
+    writer.stdin.flush()
+    assert writer.stdout.readline() == b"closed\n"
+    assert not scanner.holds(found, index)  # alive, but its descriptor is gone
+    assert scanner.scan(index).runs == {}

@@ -25,6 +25,7 @@ from tui.core.openfiles import (
     FileIndex,
     RunFile,
     RunProcess,
+    WriterScan,
     WriterScanner,
     file_ids,
 )
@@ -37,6 +38,11 @@ SHARE = 0.002
 
 # Every run file is stat'ed again at least this often, whatever the change tracking said.
 FULL_SECONDS = 300.0
+
+# While no run changes and every writer found still holds its file, the processes are
+# looked through again at least this often (a process that opened a run file and has not
+# written to it yet is found by then). A run that changed is looked for at once.
+SCAN_SECONDS = 30.0
 
 
 def _normal(path: str | Path) -> str:
@@ -124,6 +130,8 @@ class EvidenceGatherer:
         self._seen: Mapping[str, Sequence[Path]] | None = None  # the files indexed last
         self._full_at = float("-inf")
         self._full_every = FULL_SECONDS
+        self._scan: WriterScan[str] | None = None  # the last look through the processes
+        self._scanned: tuple[FileIndex[str], float] | None = None  # its index, and when
 
     def gather(
         self, files: Mapping[str, Sequence[Path]], touched: Collection[str] | None = None
@@ -135,13 +143,18 @@ class EvidenceGatherer:
         file has a new inode), and the others keep the identity found before. ``None``
         stats every file, as does a gathering ``FULL_SECONDS`` (longer for many files) after
         the last full one.
+
+        The processes are looked through (every descriptor of every process of ours) when
+        a run changed or its files did, when a writer found before let go of its file, and
+        ``SCAN_SECONDS`` after the last look; otherwise the writers found before are
+        checked one by one and kept.
         """
         cpu = time.thread_time()
         now = self.clock()
         full = touched is None or now >= self._full_at + self._full_every
         index = self._index_of(files, None if full else touched)
         indexed = time.thread_time()
-        scan = self.scanner.scan(index)
+        scan = self._writers(index, now, not full and not touched)
         stops = {_normal(run): stop for run, stop in self.audit.stops().items()}
         asked = time.thread_time()
         jobs = self.slurm.refresh(files, None if full else touched)
@@ -166,6 +179,23 @@ class EvidenceGatherer:
             slurm=dict(jobs.jobs),
             slurm_commands=jobs.commands,
         )
+
+    def _writers(self, index: FileIndex[str], now: float, quiet: bool) -> WriterScan[str]:
+        """The writers of ``index``'s files: those found before when nothing changed
+        (``quiet``, the same index) and each still holds its file, else a new scan."""
+        last, scanned = self._scan, self._scanned
+        if (
+            quiet
+            and last is not None
+            and scanned is not None
+            and scanned[0] is index
+            and now < scanned[1] + SCAN_SECONDS
+            and self.scanner.holds(last, index)
+        ):
+            return last
+        scan = self.scanner.scan(index)
+        self._scan, self._scanned = scan, (index, now)
+        return scan
 
     def _index_of(
         self, files: Mapping[str, Sequence[Path]], touched: Collection[str] | None

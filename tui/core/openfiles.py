@@ -259,6 +259,46 @@ class WriterScanner:
             time.thread_time() - cpu,
         )
 
+    def holds(self, scan: WriterScan[K], index: FileIndex[K]) -> bool:
+        """Whether every writer ``scan`` found still holds its run file open for writing:
+        the same process (pid, start time and parent), the same descriptor, on a file of
+        ``index`` under the same path.
+
+        A few reads per writer, where :meth:`scan` lists every descriptor of every process
+        of ours: what changed is known to need a scan, what did not change may still hide
+        a new writer (see ``tui.core.evidence.SCAN_SECONDS``).
+        """
+        writers = [writer for run in scan.runs.values() for writer in run.writers]
+        if not writers:
+            return True
+        try:
+            proc_fd = os.open(self.proc, _O_DIR)
+        except OSError:
+            return False
+        try:
+            boot = self._boot_time(proc_fd)
+            for writer in writers:
+                stat = self._read_stat(proc_fd, writer.pid)
+                if (
+                    stat is None
+                    or stat.ppid != writer.ppid
+                    or self._create_time(stat, boot) != writer.create_time
+                    or not self._writes(proc_fd, writer.pid, writer.fd)
+                ):
+                    return False
+                try:
+                    st = os.stat(f"{writer.pid}/fd/{writer.fd}", dir_fd=proc_fd)
+                except OSError:
+                    return False
+                held = index.files.get((st.st_dev, st.st_ino))
+                if held is None or held.path != writer.path:
+                    return False
+            return True
+        except OSError:
+            return False
+        finally:
+            os.close(proc_fd)
+
     def _find(
         self, files: Mapping[FileId, object], names: frozenset[str]
     ) -> tuple[dict[int, list[tuple[int, FileId]]], int, int]:
