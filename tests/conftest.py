@@ -28,6 +28,15 @@ def pytest_configure(config: pytest.Config) -> None:
         signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests of the one-node Slurm cluster run on one worker, one after another: a job of
+    one test would otherwise fill the node that another test expects to be free."""
+    for item in items:
+        if item.get_closest_marker("slurm") is not None:
+            item.add_marker(pytest.mark.xdist_group("slurm"))
+
+
 def load(root: Path):
     """Every run under ``root``, read to its end through a polling Engine, in a RunStore."""
     from tui.core.engine import Engine
