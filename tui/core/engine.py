@@ -706,7 +706,9 @@ class Engine:
         if not watched or root is None:
             return None
         if (_kernel_device(root[0]), root[1]) not in watched:
-            return None  # identities differ on this filesystem (btrfs, overlay): cannot tell
+            # Identities differ on this filesystem (btrfs, overlay): cannot tell, now or later.
+            self._all_watched = seen
+            return None
         prefix = str(self.root).rstrip("/") + "/"
         missing: list[Path] = []
         for directory in dict.fromkeys(directories):
