@@ -59,3 +59,57 @@ async def test_footer_keeps_its_keys_while_they_stay_the_same() -> None:
         await pilot.pause()
         rebuilt = go_key(app)
         assert rebuilt is not before and rebuilt.has_class("-disabled")
+
+
+class Crowded(App[None]):
+    """Many keys, with back, quit and help among them, and a group with its label."""
+
+    BINDINGS = [
+        Binding("1", "tab(1)", "Tab 1", group=Binding.Group("Tabs", compact=True)),
+        Binding("2", "tab(2)", "Tab 2", group=Binding.Group("Tabs", compact=True)),
+        *(Binding(k, f"word('{k}')", f"Word {k} long") for k in "abcdefgh"),
+        Binding("escape", "back", "Back"),
+        Binding("q", "quit", "Quit"),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("z", "last", "Last of all"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield KeyFooter()
+
+    def action_word(self, key: str) -> None:
+        pass
+
+
+def shown(app: App[None]) -> list[str]:
+    """Keys drawn whole, left of the command palette's key."""
+    footer = app.screen.query_one(KeyFooter)
+    palette = next(k for k in footer.query(FooterKey) if k.has_class("-command-palette"))
+    return [
+        k.key
+        for k in footer.query(FooterKey)
+        if k.display
+        and k.parent.display
+        and k is not palette
+        and k.region.right <= palette.region.x
+    ]
+
+
+async def test_a_narrow_footer_hides_whole_keys_from_the_end_but_never_back_quit_or_help() -> None:
+    app = Crowded()
+    async with app.run_test(size=(200, 10)) as pilot:
+        await pilot.pause()
+        wide = shown(app)
+        assert wide == ["1", "2", *"abcdefgh", "escape", "q", "question_mark", "z"]
+        await pilot.resize_terminal(60, 10)
+        await pilot.pause()
+        await pilot.pause()
+        narrow = shown(app)
+        assert {"escape", "q", "question_mark"} <= set(narrow)
+        assert "z" not in narrow and "h" not in narrow  # the last ones went first
+        assert narrow[:2] == ["1", "2"]  # the first ones stay
+        assert narrow == [k for k in wide if k in narrow]  # in their order
+        await pilot.resize_terminal(200, 10)
+        await pilot.pause()
+        await pilot.pause()
+        assert shown(app) == wide

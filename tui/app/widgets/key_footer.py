@@ -1,13 +1,20 @@
-"""``KeyFooter``: Textual's footer, rebuilt only when the keys it shows change."""
+"""``KeyFooter``: Textual's footer, rebuilt only when the keys it shows change, and fitted
+to its width."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from textual import events
+from textual.widget import Widget
 from textual.widgets import Footer
+from textual.widgets._footer import FooterLabel
 
 if TYPE_CHECKING:
     from textual.screen import Screen
+
+KEEP = frozenset({"escape", "q", "question_mark"})
+"""Keys a narrow footer still shows: the way back, out, and to every other key (help)."""
 
 
 class KeyFooter(Footer):
@@ -18,12 +25,17 @@ class KeyFooter(Footer):
     once per update. A screen publishes several while it starts (focus, mounts, the first
     rows) and on many cursor moves, though the keys mostly stay the same; each rebuild
     restyles every key. Coalescing them took most of the style work out of the first frame.
+
+    Textual's footer cuts off the keys that do not fit, last first, whatever they are: at
+    80 columns the help, quit and back keys were gone. This one hides whole keys (a group
+    with its label) from the end until the rest fits, never ``KEEP``'s.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self._queued = False
         self._shown: tuple[object, ...] | None = None
+        self._widths: dict[int, int] = {}  # id(widget) -> cells, measured while shown
 
     def bindings_changed(self, screen: Screen[object]) -> None:
         # Footer's own handler, with the rebuild coalesced. ``_bindings_ready`` is Footer's
@@ -42,7 +54,49 @@ class KeyFooter(Footer):
         shown = self._keys_shown()
         if shown != self._shown:
             self._shown = shown
+            self._widths.clear()
             await self.recompose()
+            self.call_after_refresh(self._fit)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.call_after_refresh(self._fit)
+
+    def _width(self, widget: Widget) -> int | None:
+        """Cells ``widget`` takes, margins included (measured while it was shown)."""
+        width = self._widths.get(id(widget))
+        if width is None and widget.display and widget.outer_size.width:
+            margin = widget.styles.margin
+            width = self._widths[id(widget)] = widget.outer_size.width + margin.left + margin.right
+        return width
+
+    def _fit(self) -> None:
+        """Show the keys that fit, hiding whole ones from the end, never ``KEEP``'s."""
+        if not self.is_attached:
+            return
+        units: list[list[Widget]] = []
+        room = self.size.width
+        for child in self.children:
+            if child.has_class("-command-palette"):
+                room -= self._width(child) or 0
+            elif isinstance(child, FooterLabel) and units:
+                units[-1].append(child)  # a group's label goes with its keys
+            else:
+                units.append([child])
+        widths = [sum(self._width(w) or 0 for w in unit) for unit in units]
+        if any(self._width(w) is None for unit in units for w in unit):
+            return  # not laid out yet: fitted again after its first layout
+        show = [True] * len(units)
+        total = sum(widths)
+        for i in reversed(range(len(units))):
+            if total <= room:
+                break
+            if not any(getattr(w, "key", None) in KEEP for w in units[i]):
+                show[i] = False
+                total -= widths[i]
+        for unit, shown in zip(units, show):
+            for widget in unit:
+                if widget.display != shown:
+                    widget.display = shown
 
     def _keys_shown(self) -> tuple[object, ...]:
         """Everything of the active bindings that ``compose`` draws."""
