@@ -448,6 +448,100 @@ def test_sacred_heartbeat_and_metrics_rewritten_while_read(copy) -> None:  # typ
     live.close()
 
 
+def read_sacred(folder: Path) -> Run:
+    """One Sacred run folder read to its end by a fresh source."""
+    from tui.core.formats.sacred import SacredSource
+
+    source, store = SacredSource(folder.parent, folder.name, folder), RunStore()
+    while True:
+        batch = source.read()
+        if batch is not None:
+            store.apply(batch)
+        if not source.more:
+            break
+    source.close()
+    (run,) = store
+    return run
+
+
+def test_sacred_stamps_read_in_numpy_as_numpys_parser_reads_them() -> None:
+    import datetime as dt
+    import random
+
+    from tui.core.formats.sacred import stamp_seconds
+    from tui.core.records import times_column
+
+    def same(stamps: list[Any]) -> None:
+        expected = times_column(stamps, math.inf)
+        assert stamp_seconds(stamps).tobytes() == expected.tobytes(), stamps[:3]
+
+    shuffle = random.Random(13)
+    for _ in range(100):
+        start = dt.datetime(1, 1, 1) + dt.timedelta(seconds=shuffle.randrange(315_000_000_000))
+        moments = [start + dt.timedelta(microseconds=shuffle.randrange(10**13)) for _ in range(40)]
+        same([m.isoformat() for m in moments if m.microsecond])
+    same(
+        [
+            "2024-02-29T23:59:59.999999",
+            "1969-12-31T23:59:59.999999",
+            "1970-01-01T00:00:00.000001",
+            "2100-03-01T00:00:00.000000",
+        ]
+    )
+    # Anything else as times_column reads it: impossible dates, other widths and spellings.
+    for odd in (
+        "2023-02-29T00:00:00.000000",
+        "2026-13-01T00:00:00.000000",
+        "2026-01-01T24:00:00.000000",
+        "2026-01-01T09:00:00",  # isoformat() of a whole second
+        "2026-01-01 09:00:00.000000",
+        "2026-01-01T09:00:00.000000Z",
+        "0000-01-01T09:00:00.000000",
+    ):
+        same(["2026-01-01T09:00:00.000001", odd])
+    same(["2026-01-01T09:00:00.00000", "52026-01-01T09:00:00.000000"])  # widths that add up
+    same(["2026-01-01T09:00:00.000001", 1767258000.5, None])
+
+
+def test_sacred_metrics_the_typed_decoder_refuses_read_as_plain_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """NaN (bare, as json.dumps writes it), bools, nulls and texts: the plain path reads
+    them; numbers alone: both paths give the same run."""
+    from tui.core.formats import sacred
+
+    folder = tmp_path / "1"
+    folder.mkdir()
+    for name, text in (("run.json", '{"status": "COMPLETED"}'), ("config.json", "{}")):
+        (folder / name).write_text(text)
+    (folder / "cout.txt").write_text("")
+    stamps = [f"2026-01-01T09:00:{s:02d}.{s * 7:06d}" for s in range(6)]
+    documents = {
+        "numbers": {"loss": [0.5, 1, 2.5e-300, -0.0, 3, 4]},
+        "nan": {"loss": [0.5, math.nan, 1.0, math.inf, 2, 3]},
+        "bool": {"loss": [0.5, True, 1.0, 2, 3, 4]},
+        "null": {"loss": [0.5, None, 1.0, 2, 3, 4]},
+        "text": {"loss": [0.5, "x", 1.0, 2, 3, 4]},
+    }
+    for label, values in documents.items():
+        metrics = {
+            name: {"steps": list(range(6)), "timestamps": stamps, "values": column}
+            for name, column in values.items()
+        }
+        metrics["acc"] = {"steps": [0, 2, 4], "timestamps": stamps[:3], "values": [0.1, 0.2, 0.3]}
+        (folder / "metrics.json").write_text(json.dumps(metrics))
+        typed = read_sacred(folder)
+        with monkeypatch.context() as patched:
+            patched.setattr(sacred, "_metrics_of", lambda data: (None, None))
+            plain = read_sacred(folder)
+        assert typed.steps.tolist() == plain.steps.tolist(), label
+        assert typed.times.tolist() == plain.times.tolist(), label
+        for name in ("loss", "acc"):
+            assert list(typed.series[name].index) == list(plain.series[name].index), label
+            assert typed.series[name].array().tobytes() == plain.series[name].array().tobytes()
+        assert typed.times[0] == 1767258000.0 and typed.times[1] == 1767258001.000007, label
+
+
 # TensorBoard ------------------------------------------------------------------------------------
 def test_tensorboard_matches_event_accumulator_and_grows(tmp_path: Path) -> None:
     torch_tb = pytest.importorskip("torch.utils.tensorboard")

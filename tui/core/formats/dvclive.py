@@ -65,9 +65,12 @@ class DvcliveSource(Source):
         return [name for name, _, _ in files if name.endswith(".tsv")]
 
     def watched_files(self) -> list[Path]:
+        return self._watched(self._metric_files())
+
+    def _watched(self, metric_files: list[str]) -> list[Path]:
         base = self.directory / METRICS_DIR
         files = [self.directory / "params.yaml", self.directory / "metrics.json"]
-        files.extend(base / name for name in self._metric_files())
+        files.extend(base / name for name in metric_files)
         return files
 
     def close(self) -> None:
@@ -193,7 +196,8 @@ class DvcliveSource(Source):
         parts: list[list[dict[str, Any]] | Columns] = []
         replace = False
         remaining = budget
-        for name in self._metric_files():
+        listed = self._metric_files()  # once a read: its files' times are the run's mtime
+        for name in listed:
             tail = self._tails.get(name)
             if tail is None:
                 tail = self._tails[name] = FileTail(self.directory / METRICS_DIR / name, self.root)
@@ -248,7 +252,7 @@ class DvcliveSource(Source):
             meta=meta,
             bad_lines=tuple(bad),
             notes=tuple(sanitize(n, 300) for n in notes),
-            mtime=newest_mtime(self.watched_files()),
+            mtime=newest_mtime(self._watched(listed)),
             media=media,
         )
 

@@ -20,6 +20,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import numpy as np
 
 from tui.core.formats.base import READ_BUDGET, Adapter, Claim, Source, now, written_at
@@ -68,8 +69,34 @@ Columns = tuple[int, dict[str, tuple[np.ndarray | None, np.ndarray]], np.ndarray
 _NUMBERS = frozenset({int, float})
 
 
-def _numbers(values: list[Any]) -> np.ndarray | None:
-    """``values`` as float64 when every one is an int or a float (never a bool), else None."""
+class _Metric(msgspec.Struct):
+    """One metric of ``metrics.json`` whose steps and values are all numbers (ints read as
+    floats, as numpy would make them; a bool, a null or a text is refused)."""
+
+    steps: list[float]
+    values: list[float]
+    timestamps: list[str] = []
+
+
+_METRICS = msgspec.json.Decoder(dict[str, _Metric])
+"""Decodes the usual ``metrics.json`` with its numbers checked in C; anything else (Python's
+bare ``NaN``, a value that is not a number) is parsed as plain JSON and checked here."""
+
+_STAMP_WIDTH = 26
+"""Characters of Sacred's timestamps: ``datetime.isoformat()``, ``YYYY-MM-DDTHH:MM:SS.ffffff``."""
+
+_STAMP_DIGITS = np.array([i for i in range(_STAMP_WIDTH) if i not in (4, 7, 10, 13, 16, 19)])
+_STAMP_MARKS = np.frombuffer(b"--T::.", np.uint8)
+_DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+
+
+def _numbers(values: list[Any] | np.ndarray) -> np.ndarray | None:
+    """``values`` as float64 when every one is an int or a float (never a bool), else None.
+
+    An array is taken as it is (made from a list ``_METRICS`` checked).
+    """
+    if isinstance(values, np.ndarray):
+        return values
     if not set(map(type, values)) <= _NUMBERS:
         return None
     try:
@@ -78,13 +105,73 @@ def _numbers(values: list[Any]) -> np.ndarray | None:
         return None
 
 
-def bulk_records(points: list[tuple[str, list[Any], list[Any], list[Any]]]) -> Columns | None:
+def stamp_seconds(stamps: list[Any]) -> np.ndarray:
+    """Epoch seconds of Sacred's timestamps, as :func:`times_column` gives them (infinite
+    where there is none).
+
+    Every one in ``datetime.isoformat()``'s fixed width (the usual case) is computed in
+    numpy from its digits, the same microseconds as numpy's own parser; any other column
+    goes to ``times_column``.
+    """
+    count = len(stamps)
+    try:
+        text = "\n".join(stamps).encode("ascii")
+    except (TypeError, UnicodeEncodeError):
+        text = b""
+    if not count or len(text) != (_STAMP_WIDTH + 1) * count - 1:
+        return times_column(stamps, math.inf)
+    codes = np.frombuffer(text, np.uint8)
+    rows = np.lib.stride_tricks.as_strided(
+        codes, (count, _STAMP_WIDTH), (_STAMP_WIDTH + 1, 1), writeable=False
+    )
+    digits = rows[:, _STAMP_DIGITS] - np.uint8(ord("0"))
+    # One newline between each two (so each is exactly as wide), the marks where they go
+    # and digits elsewhere.
+    if (
+        not (codes[_STAMP_WIDTH :: _STAMP_WIDTH + 1] == ord("\n")).all()
+        or not (rows[:, [4, 7, 10, 13, 16, 19]] == _STAMP_MARKS).all()
+        or (digits > 9).any()
+    ):
+        return times_column(stamps, math.inf)
+    d = digits.astype(np.int64)
+    year = d[:, 0] * 1000 + d[:, 1] * 100 + d[:, 2] * 10 + d[:, 3]
+    month, day = d[:, 4] * 10 + d[:, 5], d[:, 6] * 10 + d[:, 7]
+    hour, minute, second = (
+        d[:, 8] * 10 + d[:, 9],
+        d[:, 10] * 10 + d[:, 11],
+        d[:, 12] * 10 + d[:, 13],
+    )
+    micros = d[:, 14:20] @ np.array([100000, 10000, 1000, 100, 10, 1])
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    month_days = _DAYS_IN_MONTH[np.clip(month, 0, 12)] + ((month == 2) & leap)
+    if not (
+        (year >= 1).all()
+        and ((month >= 1) & (month <= 12)).all()
+        and ((day >= 1) & (day <= month_days)).all()
+        and (hour <= 23).all()
+        and (minute <= 59).all()
+        and (second <= 59).all()
+    ):
+        return times_column(stamps, math.inf)
+    # Days since 1970-01-01 in the proleptic Gregorian calendar, years counted from March.
+    shifted = year - (month <= 2)
+    era = shifted // 400
+    of_era = shifted - era * 400
+    of_year = (153 * ((month + 9) % 12) + 2) // 5 + day - 1
+    days = era * 146097 + of_era * 365 + of_era // 4 - of_era // 100 + of_year - 719468
+    seconds = ((days * 24 + hour) * 60 + minute) * 60 + second
+    result: np.ndarray = (seconds * 1_000_000 + micros) / 1e6  # as times_column divides
+    return result
+
+
+def bulk_records(points: list[tuple[str, Any, Any, list[Any]]]) -> Columns | None:
     """New points ``(metric, steps, values, times)`` merged into records by step, as columns.
 
     The same records as merging point by point: sorted by step then time, one record per
     step holding each metric's point and the earliest time. ``None`` (the caller merges
     point by point) when a step is not a finite number, a value not a number, a metric logs
-    twice at one step, or a metric is named like the step or time key.
+    twice at one step, or a metric is named like the step or time key. Steps and values
+    are lists, or float64 arrays of numbers known to be numbers.
 
     Sacred logs each metric in step order, most often every metric at the same steps: then
     nothing is sorted. A metric out of order is sorted on its own, and metrics logged at
@@ -100,7 +187,7 @@ def bulk_records(points: list[tuple[str, list[Any], list[Any], list[Any]]]) -> C
             return None
         moment = np.full(len(step), math.inf)
         if raw_times:
-            moment[: len(raw_times)] = times_column(raw_times, math.inf)
+            moment[: len(raw_times)] = stamp_seconds(raw_times)
         if not (step[1:] > step[:-1]).all():
             order = np.lexsort((moment, step))
             step, value, moment = step[order], value[order], moment[order]
@@ -131,6 +218,19 @@ def bulk_records(points: list[tuple[str, list[Any], list[Any], list[Any]]]) -> C
     return len(step), columns, moment
 
 
+def _metrics_of(data: bytes) -> tuple[dict[str, dict[str, list[Any]]] | None, None]:
+    """``metrics.json`` through ``_METRICS`` as plain entries, or ``None`` (then parsed as
+    plain JSON)."""
+    try:
+        metrics = _METRICS.decode(data)
+    except msgspec.DecodeError:  # validation errors included
+        return None, None
+    return {
+        name: {"steps": m.steps, "values": m.values, "timestamps": m.timestamps}
+        for name, m in metrics.items()
+    }, None
+
+
 class SacredSource(Source):
     """One FileStorageObserver run folder."""
 
@@ -147,6 +247,7 @@ class SacredSource(Source):
         self._meta: dict[str, Any] | None = None
         self._retry: set[str] = set()
         self._noted: dict[str, tuple[int, int, int]] = {}
+        self._checked = False  # the metrics.json in _documents came through _METRICS
 
     def watched_files(self) -> list[Path]:
         return [self.directory / n for n in ("run.json", "metrics.json", "config.json", "cout.txt")]
@@ -171,7 +272,10 @@ class SacredSource(Source):
             if error is not None:
                 notes.append(error)
             return False
-        value, error = parse_json(data, name)
+        value, error = _metrics_of(data) if name == "metrics.json" else (None, None)
+        self._checked = value is not None
+        if value is None:
+            value, error = parse_json(data, name)
         if not isinstance(value, dict):
             # Sacred rewrites these files in place: try again at the next look.
             self._retry.add(name)
@@ -218,7 +322,15 @@ class SacredSource(Source):
                     )
                 )
             self._counts[name] = count
-        bulk = bulk_records(points)
+        if self._checked:  # numbers alone: made arrays without a look at each one
+            bulk = bulk_records(
+                [
+                    (name, np.array(steps, np.float64), np.array(values, np.float64), times)
+                    for name, steps, values, times in points
+                ]
+            )
+        else:
+            bulk = bulk_records(points)
         if bulk is not None:
             self._step = max(self._step, float(bulk[1]["step"][1].max()))
             return bulk, rewritten
