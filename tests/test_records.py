@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import datetime
 from unittest.mock import patch
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tui.core.records import MAX_METRICS, RecordBlock, RecordBuilder, parse_line, parse_time
@@ -396,6 +397,7 @@ _ANY_FLOAT = st.floats(allow_nan=True, allow_infinity=True)
         max_size=120,
     )
 )
+@settings(deadline=None)  # a hundred lines parsed one by one: slow on a busy machine
 def test_nan_and_infinity_tokens_keep_the_bulk_path_with_the_slow_paths_results(
     records: list[dict],
 ) -> None:
@@ -438,3 +440,82 @@ def test_text_that_spells_a_token_stays_text_beside_real_tokens(text: bytes) -> 
 def test_a_nat_time_string_is_not_a_time() -> None:
     lines = [b'{"step": %d, "_time": "NaT", "loss": 1}' % i for i in range(80)]
     assert block_of(lines).times.tolist() == [1000.0] * 80
+
+
+# Issue 15 (first paint): every way a chunk can be parsed gives the same block -------------
+_KEYS = ("step", "_step", "epoch", "loss", "acc", "a:b", "_time")
+_ISO = st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1, 1)).map(
+    lambda moment: moment.isoformat(timespec="microseconds")
+)
+_VALUE = st.one_of(
+    st.integers(-(10**6), 10**6).map(str),
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    st.sampled_from(["NaN", "Infinity", "-Infinity", "1e400", "-1E+400", "1" * 320]),
+    st.sampled_from(["true", "false", "null", '"text"', '"NaN"', "[1, 2]", '{"x": 1}']),
+    st.integers(0, 2**60).map(str),  # steps beyond 2**53
+)
+_TIME = st.one_of(_ISO, _ISO.map(lambda text: text + "Z")).map(lambda t: f'"{t}"') | st.floats(
+    0, 2e9
+).map(repr)
+_BAD = st.sampled_from([b"", b"   ", b"{", b"[1, 2]", b'"text"', b"not json", b'{"loss": nan}'])
+
+
+@st.composite
+def _line(draw: st.DrawFn) -> bytes:
+    """A JSON line as loggers write it, with what they get wrong now and then: keys left
+    out or written twice, values that are not numbers, or a line that is no record."""
+    if draw(st.integers(0, 19)) == 0:
+        return draw(_BAD)
+    keys = draw(st.lists(st.sampled_from(_KEYS), max_size=6))
+    parts = [f'"{k}": {draw(_TIME if k == "_time" else _VALUE)}' for k in keys]
+    return ("{" + ", ".join(parts) + "}").encode()
+
+
+# Most chunks all numbers, as real runs write them (the bulk decoder's case): the same keys
+# in every record, or some left out here and there.
+_NUMBERS = {
+    "loss": st.one_of(st.floats(), st.integers(-5, 5)),
+    "acc": st.floats(0, 1),
+    "epoch": st.one_of(st.integers(0, 99), st.floats()),
+    "_time": _ISO.map(lambda t: t + "Z"),
+}
+_NUMERIC_LINE = st.fixed_dictionaries({"step": st.integers(0, 10**6)}, optional=_NUMBERS).map(
+    _json_line
+)
+_NUMERIC_CHUNK = st.one_of(
+    st.lists(_NUMERIC_LINE, max_size=140),
+    st.sets(st.sampled_from(sorted(_NUMBERS))).flatmap(
+        lambda keys: st.lists(
+            st.fixed_dictionaries(
+                {"step": st.integers(0, 10**6), **{k: _NUMBERS[k] for k in sorted(keys)}}
+            ).map(_json_line),
+            min_size=64,  # BULK_MIN: the bulk decoder's turn
+            max_size=90,
+        )
+    ),
+)
+
+
+@given(
+    st.one_of(
+        st.lists(_line(), max_size=140),
+        _NUMERIC_CHUNK,
+        st.tuples(st.lists(_NUMERIC_LINE, min_size=64, max_size=100), _line()).map(
+            lambda both: [*both[0], both[1]]
+        ),
+    ),
+    st.integers(0, 10**6),
+)
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])  # chunks of 140 lines
+def test_a_chunk_parses_as_its_lines_one_by_one(lines: list[bytes], ordinal: int) -> None:
+    """Whether a chunk takes the bulk decoder, the grouped path or the per-record path
+    (large or small, numbers or not), its block, bad lines and notes are those of its
+    lines added one at a time."""
+    whole = RecordBuilder(ordinal, now=7.0)
+    whole.add_lines(lines, first_lineno=3)
+    single = RecordBuilder(ordinal, now=7.0)
+    for i, line in enumerate(lines):
+        single.add_lines([line], first_lineno=3 + i)
+    _assert_same_blocks(whole.build(), single.build())
+    assert whole.bad == single.bad and whole.ignored == single.ignored
+    assert whole.ordinal == single.ordinal

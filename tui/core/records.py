@@ -83,10 +83,15 @@ def _decoder(keys: tuple[str, ...], tokens: bool) -> tuple[_Decoder, tuple[str, 
     of its own (``_MISSING``), told apart from a logged NaN by its bits. With ``tokens``,
     a value may also be one of the quoted tokens ``quote_tokens`` makes (numpy turns them
     into floats). ``_time`` may be a string or a number.
+
+    Raises:
+        ValueError: more than ``MAX_METRICS`` keys, or a key msgspec cannot rename to.
     """
     found = _decoders.get((keys, tokens))
     if found is not None:
         return found
+    if len(keys) > MAX_METRICS or any(_UNSAFE_KEY.search(key) for key in keys):
+        raise ValueError("keys a typed decoder cannot hold")
     number: object = float | _TokenText if tokens else float
     fields: list[tuple[str, object, object]] = []
     rename = {}
@@ -278,10 +283,14 @@ def _as_float(value: float) -> float:
 
 def times_column(column: Sequence[object], now: float) -> np.ndarray:
     """Epoch seconds for a column of ``_time`` values (vectorised for ISO strings)."""
-    if set(map(type, column)) == {str}:
+    try:
+        text = "\n".join(column)  # type: ignore[arg-type]
+    except TypeError:  # a number, or no time: the careful per-value path below
+        text = None
+    if text is not None:
         # numpy parses naive ISO-8601 in C; "Z" (UTC) must go, and an explicit offset
         # (a warning in numpy) takes the careful per-value path below.
-        parts = "\n".join(column).replace("Z", "").split("\n")  # type: ignore[arg-type]
+        parts = text.replace("Z", "").split("\n")
         if len(parts) == len(column):
             with warnings.catch_warnings():
                 warnings.simplefilter("error")
@@ -407,12 +416,10 @@ class RecordBuilder:
         keys = tuple(sample)
         tokens = False
         for _ in range(8):  # each retry learns one more record shape, or quotes the tokens
-            if len(keys) > MAX_METRICS or any(_UNSAFE_KEY.search(key) for key in keys):
-                return False  # msgspec cannot rename to such keys; the slow path can
             try:
                 decoder, names = _decoder(keys, tokens)
             except (TypeError, ValueError):
-                return False
+                return False  # such keys msgspec cannot rename to; the slow path can
             try:
                 records = decoder.decode_lines(blob)
             except msgspec.ValidationError as exc:
@@ -466,43 +473,57 @@ class RecordBuilder:
     def _add_columns(
         self, records: list[Any], names: tuple[str, ...], keys: tuple[str, ...]
     ) -> int:
-        """Add decoded records column by column; returns the colons their JSON holds."""
+        """Add decoded records column by column; returns the colons their JSON holds.
+
+        The numbers go into numpy as one table in one call, and a column every record holds
+        (the usual case) stays a view of it: a few numpy calls per chunk rather than a few
+        per column, which is most of the cost of a first paint's small previews.
+        """
         n = len(records)
         if not n:
             return 0
         colons = 0
-        times = np.full(n, self.now)
-        columns: dict[str, np.ndarray] = {}
-        for name, key in zip(names, keys):
-            getter = attrgetter(name)
-            if key == TIME_KEY:
-                stamps = list(map(getter, records))
-                # The usual case, every record with an ISO time, joins at once; str() of a
-                # number or of None holds no colon.
-                try:
-                    text, missing = "".join(stamps), 0
-                except TypeError:
-                    text, missing = "".join(map(str, stamps)), stamps.count(None)
-                colons += n - missing + text.count(":")
-                if not missing:
-                    times[:] = times_column(stamps, self.now)
-                    continue
+        times: np.ndarray | None = None
+        numeric = [(name, key) for name, key in zip(names, keys) if key != TIME_KEY]
+        if len(numeric) < len(keys):
+            stamps = list(map(attrgetter(names[keys.index(TIME_KEY)]), records))
+            # The usual case, every record with an ISO time, joins at once; str() of a
+            # number or of None holds no colon.
+            try:
+                text, missing = "".join(stamps), 0
+            except TypeError:
+                text, missing = "".join(map(str, stamps)), stamps.count(None)
+            colons += n - missing + text.count(":")
+            if not missing:
+                times = times_column(stamps, self.now)
+            else:
+                times = np.full(n, self.now)
                 present = [i for i, v in enumerate(stamps) if v is not None]
                 if present:
                     where = np.asarray(present, dtype=np.int64)
                     times[where] = times_column([stamps[i] for i in present], self.now)
-                continue
-            # numpy reads the quoted tokens ("NaN", "-Infinity") as the floats they name.
-            columns[key] = np.fromiter(map(getter, records), np.float64, n)
         points: dict[str, tuple[np.ndarray | None, np.ndarray]] = {}
-        for key, column in columns.items():
-            present = column.view(np.uint64) != _MISSING_BITS
-            found = int(np.count_nonzero(present))
-            colons += (1 + key.count(":")) * found
-            if found == n:
-                points[key] = (None, column)
-            elif found:
-                points[key] = (np.flatnonzero(present), column[present])
+        if numeric:
+            width = len(numeric)
+            getter = attrgetter(*(name for name, _ in numeric))
+            rows = map(getter, records)
+            # numpy reads the quoted tokens ("NaN", "-Infinity") as the floats they name.
+            table = np.fromiter(
+                rows if width == 1 else chain.from_iterable(rows), np.float64, n * width
+            ).reshape(n, width)
+            absent = table.view(np.uint64) == _MISSING_BITS
+            if not absent.any():
+                colons += n * sum(1 + key.count(":") for _, key in numeric)
+                points = {key: (None, table[:, j]) for j, (_, key) in enumerate(numeric)}
+            else:
+                found = (n - np.count_nonzero(absent, axis=0)).tolist()
+                for j, (_, key) in enumerate(numeric):
+                    colons += (1 + key.count(":")) * found[j]
+                    if found[j] == n:
+                        points[key] = (None, table[:, j])
+                    elif found[j]:
+                        present = ~absent[:, j]
+                        points[key] = (np.flatnonzero(present), table[present, j])
         self.add_columns(n, points, times)
         return colons
 
@@ -530,31 +551,37 @@ class RecordBuilder:
         if not count:
             return
         base = self._count
-        steps = np.arange(self.ordinal, self.ordinal + count, dtype=np.float64)
         if times is None:
             times = np.full(count, self.now)
-        else:
+        elif not np.isfinite(times).all():
             times = np.where(np.isfinite(times), times, self.now)
-        given = np.zeros(count, dtype=bool)
         index = np.arange(base, base + count, dtype=np.int64)
+        steps: np.ndarray | None = None  # None: each record's position in its file
+        given: np.ndarray | None = None  # None: no record's x given yet
+        columns = dict(columns)
         for key in X_KEYS:  # the most preferred finite x value of each record wins
             found = columns.get(key)
             if found is None:
                 continue
             where, values = found
-            if where is None and not given.any() and np.isfinite(values).all():
+            if given is None and where is None and np.isfinite(values).all():
                 # Every record's x, the most preferred there is (a CSV's step column): no
-                # position needs choosing.
-                steps[:] = values
-                given[:] = True
-                columns = {**columns, key: (index[:0], values[:0])}
-                continue
+                # position needs choosing, and later x keys are metrics as they stand.
+                steps = values.astype(np.float64)
+                del columns[key]
+                break
+            if steps is None:
+                steps = np.arange(self.ordinal, self.ordinal + count, dtype=np.float64)
+            if given is None:
+                given = np.zeros(count, dtype=bool)
             rows = index - base if where is None else where
             gives = np.isfinite(values) & ~given[rows]
             if gives.any():
                 steps[rows[gives]] = values[gives]
                 given[rows[gives]] = True
-                columns = {**columns, key: (rows[~gives], values[~gives])}
+                columns[key] = (rows[~gives], values[~gives])
+        if steps is None:
+            steps = np.arange(self.ordinal, self.ordinal + count, dtype=np.float64)
         for key, (where, values) in columns.items():
             if not len(values):
                 continue
@@ -577,17 +604,19 @@ class RecordBuilder:
         n = len(records)
         steps = np.arange(self.ordinal, self.ordinal + n, dtype=np.float64)
         times = np.full(n, self.now)
-        groups: dict[tuple[str, ...], list[int]] | None = None
         schema = tuple(records[0])
         if not self._add_group(schema, None, records, base, steps, times, strict):
-            groups = defaultdict(list)
+            groups: dict[tuple[str, ...], list[int]] = defaultdict(list)
             for i, keys in enumerate(map(tuple, records)):
                 groups[keys].append(i)
+            slow: list[int] = []
             for keys, positions in groups.items():
                 members = [records[i] for i in positions]
                 if not self._add_group(keys, positions, members, base, steps, times, strict):
-                    for i, record in zip(positions, members):
-                        self._add_slow(base + i, record, steps, times, i)
+                    slow.extend(positions)
+            # In file order: a metric's objects (text, booleans) are listed as they came.
+            for i in sorted(slow):
+                self._add_slow(base + i, records[i], steps, times, i)
         self._steps.append(steps)
         self._times.append(times)
         self._count += n
@@ -636,12 +665,15 @@ class RecordBuilder:
         else:
             local = np.asarray(positions, dtype=np.int64)
             index = local + base
-        x_rank = len(X_KEYS)
-        x_at = -1
-        for j, key in enumerate(keys):
-            rank = X_KEYS.index(key) if key in X_KEYS else x_rank
-            if rank < x_rank and np.isfinite(table[:, j]).all():
-                x_rank, x_at = rank, j
+        x_at = min(
+            (j for j, key in enumerate(keys) if key in X_KEYS),
+            key=lambda j: X_KEYS.index(keys[j]),
+            default=-1,
+        )
+        if x_at >= 0 and not np.isfinite(table[:, x_at]).all():
+            # Where the preferred x is not finite, a record's step comes from another key
+            # or its position: record by record.
+            return False
         if x_at >= 0:
             steps[local] = table[:, x_at]
         if stamps is not None:
