@@ -435,6 +435,8 @@ class TrackApp(App[int]):
             gc.enable()
 
     def _broadcast(self, update: RunsUpdated) -> None:
+        if not self.is_running:  # shutting down: the screens' widgets are being removed
+            return
         for screen in self.screen_stack:
             if isinstance(screen, StoreScreen):
                 screen.runs_updated(update)
