@@ -131,6 +131,26 @@ def test_history_columns_of_mixed_entries() -> None:
     assert all(values.dtype == np.float64 for _, values in columns.values())
 
 
+def test_history_columns_read_the_token_texts_a_quoted_parse_left() -> None:
+    """The tokens stay texts in the parsed history; the columns read them as floats."""
+    data = json.dumps({"best_metric": math.nan, "log_history": HISTORY}).encode()
+    value, error, left = huggingface._parse_state(data, "trainer_state.json")
+    assert error is None and left and math.isnan(value["best_metric"])
+    assert value["log_history"][1]["grad_norm"] == "NaN"  # left for the columns
+    columns = history_columns(value["log_history"], tokens=True)
+    expected = history_columns(HISTORY)
+    assert columns is not None and expected is not None and list(columns) == list(expected)
+    for key, (where, values) in expected.items():
+        found = columns[key]
+        assert (found[0] is None) == (where is None), key
+        assert where is None or found[0].tolist() == where.tolist()
+        assert found[1].tobytes() == values.tobytes(), key
+    # Only the three tokens are numbers: any other text, or a list, refuses the columns.
+    for odd in ("nan", "inf", "1.5", "Infinity run", ["NaN"]):
+        assert history_columns([{"step": 1, "loss": odd}], tokens=True) is None, odd
+    assert history_columns([{"step": 1, "loss": "NaN"}]) is None  # a text, unless told
+
+
 def test_history_columns_refuse_what_only_records_can_take() -> None:
     entry = {"epoch": 0.5, "loss": 1.0, "step": 1}
     for odd in (
@@ -198,5 +218,6 @@ def test_columns_and_records_give_the_same_run(tmp_path: Path, monkeypatch) -> N
     bulk = read_run(folder)
     assert list(bulk.times) == [1.7e9 + s for s in (1, 2, 2, 3, 4, 4, 5)]
     assert points(bulk, "loss")[-1] == (5.0, 0.5)
-    monkeypatch.setattr(huggingface, "history_columns", lambda history: None)
+    # Without columns, the entries (their token texts made floats again) are records.
+    monkeypatch.setattr(huggingface, "history_columns", lambda history, tokens=False: None)
     assert repr(content(read_run(folder))) == repr(content(bulk))

@@ -100,6 +100,17 @@ def parse_state(data: bytes, name: str) -> tuple[Any, str | None]:
     all the same and are turned back into floats (the stdlib parser, four times slower,
     reads only what that cannot: a damaged file, a text holding those letters).
     """
+    value, error, left = _parse_state(data, name)
+    if left:
+        restore_tokens(value["log_history"])
+    return value, error
+
+
+def _parse_state(data: bytes, name: str) -> tuple[Any, str | None, bool]:
+    """``parse_state``, but the texts the tokens became are left in ``log_history``'s
+    entries when the third item is True: :func:`history_columns` reads them as numbers in
+    bulk, and ``restore_tokens`` turns them back only when the entries are taken as
+    records."""
     quoted = quote_tokens(data)
     if quoted is not None:
         try:
@@ -107,10 +118,17 @@ def parse_state(data: bytes, name: str) -> tuple[Any, str | None]:
         except orjson.JSONDecodeError:
             pass
         else:
+            history = value.get("log_history") if isinstance(value, dict) else None
+            if isinstance(history, list):
+                value["log_history"] = []
+                restore_tokens(value)
+                value["log_history"] = history
+                return value, None, True
             if isinstance(value, (dict, list)):
                 restore_tokens(value)
-                return value, None
-    return parse_json(data, name)
+                return value, None, False
+    value, error = parse_json(data, name)
+    return value, error, False
 
 
 def restore_tokens(value: dict[str, Any] | list[Any]) -> None:
@@ -160,7 +178,7 @@ def _grouped(
 
 
 def history_columns(
-    history: list[dict[str, Any]],
+    history: list[dict[str, Any]], tokens: bool = False
 ) -> dict[str, tuple[np.ndarray | None, np.ndarray]] | None:
     """``log_history`` as columns for :meth:`RecordBuilder.add_columns`.
 
@@ -170,7 +188,9 @@ def history_columns(
 
     ``None`` when an entry has no finite ``step``, or a ``_time``, or a value that is not
     a number (``null``, a bool, a text, a list): ``add_records`` then takes the entries as
-    they are, with the same results for what both can take.
+    they are, with the same results for what both can take. ``tokens``: the texts
+    ``NaN``, ``Infinity`` and ``-Infinity`` are the tokens ``quote_tokens`` quoted (see
+    ``_parse_state``), and read as the floats they stand for.
     """
     count = len(history)
     if not count:
@@ -184,7 +204,14 @@ def history_columns(
     for keys, where, rows in groups:
         width = len(keys)
         flat = list(chain.from_iterable(rows)) if width > 1 else rows
-        if not set(map(type, flat)) <= _NUMBERS:
+        kinds = set(map(type, flat))
+        if tokens and str in kinds:
+            try:
+                flat = list(map(_TOKEN_VALUES.get, flat, flat))
+            except TypeError:  # a list or an object among them: not numbers either
+                return None
+            kinds = set(map(type, flat))
+        if not kinds <= _NUMBERS:
             return None
         try:
             table = np.fromiter(flat, np.float64, len(flat)).reshape(len(rows), width)
@@ -285,15 +312,17 @@ class TrainerSource(Source):
         return changed
 
     # trainer_state.json ---------------------------------------------------------------------------
-    def _load_state(self, path: Path, notes: list[str]) -> dict[str, Any] | None:
+    def _load_state(self, path: Path, notes: list[str]) -> tuple[dict[str, Any], bool] | None:
+        """The state in ``path``, and whether its history still holds token texts (see
+        ``_parse_state``)."""
         data, error = read_small(path, self.root, STATE_LIMIT)
         if data is None:
             if error is not None:
                 notes.append(error)
             return None
-        value, error = parse_state(data, f"{path.parent.name}/{STATE}")
+        value, error, left = _parse_state(data, f"{path.parent.name}/{STATE}")
         if isinstance(value, dict) and isinstance(value.get("log_history"), list):
-            return value
+            return value, left
         # Rewritten in place by the Trainer: a half-written file is read again next time.
         self._retry = True
         current = stamp(path)
@@ -310,21 +339,21 @@ class TrainerSource(Source):
         if key == self._state_stamp and not self._retry:
             return False
         self._retry = False
-        best: tuple[float, int, Path, dict[str, Any]] | None = None
+        best: tuple[float, int, Path, tuple[dict[str, Any], bool]] | None = None
         for rank, (path, _) in enumerate(present):
-            state = self._load_state(path, notes)
-            if state is None:
+            loaded = self._load_state(path, notes)
+            if loaded is None:
                 continue
-            step = state.get("global_step")
+            step = loaded[0].get("global_step")
             order = (float(step) if is_number(step) else -1.0, -rank)
             if best is None or order > (best[0], best[1]):
-                best = (order[0], order[1], path, state)
+                best = (order[0], order[1], path, loaded)
         if self._retry:
             return False  # keep what we have until every candidate parses
         self._state_stamp = key
         if best is None:
             return False
-        _, _, path, state = best
+        _, _, path, (state, tokens) = best
         self._state_file = path
         self._state = state
         # The parsed entries are ours alone and never changed: kept as they are, not copied.
@@ -332,7 +361,9 @@ class TrainerSource(Source):
         if set(map(type, history)) - {dict}:
             history = [e for e in history if isinstance(e, dict)]
         self._history = history
-        self._columns = history_columns(history)
+        self._columns = history_columns(history, tokens)
+        if self._columns is None and tokens:
+            restore_tokens(state["log_history"])  # the entries are taken as records
         if self._columns is not None:
             self._last_step = float(self._columns["step"][1].max())
         else:
