@@ -16,6 +16,8 @@ from conftest import table_of
 from fake_engine import fake_app, loaded
 from textual.widgets import Static
 
+from tui.app.screens.runs import RunsScreen
+
 LAST = 1_790_000_000.0
 """Wall time of every run's last record."""
 
@@ -41,6 +43,10 @@ async def test_a_tick_that_changes_no_age_redraws_no_row(tmp_path: Path) -> None
     app = fake_app(tmp_path, clock=lambda: now[0])
     async with app.run_test(size=(160, 30)) as pilot:
         await loaded(pilot, 3)
+        screen = app.screen
+        assert isinstance(screen, RunsScreen)
+        while screen.resort_pending:  # the re-sort after loading redraws the cursor row
+            await pilot.pause(0.05)
         table = table_of(app)
         assert table.get_cell("run-0", "age").plain == "3d00h"
         drawn = table.rows_rendered

@@ -168,17 +168,17 @@ class SummaryCache:
         when the cache holds one for its current bytes, with its cached metadata when
         ``run.json`` is unchanged too; else the engine's usual preview."""
         source = engine.sources[key]
-        summary = self.summary(source)
+        known, meta = self._meta(source)
+        summary = self.summary(source, meta)
         if summary is None:
             batch = engine.preview(key, tail_bytes)
             return [batch] if batch is not None else []
-        known, meta = self._meta(source)
         if known:
             # Everything the table shows is here: the engine's preview can wait (settle).
             # The metadata was sanitized when it was read (read_meta) and is private to the
             # user since: not sanitized again, which is most of what reading run.json costs.
             self._unsettled.append(key)
-            return [dataclasses.replace(summary, meta=meta) if meta is not None else summary]
+            return [summary]
         # A preview of no records still brings run.json and the log's end, and tells the
         # engine that the full read, later, replaces what the first paint showed.
         envelope = engine.preview(key, 0)
@@ -206,8 +206,11 @@ class SummaryCache:
         """Whether the first paint of ``key`` came from the cache."""
         return key in self._usable
 
-    def summary(self, source: Source) -> Batch | None:
-        """A batch with the run's cached summary brought up to date, or ``None``."""
+    def summary(self, source: Source, meta: dict[str, Any] | None = None) -> Batch | None:
+        """A batch with the run's cached summary brought up to date, or ``None``.
+
+        ``meta``: metadata to send with it, as it is (the cache's own, already sanitized).
+        """
         entry = self._entries.get(source.key)
         if entry is None or not isinstance(source, NativeSource):
             return None
@@ -227,31 +230,42 @@ class SummaryCache:
             ):
                 self._forget(source.key)
                 return None
-            grown = os.pread(fd, info.st_size - entry.size, entry.size)
+            grown = (
+                os.pread(fd, info.st_size - entry.size, entry.size)
+                if info.st_size > entry.size
+                else b""
+            )
         except OSError:
             return None
         finally:
             os.close(fd)
         history = _history(entry)
-        builder = RecordBuilder(entry.records, written_at(path))
+        bad: tuple[tuple[str, int, str], ...] = ()
         end = grown.rfind(b"\n")
         if end >= 0:  # complete lines only: the full read takes an unfinished one
+            builder = RecordBuilder(entry.records, written_at(path))
             builder.add_lines(grown[:end].split(b"\n"), entry.lines + 1)
-        block = builder.build()
-        if block is not None:
-            store = RunStore()
-            store.apply(Batch(source.key, history=history))
-            store.apply(Batch(source.key, history=History.of([block])))
-            run = store.runs[source.key]
-            history = History(
-                run.steps, run.times, run.series, run.objects, tuple(run.health.notes)
-            )
+            block = builder.build()
+            bad = tuple((METRICS, n, reason) for n, reason in builder.bad)
+            if block is not None:
+                store = RunStore()
+                store.apply(Batch(source.key, history=history))
+                store.apply(Batch(source.key, history=History.of([block])))
+                run = store.runs[source.key]
+                history = History(
+                    run.steps, run.times, run.series, run.objects, tuple(run.health.notes)
+                )
         self._usable.add(source.key)
-        return source.batch(
+        # Made here rather than by source.batch: that would sanitize the metadata again.
+        return Batch(
+            key=source.key,
+            format=source.format,
+            path=source.path,
             history=history,
             partial=True,
-            bad_lines=tuple((METRICS, n, reason) for n, reason in builder.bad),
+            bad_lines=bad,
             mtime=info.st_mtime,
+            meta=meta,
         )
 
     def _meta(self, source: Source) -> tuple[bool, dict[str, Any] | None]:

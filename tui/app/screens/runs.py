@@ -155,9 +155,15 @@ class RunsScreen(StoreScreen):
         return self.query_one(RunTable)
 
     @property
+    def resort_pending(self) -> bool:
+        """A re-sort is scheduled: the table's order may change within ``RESORT_DELAY``."""
+        return self._resort_pending
+
+    @property
     def filling(self) -> bool:
         """The table is still making the cells of rows below the first screenful."""
-        return self.table.filling
+        table = self.query_one_optional(RunTable)  # gone while the app quits
+        return table is not None and table.filling
 
     @property
     def strip(self) -> ChartStrip:
