@@ -11,6 +11,7 @@ runs (median of ``--repeat``):
 - a walk of ROOT for new runs (every ``walk_interval`` in polling mode);
 - the Slurm look: job ids from run.json (stat-only once read) and the one squeue call for
   every job, when squeue answers here (the real command against the real controller);
+- the evidence gathering that stats every run file, and one at rest (no run changed);
 - the stat latency a network filesystem adds, as a projection: stat calls x ``--rtt-ms``
   (an NFS GETATTR that misses the attribute cache costs one round trip).
 
@@ -37,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from tui.core.engine import POLL_SHARE, Engine, filesystem_type
-from tui.core.evidence import EvidenceGatherer
+from tui.core.evidence import FULL_SECONDS, SCAN_SECONDS, EvidenceGatherer
 from tui.core.openfiles import SCAN_INTERVAL
 from tui.core.slurm import SlurmClient, SlurmTracker, run_command
 
@@ -192,8 +193,16 @@ def main() -> None:
         gather_wall, gather_cpu, gather_stats = timed(args.repeat, lambda: gatherer.gather(files))
         print(
             f"evidence:    {gather_wall * 1000:7.1f} ms wall {gather_cpu * 1000:7.1f} ms CPU"
-            f"  {gather_stats:5d} stats (open-file scan, audit log, job ids, Slurm;"
-            f" every {SCAN_INTERVAL:g} s or more)"
+            f"  {gather_stats:5d} stats (every file, open-file scan, audit log, job ids,"
+            f" Slurm: the first gathering and one every {FULL_SECONDS:g} s or more)"
+        )
+        rest_wall, rest_cpu, rest_stats = timed(
+            args.repeat, lambda: gatherer.gather(files, frozenset())
+        )
+        print(
+            f"at rest:     {rest_wall * 1000:7.1f} ms wall {rest_cpu * 1000:7.1f} ms CPU"
+            f"  {rest_stats:5d} stats (no run changed: writers found before re-checked, Slurm;"
+            f" every {SCAN_INTERVAL:g} s or more, the processes every {SCAN_SECONDS:g} s)"
         )
         for rtt in args.rtt_ms:
             print(

@@ -41,8 +41,11 @@ FULL_SECONDS = 300.0
 
 # While no run changes and every writer found still holds its file, the processes are
 # looked through again at least this often (a process that opened a run file and has not
-# written to it yet is found by then). A run that changed is looked for at once.
+# written to it yet is found by then), and no more than REST_SHARE of a core allows (a box
+# where other processes hold thousands of descriptors: another tracktui, a TensorBoard).
+# A run that changed is looked for at once.
 SCAN_SECONDS = 30.0
+REST_SHARE = 0.0005
 
 
 def _normal(path: str | Path) -> str:
@@ -146,8 +149,8 @@ class EvidenceGatherer:
 
         The processes are looked through (every descriptor of every process of ours) when
         a run changed or its files did, when a writer found before let go of its file, and
-        ``SCAN_SECONDS`` after the last look; otherwise the writers found before are
-        checked one by one and kept.
+        ``SCAN_SECONDS`` after the last look (or longer, for ``REST_SHARE``); otherwise the
+        writers found before are checked one by one and kept.
         """
         cpu = time.thread_time()
         now = self.clock()
@@ -189,7 +192,7 @@ class EvidenceGatherer:
             and last is not None
             and scanned is not None
             and scanned[0] is index
-            and now < scanned[1] + SCAN_SECONDS
+            and now < scanned[1] + max(SCAN_SECONDS, last.cpu_seconds / REST_SHARE)
             and self.scanner.holds(last, index)
         ):
             return last
