@@ -129,6 +129,32 @@ def sanitize_tree(value: object, depth: int = 0) -> object:
     return value
 
 
+def _clean(texts: list[Any], limit: int) -> bool:
+    """Whether :func:`sanitize` would leave every one of ``texts`` as it is: all strings of
+    printable ASCII, none longer than ``limit`` (one regex over them all, not one each)."""
+    try:
+        joined = "".join(texts)
+    except TypeError:  # not all strings
+        return False
+    return _FAST_SAFE.fullmatch(joined) is not None and max(map(len, texts), default=0) <= limit
+
+
+_LEAVES = frozenset({int, float, bool, type(None)})
+_PLAIN = _LEAVES | {str}
+
+
 def sanitize_dict(value: Mapping[Any, Any], depth: int = 0) -> dict[str, Any]:
-    """:func:`sanitize_tree` for a mapping, typed as what it returns: string keys."""
-    return {sanitize(str(k), 200): sanitize_tree(v, depth + 1) for k, v in value.items()}
+    """:func:`sanitize_tree` for a mapping, typed as what it returns: string keys.
+
+    Metadata is mostly plain already (a thousand runs' run.json at the first paint): its
+    keys, and its text values, are checked at once, and pass unchanged when all are plain.
+    """
+    if depth >= 32:  # values here are at the cap: sanitize_tree cuts them
+        return {sanitize(str(k), 200): sanitize_tree(v, depth + 1) for k, v in value.items()}
+    keys = list(value)
+    if not _clean(keys, 200):
+        keys = [sanitize(str(k), 200) for k in keys]
+    items = list(value.values())
+    texts = [v for v in items if type(v) is str]
+    plain = _PLAIN if _clean(texts, MAX_TEXT) else _LEAVES
+    return {k: v if type(v) in plain else sanitize_tree(v, depth + 1) for k, v in zip(keys, items)}

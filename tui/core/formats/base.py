@@ -171,7 +171,7 @@ def now() -> float:
     return time.time()
 
 
-def written_at(path: Path) -> float:
+def written_at(path: Path, info: os.stat_result | None = None) -> float:
     """The time stamped on records read from ``path`` that carry no ``_time`` of their own.
 
     Every line just read was written at or before the file's modification time, and the
@@ -179,8 +179,11 @@ def written_at(path: Path) -> float:
     appended, and a three-day-old file reads as three days old, never as "now" (DESIGN.md
     §5: times come from the data, not from reading it). Never later than the clock (a
     network filesystem's clock may run ahead); the clock when the file cannot be stat'ed.
+    ``info``: the file's status as the reader took it when it read (no second look).
     """
     clock = now()
+    if info is not None:
+        return min(clock, info.st_mtime)
     try:
         return min(clock, os.stat(path).st_mtime)
     except OSError:

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from tui.core.formats.base import READ_BUDGET, Adapter, Claim, Source, written_at
-from tui.core.formats.files import Stamp, newest_mtime, read_small, relative, stamp
+from tui.core.formats.files import Stamp, newest_mtime, read_small, relative
 from tui.core.records import RecordBuilder
 from tui.core.rundir import METRICS, OUTPUT, RUN_JSON
 from tui.core.sanitize import decode, sanitize, sanitize_dict
@@ -42,28 +42,31 @@ def log_lines(lines: list[bytes]) -> tuple[str, ...]:
     return tuple(decode(line.rstrip(b"\r"), 2000) for line in lines)
 
 
-def tail_preview(path: Path, root: Path, tail_bytes: int) -> tuple[list[bytes], int]:
-    """The complete lines in the last ``tail_bytes`` of a file, and the file size."""
+def tail_preview(
+    path: Path, root: Path, tail_bytes: int
+) -> tuple[list[bytes], os.stat_result | None]:
+    """The complete lines in the last ``tail_bytes`` of a file, and the file's status as it
+    was read (``None`` when it could not be opened: missing, or not a regular file)."""
     try:
         fd = open_regular(path, root)
     except (FileNotFoundError, UnsafeFile, OSError):
-        return [], 0
+        return [], None
     try:
-        size = os.fstat(fd).st_size
-        start = max(0, size - tail_bytes)
-        data = os.pread(fd, size - start, start)
+        info = os.fstat(fd)
+        start = max(0, info.st_size - tail_bytes)
+        data = os.pread(fd, info.st_size - start, start) if tail_bytes else b""
     finally:
         os.close(fd)
     end = data.rfind(b"\n")
     if end < 0:
-        return [], size
+        return [], info
     data = data[: end + 1]
     if start > 0:
         first = data.find(b"\n")
         data = data[first + 1 :]
     lines = data.split(b"\n")
     lines.pop()
-    return lines, size
+    return lines, info
 
 
 class NativeSource(Source):
@@ -83,6 +86,7 @@ class NativeSource(Source):
         self._meta_stamp: Stamp | None = None
         self._media_stamp: float | None = None
         self._meta_error: str | None = None
+        self._meta_mtime: float | None = None  # run.json's, as _read_meta last saw it
 
     def watched_files(self) -> list[Path]:
         return [self.metrics_path, self.meta_path, self.log_path]
@@ -93,8 +97,14 @@ class NativeSource(Source):
 
     def _read_meta(self, notes: list[str]) -> dict[str, Any] | None:
         path = self.meta_path
-        current = stamp(path)
-        if current is None or current == self._meta_stamp:
+        try:
+            info = os.stat(path)
+        except OSError:
+            self._meta_mtime = None
+            return None
+        self._meta_mtime = info.st_mtime
+        current = (info.st_ino, info.st_size, info.st_mtime_ns)  # files.stamp, from this look
+        if current == self._meta_stamp:
             return None
         meta, error = read_meta(path, self.root)
         if error is not None:
@@ -165,12 +175,18 @@ class NativeSource(Source):
         notes: list[str] = []
         meta = self._read_meta(notes)
         self._meta_stamp = None  # the full read must deliver the metadata again
-        lines, size = tail_preview(self.metrics_path, self.root, tail_bytes)
+        lines, info = tail_preview(self.metrics_path, self.root, tail_bytes)
+        size = info.st_size if info is not None else 0
         average = (tail_bytes / len(lines)) if lines else 1.0
         ordinal = max(0, int(size / average) - len(lines)) if size > tail_bytes else 0
-        builder = RecordBuilder(ordinal, written_at(self.metrics_path))
+        builder = RecordBuilder(ordinal, written_at(self.metrics_path, info))
         builder.add_lines(lines)
-        log, _ = tail_preview(self.log_path, self.root, LOG_PREVIEW)
+        log, log_info = tail_preview(self.log_path, self.root, LOG_PREVIEW)
+        # The newest of the watched files' times, from the looks just taken: a thousand
+        # runs' first paint would stat each file once more.
+        times = [i.st_mtime for i in (info, log_info) if i is not None]
+        if self._meta_mtime is not None:
+            times.append(self._meta_mtime)
         return self.batch(
             records=builder.build(),
             replace=True,
@@ -178,7 +194,7 @@ class NativeSource(Source):
             head=size <= tail_bytes,
             meta=meta,
             log=log_lines(log),
-            mtime=newest_mtime(self.watched_files()),
+            mtime=max(times, default=None),
         )
 
 

@@ -74,16 +74,27 @@ class ValohaiSource(Source):
     def close(self) -> None:
         self.tail.close()
 
-    def _batch(self, chunk: Lines, builder: RecordBuilder, **fields: object) -> Batch:
+    def _batch(
+        self,
+        chunk: Lines,
+        builder: RecordBuilder,
+        info: os.stat_result | None = None,
+        **fields: object,
+    ) -> Batch:
+        """The batch of ``chunk``; ``info``: the file's status when it was read, if taken."""
         records, numbers, log = split_log(chunk.lines, chunk.first_lineno)
         builder.add_lines(records, linenos=numbers)
         self.ordinal = builder.ordinal
         name = self.file.name
         bad = [(name, n, r) for n, r in builder.bad] + [(name, n, r) for n, r in chunk.skipped]
-        try:
-            mtime: float | None = os.stat(self.file).st_mtime
-        except OSError:
-            mtime = None
+        mtime: float | None = None
+        if info is not None:
+            mtime = info.st_mtime
+        else:
+            try:
+                mtime = os.stat(self.file).st_mtime
+            except OSError:
+                pass
         return self.batch(
             records=builder.build(),
             log=log_lines(log),
@@ -102,14 +113,15 @@ class ValohaiSource(Source):
         return self._batch(chunk, RecordBuilder(self.ordinal, written_at(self.file)), meta=meta)
 
     def preview(self, tail_bytes: int = 65536) -> Batch | None:
-        lines, size = tail_preview(self.file, self.root, tail_bytes)
+        lines, info = tail_preview(self.file, self.root, tail_bytes)
         chunk = Lines(first_lineno=1)
         chunk.add(lines)
         return self._batch(
             chunk,
-            RecordBuilder(0, written_at(self.file)),
+            RecordBuilder(0, written_at(self.file, info)),
+            info,
             replace=True,
-            partial=size > tail_bytes,
+            partial=info is not None and info.st_size > tail_bytes,
             meta={"name": self.file.stem},
         )
 
