@@ -9,9 +9,13 @@ the library is slow to write that much), then times, median of ``--repeat`` read
   ``EventAccumulator``; for W&B, wandb's generated protobuf classes (``Record``, upb) over
   the same LevelDB framing plus ``json.loads`` of each value (wandb ships no Python reader
   of its own any more: its readers are Go); pandas for DVCLive's TSV files and Keras CSV;
-  ``json.load`` for Sacred's ``metrics.json`` and the Trainer's ``trainer_state.json``.
+  ``json.load`` for Sacred's ``metrics.json`` and the Trainer's ``trainer_state.json``
+  (twice: as is, and with a ``grad_norm`` that is NaN every fourth step, which
+  ``json.dumps`` spells as a bare ``NaN``).
 
 Figures are seconds per 1,000,000 points (a point is one value of one metric at one step).
+Ours and theirs are timed in turn within each repeat, so a shared machine's changing load
+weighs on both alike; compare ratios, and run it more than once.
 
     python benchmarks/formats.py [--points 200000] [--repeat 3] [--formats csv,tsv]
 
@@ -288,7 +292,7 @@ def main() -> None:
             t * scale for t in timed([lambda ours=ours: read_ours(ours), theirs], options.repeat)
         )
         note = "" if count >= points * 0.9 else f"  (read {count:,} points)"
-        print(f"{name:<24}{mine:>8.2f}  {reader:<24}{other:>8.2f}{other / mine:>7.1f}x{note}")
+        print(f"{name:<24}{mine:>8.3f}  {reader:<24}{other:>8.3f}{other / mine:>7.2f}x{note}")
 
 
 if __name__ == "__main__":
