@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from tui.core.records import MAX_METRICS, RecordBlock, RecordBuilder, parse_line, parse_time
 from tui.core.shapes import Bar, Line, Matrix, Table, as_matrix
 from tui.core.store import Batch, RunStore
+from tui.core.tail import Lines
 
 
 def build(lines: list[bytes]) -> tuple[RunStore, RecordBuilder]:
@@ -513,9 +514,15 @@ def test_a_chunk_parses_as_its_lines_one_by_one(lines: list[bytes], ordinal: int
     lines added one at a time."""
     whole = RecordBuilder(ordinal, now=7.0)
     whole.add_lines(lines, first_lineno=3)
+    read = RecordBuilder(ordinal, now=7.0)  # as a file's reader hands it over: one buffer
+    chunk = Lines(first_lineno=3)
+    chunk.add_blob(b"".join(line + b"\n" for line in lines), len(lines))
+    read.add_chunk(chunk)
     single = RecordBuilder(ordinal, now=7.0)
     for i, line in enumerate(lines):
         single.add_lines([line], first_lineno=3 + i)
-    _assert_same_blocks(whole.build(), single.build())
-    assert whole.bad == single.bad and whole.ignored == single.ignored
-    assert whole.ordinal == single.ordinal
+    expected = single.build()
+    for builder in (whole, read):
+        _assert_same_blocks(builder.build(), expected)
+        assert builder.bad == single.bad and builder.ignored == single.ignored
+        assert builder.ordinal == single.ordinal

@@ -264,13 +264,17 @@ def parse_time(value: object) -> float | None:
     return None
 
 
-def _count_colons(blob: bytes) -> int:
-    """``blob.count(b":")``, vectorised by numpy in slices (five times faster on MBs)."""
-    if len(blob) < 65536:
-        return blob.count(b":")
+def count_byte(blob: bytes, byte: bytes) -> int:
+    """``blob.count(byte)`` for one byte, vectorised by numpy in slices past a few KiB: a
+    preview's 8 KiB twice as fast, MBs five times (``bytes.count`` goes byte by byte)."""
+    if len(blob) < 4096:
+        return blob.count(byte)
     data = np.frombuffer(blob, dtype=np.uint8)
+    value = ord(byte)
     step = 1 << 20
-    return sum(int(np.count_nonzero(data[i : i + step] == 58)) for i in range(0, len(data), step))
+    return sum(
+        int(np.count_nonzero(data[i : i + step] == value)) for i in range(0, len(data), step)
+    )
 
 
 def _as_float(value: float) -> float:
@@ -385,7 +389,7 @@ class RecordBuilder:
                     self._check_duplicates(line, number(i))
                 records.append(record)
         else:
-            if _count_colons(blob) != sum(map(_colons, records)):
+            if count_byte(blob, b":") != sum(map(_colons, records)):
                 for i, (line, record) in enumerate(zip(lines, records)):
                     if line.count(b":") != _colons(record):
                         self._check_duplicates(line, number(i))
@@ -407,7 +411,8 @@ class RecordBuilder:
 
         ``number`` gives the file line number of line ``i`` of ``blob``.
         """
-        first = blob[: blob.find(b"\n")] if b"\n" in blob[:1_000_000] else blob
+        end = blob.find(b"\n", 0, 1_000_000)
+        first = blob[:end] if end >= 0 else blob
         if not first.strip():
             return False
         sample, _ = parse_line(first)
@@ -444,7 +449,7 @@ class RecordBuilder:
             break
         else:
             return False
-        if self._add_columns(records, names, keys) != _count_colons(blob):
+        if self._add_columns(records, names, keys) != count_byte(blob, b":"):
             self._find_duplicates(blob, number)
         return True
 

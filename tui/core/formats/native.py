@@ -10,11 +10,11 @@ import orjson
 
 from tui.core.formats.base import READ_BUDGET, Adapter, Claim, Source, written_at
 from tui.core.formats.files import Stamp, newest_mtime, read_small, relative
-from tui.core.records import RecordBuilder
+from tui.core.records import RecordBuilder, count_byte
 from tui.core.rundir import METRICS, OUTPUT, RUN_JSON
 from tui.core.sanitize import decode, sanitize, sanitize_dict
 from tui.core.store import Batch
-from tui.core.tail import FileTail, UnsafeFile, open_regular
+from tui.core.tail import FileTail, Lines, UnsafeFile, open_regular
 
 MEDIA = "media"
 META_LIMIT = 1024 * 1024
@@ -42,15 +42,14 @@ def log_lines(lines: list[bytes]) -> tuple[str, ...]:
     return tuple(decode(line.rstrip(b"\r"), 2000) for line in lines)
 
 
-def tail_preview(
-    path: Path, root: Path, tail_bytes: int
-) -> tuple[list[bytes], os.stat_result | None]:
-    """The complete lines in the last ``tail_bytes`` of a file, and the file's status as it
-    was read (``None`` when it could not be opened: missing, or not a regular file)."""
+def tail_blob(path: Path, root: Path, tail_bytes: int) -> tuple[bytes, os.stat_result | None]:
+    """The complete lines in the last ``tail_bytes`` of a file, as one newline-terminated
+    buffer, and the file's status as it was read (``None`` when it could not be opened:
+    missing, or not a regular file)."""
     try:
         fd = open_regular(path, root)
     except (FileNotFoundError, UnsafeFile, OSError):
-        return [], None
+        return b"", None
     try:
         info = os.fstat(fd)
         start = max(0, info.st_size - tail_bytes)
@@ -59,12 +58,17 @@ def tail_preview(
         os.close(fd)
     end = data.rfind(b"\n")
     if end < 0:
-        return [], info
-    data = data[: end + 1]
-    if start > 0:
-        first = data.find(b"\n")
-        data = data[first + 1 :]
-    lines = data.split(b"\n")
+        return b"", info
+    first = data.find(b"\n") + 1 if start > 0 else 0  # a line cut by the window's start
+    return data[first : end + 1], info
+
+
+def tail_preview(
+    path: Path, root: Path, tail_bytes: int
+) -> tuple[list[bytes], os.stat_result | None]:
+    """:func:`tail_blob`'s lines, split."""
+    blob, info = tail_blob(path, root, tail_bytes)
+    lines = blob.split(b"\n")
     lines.pop()
     return lines, info
 
@@ -175,12 +179,14 @@ class NativeSource(Source):
         notes: list[str] = []
         meta = self._read_meta(notes)
         self._meta_stamp = None  # the full read must deliver the metadata again
-        lines, info = tail_preview(self.metrics_path, self.root, tail_bytes)
+        blob, info = tail_blob(self.metrics_path, self.root, tail_bytes)
         size = info.st_size if info is not None else 0
-        average = (tail_bytes / len(lines)) if lines else 1.0
-        ordinal = max(0, int(size / average) - len(lines)) if size > tail_bytes else 0
+        chunk = Lines()  # split only if the bulk decoder cannot take it whole
+        chunk.add_blob(blob, count_byte(blob, b"\n"))
+        average = (tail_bytes / chunk.count) if chunk.count else 1.0
+        ordinal = max(0, int(size / average) - chunk.count) if size > tail_bytes else 0
         builder = RecordBuilder(ordinal, written_at(self.metrics_path, info))
-        builder.add_lines(lines)
+        builder.add_chunk(chunk)
         log, log_info = tail_preview(self.log_path, self.root, LOG_PREVIEW)
         # The newest of the watched files' times, from the looks just taken: a thousand
         # runs' first paint would stat each file once more.
