@@ -706,7 +706,8 @@ class Engine:
         if not watched or root is None:
             return None
         if (_kernel_device(root[0]), root[1]) not in watched:
-            # Identities differ on this filesystem (btrfs, overlay): cannot tell, now or later.
+            # Identities differ (btrfs, overlay, a ROOT that is a symbolic link): cannot tell,
+            # now or later.
             self._all_watched = seen
             return None
         prefix = str(self.root).rstrip("/") + "/"
