@@ -165,19 +165,20 @@ def _line_ends(chunk: bytes) -> tuple[int, bool]:
     # Block by block through small buffers: temporaries the size of the chunk would be fresh
     # memory on every read, and their page faults cost more than the scan.
     codes = np.frombuffer(chunk, np.uint8)
-    newlines, returned, followed = (np.empty(_BULK, np.bool_) for _ in range(3))
+    newlines, returned = np.empty(_BULK, np.bool_), np.empty(_BULK, np.bool_)
     count, lone = 0, False
     for start in range(0, len(codes), _BULK):
         block = codes[start : start + _BULK]
-        ends = newlines[: len(block)]
-        count += int(np.count_nonzero(np.equal(block, 10, out=ends)))
+        ends = np.equal(block, 10, out=newlines[: len(block)])
+        count += int(np.count_nonzero(ends))
         if returns and not lone:
-            # A return whose next byte is no newline; the last byte is a newline, so the
-            # bytes after the block's returns are all there (one fewer in the last block).
-            after = codes[start + 1 : start + 1 + _BULK]
-            here = np.equal(block[: len(after)], 13, out=returned[: len(after)])
-            there = np.equal(after, 10, out=followed[: len(after)])
-            lone = bool(np.greater(here, there, out=here).any())
+            # A return whose next byte is no newline: within the block, the newlines just
+            # found tell; the block's last byte is followed by the next block's first (the
+            # chunk's own last byte is a newline, so there always is one after a return).
+            here = np.equal(block, 13, out=returned[: len(block)])
+            lone = bool(np.greater(here[:-1], ends[1:], out=here[:-1]).any())
+            if not lone and here[-1]:
+                lone = bool(codes[start + len(block)] != 10)
     return count, lone
 
 
