@@ -386,9 +386,8 @@ class TrackApp(App[int]):
         changed |= self._evaluate(None if gpu_rules else sorted(changed), self.clock())
         if changed:
             self._broadcast(RunsUpdated(statuses=frozenset(changed)))
-        for screen in self.screen_stack:
-            if isinstance(screen, StoreScreen):
-                screen.telemetry_updated()
+        for screen in self._store_screens():
+            screen.telemetry_updated()
 
     # Applying batches (main thread) -----------------------------------------------------
     @on(BatchesRead)
@@ -434,13 +433,17 @@ class TrackApp(App[int]):
             gc.freeze()
             gc.enable()
 
+    def _store_screens(self) -> list[StoreScreen]:
+        """The open screens that show runs; none once the app is shutting down (their
+        widgets are being removed while read batches and samples still arrive)."""
+        if not self.is_running:
+            return []
+        return [screen for screen in self.screen_stack if isinstance(screen, StoreScreen)]
+
     def _broadcast(self, update: RunsUpdated) -> None:
-        if not self.is_running:  # shutting down: the screens' widgets are being removed
-            return
-        for screen in self.screen_stack:
-            if isinstance(screen, StoreScreen):
-                screen.runs_updated(update)
-                screen.refresh_kill_ready()  # statuses decide what the kill keys can act on
+        for screen in self._store_screens():
+            screen.runs_updated(update)
+            screen.refresh_kill_ready()  # statuses decide what the kill keys can act on
 
     def refresh_statuses(self) -> None:
         """Re-derive time-dependent statuses (stalled, crashed) and time-based rules, and
