@@ -268,6 +268,8 @@ class RunsScreen(StoreScreen):
     def _flush_cells(self) -> None:
         """Redraw the cells of runs that changed since the last flush."""
         self._flush_timer = None
+        if not self.app.is_running:
+            return  # a timer that fired while the app quits: the table may be gone
         self._flushed_at = time.monotonic()
         keys, self._pending = self._pending, set()
         self.table.update_runs(self.runs_of(keys))

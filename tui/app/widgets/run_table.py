@@ -220,19 +220,20 @@ class RunTable(ScrollView, can_focus=True):
             self.shown = keys
             self._index = {key: i for i, key in enumerate(keys)}
         view_end = int(self.scroll_y) + max(self.size.height, VIEW_ROWS)
-        made = False
+        made: list[list[Text]] = []
         for index, run in enumerate(runs):
             if run.key in self._cells:
                 continue
             if index <= view_end:
-                self._cells[run.key] = self._row_cells(run)
+                cells = self._cells[run.key] = self._row_cells(run)
                 self._unmade.pop(run.key, None)
-                made = True
+                made.append(cells)
             else:
                 self._unmade[run.key] = run
-        if made:
+        if made and not self._unmade:
             self._measure()
-        else:
+        else:  # rows without cells yet may hold a column's widest: widths only grow
+            self._grow(made)
             self._resize()
         self._fill()
         self._restore_cursor(current)
