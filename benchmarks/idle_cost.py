@@ -51,7 +51,7 @@ def cpu(repeat: int, action: Callable[[], object]) -> float:
 
 def sliced(engine: Engine) -> tuple[int, float, float]:
     """A walk of ROOT in safety-net slices: how many, their total and largest CPU seconds."""
-    walk = Walk(engine.root, engine.adapters)
+    walk = Walk(engine.root, engine.adapters, keep=engine._wanted)
     costs = []
     done = False
     while not done:
