@@ -265,13 +265,15 @@ def parse_time(value: object) -> float | None:
 
 
 def count_byte(blob: bytes, byte: bytes) -> int:
-    """``blob.count(byte)`` for one byte, vectorised by numpy in slices past a few KiB: a
-    preview's 8 KiB twice as fast, MBs five times (``bytes.count`` goes byte by byte)."""
-    if len(blob) < 4096:
+    """``blob.count(byte)`` for one byte, vectorised by numpy in slices past 8 KiB (where
+    its calls cost less than ``bytes.count`` going byte by byte): five times faster on MBs."""
+    if len(blob) <= 8192:
         return blob.count(byte)
     data = np.frombuffer(blob, dtype=np.uint8)
     value = ord(byte)
     step = 1 << 20
+    if len(data) <= step:
+        return int(np.count_nonzero(data == value))
     return sum(
         int(np.count_nonzero(data[i : i + step] == value)) for i in range(0, len(data), step)
     )
