@@ -156,3 +156,19 @@ def test_with_nothing_changed_the_writers_found_are_rechecked_and_new_ones_found
     assert quiet.stdout.readline() == b"closed\n"
     clock.now += 1
     assert gatherer.gather(files, frozenset()).processes == {}  # let go: seen at once
+
+
+def test_asked_to_look_the_gatherer_scans_the_processes_at_once(
+    tmp_path: Path, processes: Processes
+) -> None:
+    root, log, engine = one_run(tmp_path)
+    clock = Clock()
+    gatherer = EvidenceGatherer(root, local=True, clock=clock)
+    files = engine.run_files()
+    assert gatherer.gather(files).processes == {}
+    quiet = processes.python(QUIET_WRITER, str(log), stdin=subprocess.PIPE)  # holds it open
+    # At rest a writer that has not written is left for the periodic look...
+    assert gatherer.gather(files, frozenset()).processes == {}
+    # ...but a user who opened the run asks for a look now.
+    found = gatherer.gather(files, frozenset(), look=True).processes
+    assert found["exp/train.log"].pid == quiet.pid

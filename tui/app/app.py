@@ -344,13 +344,16 @@ class TrackApp(App[int]):
         the process writing each run's files and what our audit log says we stopped."""
         worker = get_current_worker()
         generation, touched = 0, None  # the first gathering stats every file
+        asked = False
         while not worker.is_cancelled:
             self._first_paint.wait(FIRST_PAINT_WAIT)  # the first frame, then the processes
             files = self.engine.run_files()
-            evidence = self.evidence.gather(files, touched)
+            evidence = self.evidence.gather(files, touched, look=asked)
             generation, touched = self.engine.touched_since(generation)
             self.post_message(EvidenceGathered(evidence))
-            self._evidence_wake.wait(evidence.pause)
+            # Woken by a request (a run opened, a kill ended): look through the processes
+            # then, not only the writers found before.
+            asked = self._evidence_wake.wait(evidence.pause)
             self._evidence_wake.clear()
 
     @on(EvidenceGathered)

@@ -137,7 +137,11 @@ class EvidenceGatherer:
         self._scanned: tuple[FileIndex[str], float] | None = None  # its index, and when
 
     def gather(
-        self, files: Mapping[str, Sequence[Path]], touched: Collection[str] | None = None
+        self,
+        files: Mapping[str, Sequence[Path]],
+        touched: Collection[str] | None = None,
+        *,
+        look: bool = False,
     ) -> Evidence:
         """Look for the writers of ``files`` (run key -> its files) and read the audit log.
 
@@ -149,15 +153,16 @@ class EvidenceGatherer:
 
         The processes are looked through (every descriptor of every process of ours) when
         a run changed or its files did, when a writer found before let go of its file, and
-        ``SCAN_SECONDS`` after the last look (or longer, for ``REST_SHARE``); otherwise the
-        writers found before are checked one by one and kept.
+        ``SCAN_SECONDS`` after the last look (or longer, for ``REST_SHARE``), or when asked
+        (``look``: the user opened a run and waits for its process); otherwise the writers
+        found before are checked one by one and kept.
         """
         cpu = time.thread_time()
         now = self.clock()
         full = touched is None or now >= self._full_at + self._full_every
         index = self._index_of(files, None if full else touched)
         indexed = time.thread_time()
-        scan = self._writers(index, now, not full and not touched)
+        scan = self._writers(index, now, not full and not touched and not look)
         stops = {_normal(run): stop for run, stop in self.audit.stops().items()}
         asked = time.thread_time()
         jobs = self.slurm.refresh(files, None if full else touched)
