@@ -16,6 +16,19 @@ import psutil
 TRAIN = Path(__file__).resolve().parent / "scripts" / "train_like.py"
 
 
+# Holds its log open for writing until told to close it (a line on stdin), then lives on.
+QUIET_WRITER = """
+import sys, time
+log = open(sys.argv[2], "a")
+print("ready", flush=True)
+sys.stdin.readline()
+log.close()
+print("closed", flush=True)
+while True:
+    time.sleep(0.05)
+"""
+
+
 def wait_until(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
     """Poll until ``predicate`` returns something truthy; fail after ``timeout``."""
     deadline = time.monotonic() + timeout

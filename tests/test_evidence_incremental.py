@@ -9,7 +9,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from processes import Processes
+from processes import QUIET_WRITER, Processes
 
 from tui.core.engine import Engine
 from tui.core.evidence import FULL_SECONDS, REST_SHARE, SCAN_SECONDS, EvidenceGatherer
@@ -117,19 +117,6 @@ def test_the_scanning_process_is_never_a_runs_writer(tmp_path: Path, processes: 
         writer = processes.python(WRITER.replace('path + ".new"', "path"), str(log))
         (found,) = WriterScanner().scan(index).runs.values()
         assert found.pid == writer.pid
-
-
-# Opens the log for writing and holds it without writing; closes it when told (stdin).
-QUIET_WRITER = """
-import sys, time
-log = open(sys.argv[2], "a")
-print("ready", flush=True)
-sys.stdin.readline()
-log.close()
-print("closed", flush=True)
-while True:
-    time.sleep(0.05)
-"""
 
 
 def test_with_nothing_changed_the_writers_found_are_rechecked_and_new_ones_found_later(

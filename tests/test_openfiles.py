@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from processes import Processes, running, wait_until
+from processes import QUIET_WRITER, Processes, running, wait_until
 
 from tui.core import procs
 from tui.core.openfiles import RunProcess, WriterScanner, index_files, is_helper
@@ -314,19 +314,6 @@ def test_nothing_to_look_for_costs_nothing() -> None:
     result = WriterScanner().scan(index_files({"run": [Path("/nonexistent/metrics.jsonl")]}))
     assert result.runs == {} and result.processes == 0 and result.descriptors == 0
     assert result.pause() == 5.0
-
-
-# Holds its log open for writing until told to close it (a line on stdin), then lives on.
-QUIET_WRITER = """
-import sys, time
-log = open(sys.argv[2], "a")
-print("ready", flush=True)
-sys.stdin.readline()
-log.close()
-print("closed", flush=True)
-while True:
-    time.sleep(0.05)
-"""
 
 
 def test_writers_found_before_are_rechecked_without_a_scan(
