@@ -240,3 +240,36 @@ def test_partial_line_reaches_output_log_while_the_run_waits(tmp_path: Path) -> 
     gate.touch()
     out, _ = proc.communicate(timeout=10)
     assert out == b"epoch 1: 50%\r100%\n" and log.read_bytes() == out
+
+
+def test_a_terminal_that_stops_reading_loses_no_record(tmp_path: Path) -> None:
+    # The command writes more than our stdout's pipe holds and exits; we read nothing until
+    # well after the launcher's grace for open pipes: output left in the command's pipe
+    # must still reach metrics.jsonl and output.log.
+    exited = tmp_path / "exited"
+    lines = 1500  # about 120 KB: more than one pipe holds, less than two
+    code = (
+        "import json, pathlib, sys\n"
+        f"for step in range({lines}):\n"
+        "    print(json.dumps({'step': step, 'loss': 1.0 / (step + 1), 'pad': 'x' * 40}))\n"
+        "sys.stdout.flush()\n"
+        f"pathlib.Path({str(exited)!r}).touch()\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tui", "run", "--root", str(tmp_path / "runs"),
+         "--name", "stalled", "--", sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not exited.exists():
+        assert time.monotonic() < deadline, "the command never finished writing"
+        time.sleep(0.02)
+    time.sleep(launch._DRAIN_WAIT + 1.0)  # the terminal stays stalled past the grace
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    run_dir = tmp_path / "runs" / "stalled"
+    records = (run_dir / "metrics.jsonl").read_bytes().splitlines()
+    assert len(records) == lines and json.loads(records[-1])["step"] == lines - 1
+    assert (run_dir / "output.log").read_bytes() == out and len(out.splitlines()) == lines
+    assert meta_of(run_dir)["status"] == "finished"

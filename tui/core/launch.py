@@ -11,12 +11,14 @@ final status. While it runs, a thread samples its process tree (CPU, memory, IO,
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import select
 import signal
 import subprocess
 import sys
+import termios
 import threading
 import time
 from collections.abc import Callable
@@ -31,7 +33,8 @@ from tui.core.timefmt import utc_iso
 _CHUNK = 65536
 _MAX_RECORD = 16 * 1024 * 1024  # a longer stdout "line" is kept in output.log only
 _PARTIAL_LINE_WAIT = 0.2  # seconds a partial line waits for its end before it is logged
-_DRAIN_WAIT = 3.0  # seconds to wait for the pipes to close after the command exits
+_DRAIN_WAIT = 3.0  # seconds a drained pipe may stay open after the command exits
+_DRAIN_MOST = 60.0  # seconds the pumps may take to copy what the command left in its pipes
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
@@ -101,6 +104,24 @@ class _Pump(threading.Thread):
         self.log = log
         self.echo = echo
         self.on_line = on_line
+        self._lock = threading.Lock()
+        self._closed = False
+        self._busy = False  # a chunk read and not yet copied everywhere
+
+    def behind(self) -> bool:
+        """Whether bytes the command wrote are still to be copied: unread in the pipe, or
+        read and not yet written (a terminal that does not take them, a full disk)."""
+        with self._lock:
+            if self._closed:
+                return False
+            if self._busy:
+                return True
+            try:
+                unread = bytearray(4)
+                fcntl.ioctl(self.source, termios.FIONREAD, unread)
+            except OSError:
+                return False
+            return int.from_bytes(unread, sys.byteorder) > 0
 
     def run(self) -> None:
         pending = bytearray()
@@ -120,6 +141,7 @@ class _Pump(threading.Thread):
                 break
             if not chunk:
                 break
+            self._busy = True
             unlogged += chunk
             cut = unlogged.rfind(b"\n") + 1
             if len(unlogged) > _CHUNK:
@@ -127,26 +149,50 @@ class _Pump(threading.Thread):
             if cut:
                 self.log.write(unlogged[:cut])
                 del unlogged[:cut]
+            if self.on_line is not None:
+                # The run's own files first: a terminal that stops taking output (Ctrl-S,
+                # a paused pager) must not hold back its records.
+                pending += chunk
+                while True:
+                    cut = pending.find(b"\n")
+                    if cut < 0:
+                        break
+                    if not skipping:
+                        self.on_line(bytes(pending[:cut]))
+                    skipping = False
+                    del pending[: cut + 1]
+                if len(pending) > _MAX_RECORD:
+                    pending.clear()
+                    skipping = True
             self.echo.write(chunk)
-            if self.on_line is None:
-                continue
-            pending += chunk
-            while True:
-                cut = pending.find(b"\n")
-                if cut < 0:
-                    break
-                if not skipping:
-                    self.on_line(bytes(pending[:cut]))
-                skipping = False
-                del pending[: cut + 1]
-            if len(pending) > _MAX_RECORD:
-                pending.clear()
-                skipping = True
+            self._busy = False
         if unlogged:
             self.log.write(unlogged)
         if pending and not skipping and self.on_line is not None:
             self.on_line(bytes(pending))
-        os.close(self.source)
+        with self._lock:
+            self._closed = True
+            os.close(self.source)
+
+
+def _drain(pumps: list[_Pump]) -> None:
+    """Wait for the pumps to copy what the command left in its pipes.
+
+    They may take as long as a pipe still holds its bytes (up to ``_DRAIN_MOST``: a loaded
+    machine, a stalled terminal); once nothing is left to copy, a pipe that stays open (a
+    process that outlived the command holds it) is left after ``_DRAIN_WAIT``.
+    """
+    start = quiet_since = time.monotonic()
+    while True:
+        alive = [pump for pump in pumps if pump.is_alive()]
+        now = time.monotonic()
+        if not alive or now - start >= _DRAIN_MOST:
+            return
+        if any(pump.behind() for pump in alive):
+            quiet_since = now
+        elif now - quiet_since >= _DRAIN_WAIT:
+            return
+        alive[0].join(0.02)
 
 
 def _echo_fd(stream: TextIO, default: int) -> int | None:
@@ -275,9 +321,7 @@ def _run_child(
         returncode = child.wait()
         if recorder is not None:
             recorder.stop()
-        deadline = time.monotonic() + _DRAIN_WAIT
-        for pump in pumps:
-            pump.join(max(0.0, deadline - time.monotonic()))
+        _drain(pumps)
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
