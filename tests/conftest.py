@@ -54,6 +54,21 @@ def load(root: Path):
     return store
 
 
+def read_to_end(source):
+    """One source read to its end into a fresh store (the bulk paths take whole chunks)."""
+    from tui.core.store import RunStore
+
+    store = RunStore()
+    while True:
+        batch = source.read()
+        if batch is not None:
+            store.apply(batch)
+        if not source.more:
+            break
+    (run,) = store
+    return run
+
+
 @pytest.fixture
 def samples(tmp_path: Path) -> Path:
     """A private copy of sample_runs/ with the test fixtures (the hostile run) beside the

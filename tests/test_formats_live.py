@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import read_to_end
 
 from tui.core import tail as tail_module
 from tui.core.engine import Engine
-from tui.core.formats.base import Source
 from tui.core.formats.csvlog import CsvSource
 from tui.core.formats.dvclive import DvcliveSource
 from tui.core.formats.sacred import SacredSource
@@ -138,19 +138,6 @@ def test_malformed_csv_rows_are_bad_lines_of_that_run_only(copy) -> None:  # typ
     other = live.run("lr-0.3.csv")
     assert other.health.bad_lines == 0 and other.health.notes == []
     live.close()
-
-
-def read_to_end(source: Source) -> Run:
-    """One source read to its end into a fresh store (the bulk paths take whole chunks)."""
-    store = RunStore()
-    while True:
-        batch = source.read()
-        if batch is not None:
-            store.apply(batch)
-        if not source.more:
-            break
-    (run,) = store
-    return run
 
 
 CELLS = ["0.1", "-2.5e-07", "nan", "inf", "-inf", "12345678901234567890", "1e30", "-0.0", "3"]

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import read_to_end
 
 from tui.core.engine import Engine
 from tui.core.formats.wandb import BLOCK, FILE_HEADER
@@ -452,16 +453,11 @@ def read_sacred(folder: Path) -> Run:
     """One Sacred run folder read to its end by a fresh source."""
     from tui.core.formats.sacred import SacredSource
 
-    source, store = SacredSource(folder.parent, folder.name, folder), RunStore()
-    while True:
-        batch = source.read()
-        if batch is not None:
-            store.apply(batch)
-        if not source.more:
-            break
-    source.close()
-    (run,) = store
-    return run
+    source = SacredSource(folder.parent, folder.name, folder)
+    try:
+        return read_to_end(source)
+    finally:
+        source.close()
 
 
 def test_sacred_stamps_read_in_numpy_as_numpys_parser_reads_them() -> None:

@@ -82,9 +82,10 @@ class KeyFooter(Footer):
                 units[-1].append(child)  # a group's label goes with its keys
             else:
                 units.append([child])
-        widths = [sum(self._width(w) or 0 for w in unit) for unit in units]
-        if any(self._width(w) is None for unit in units for w in unit):
+        sizes = [[self._width(w) for w in unit] for unit in units]
+        if any(None in unit_sizes for unit_sizes in sizes):
             return  # not laid out yet: fitted again after its first layout
+        widths = [sum(w or 0 for w in unit_sizes) for unit_sizes in sizes]
         show = [True] * len(units)
         total = sum(widths)
         for i in reversed(range(len(units))):
