@@ -52,6 +52,11 @@ def stamp(path: Path) -> Stamp | None:
         info = os.stat(path)
     except OSError:
         return None
+    return stamp_of(info)
+
+
+def stamp_of(info: os.stat_result) -> Stamp:
+    """The :data:`Stamp` of a file from a status already taken."""
     return (info.st_ino, info.st_size, info.st_mtime_ns)
 
 

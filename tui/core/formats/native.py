@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from tui.core.formats.base import READ_BUDGET, Adapter, Claim, Source, written_at
-from tui.core.formats.files import Stamp, newest_mtime, read_small, relative
+from tui.core.formats.files import Stamp, newest_mtime, read_small, relative, stamp_of
 from tui.core.records import RecordBuilder, count_byte
 from tui.core.rundir import METRICS, OUTPUT, RUN_JSON
 from tui.core.sanitize import decode, sanitize, sanitize_dict
@@ -107,7 +107,7 @@ class NativeSource(Source):
             self._meta_mtime = None
             return None
         self._meta_mtime = info.st_mtime
-        current = (info.st_ino, info.st_size, info.st_mtime_ns)  # files.stamp, from this look
+        current = stamp_of(info)
         if current == self._meta_stamp:
             return None
         meta, error = read_meta(path, self.root)
