@@ -11,6 +11,7 @@ its own run, and nothing else changes.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import sqlite3
@@ -206,6 +207,85 @@ def test_dvclive_tsv_body_in_bulk_with_timestamps_nan_and_a_bad_step(tmp_path: P
     )
     assert batch.records.steps.tolist() == [101.0]
     source.close()
+
+
+@pytest.mark.parametrize("budget", [4 * 1024 * 1024, 2000])
+def test_dvclive_rows_merged_by_step_keep_every_point_as_row_by_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, budget: int
+) -> None:
+    """Files at the same steps, one ahead, at other steps, a step logged again, a file with
+    times, a metric named like an x key; then the files behind catch up. Every metric as
+    read row by row (no merging), in fewer records. A small budget cuts reads mid-file."""
+    folder = tmp_path / "dvclive"
+    metrics = folder / "plots" / "metrics"
+    (metrics / "train").mkdir(parents=True)
+    (metrics / "val").mkdir()
+    (folder / "params.yaml").write_text("lr: 0.1\n")
+    (folder / "metrics.json").write_text("{}")
+
+    def rows(steps: list[int], offset: int) -> str:
+        return "".join(f"{s}\t{CELLS[(s + offset) % len(CELLS)]}\n" for s in steps)
+
+    same = list(range(300))
+    files = {
+        "train/loss": rows(same, 0),
+        "train/acc": rows(same, 1),
+        "lr": rows(list(range(320)), 2),  # ahead of the others
+        "val/loss": rows(list(range(5, 300, 10)), 3),  # at steps of its own
+        "epoch": rows(same, 4),
+        "resumed": rows(list(range(100)) + list(range(50, 150)), 5),  # steps 50-99 twice
+    }
+    for name, body in files.items():
+        (metrics / f"{name}.tsv").write_text(f"step\t{name.rsplit('/', 1)[-1]}\n{body}")
+    timed = [f"{1_700_000_000_000 + 7 * s}\t{s}\t{s * 0.5}" for s in same]
+    (metrics / "timed.tsv").write_text("timestamp\tstep\ttimed\n" + "\n".join(timed) + "\n")
+
+    def read(source: DvcliveSource, store: RunStore) -> None:
+        while True:
+            batch = source.read(budget)
+            if batch is not None:
+                store.apply(batch)
+            if not source.more:
+                break
+
+    sources = [DvcliveSource(tmp_path, "dvclive", folder) for _ in range(2)]
+    stores = [RunStore(), RunStore()]
+    for stage in range(3):
+        if stage == 1:  # two files catch up, one further than the other
+            append(metrics / "train" / "acc.tsv", rows(list(range(300, 320)), 1).encode())
+            append(metrics / "train" / "loss.tsv", rows(list(range(300, 310)), 0).encode())
+            os.utime(folder / "metrics.json", (1_750_000_000, 1_750_000_000))
+        if stage == 2:  # others at steps of their own
+            append(metrics / "val" / "loss.tsv", rows([305, 315], 3).encode())
+            append(metrics / "epoch.tsv", rows(list(range(300, 305)), 4).encode())
+        read(sources[0], stores[0])
+        with monkeypatch.context() as patch:
+            patch.setattr("tui.core.formats.dvclive.numeric_rows", lambda *args: None)
+            read(sources[1], stores[1])
+        (bulk,), (by_row,) = stores
+        assert len(bulk.steps) < len(by_row.steps)
+        assert sorted(bulk.series) == sorted(by_row.series) == sorted([*files, "timed"])
+        for name, series in bulk.series.items():
+            other = by_row.series[name]
+            for axis in ("step", "time"):
+                assert bulk.x_values(series, axis).tolist() == by_row.x_values(other, axis).tolist()
+            assert np.array_equal(series.array(), other.array(), equal_nan=True), name
+            assert (series.count, series.nonfinite, series.first_nonfinite_step) == (
+                other.count,
+                other.nonfinite,
+                other.first_nonfinite_step,
+            )
+            assert (series.min, series.min_step, series.max, series.max_step) == (
+                other.min,
+                other.min_step,
+                other.max,
+                other.max_step,
+            )
+            assert series.last_step == other.last_step
+            assert series.last == other.last or (math.isnan(series.last) and math.isnan(other.last))
+    assert bulk.series["train/acc"].count == bulk.series["lr"].count == 320
+    for source in sources:
+        source.close()
 
 
 def test_sacred_metrics_merged_by_step_in_bulk(tmp_path: Path) -> None:

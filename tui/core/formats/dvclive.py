@@ -9,6 +9,9 @@ written as Python spells them. Images are files under ``plots/images/``.
 One run per directory: each ``.tsv`` is a series named by its path under
 ``plots/metrics`` (``train/loss``), read from a byte offset; the parameters are the
 config; images are listed as media. DVCLive records no end of a run.
+
+The rows of one read that share a step make one record when their files have no
+timestamp column (see ``by_step``).
 """
 
 from __future__ import annotations
@@ -31,11 +34,72 @@ from tui.core.store import Batch
 from tui.core.tail import FileTail, Lines
 
 Columns = tuple[int, dict[str, tuple[np.ndarray | None, np.ndarray]], np.ndarray | None]
-"""Rows parsed in bulk: how many, the metric and step columns, and the times."""
+"""Records given column by column: how many, the metric and step columns, and the times."""
+
+Bulk = tuple[str, np.ndarray, np.ndarray, np.ndarray | None]
+"""One file's rows parsed in bulk: the metric, its steps (finite), values and times."""
+
+Rows = list[dict[str, Any]]
+"""One file's rows parsed one by one, as records."""
 
 METRICS_DIR = Path("plots") / "metrics"
 IMAGES_DIR = Path("plots") / "images"
 MAX_METRIC_FILES = 1000
+
+
+def by_step(parts: list[Rows | Bulk]) -> list[Rows | Columns]:
+    """The rows of each file's part as records, those parsed in bulk from untimed files
+    merged by step.
+
+    DVCLive writes a file per metric, most often every metric at every step: a record per
+    step rather than per row of each file makes a tenth of the records, and a tenth of the
+    store's work for them (a step, a time, a position per point). Only files without a
+    timestamp column merge, all of whose rows carry the read's time, so every point keeps
+    exactly the time it had; a file with times, or whose steps do not strictly increase (a
+    step logged again), keeps a record per row. The records come in the order of the files,
+    the merged ones at the place of the first file merged.
+    """
+    out: list[Rows | Columns] = []
+    merging: list[tuple[str, np.ndarray, np.ndarray]] = []
+    at = -1
+    for part in parts:
+        if isinstance(part, list):
+            out.append(part)
+            continue
+        metric, steps, values, times = part
+        if times is None and bool((steps[1:] > steps[:-1]).all()):
+            at = len(out) if at < 0 else at
+            merging.append((metric, steps, values))
+        else:
+            out.append((len(steps), {"step": (None, steps), metric: (None, values)}, times))
+    if not merging:
+        return out
+    # Files growing side by side hold the same steps, or a run of the longest one's (a read
+    # cut short by its budget goes on from the middle of a file): no sort then.
+    union = max((steps for _, steps, _ in merging), key=len)
+    starts = [_start_in(union, steps) for _, steps, _ in merging]
+    if min(starts) < 0:
+        # Sorted runs, one per file: numpy's stable sort (timsort) merges runs rather than
+        # sorting afresh (eight times faster than its default sort here).
+        ordered = np.sort(np.concatenate([steps for _, steps, _ in merging]), kind="stable")
+        union = ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))]
+        starts = [-1] * len(merging)
+    merged: dict[str, tuple[np.ndarray | None, np.ndarray]] = {"step": (None, union)}
+    for (metric, steps, values), start in zip(merging, starts):
+        if len(steps) == len(union):
+            merged[metric] = (None, values)
+        elif start >= 0:
+            merged[metric] = (np.arange(start, start + len(steps)), values)
+        else:
+            merged[metric] = (np.searchsorted(union, steps), values)
+    out.insert(at, (len(union), merged, None))
+    return out
+
+
+def _start_in(longest: np.ndarray, steps: np.ndarray) -> int:
+    """Where ``steps`` begin in ``longest`` when they are a run of its steps, else -1."""
+    start = int(np.searchsorted(longest, steps[0]))
+    return start if np.array_equal(longest[start : start + len(steps)], steps) else -1
 
 
 def number(cell: str) -> float | None:
@@ -79,9 +143,9 @@ class DvcliveSource(Source):
 
     def _rows(
         self, name: str, lines: list[bytes], first: int, bad: list[tuple[str, int, str]]
-    ) -> list[dict[str, Any]]:
+    ) -> Rows:
         metric = name[: -len(".tsv")]
-        records: list[dict[str, Any]] = []
+        records: Rows = []
         label = sanitize(f"{METRICS_DIR.as_posix()}/{name}", 200)
         for i, raw in enumerate(lines):
             text = raw.decode("utf-8", "replace").rstrip("\r")
@@ -119,9 +183,7 @@ class DvcliveSource(Source):
             bad.append((label, first + i, "a row without a step and a number"))
         return records
 
-    def _chunk(
-        self, name: str, chunk: Lines, bad: list[tuple[str, int, str]]
-    ) -> list[dict[str, Any]] | Columns:
+    def _chunk(self, name: str, chunk: Lines, bad: list[tuple[str, int, str]]) -> Rows | Bulk:
         """The rows of one file's chunk: all numbers in bulk, anything else row by row."""
         blob = chunk.blob
         first = chunk.first_lineno
@@ -140,11 +202,8 @@ class DvcliveSource(Source):
             stamps = columns.pop("timestamp", None)
             if columns and np.isfinite(steps).all():
                 values = list(columns.values())[-1]  # the last value cell wins, as row by row
-                return (
-                    len(table),
-                    {"step": (None, steps), name[: -len(".tsv")]: (None, values)},
-                    None if stamps is None else stamps / 1000.0,
-                )
+                times = None if stamps is None else stamps / 1000.0
+                return name[: -len(".tsv")], steps, values, times
         lines = blob[cut:].split(b"\n")
         lines.pop()
         return self._rows(name, lines, first, bad)
@@ -193,7 +252,7 @@ class DvcliveSource(Source):
         self.more = False
         notes: list[str] = []
         bad: list[tuple[str, int, str]] = []
-        parts: list[list[dict[str, Any]] | Columns] = []
+        parts: list[Rows | Bulk] = []
         replace = False
         remaining = budget
         listed = self._metric_files()  # once a read: its files' times are the run's mtime
@@ -224,7 +283,7 @@ class DvcliveSource(Source):
         config_changed = self._read_params(notes)
         media = self._read_media()
         builder = RecordBuilder(0, written_at(self.directory / "metrics.json"))
-        for part in parts:
+        for part in by_step(parts):
             if isinstance(part, list):
                 builder.add_records(part)
             else:
