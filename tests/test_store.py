@@ -55,30 +55,34 @@ def test_replace_drops_the_preview() -> None:
 
 
 @given(
-    st.lists(st.floats(allow_nan=True, allow_infinity=True, width=32), min_size=1, max_size=60),
-    st.lists(st.integers(1, 20), min_size=1, max_size=10),
+    st.lists(st.floats(allow_nan=True, allow_infinity=True, width=32), min_size=1, max_size=300),
+    st.lists(st.integers(1, 150), min_size=1, max_size=10),
 )
 def test_incremental_summaries_equal_one_pass(values: list[float], cuts: list[int]) -> None:
+    """Chunks of up to 64 points are summarised in Python, longer ones by numpy: both as one
+    pass over all the values would (the earliest of equal extremes)."""
     store = RunStore()
     start = 0
-    chunks = []
-    for cut in cuts:
-        chunks.append(values[start : start + cut])
-        start += cut
-    chunks.append(values[start:])
-    for chunk in chunks:
+    for cut in [*cuts, len(values)]:
+        chunk = values[start : start + cut]
         if chunk:
             records = [{"step": start + i, "v": v} for i, v in enumerate(chunk)]
             store.apply(Batch("r", records=block(records)))
+        start += cut
     s = store.runs["r"].series["v"]
-    finite = [v for v in values if math.isfinite(v)]
+    finite = [(v, step) for step, v in enumerate(values) if math.isfinite(v)]
     assert s.count == len(values)
     assert s.nonfinite == len(values) - len(finite)
+    first_bad = next((step for step, v in enumerate(values) if not math.isfinite(v)), None)
+    assert s.first_nonfinite_step == first_bad
     if finite:
-        assert s.min == min(finite) and s.max == max(finite)
+        low = min(finite, key=lambda point: point[0])
+        high = max(finite, key=lambda point: point[0])
+        assert (s.min, s.min_step, s.max, s.max_step) == (*low, *high)
     else:
         assert s.min_step is None and s.max_step is None
     assert (math.isnan(s.last) and math.isnan(values[-1])) or s.last == values[-1]
+    assert s.last_step == len(values) - 1
 
 
 def test_memory_per_point_is_compact() -> None:

@@ -226,21 +226,24 @@ class Series:
         self.last, self.last_step = values[-1], steps[-1]
 
     def _summarise(self, values: np.ndarray, steps: np.ndarray) -> None:
-        finite = np.isfinite(values)
-        if not finite.all():
+        # The extremes first: when both are finite, so is every value (argmin and argmax
+        # point at a NaN or an infinity if there is one), and no mask is needed.
+        low, high = int(values.argmin()), int(values.argmax())
+        if not (math.isfinite(values[low]) and math.isfinite(values[high])):
+            finite = np.isfinite(values)
             bad = np.flatnonzero(~finite)
             self.nonfinite += len(bad)
             if self.first_nonfinite_step is None:
                 self.first_nonfinite_step = float(steps[bad[0]])
-        if finite.any():
-            masked = np.where(finite, values, np.inf)
-            i = int(masked.argmin())
-            if values[i] < self.min:
-                self.min, self.min_step = float(values[i]), float(steps[i])
-            masked = np.where(finite, values, -np.inf)
-            i = int(masked.argmax())
-            if values[i] > self.max:
-                self.max, self.max_step = float(values[i]), float(steps[i])
+            if len(bad) == len(values):
+                low = high = -1
+            else:
+                low = int(np.where(finite, values, np.inf).argmin())
+                high = int(np.where(finite, values, -np.inf).argmax())
+        if low >= 0 and values[low] < self.min:
+            self.min, self.min_step = float(values[low]), float(steps[low])
+        if high >= 0 and values[high] > self.max:
+            self.max, self.max_step = float(values[high]), float(steps[high])
         self.last, self.last_step = float(values[-1]), float(steps[-1])
 
     def best(self, mode: str) -> tuple[float, float | None]:
@@ -479,13 +482,19 @@ class RunStore:
         run.times.frombytes(_raw(block.times, np.float64))
         for note in block.notes:
             run.health.note(note)
+        # A block's metrics most often hold the same records (every one): the positions are
+        # shifted and their steps gathered once per positions array, not once per metric.
+        shared: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         for name, (index, values) in block.scalars.items():
             series = run.series.get(name)
             if series is None:
                 if not RunStore._room_for_metric(run):
                     continue
                 series = run.series[name] = Series(name)
-            series.extend(index + base, values, block.steps[index])
+            known = shared.get(id(index))
+            if known is None:
+                known = shared[id(index)] = ((index + base).astype(np.uint32), block.steps[index])
+            series.extend(known[0], values, known[1])
             metrics.add(name)
         for name, items in block.objects.items():
             history = run.objects.get(name)
