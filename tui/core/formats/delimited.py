@@ -134,7 +134,8 @@ def _piece_rows(parser: simdjson.Parser, body: bytes, sep: bytes, width: int) ->
     marks = None
     text: bytes | memoryview
     if width >= _MARKED_WIDTH:
-        text = b"".join((b"[0,", body.replace(sep, b",").replace(b"\n", _MARKER), b"0]"))
+        cells = body if sep == b"," else body.replace(sep, b",")
+        text = b"".join((b"[0,", cells.replace(b"\n", _MARKER), b"0]"))
         stride = width + 1
     else:
         marks = _delimiters(body, sep[0], width)
