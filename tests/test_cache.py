@@ -14,7 +14,7 @@ from conftest import wait_for
 import tui.core.backfill as backfill_module
 from tui.app.app import TrackApp
 from tui.core.backfill import Backfill
-from tui.core.cache import SummaryCache, cache_path
+from tui.core.cache import Entry, SummaryCache, cache_path, fingerprint
 from tui.core.engine import Engine
 from tui.core.store import RunStore
 
@@ -36,6 +36,13 @@ def make_root(root: Path) -> None:
     write_run(root, "a", range(2000), lossy=True)
     write_run(root, "b", range(500))
     write_run(root, "c", range(3))
+
+
+def age(root: Path, seconds: float = 3600) -> None:
+    """Set every file's modification time back: runs that finished a while ago."""
+    for path in root.rglob("*"):
+        info = path.stat()
+        os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns - int(seconds * 1e9)))
 
 
 class Session:
@@ -88,14 +95,17 @@ def full_read(root: Path) -> dict[str, object]:
     return summaries(store)
 
 
+@pytest.mark.parametrize("aged", [False, True])  # files just written, or still for an hour
 @pytest.mark.parametrize("workers", [1, 2])  # read here, or in worker processes
 def test_a_reopened_root_paints_exact_values_from_the_cache(
-    tmp_path: Path, state_home: Path, workers: int, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, state_home: Path, workers: int, aged: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(backfill_module, "PARALLEL_BYTES", 1)
     root = tmp_path / "root"
     root.mkdir()
     make_root(root)
+    if aged:
+        age(root)
     before = sorted(p for p in root.rglob("*"))
     first = Session(root)
     assert first.loaded == 0 and first.store.runs["a"].series["loss"].count < 2000  # a preview
@@ -105,6 +115,8 @@ def test_a_reopened_root_paints_exact_values_from_the_cache(
     assert sorted(p for p in root.rglob("*")) == before
     assert oct(path.stat().st_mode & 0o777) == "0o600"
 
+    taken_by_status = {e.quiet and bool(e.meta_stat) for e in again_entries(root)}
+    assert taken_by_status == {aged}  # files still for an hour need no read to be known
     again = Session(root)
     assert again.loaded == 3 and all(again.cache.holds(k) for k in "abc")
     assert summaries(again.store) == full_read(root)  # before any full read
@@ -129,9 +141,18 @@ def test_an_append_since_is_read_on_top_of_the_cached_summary(tmp_path: Path) ->
     assert summaries(again.finish()) == full_read(tmp_path)
 
 
+def again_entries(root: Path) -> list[Entry]:
+    cache = SummaryCache(root)
+    cache.load()
+    return list(cache._entries.values())
+
+
+@pytest.mark.parametrize("aged", [False, True])
 @pytest.mark.parametrize("change", ["truncated", "rewritten", "replaced"])
-def test_an_entry_for_other_bytes_is_ignored(tmp_path: Path, change: str) -> None:
+def test_an_entry_for_other_bytes_is_ignored(tmp_path: Path, change: str, aged: bool) -> None:
     make_root(tmp_path)
+    if aged:
+        age(tmp_path)
     Session(tmp_path).finish()
     path = tmp_path / "b" / "metrics.jsonl"
     data = path.read_bytes()
@@ -149,6 +170,42 @@ def test_an_entry_for_other_bytes_is_ignored(tmp_path: Path, change: str) -> Non
     assert again.store.runs["b"].series["loss"].count < 500  # the ordinary preview
     assert summaries(again.finish()) == full_read(tmp_path)
     assert Session(tmp_path).cache.holds("b")  # recorded afresh
+
+
+def test_a_rewrite_with_its_time_set_back_is_caught_after_the_first_frame(
+    tmp_path: Path,
+) -> None:
+    """A still file is known by its status at the first paint; its fingerprint, checked
+    right after, catches bytes changed in place behind an unchanged size and time."""
+    make_root(tmp_path)
+    age(tmp_path)
+    Session(tmp_path).finish()
+    path = tmp_path / "b" / "metrics.jsonl"
+    info = path.stat()
+    data = path.read_bytes()
+    forged = data[:-30] + data[-30:].replace(b'"loss": 0.022', b'"loss": 0.033')  # last step
+    assert forged != data and len(forged) == len(data)
+    with open(path, "r+b") as handle:
+        handle.write(forged)
+    os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns))
+    again = Session(tmp_path)
+    assert again.cache.holds("b")  # the status alone cannot tell
+    assert again.store.runs["b"].series["loss"].last == 0.022  # the first frame: stale
+    for batch in again.cache.settle(again.engine):  # right after the first frame
+        again.store.apply(batch)
+    assert set(again.cache._entries) == {"a", "c"}  # b's fingerprint did not match
+    assert summaries(again.finish()) == full_read(tmp_path)  # the full read puts it right
+    assert again.store.runs["b"].series["loss"].last == 0.033
+    entry = {e.ino: e for e in again_entries(tmp_path)}[info.st_ino]
+    assert entry.fingerprint == fingerprint_of(path)  # recorded afresh, for the new bytes
+
+
+def fingerprint_of(path: Path) -> bytes:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return fingerprint(fd, os.fstat(fd).st_size)
+    finally:
+        os.close(fd)
 
 
 @pytest.mark.parametrize("damage", ["flipped byte", "cut short", "garbage", "other root"])

@@ -11,6 +11,14 @@ read. Anything else (another inode, a shorter file, other bytes, an unreadable, 
 foreign cache file) is ignored, and the run is read as if there were no cache. The full
 histories (charts, rules) are still read in the background, cached runs last.
 
+A file that had been still for a while when its summary was taken (:data:`QUIET_NS`) is
+recognised at the first paint by its status alone (device, inode, size and modification
+time, as make and git's index do): no open, no read. Its fingerprint is checked right
+after the first frame (:meth:`SummaryCache.settle`), so a file rewritten in place with its
+time set back is caught then, and its full read replaces the summary. A file still being
+written when its summary was taken could change again within the clock's tick: it is
+always fingerprinted first.
+
 The run's metadata (``run.json`` as read and sanitized) is kept beside the summary with a
 hash of the bytes it was read from: when ``run.json`` still holds those bytes, the first
 frame takes the metadata from the cache too, and the run's own preview (the log's end, the
@@ -27,6 +35,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import stat
+import time
 from array import array
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -47,13 +57,17 @@ if TYPE_CHECKING:
     from tui.core.engine import Engine
     from tui.core.formats.base import Source
 
-VERSION = 2
+VERSION = 3
 MAGIC = b"tracktui summaries\n"
 FINGERPRINT = 4096
 """Bytes hashed at each end of the covered part of a file."""
 
 GROWTH_LIMIT = 4 * 1024 * 1024
 """Most bytes appended since the summary that are read at once; beyond, a plain preview."""
+
+QUIET_NS = 2_000_000_000
+"""How long a file must have been left alone when its summary is taken for its status to
+identify its bytes at the next opening (more than any file system's time granularity)."""
 
 
 class SeriesSummary(msgspec.Struct, array_like=True, frozen=True):
@@ -78,6 +92,9 @@ class Entry(msgspec.Struct, array_like=True, frozen=True):
     (0 when it had grown further by the time the summary was taken). ``meta`` is the run's
     ``run.json`` as read (sanitized) from the bytes whose hash is ``meta_digest``; an empty
     digest when it could not be kept (unreadable, or changing while it was read).
+    ``quiet``: the metrics file was exactly ``size`` bytes and unchanged for
+    :data:`QUIET_NS` when the summary was taken. ``meta_stat``: run.json's device, inode,
+    size, modification and change time when it was as quiet (empty when not).
     """
 
     dev: int
@@ -92,6 +109,8 @@ class Entry(msgspec.Struct, array_like=True, frozen=True):
     series: tuple[SeriesSummary, ...]
     meta_digest: bytes = b""
     meta: dict[str, Any] | None = None
+    quiet: bool = False
+    meta_stat: tuple[int, ...] = ()
 
 
 class _Contents(msgspec.Struct, frozen=True):
@@ -139,6 +158,7 @@ class SummaryCache:
         self._entries: dict[str, Entry] = {}
         self._usable: set[str] = set()
         self._unsettled: list[str] = []
+        self._unchecked: list[Source] = []  # taken by status alone: fingerprinted at settle
         self._changed = False
 
     def load(self) -> int:
@@ -189,6 +209,10 @@ class SummaryCache:
         preview of each (so their full reads replace the summaries), as batches that add
         the log's end, the newest file time and any metadata changed since, and keep the
         summaries."""
+        for source in self._unchecked:
+            if not self._same_bytes(source):
+                self._forget(source.key)  # its full read, coming anyway, replaces the summary
+        self._unchecked = []
         batches = []
         for key in self._unsettled:
             envelope = engine.preview(key, 0)
@@ -215,6 +239,23 @@ class SummaryCache:
         if entry is None or not isinstance(source, NativeSource):
             return None
         path = source.metrics_path
+        if entry.quiet:
+            try:
+                info = os.lstat(path)
+            except OSError:
+                return None
+            if stat.S_ISREG(info.st_mode) and _identity(info) == _identity_of(entry):
+                self._usable.add(source.key)
+                self._unchecked.append(source)
+                return Batch(
+                    key=source.key,
+                    format=source.format,
+                    path=source.path,
+                    history=_history(entry),
+                    partial=True,
+                    mtime=info.st_mtime,
+                    meta=meta,
+                )
         try:
             fd = open_regular(path, self.root)
         except (OSError, UnsafeFile):
@@ -274,10 +315,37 @@ class SummaryCache:
         entry = self._entries.get(source.key)
         if entry is None or not entry.meta_digest or not isinstance(source, NativeSource):
             return False, None
+        if entry.meta_stat:
+            try:
+                info = os.lstat(source.meta_path)
+            except OSError:
+                info = None
+            if info is not None and stat.S_ISREG(info.st_mode) and _whole(info) == entry.meta_stat:
+                return True, entry.meta
         data, error = read_small(source.meta_path, self.root, META_LIMIT)
         if error is not None or _meta_digest(data) != entry.meta_digest:
             return False, None
         return True, entry.meta
+
+    def _same_bytes(self, source: Source) -> bool:
+        """Whether the run's metrics file still begins with the bytes its entry covers
+        (the fingerprint of an entry taken by status alone at the first paint)."""
+        entry = self._entries.get(source.key)
+        if entry is None or not isinstance(source, NativeSource):
+            return False
+        try:
+            fd = open_regular(source.metrics_path, self.root)
+        except (OSError, UnsafeFile):
+            return False
+        try:
+            info = os.fstat(fd)
+            return (info.st_dev, info.st_ino) == (entry.dev, entry.ino) and (
+                info.st_size >= entry.size and fingerprint(fd, entry.size) == entry.fingerprint
+            )
+        except OSError:
+            return False
+        finally:
+            os.close(fd)
 
     # Recording -------------------------------------------------------------------------
     def record(self, source: Source, batches: Sequence[Batch]) -> None:
@@ -320,7 +388,8 @@ class SummaryCache:
         finally:
             os.close(fd)
         history = histories[0] if histories else None
-        meta_digest, meta = _meta_of(source.meta_path, self.root)
+        meta_digest, meta, meta_stat = _meta_of(source.meta_path, self.root)
+        quiet = info.st_size == size and _quiet(info)
         self._entries[source.key] = Entry(
             dev=info.st_dev,
             ino=info.st_ino,
@@ -334,6 +403,8 @@ class SummaryCache:
             series=tuple(_summary(s) for s in history.series.values()) if history else (),
             meta_digest=meta_digest,
             meta=meta,
+            quiet=quiet,
+            meta_stat=meta_stat,
         )
         self._changed = True
 
@@ -371,18 +442,51 @@ def _meta_digest(data: bytes | None) -> bytes:
     return _digest(b"-" if data is None else b"+" + data)
 
 
-def _meta_of(path: Path, root: Path) -> tuple[bytes, dict[str, Any] | None]:
-    """A run.json's metadata as the reader reads it, and the hash of the bytes it was read
-    from: the bytes are read before and after, and kept only when they were the same (an
-    empty hash when not, or when run.json is unreadable or damaged)."""
+def _meta_of(path: Path, root: Path) -> tuple[bytes, dict[str, Any] | None, tuple[int, ...]]:
+    """A run.json's metadata as the reader reads it, the hash of the bytes it was read
+    from, and its status when it was quiet: the bytes are read before and after, and kept
+    only when they were the same (an empty hash when not, or when run.json is unreadable or
+    damaged)."""
+    status_before = _status(path)
     before, error = read_small(path, root, META_LIMIT)
     if error is not None:
-        return b"", None
+        return b"", None, ()
     meta, error = read_meta(path, root)
     after, _ = read_small(path, root, META_LIMIT)
     if error is not None or after != before:
-        return b"", None
-    return _meta_digest(before), meta
+        return b"", None, ()
+    status_after = _status(path)
+    if status_before is None or status_after is None or not _quiet(status_after):
+        return _meta_digest(before), meta, ()
+    kept = _whole(status_after)
+    return _meta_digest(before), meta, kept if kept == _whole(status_before) else ()
+
+
+def _status(path: Path) -> os.stat_result | None:
+    """The status of a regular file at ``path`` (not followed), or ``None``."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    return info if stat.S_ISREG(info.st_mode) else None
+
+
+def _quiet(info: os.stat_result) -> bool:
+    """Whether the file's bytes had been left alone for :data:`QUIET_NS`."""
+    return time.time_ns() - info.st_mtime_ns >= QUIET_NS
+
+
+def _identity(info: os.stat_result) -> tuple[int, ...]:
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+
+
+def _whole(info: os.stat_result) -> tuple[int, ...]:
+    """:func:`_identity` and the change time (a chmod or a rename of another file over it)."""
+    return (*_identity(info), info.st_ctime_ns)
+
+
+def _identity_of(entry: Entry) -> tuple[int, ...]:
+    return (entry.dev, entry.ino, entry.size, entry.mtime_ns)
 
 
 def _ends(column: array[float]) -> tuple[float, ...]:
