@@ -23,6 +23,9 @@ import time
 
 STARTED = time.perf_counter()  # before the imports: they are part of the launch
 gc.disable()  # as `tracktui ROOT` does (tui.cli.main); the app resumes it once painted
+from tui.cli import load_numpy  # noqa: E402
+
+load_numpy()  # as `tracktui ROOT` does, before the app's imports
 
 import argparse  # noqa: E402
 import asyncio  # noqa: E402

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import gc
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,3 +48,20 @@ async def test_an_app_not_told_leaves_the_collector_alone(tmp_path: Path) -> Non
     async with app.run_test(size=(120, 30)) as pilot:
         await wait_for(pilot, lambda: len(table_of(app).shown) == 1)
         assert gc.isenabled() and gc.get_freeze_count() == 0
+
+
+def test_numpy_loads_with_one_blas_thread_and_leaves_the_environment_as_it_was() -> None:
+    """The start loads numpy without OpenBLAS's thread per core; the variable that asks for
+    that is gone afterwards, so what the user launches later gets their own environment."""
+    probe = (
+        "import os, sys\n"
+        "from tui.cli import load_numpy\n"
+        "load_numpy()\n"
+        "print('numpy' in sys.modules, len(os.listdir('/proc/self/task')),"
+        " os.environ.get('OPENBLAS_NUM_THREADS'))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == ["True", "1", "None"]  # loaded, one thread, no variable

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import sys
 from pathlib import Path
 
@@ -45,11 +46,33 @@ def app_parser() -> argparse.ArgumentParser:
     return parser
 
 
+READERS = frozenset({"status", "kill", "watch"})
+"""Subcommands that read runs (and so load numpy); ``run`` and ``demo`` do not."""
+
+
+def load_numpy() -> None:
+    """Load numpy with one OpenBLAS thread.
+
+    OpenBLAS starts a thread per core as it loads, which cost 5-60 ms of a 2-core start
+    (more on a busy machine), and tracktui does no linear algebra. The variable is set for
+    the load only: a command launched later gets the user's environment as it was.
+    """
+    if "numpy" in sys.modules or "OPENBLAS_NUM_THREADS" in os.environ:
+        return
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
+    try:
+        import numpy  # noqa: F401
+    finally:
+        del os.environ["OPENBLAS_NUM_THREADS"]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run the command; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in commands.COMMANDS:
         name = argv.pop(0)
+        if name in READERS:
+            load_numpy()
         return commands.load(name).main(commands.parser(name).parse_args(argv))
     args = app_parser().parse_args(argv)
     if not args.root.is_dir():
@@ -60,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     # walked them all over again ~140 times before the first frame (50-90 ms); the app
     # freezes them and resumes collecting once its table is drawn.
     gc.disable()
+    load_numpy()
     from tui.app.app import run_app
 
     return run_app(args)
