@@ -277,3 +277,17 @@ def test_a_delimiter_in_a_one_column_body_is_refused() -> None:
     assert numeric_rows(b"1\n2\t3\n", "\t", 1) is None
     assert numeric_rows(b"1\n2,3\n", ",", 1) is None
     assert_exact(numeric_rows(b"1\n2\n", ",", 1), [[1.0], [2.0]])
+
+
+@pytest.mark.parametrize("width", [2, 5])
+def test_a_later_piece_is_checked_where_it_lies_in_the_body(width: int) -> None:
+    """Pieces are searched in place (not copied out): what refuses a body in its first piece
+    refuses it in a later one, and a -0 is found in the line it is on."""
+    line = b"\t".join([b"0.25"] * (width - 1)) + b"\t%d\n"
+    rows = b"".join(line % i for i in range(1, 40))
+    with patch.object(delimited, "_PIECE", 200):
+        assert_exact(numeric_rows(rows + rows, "\t", width), table_of(rows + rows, "\t"))
+        for bad in (b"-0", b"[1]", b"1,5", b"1 "):
+            assert numeric_rows(rows + (line % 7).replace(b"7", bad) + rows, "\t", width) is None
+        body = rows + (line % 7).replace(b"7", b"-0.0") + rows
+        assert_exact(numeric_rows(body, "\t", width), table_of(body, "\t"))

@@ -116,8 +116,7 @@ def numeric_rows(body: bytes, delimiter: str, width: int, start: int = 0) -> np.
         end = body.rfind(b"\n", start, start + _PIECE) + 1
         if end <= start:  # a line longer than a piece
             end = body.find(b"\n", start) + 1
-        piece = body if start == 0 and end == len(body) else body[start:end]
-        table = _piece_rows(parser, piece, sep, width)
+        table = _piece_rows(parser, body, start, end, sep, width)
         if table is None:
             return None
         tables.append(table)
@@ -125,33 +124,40 @@ def numeric_rows(body: bytes, delimiter: str, width: int, start: int = 0) -> np.
     return tables[0] if len(tables) == 1 else np.concatenate(tables)
 
 
-def _piece_rows(parser: simdjson.Parser, body: bytes, sep: bytes, width: int) -> np.ndarray | None:
-    """``numeric_rows`` of one piece of the body, parsed by ``parser``."""
-    if sep != b"," and b"," in body:
+def _piece_rows(
+    parser: simdjson.Parser, body: bytes, start: int, end: int, sep: bytes, width: int
+) -> np.ndarray | None:
+    """``numeric_rows`` of the lines ``body[start:end]``, parsed by ``parser``.
+
+    The piece is searched in place, and copied only into the text parsed.
+    """
+    if sep != b"," and body.find(b",", start, end) >= 0:
         return None  # a comma inside a cell would pass for a delimiter
-    if any(refused in body for refused in _REFUSED if refused != sep):
+    if any(body.find(refused, start, end) >= 0 for refused in _REFUSED if refused != sep):
         return None
     marks = None
     text: bytes | memoryview
     if width >= _MARKED_WIDTH:
-        cells = body if sep == b"," else body.replace(sep, b",")
+        piece = body if start == 0 and end == len(body) else body[start:end]
+        cells = piece if sep == b"," else piece.replace(sep, b",")
         text = b"".join((b"[0,", cells.replace(b"\n", _MARKER), b"0]"))
         stride = width + 1
     else:
-        marks = _delimiters(body, sep[0], width)
+        codes = np.frombuffer(body, np.uint8, end - start, start)
+        marks = _delimiters(codes, sep[0], width)
         if marks is None:
             return None
-        # The body framed, its delimiters and line ends made commas where numpy found them.
-        buffer = np.empty(len(body) + 5, np.uint8)
+        # The piece framed, its delimiters and line ends made commas where numpy found them.
+        buffer = np.empty(len(codes) + 5, np.uint8)
         buffer[:3], buffer[-2:] = _OPEN, _CLOSE
         framed_body = buffer[3:-2]
-        framed_body[:] = np.frombuffer(body, np.uint8)
+        framed_body[:] = codes
         framed_body[marks] = ord(",")
         text = buffer.data
         stride = width
     plain = text
     replaced = []
-    if b"n" in body:  # nan and inf both have one; a search for either costs a whole pass
+    if body.find(b"n", start, end) >= 0:  # nan and inf both have one (a pass each to find)
         text = bytes(text)
         ends_with = (b",", b"\r,") if b"\r" in text else (b",",)  # a \r\n line's last cell
         for token, sentinel, _ in _NON_FINITE:
@@ -189,22 +195,21 @@ def _piece_rows(parser: simdjson.Parser, body: bytes, sep: bytes, width: int) ->
         # The text before any sentinel, up to the end of the line holding the last zero.
         row = (len(flat) - 1 - int(zero[::-1].argmax())) // stride
         if marks is not None:
-            end = int(marks[(row + 1) * width - 1]) + 4
+            stop = int(marks[(row + 1) * width - 1]) + 4
         else:
-            end = _line_end(body, row)
-            end = len(plain) if end < 0 else end + 4 + (len(_MARKER) - 1) * row
-        if _has_negative_zero(plain, end):
+            line_end = _line_end(body, start, row)
+            stop = len(plain) if line_end < 0 else line_end + 4 + (len(_MARKER) - 1) * row
+        if _has_negative_zero(plain, stop):
             return None
     return table
 
 
-def _delimiters(body: bytes, sep: int, width: int) -> np.ndarray | None:
-    """Where the delimiters and line ends of ``body`` are, in order; ``None`` unless every
-    line holds ``width - 1`` delimiters.
+def _delimiters(codes: np.ndarray, sep: int, width: int) -> np.ndarray | None:
+    """Where the delimiters and line ends of the lines ``codes`` (bytes) are, in order;
+    ``None`` unless every line holds ``width - 1`` delimiters.
 
     Read in order, they must be ``width - 1`` delimiters and a line end, over and over.
     """
-    codes = np.frombuffer(body, np.uint8)
     if sep < 10:
         # A tab: one comparison finds it and the line ends (and control bytes, which break
         # the pattern, and are not JSON either).
@@ -223,15 +228,16 @@ def _delimiters(body: bytes, sep: int, width: int) -> np.ndarray | None:
     return marks
 
 
-def _line_end(body: bytes, row: int) -> int:
-    """Where the line end of line ``row`` of ``body`` is; -1 when that is far down (a
-    search line by line would cost more than looking at the whole body)."""
+def _line_end(body: bytes, start: int, row: int) -> int:
+    """Where the line end of line ``row`` of the lines from ``start`` is, counted from
+    ``start``; -1 when that is far down (a search line by line would cost more than looking
+    at the whole piece)."""
     if row >= _NEAR:
         return -1
-    end = -1
+    end = start - 1
     for _ in range(row + 1):
         end = body.find(b"\n", end + 1)
-    return end
+    return end - start
 
 
 def _parse(parser: simdjson.Parser, text: bytes | memoryview) -> np.ndarray | None:
