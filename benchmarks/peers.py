@@ -36,6 +36,7 @@ directory (leet's own runs, not tracktui's format), interleaved, measuring:
 - idle CPU and tree RSS as above.
 
     python benchmarks/peers.py [--runs 20] [--steps 50000] [--rounds 3] [--wandb-only]
+                               [--tools tracktui,leet]
 """
 
 from __future__ import annotations
@@ -448,6 +449,11 @@ def main() -> None:
         action="store_true",
         help="tracktui and leet on the same W&B offline runs only",
     )
+    parser.add_argument(
+        "--tools",
+        default="tracktui,tensorboard,leet",
+        help="which tools to measure, comma-separated (default: all)",
+    )
     parser.add_argument("--tensorboard-child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--wandb-run", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -470,6 +476,8 @@ def main() -> None:
     else:
         formats = generate(args.runs, args.steps)
         measures, rows = MEASURES, ROWS
+    wanted = set(args.tools.split(","))
+    measures = {tool: measure for tool, measure in measures.items() if tool in wanted}
     results: dict[str, list[Figures]] = {tool: [] for tool in measures}
     loads: dict[str, list[float]] = {tool: [] for tool in measures}
     for round_ in range(args.rounds):

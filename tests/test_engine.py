@@ -86,6 +86,62 @@ def test_new_runs_are_discovered_while_watching(tmp_path: Path) -> None:
         engine.stop()
 
 
+@pytest.mark.parametrize("linked", [False, True])
+def test_a_root_reached_through_a_symbolic_link_is_watched_all_the_same(
+    tmp_path: Path, linked: bool
+) -> None:
+    """``tracktui ~/runs`` where ~/runs leads to /data/runs: the runs made and written
+    there are reported by inotify, as under a ROOT given by its own name (the safety-net
+    walk, which found them before, is put out of reach here)."""
+    real = tmp_path / "data" / "runs"
+    (real / "old").mkdir(parents=True)
+    (real / "old" / "metrics.jsonl").write_text('{"step": 0, "loss": 1.0}\n')
+    root = real
+    if linked:
+        root = tmp_path / "runs"
+        root.symlink_to(real, target_is_directory=True)
+    engine = Engine(root, watch="native", reconcile_interval=3600)
+    engine.scan()
+    engine.start()
+    try:
+        assert engine.mode == "inotify"
+        store = RunStore()
+        pump(engine, store, lambda: "old" in store.runs)
+        (real / "new").mkdir()
+        (real / "new" / "metrics.jsonl").write_text('{"step": 0, "loss": 0.5}\n')
+        keys, rescan = reported(engine, lambda keys, rescan: rescan or "new" in keys)
+        for batch in engine.read(sorted(set(keys) | set(engine.scan() if rescan else ()))):
+            store.apply(batch)
+        assert store.runs["new"].series["loss"].last == 0.5
+        time.sleep(0.2)  # the last events of the new run's file
+        engine.take_dirty()
+        with open(real / "old" / "metrics.jsonl", "a") as handle:
+            handle.write('{"step": 1, "loss": 0.25}\n')
+        keys, _ = reported(engine, lambda keys, rescan: "old" in keys)
+        for batch in engine.read(keys):
+            store.apply(batch)
+        assert store.runs["old"].series["loss"].last == 0.25
+        assert set(store.runs) == {"old", "new"}  # keys as under ROOT, never the link's target
+    finally:
+        engine.stop()
+
+
+def reported(engine: Engine, what, timeout: float = 5.0) -> tuple[list[str], bool]:
+    """The engine's dirty runs and rescan flag, once they match ``what`` (keys, rescan);
+    what did not match is gathered too, so nothing taken is lost."""
+    deadline = time.monotonic() + timeout
+    keys: set[str] = set()
+    rescan = False
+    while time.monotonic() < deadline:
+        more, again = engine.take_dirty()
+        keys |= set(more)
+        rescan = rescan or again
+        if what(keys, rescan):
+            return sorted(keys), rescan
+        time.sleep(0.02)
+    raise AssertionError("the change was not reported in time")
+
+
 def test_inotify_failure_falls_back_to_polling(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

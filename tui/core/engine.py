@@ -620,17 +620,27 @@ class Engine:
         ]
         engine = self
         root = str(self.root)
+        # A ROOT that is a symbolic link (~/runs -> /data/runs): watchdog watches the link
+        # itself, and nothing made under it was reported. The directory it leads to is
+        # watched, and its events are named by ROOT as given, as the runs are.
+        real = os.path.realpath(root)
+        inside = real.rstrip("/") + "/"
+
+        def spelled(path: str) -> str:
+            if real == root or not (path == real or path.startswith(inside)):
+                return path
+            return root + path[len(real) :]
 
         class Handler(FileSystemEventHandler):
             def on_any_event(self, event: FileSystemEvent) -> None:
                 try:
                     if event.event_type in _IGNORED_EVENTS:
                         return
-                    source = os.fsdecode(event.src_path)
+                    source = spelled(os.fsdecode(event.src_path))
                     engine.mark_path(source)
                     dest = getattr(event, "dest_path", "")
                     if dest:
-                        engine.mark_path(os.fsdecode(dest))
+                        engine.mark_path(spelled(os.fsdecode(dest)))
                     if source == root and event.event_type in _ROOT_EVENTS:
                         engine._nudge.set()  # ROOT itself went: check now
                 except Exception:  # a handler exception would kill the observer thread
@@ -644,7 +654,7 @@ class Engine:
         except Exception as exc:  # an unsupported libc, a missing kernel feature
             return _polling(f"inotify unavailable: {exc}")
         try:
-            observer.schedule(Handler(), root, recursive=True, event_filter=news)
+            observer.schedule(Handler(), real, recursive=True, event_filter=news)
             observer.start()
         except OSError as exc:
             with contextlib.suppress(Exception):
