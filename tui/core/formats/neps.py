@@ -237,7 +237,7 @@ def read_trial(directory: Path, root: Path, layout: Layout) -> tuple[Trial, list
         notes.append(error)
     if isinstance(config, dict):
         trial.config = config
-    if layout is CURRENT:
+    if layout == CURRENT:  # by value: a source sent to another process has its own copy
         _read_current(trial, directory, root, notes)
     else:
         _read_legacy(trial, directory, root, notes)
