@@ -35,6 +35,7 @@ from tui.app.widgets.palette import use_sixteen_colors
 from tui.core.backfill import Backfill
 from tui.core.cache import SummaryCache
 from tui.core.engine import Engine
+from tui.core.prefetch import PREVIEW_BYTES
 from tui.core.rules import RULES_FILE, RuleEngine, RulesFile, RulesLoad, Verdict
 from tui.core.sanitize import escape_path, unescape_path
 from tui.core.status import derive_status
@@ -46,6 +47,7 @@ if TYPE_CHECKING:  # the process machinery (psutil, NVML) is imported after the 
     from tui.core.evidence import EvidenceGatherer
     from tui.core.gpu import GpuProvider
     from tui.core.openfiles import RunProcess
+    from tui.core.prefetch import Prefetch
     from tui.core.procs import SignalName
 
 FIRST_PAINT_WAIT = 2.0
@@ -54,8 +56,6 @@ PREVIEW_POST = 0.5
 """Seconds of previewing per message in the first phase: one message, so one table build,
 for a thousand runs (about 0.2-0.4 s); a huge ROOT shows up twice a second meanwhile."""
 
-PREVIEW_BYTES = 8192
-"""Bytes read from the end of each run's metrics for the first paint (about 80 records)."""
 
 COALESCE = 0.025
 """Seconds to wait after a file event so bursts of writes are read together."""
@@ -140,8 +140,12 @@ class TrackApp(App[int]):
         gpu: GpuProvider | None = None,
         fresh: bool = False,
         resume_gc: bool = False,
+        prefetch: Prefetch | None = None,
     ) -> None:
         super().__init__()
+        self._prefetch = prefetch
+        self.prefetch_failed = False
+        """The prefetch child given failed: the reader read the first paint itself."""
         self._resume_gc = resume_gc
         self._telemetry_due = True
         self.root = Path(os.path.abspath(root))
@@ -284,23 +288,31 @@ class TrackApp(App[int]):
         """Discover, preview (last lines first), backfill, then follow. All file IO is here."""
         worker = get_current_worker()
         engine = self.engine
-        keys = engine.scan()
-        engine.take_dirty()  # read below, preview first
-        total = len(keys)
         cache = SummaryCache(self.root)  # exact values of unchanged runs, from the last visit
-        cache.load()
-        previews: list[Batch] = []
-        posted = time.monotonic()
-        for done, key in enumerate(keys, 1):
-            if worker.is_cancelled:
-                return
-            previews.extend(cache.preview(engine, key, PREVIEW_BYTES))
-            if done == total or time.monotonic() - posted >= PREVIEW_POST:
-                self.post_message(BatchesRead(tuple(previews), (0, total)))
-                previews, posted = [], time.monotonic()
-        # Let the table paint before the backfill competes with it for the GIL.
-        self._first_paint.wait(FIRST_PAINT_WAIT)
-        settled = cache.settle(engine)  # the runs the first paint took from the cache alone
+        handed = self._take_prefetch(cache) if self._prefetch is not None else None
+        if worker.is_cancelled:  # quitting (a prefetch child is ended then)
+            return
+        if handed is None:
+            keys = engine.scan()
+            engine.take_dirty()  # read below, preview first
+            cache.load()
+            previews: list[Batch] = []
+            posted = time.monotonic()
+            for done, key in enumerate(keys, 1):
+                if worker.is_cancelled:
+                    return
+                previews.extend(cache.preview(engine, key, PREVIEW_BYTES))
+                if done == len(keys) or time.monotonic() - posted >= PREVIEW_POST:
+                    self.post_message(BatchesRead(tuple(previews), (0, len(keys))))
+                    previews, posted = [], time.monotonic()
+            # Let the table paint before the backfill competes with it for the GIL.
+            self._first_paint.wait(FIRST_PAINT_WAIT)
+            settled = cache.settle(engine)  # the runs the first paint took from the cache alone
+        else:
+            keys, settled = handed
+        if worker.is_cancelled:
+            return
+        total = len(keys)
         if settled:
             self.post_message(BatchesRead(tuple(settled)))
         engine.start(self._on_dirty)
@@ -332,6 +344,45 @@ class TrackApp(App[int]):
         finally:
             backfill.close()
             cache.save()
+
+    def _take_prefetch(self, cache: SummaryCache) -> tuple[list[str], list[Batch]] | None:
+        """The first paint as the prefetch child read it (:mod:`tui.core.prefetch`): its
+        previews are posted as they come; once the table is drawn, the runs it found are
+        adopted by the engine. Returns the new runs' keys and the batches the cache settled,
+        or ``None`` when the child failed (the caller then reads it all itself)."""
+        prefetch = self._prefetch
+        assert prefetch is not None
+        total = 0
+        settled: list[Batch] = []
+        try:
+            for message in prefetch.messages():
+                kind = message[0]
+                if kind == "total":
+                    total = message[1]
+                elif kind == "previews":
+                    self.post_message(BatchesRead(tuple(message[1]), (0, total)))
+                elif kind == "settled":
+                    settled = message[1]
+                    # Let the table paint before what comes next competes with it.
+                    self._first_paint.wait(FIRST_PAINT_WAIT)
+                else:
+                    _, found, previewed, cached = message
+        except Exception:  # it died, was stopped, or said something unreadable
+            self.prefetch_failed = True
+            return None
+        finally:
+            prefetch.close()
+        keys = self.engine.adopt_walk(found, previewed)
+        self.engine.take_dirty()  # read by the backfill, as after a scan
+        cache.load()
+        cache.adopt_cached(cached)
+        return keys, settled
+
+    def stop_prefetch(self) -> None:
+        """End the prefetch child, if it still runs (quitting: a reader waiting on it is
+        let go)."""
+        if self._prefetch is not None:
+            self._prefetch.close()
 
     # Evidence: writer processes and the audit log (its own thread) ----------------------
     def request_evidence(self) -> None:
@@ -744,11 +795,13 @@ class TrackApp(App[int]):
         self._wake.set()
         self._evidence_wake.set()
         self.telemetry.wake()
+        self.stop_prefetch()
         self.engine.stop()
 
 
-def run_app(args: argparse.Namespace) -> int:
-    """Start the app from parsed command-line options."""
+def run_app(args: argparse.Namespace, prefetch: Prefetch | None = None) -> int:
+    """Start the app from parsed command-line options (``prefetch``: the first paint's
+    reading, started before the app's imports)."""
     app = TrackApp(
         args.root,
         rules_path=args.rules,
@@ -758,6 +811,7 @@ def run_app(args: argparse.Namespace) -> int:
         watch="poll" if args.poll else "auto",
         fresh=args.fresh,
         resume_gc=not gc.isenabled(),
+        prefetch=prefetch,
     )
     app.run()
     return 0

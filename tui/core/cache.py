@@ -226,6 +226,15 @@ class SummaryCache:
         self._unsettled = []
         return batches
 
+    def cached(self) -> list[str]:
+        """The runs whose first paint came from the cache (see :meth:`adopt_cached`)."""
+        return sorted(self._usable)
+
+    def adopt_cached(self, keys: Iterable[str]) -> None:
+        """Take the runs another process's cache painted (:mod:`tui.core.prefetch`) as
+        painted from this one: :meth:`holds` answers for them."""
+        self._usable = set(keys).intersection(self._entries)
+
     def holds(self, key: str) -> bool:
         """Whether the first paint of ``key`` came from the cache."""
         return key in self._usable

@@ -337,6 +337,22 @@ class Engine:
         """
         return self._register(walk(self.root, self.adapters, keep=self._wanted))
 
+    def handover(self) -> tuple[Found, list[str]]:
+        """What this engine's walks found and which runs it previewed, for an engine in
+        another process to carry on from (:meth:`adopt_walk`; :mod:`tui.core.prefetch`)."""
+        found = Found(list(self.sources.values()), list(self._directories), list(self.errors))
+        return found, sorted(self._previewed)
+
+    def adopt_walk(self, found: Found, previewed: Iterable[str]) -> list[str]:
+        """Take the runs another process's engine found, as :meth:`scan` takes its own
+        walk's, and its previews of some of them as if made here (their first full read
+        replaces what the preview showed); returns the keys of the new runs."""
+        keys = self._register(found)
+        shown = set(previewed).intersection(keys)
+        self._previewed |= shown
+        self._announced |= shown
+        return keys
+
     def _wanted(self, source: Source) -> bool:
         """Whether a source a walk found would be registered: a run not known yet, or one
         that takes the place of a directory listed as "no permission"."""

@@ -1,0 +1,142 @@
+"""The first paint read by a child process while the app loads (tui.core.prefetch): the
+same runs, values and metadata as the app's own reader gives, the summary cache used the
+same way, and a child that dies, talks nonsense or hangs never costs the user a run or a
+quit (real child processes, real files)."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import wait_loaded
+
+from tui.app.app import TrackApp
+from tui.core.engine import Engine
+from tui.core.prefetch import PREVIEW_BYTES, Prefetch, start
+from tui.core.store import RunStore
+
+
+def shown(store: RunStore) -> dict[str, object]:
+    """What the app shows of every run: format, metadata, and each series' count, last,
+    min and max with their steps (NaN spelled out, so that equal means equal)."""
+
+    def plain(value: object) -> object:
+        return "nan" if isinstance(value, float) and math.isnan(value) else value
+
+    out: dict[str, object] = {}
+    for run in store:
+        series = {
+            name: tuple(plain(v) for v in (s.count, s.nonfinite, s.last, s.last_step, s.min, s.max))
+            for name, s in run.series.items()
+        }
+        out[run.key] = (run.format, series, json.dumps(run.meta, sort_keys=True, default=str))
+    return out
+
+
+async def loaded(root: Path, prefetch: Prefetch | None) -> TrackApp:
+    app = TrackApp(root, watch="poll", prefetch=prefetch)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await wait_loaded(pilot, runs=len(Engine(root).scan()), timeout=60)
+    return app
+
+
+async def test_the_childs_first_paint_leads_to_what_the_apps_own_reader_shows(
+    samples: Path,
+) -> None:
+    """Every format of the samples (and the hostile fixtures): the runs the app ends up
+    with are the same, whichever process read the first paint."""
+    own = await loaded(samples, None)
+    prefetch = start(samples, PREVIEW_BYTES)
+    assert prefetch is not None
+    child = await loaded(samples, prefetch)
+    assert not child.prefetch_failed
+    assert shown(child.store) == shown(own.store)
+    assert prefetch.process.returncode is not None  # the child is gone, and waited for
+
+
+def write_run(root: Path, name: str, steps: int) -> None:
+    run = root / name
+    run.mkdir()
+    lines = (json.dumps({"step": s, "loss": 1.0 / (s + 1), "acc": s % 7}) for s in range(steps))
+    (run / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+    (run / "run.json").write_text(json.dumps({"name": name, "config": {"lr": 0.1}}))
+
+
+async def test_a_reopened_root_is_painted_from_the_cache_by_the_child(tmp_path: Path) -> None:
+    """The second opening: the child's previews are the cached summaries (every record
+    counted, not the tail's), and the app is told which runs they were."""
+    for name in ("a", "b", "c"):
+        write_run(tmp_path, name, 3000)
+    first = await loaded(tmp_path, None)  # leaves the summary cache behind as it quits
+    prefetch = start(tmp_path, 512)
+    assert prefetch is not None
+    messages = list(prefetch.messages())
+    prefetch.close()
+    assert [m[0] for m in messages] == ["total", "previews", "settled", "found"]
+    assert messages[0][1] == 3
+    previews = {b.key: b for b in messages[1][1]}
+    assert set(previews) == {"a", "b", "c"}
+    assert all(b.partial and b.history.series["loss"].count == 3000 for b in previews.values())
+    found, previewed, cached = messages[3][1:]
+    assert sorted(s.key for s in found.sources) == ["a", "b", "c"]
+    assert previewed == cached == ["a", "b", "c"]
+    again = await loaded(tmp_path, start(tmp_path, PREVIEW_BYTES))
+    assert not again.prefetch_failed
+    assert shown(again.store) == shown(first.store)
+
+
+def stand_in(root: Path, command: list[str]) -> Prefetch:
+    """A prefetch whose child is ``command`` instead (a child that misbehaves)."""
+    prefetch = Prefetch.__new__(Prefetch)
+    prefetch.root = root
+    prefetch.process = subprocess.Popen(
+        command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    return prefetch
+
+
+@pytest.mark.parametrize(
+    "child",
+    [
+        "killed at once",
+        "says nonsense",
+        "stops half way",
+    ],
+)
+async def test_a_child_that_fails_leaves_the_app_to_read_it_all(samples: Path, child: str) -> None:
+    expected = shown((await loaded(samples, None)).store)
+    if child == "killed at once":
+        prefetch = start(samples, PREVIEW_BYTES)
+        assert prefetch is not None
+        prefetch.process.kill()
+    elif child == "says nonsense":
+        prefetch = stand_in(samples, [sys.executable, "-c", "print('x' * 100000)"])
+    else:  # the real protocol, cut after the first previews
+        code = (
+            "import sys, subprocess\n"
+            "from tui.core.prefetch import _BOOT\n"
+            "out = subprocess.run([sys.executable, '-c', _BOOT.format(sys.argv[1]), "
+            "sys.argv[2], '8192'], capture_output=True).stdout\n"
+            "sys.stdout.buffer.write(out[: len(out) // 3])\n"
+        )
+        package = str(Path(__file__).resolve().parents[1])
+        prefetch = stand_in(samples, [sys.executable, "-c", code, package, str(samples)])
+    app = await loaded(samples, prefetch)
+    assert app.prefetch_failed
+    assert shown(app.store) == expected
+    assert prefetch.process.returncode is not None
+
+
+async def test_quitting_while_the_child_still_works_ends_it(tmp_path: Path) -> None:
+    write_run(tmp_path, "a", 10)
+    prefetch = stand_in(tmp_path, [sys.executable, "-c", "import time; time.sleep(60)"])
+    app = TrackApp(tmp_path, watch="poll", prefetch=prefetch)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.pause(0.3)
+        assert prefetch.process.poll() is None  # still at work: the reader waits on it
+        await pilot.press("q")
+    assert prefetch.process.returncode is not None  # ended with the app, not left behind

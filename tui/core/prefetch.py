@@ -1,0 +1,143 @@
+"""The first paint's reading, done by a child process on the other core while the app loads.
+
+The app's start is one core's work: Python's imports, Textual's setup and the first frame
+hold the GIL for about 0.3 s, and walking ROOT and reading the end of every run (or its
+cached summary) either waited for them or shared the GIL with them. :func:`start`, called
+before the app's imports, starts a child process that does that reading meanwhile, on
+another core, and hands over what the first paint shows (the previews, as batches), then
+what comes after it: the batches the summary cache settles, and the runs found (their
+sources, as the engine left them) with the engine's record of which were previewed. The
+app carries on from there as if its own reader had done it (:meth:`Prefetch.messages`,
+:meth:`tui.core.engine.Engine.adopt_walk`); when the child fails in any way, the app's
+reader does the same work itself.
+
+The child is a plain process talking over its stdout (the backfill's framing: a pickle,
+then the store's columns raw); it reads run files only, prints nothing to the terminal,
+and exits when it has said everything or when the app stops listening.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import IO, Any
+
+PREVIEW_BYTES = 8192
+"""Bytes read from the end of each run's metrics for the first paint (about 80 records)."""
+
+POST = 0.5
+"""Seconds of previewing per message (a huge ROOT shows up in parts, twice a second)."""
+
+# The child imports this module from where the app imported it.
+_BOOT = "import sys; sys.path.insert(0, {!r}); from tui.core.prefetch import serve; serve()"
+
+
+class Prefetch:
+    """A child process reading what the first paint of ``root`` shows.
+
+    Args:
+        root: the ROOT the app opens.
+        tail_bytes: how much of the end of each run's metrics a preview reads.
+    """
+
+    def __init__(self, root: Path, tail_bytes: int) -> None:
+        package_root = str(Path(__file__).resolve().parents[2])
+        env = dict(os.environ, OPENBLAS_NUM_THREADS="1")  # the child's own: no algebra
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", _BOOT.format(package_root), os.fspath(root), str(tail_bytes)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+        self.root = root
+
+    def messages(self) -> Any:
+        """What the child says, in order: ``("total", n)``, one or more ``("previews",
+        batches)``, ``("settled", batches)``, then ``("found", found, previewed, cached)``.
+
+        Raises:
+            EOFError: the child ended before saying everything (it failed, or was stopped).
+            Exception: what reading a damaged message raises (pickle's errors).
+        """
+        from tui.core.backfill import receive
+
+        stream = self.process.stdout
+        assert stream is not None
+        while True:
+            message = receive(stream)
+            yield message
+            if message[0] == "found":
+                return
+
+    def close(self) -> None:
+        """Stop listening: the child is ended if it is still at work, and waited for."""
+        with contextlib.suppress(OSError):
+            self.process.kill()
+        stream = self.process.stdout
+        if stream is not None:
+            with contextlib.suppress(OSError):
+                stream.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=5)
+
+
+def start(root: Path, tail_bytes: int) -> Prefetch | None:
+    """Start reading ``root``'s first paint in a child process (``None`` if it cannot be
+    started: the app's reader then does it)."""
+    try:
+        return Prefetch(root, tail_bytes)
+    except OSError:
+        return None
+
+
+def serve() -> None:
+    """The child: walk ROOT, preview every run (from the summary cache where it can), and
+    say it all on stdout (see :meth:`Prefetch.messages`)."""
+    gc.disable()  # short-lived, and what it makes lives until it is sent
+    out = os.fdopen(os.dup(1), "wb")
+    _quiet()
+    root, tail_bytes = Path(sys.argv[1]), int(sys.argv[2])
+    try:
+        _serve(root, tail_bytes, out)
+    except (BrokenPipeError, KeyboardInterrupt):  # the app stopped listening
+        pass
+    finally:
+        with contextlib.suppress(OSError):
+            out.close()
+        os._exit(0)
+
+
+def _serve(root: Path, tail_bytes: int, out: IO[bytes]) -> None:
+    from tui.core.backfill import send
+    from tui.core.cache import SummaryCache
+    from tui.core.engine import Engine
+
+    engine = Engine(root, watch="poll")  # never started: nothing is watched here
+    keys = engine.scan()
+    send(out, ("total", len(keys)))
+    cache = SummaryCache(engine.root)
+    cache.load()
+    previews: list[Any] = []
+    posted = time.monotonic()
+    for done, key in enumerate(keys, 1):
+        previews.extend(cache.preview(engine, key, tail_bytes))
+        if done == len(keys) or time.monotonic() - posted >= POST:
+            send(out, ("previews", previews))
+            previews, posted = [], time.monotonic()
+    send(out, ("settled", cache.settle(engine)))
+    found, previewed = engine.handover()
+    send(out, ("found", found, previewed, cache.cached()))
+
+
+def _quiet() -> None:
+    """Nothing the child prints may reach the terminal the app draws on."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    os.close(devnull)
