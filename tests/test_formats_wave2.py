@@ -221,7 +221,7 @@ def test_wandb_bulk_read_equals_the_record_by_record_read(copy, monkeypatch) -> 
 
     root = copy("wandb_offline")
     bulk = columns(root)
-    monkeypatch.setattr(wandb_format, "simple_items", lambda payload: None)
+    monkeypatch.setattr(wandb_format, "simple_items", lambda payload, keys, raws: None)
     one_by_one = columns(root)
     assert repr(bulk) == repr(one_by_one)  # repr: NaN summaries compare equal
     assert bulk["lr1.0"][1]["loss"][2] == WANDB_STEPS - WANDB_STEPS // 2
@@ -238,8 +238,13 @@ def test_wandb_json_numbers_decodes_tokens_and_refuses_anything_else() -> None:
     assert json_numbers([b'"NaN"']) is None  # a logged text, not the token
     assert json_numbers([b"true"]) is None and json_numbers([b"1", b"{"]) is None
     item = b"\x12\x04loss\x82\x01\x030.5"
-    assert simple_items(b"\x0a" + bytes([len(item)]) + item) == ([b"loss"], [b"0.5"], None, False)
-    assert simple_items(b"\x0a" + bytes([len(item) + 1]) + item) is None  # cut short
+    keys: list[bytes] = [b"acc"]
+    raws: list[bytes] = [b"1"]
+    assert simple_items(b"\x0a" + bytes([len(item)]) + item, keys, raws) == (1, None, False)
+    assert keys == [b"acc", b"loss"] and raws == [b"1", b"0.5"]
+    cut_short = b"\x0a" + bytes([len(item)]) + item + b"\x0a" + bytes([len(item) + 1]) + item
+    assert simple_items(cut_short, keys, raws) is None
+    assert keys == [b"acc", b"loss"] and raws == [b"1", b"0.5"]  # nothing of it kept
 
 
 def test_wandb_run_listed_from_a_preview_then_replaced_by_the_full_read(copy) -> None:  # type: ignore[no-untyped-def]

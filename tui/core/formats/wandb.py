@@ -216,8 +216,24 @@ def json_value(raw: bytes) -> Any:
 
 
 Key = tuple[str, ...]
-Scanned = tuple[list[bytes], list[bytes], bytes | None, bool]
-"""What :func:`simple_items` finds: keys, raw values, a trailing field 2, nested keys."""
+Scanned = tuple[int, bytes | None, bool]
+"""What :func:`simple_items` finds besides the keys and values it appends: how many items,
+a trailing field 2, whether a key has several parts."""
+
+
+@dataclasses.dataclass(slots=True)
+class Gathered:
+    """History records scanned by :func:`simple_items`, waiting to be added in bulk.
+
+    The keys and raw values of all of them lie in two flat lists: a list or two per record
+    would be tens of thousands of containers alive until the batch is built, each walked by
+    every run of the cyclic garbage collector (a third of a read's time).
+    """
+
+    payloads: list[bytes] = dataclasses.field(default_factory=list)
+    counts: list[int] = dataclasses.field(default_factory=list)
+    keys: list[bytes] = dataclasses.field(default_factory=list)
+    raws: list[bytes] = dataclasses.field(default_factory=list)
 
 
 def _key(parts: list[bytes], cache: dict[bytes, Key]) -> Key:
@@ -349,16 +365,21 @@ def latest_updates(
     """
     if not payloads:
         return []
-    scanned = [simple_items(p) for p in payloads]
-    if all(found is not None and found[2] is None for found in scanned):
-        latest: dict[bytes, bytes] = {}
-        for found in scanned:
-            assert found is not None
-            latest.update(zip(found[0], found[1]))
+    keys: list[bytes] = []
+    raws: list[bytes] = []
+    counts: list[int] = []
+    for payload in payloads:
+        found = simple_items(payload, keys, raws)
+        if found is None or found[1] is not None:
+            break
+        counts.append(found[0])
+    else:
+        latest = dict(zip(keys, raws))  # the last value of each key
         order: dict[bytes, None] = {}  # keys by their newest record, newest first
-        for found in reversed(scanned):
-            assert found is not None
-            order.update(dict.fromkeys(k for k in found[0] if k not in order))
+        end = len(keys)
+        for count in reversed(counts):
+            order.update(dict.fromkeys(k for k in keys[end - count : end] if k not in order))
+            end -= count
             if len(order) == len(latest):
                 break
         items = [(_key(k.split(b"\x00"), cache), json_value(latest[k])) for k in reversed(order)]
@@ -393,17 +414,29 @@ def merge(target: dict[str, Any], changed: dict[str, Any], removed: list[Key]) -
             node.pop(parts[-1], None)
 
 
-def simple_items(payload: bytes) -> Scanned | None:
+def simple_items(payload: bytes, keys: list[bytes], raws: list[bytes]) -> Scanned | None:
     """The items of a history or summary record in the layout wandb writes, scanned fast.
 
     Each item (field 1) is its key (``key``, or the parts of a ``nested_key``) then its
-    ``value_json``, every length under 128. Returns the keys (parts joined by NUL), the raw
-    values, the bytes of a trailing field 2 (a history's step, a summary's removals) and
-    whether a key has several parts; ``None`` for any other layout (or a NUL in a key),
-    which :func:`history` and :func:`updates` read field by field.
+    ``value_json``, every length under 128. The keys (parts joined by NUL) are appended to
+    ``keys`` and the raw values to ``raws``; returns how many, the bytes of a trailing
+    field 2 (a history's step, a summary's removals) and whether a key has several parts.
+    ``None`` (and nothing appended) for any other layout (or a NUL in a key), which
+    :func:`history` and :func:`updates` read field by field.
     """
-    keys: list[bytes] = []
-    raws: list[bytes] = []
+    before = len(keys)
+    found = _scan_items(payload, keys, raws)
+    if found is None:
+        del keys[before:], raws[before:]
+        return None
+    tail, nested = found
+    return len(keys) - before, tail, nested
+
+
+def _scan_items(
+    payload: bytes, keys: list[bytes], raws: list[bytes]
+) -> tuple[bytes | None, bool] | None:
+    """:func:`simple_items`' scan; on ``None`` it may have appended some items."""
     nested = False
     pos = 0
     end = len(payload)
@@ -416,7 +449,7 @@ def simple_items(payload: bytes) -> Scanned | None:
             if size >= 0x80 or stop > end:
                 return None
             if tag == 0x12 and stop == end:
-                return keys, raws, payload[start:stop], nested
+                return payload[start:stop], nested
             if tag != 0x0A or payload[start] not in (0x0A, 0x12):
                 return None
             cut = start + 2 + payload[start + 1]
@@ -438,7 +471,7 @@ def simple_items(payload: bytes) -> Scanned | None:
             pos = stop
     except IndexError:
         return None
-    return keys, raws, None, nested
+    return None, nested
 
 
 _TOKEN_TEXTS = frozenset({"NaN", "Infinity", "-Infinity"})
@@ -749,26 +782,27 @@ class WandbSource(Source):
         media: list[str] = []
         summaries: list[bytes] = []
         rows: list[dict[str, Any]] = []
-        gathered: list[tuple[bytes, Scanned]] = []
+        gathered = Gathered()
         damaged = 0
         for data in records:
             try:
                 number, payload = record_type(data)
                 if number == 2:
-                    items = simple_items(payload)
-                    if items is None or items[3]:
+                    before = len(gathered.keys)
+                    items = simple_items(payload, gathered.keys, gathered.raws)
+                    if items is None or items[2]:
+                        del gathered.keys[before:], gathered.raws[before:]
                         damaged += self._add_histories(gathered, builder, media)
-                        gathered = []
                         self._history(payload, rows, media)
                     else:
                         if rows:
                             builder.add_records(rows)
                             rows = []
-                        gathered.append((payload, items))
+                        gathered.payloads.append(payload)
+                        gathered.counts.append(items[0])
                     continue
                 if number == 7:
                     damaged += self._add_histories(gathered, builder, media)
-                    gathered = []
                     self._stats(payload, rows)
                 elif number in (13, 4):
                     self._output(payload, lines)
@@ -805,27 +839,29 @@ class WandbSource(Source):
 
     def _add_histories(
         self,
-        gathered: list[tuple[bytes, Scanned]],
+        gathered: Gathered,
         builder: RecordBuilder,
         media: list[str],
     ) -> int:
-        """Add history records scanned by :func:`simple_items` as columns; the damaged count.
+        """Add history records scanned by :func:`simple_items` as columns, and empty
+        ``gathered``; the damaged count.
 
         The same records as :meth:`_history` makes one by one: ``_runtime`` and ``_wandb``
         left out, ``_timestamp`` as the time, ``_step`` as x. Falls back to that method for
         the lot when a record has no ``_step`` item or a key twice, or a value is not a number.
         """
-        if not gathered:
+        if not gathered.payloads:
             return 0
-        keys = [k for _, (ks, _, _, _) in gathered for k in ks]
-        values = json_numbers([r for _, (_, raws, _, _) in gathered for r in raws])
+        payloads, counts, keys = gathered.payloads, gathered.counts, gathered.keys
+        values = json_numbers(gathered.raws)
+        gathered.payloads, gathered.counts, gathered.keys, gathered.raws = [], [], [], []
         index = {k: i for i, k in enumerate(dict.fromkeys(keys))}
         names = [self._key_name(k) for k in index]
-        count = len(gathered)
+        count = len(payloads)
         columns: dict[str, tuple[np.ndarray | None, np.ndarray]] = {}
         if values is not None and b"_step" in index and TIME_KEY not in names:
             ids = np.fromiter(map(index.__getitem__, keys), np.int64, len(keys))
-            rows = np.repeat(np.arange(count), [len(ks) for _, (ks, _, _, _) in gathered])
+            rows = np.repeat(np.arange(count), counts)
             for i, name in enumerate(names):
                 mine = ids == i
                 where = rows[mine]
@@ -837,7 +873,7 @@ class WandbSource(Source):
         if steps is None or len(steps[1]) != count:
             rows_out: list[dict[str, Any]] = []
             damaged = 0
-            for payload, _ in gathered:
+            for payload in payloads:
                 try:
                     self._history(payload, rows_out, media)
                 except (ProtoError, ValueError, struct.error, IndexError):
