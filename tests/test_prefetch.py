@@ -50,8 +50,7 @@ async def test_the_childs_first_paint_leads_to_what_the_apps_own_reader_shows(
     """Every format of the samples (and the hostile fixtures): the runs the app ends up
     with are the same, whichever process read the first paint."""
     own = await loaded(samples, None)
-    prefetch = start(samples, PREVIEW_BYTES)
-    assert prefetch is not None
+    prefetch = Prefetch(samples, PREVIEW_BYTES)
     child = await loaded(samples, prefetch)
     assert not child.prefetch_failed
     assert shown(child.store) == shown(own.store)
@@ -72,8 +71,7 @@ async def test_a_reopened_root_is_painted_from_the_cache_by_the_child(tmp_path: 
     for name in ("a", "b", "c"):
         write_run(tmp_path, name, 3000)
     first = await loaded(tmp_path, None)  # leaves the summary cache behind as it quits
-    prefetch = start(tmp_path, 512)
-    assert prefetch is not None
+    prefetch = Prefetch(tmp_path, 512)
     messages = list(prefetch.messages())
     prefetch.close()
     assert [m[0] for m in messages] == ["total", "previews", "settled", "found"]
@@ -84,7 +82,7 @@ async def test_a_reopened_root_is_painted_from_the_cache_by_the_child(tmp_path: 
     found, previewed, cached = messages[3][1:]
     assert sorted(s.key for s in found.sources) == ["a", "b", "c"]
     assert previewed == cached == ["a", "b", "c"]
-    again = await loaded(tmp_path, start(tmp_path, PREVIEW_BYTES))
+    again = await loaded(tmp_path, Prefetch(tmp_path, PREVIEW_BYTES))
     assert not again.prefetch_failed
     assert shown(again.store) == shown(first.store)
 
@@ -110,8 +108,7 @@ def stand_in(root: Path, command: list[str]) -> Prefetch:
 async def test_a_child_that_fails_leaves_the_app_to_read_it_all(samples: Path, child: str) -> None:
     expected = shown((await loaded(samples, None)).store)
     if child == "killed at once":
-        prefetch = start(samples, PREVIEW_BYTES)
-        assert prefetch is not None
+        prefetch = Prefetch(samples, PREVIEW_BYTES)
         prefetch.process.kill()
     elif child == "says nonsense":
         prefetch = stand_in(samples, [sys.executable, "-c", "print('x' * 100000)"])
@@ -140,3 +137,22 @@ async def test_quitting_while_the_child_still_works_ends_it(tmp_path: Path) -> N
         assert prefetch.process.poll() is None  # still at work: the reader waits on it
         await pilot.press("q")
     assert prefetch.process.returncode is not None  # ended with the app, not left behind
+
+
+@pytest.mark.parametrize(
+    ("cores", "load", "started"),
+    [({0, 1}, 0.4, True), ({0, 1}, 1.6, False), ({0}, 0.0, False), (set(range(16)), 9.0, True)],
+)
+def test_the_child_is_started_only_when_a_core_is_likely_free(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cores: set[int], load: float, started: bool
+) -> None:
+    """On a busy machine (or one core) the child would only add its own start to the load:
+    the app's reader reads the first paint itself."""
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: cores)
+    monkeypatch.setattr("os.getloadavg", lambda: (load, load, load))
+    prefetch = start(tmp_path, PREVIEW_BYTES)
+    try:
+        assert (prefetch is not None) == started
+    finally:
+        if prefetch is not None:
+            prefetch.close()

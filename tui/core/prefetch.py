@@ -88,12 +88,26 @@ class Prefetch:
 
 
 def start(root: Path, tail_bytes: int) -> Prefetch | None:
-    """Start reading ``root``'s first paint in a child process (``None`` if it cannot be
-    started: the app's reader then does it)."""
+    """Start reading ``root``'s first paint in a child process; ``None`` when it would not
+    pay (:func:`core_free`) or cannot be started: the app's reader then does it."""
+    if not core_free():
+        return None
     try:
         return Prefetch(root, tail_bytes)
     except OSError:
         return None
+
+
+def core_free() -> bool:
+    """Whether a core is likely idle for the child: two or more allowed to this process,
+    and the load of the last minute under their number minus one. On a busy machine the
+    child's own start (about 0.15 s of a core) would only add to what runs."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # not Linux: no affinity or no load average
+        return False
+    return cores >= 2 and load <= cores - 1
 
 
 def serve() -> None:
