@@ -76,6 +76,7 @@ async def test_a_reopened_root_is_painted_from_the_cache_by_the_child(tmp_path: 
     prefetch.close()
     assert [m[0] for m in messages] == ["total", "previews", "settled", "found"]
     assert messages[0][1] == 3
+    assert messages[1][2] == 3  # every run previewed
     previews = {b.key: b for b in messages[1][1]}
     assert set(previews) == {"a", "b", "c"}
     assert all(b.partial and b.history.series["loss"].count == 3000 for b in previews.values())

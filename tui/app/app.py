@@ -361,10 +361,11 @@ class TrackApp(App[int]):
                     total = message[1]
                 elif kind == "previews":
                     self.post_message(BatchesRead(tuple(message[1]), (0, total)))
+                    if message[2] == total:
+                        # Let the table paint before what comes next competes with it.
+                        self._first_paint.wait(FIRST_PAINT_WAIT)
                 elif kind == "settled":
                     settled = message[1]
-                    # Let the table paint before what comes next competes with it.
-                    self._first_paint.wait(FIRST_PAINT_WAIT)
                 else:
                     _, found, previewed, cached = message
         except Exception:  # it died, was stopped, or said something unreadable

@@ -58,8 +58,9 @@ class Prefetch:
         self.root = root
 
     def messages(self) -> Any:
-        """What the child says, in order: ``("total", n)``, one or more ``("previews",
-        batches)``, ``("settled", batches)``, then ``("found", found, previewed, cached)``.
+        """What the child says, in order: ``("total", n)``, ``("previews", batches,
+        done)`` (``done`` runs previewed so far) until every run is, ``("settled",
+        batches)``, then ``("found", found, previewed, cached)``.
 
         Raises:
             EOFError: the child ended before saying everything (it failed, or was stopped).
@@ -142,7 +143,7 @@ def _serve(root: Path, tail_bytes: int, out: IO[bytes]) -> None:
     for done, key in enumerate(keys, 1):
         previews.extend(cache.preview(engine, key, tail_bytes))
         if done == len(keys) or time.monotonic() - posted >= POST:
-            send(out, ("previews", previews))
+            send(out, ("previews", previews, done))
             previews, posted = [], time.monotonic()
     send(out, ("settled", cache.settle(engine)))
     found, previewed = engine.handover()
