@@ -793,6 +793,7 @@ class TrackApp(App[int]):
         # Cancelled before they are woken: a woken thread not yet cancelled would go round
         # again and sleep a full pause, and quitting waits for every thread (5 s and more).
         self.workers.cancel_all()
+        self._first_paint.set()  # threads waiting for a first frame that will not come
         self._wake.set()
         self._evidence_wake.set()
         self.telemetry.wake()
