@@ -56,7 +56,6 @@ PREVIEW_POST = 0.5
 """Seconds of previewing per message in the first phase: one message, so one table build,
 for a thousand runs (about 0.2-0.4 s); a huge ROOT shows up twice a second meanwhile."""
 
-
 COALESCE = 0.025
 """Seconds to wait after a file event so bursts of writes are read together."""
 
