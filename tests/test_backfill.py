@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import psutil
@@ -187,3 +188,43 @@ def test_a_history_added_to_records_equals_the_records_added() -> None:
         direct.apply(Batch("r", records=block))
         merged.apply(Batch("r", history=History.of([block])))
     assert_same_runs(direct, merged)
+
+
+def test_columns_cross_the_pipe_raw_and_exact() -> None:
+    """What the workers and the prefetch child send: the store's columns and record
+    blocks' numpy columns travel as raw bytes after the pickle, come back equal (NaN and
+    infinities included), writable and owning their memory; any other array is pickled."""
+    import io
+    from array import array
+
+    import numpy as np
+
+    from tui.core.backfill import receive, send
+
+    plain = {
+        "f8": np.array([1.5, math.nan, -math.inf, 1e300]),
+        "f4": np.array([0.25, math.nan], dtype=np.float32),
+        "u4": np.arange(5, dtype=np.uint32),
+        "i8": np.array([-3, 2**40], dtype=np.int64),
+        "bool": np.array([True, False]),
+        "empty": np.zeros(0),
+    }
+    other = {
+        "2-d": np.arange(6.0).reshape(2, 3),
+        "strided": np.arange(10.0)[::2],
+        "big-endian": np.array([1.0, 2.0], dtype=">f8"),
+        "objects": np.array(["a", None], dtype=object),
+    }
+    columns = {"d": array("d", [1.0, math.nan]), "I": array("I", [7, 8])}
+    stream = io.BytesIO()
+    send(stream, (plain, other, columns))
+    stream.seek(0)
+    got_plain, got_other, got_columns = receive(stream)
+    for name, column in {**plain, **other}.items():
+        got = {**got_plain, **got_other}[name]
+        assert got.dtype == column.dtype and got.shape == column.shape, name
+        if column.dtype != object:
+            assert np.array_equal(got, column, equal_nan=column.dtype.kind == "f"), name
+    assert list(got_other["objects"]) == ["a", None]
+    assert all(c.flags.writeable and c.flags.owndata for c in got_plain.values())
+    assert got_columns["I"] == columns["I"] and math.isnan(got_columns["d"][1])
