@@ -353,14 +353,20 @@ class TrackApp(App[int]):
         assert prefetch is not None
         total = 0
         settled: list[Batch] = []
+        previews: list[Batch] = []
+        posted = time.monotonic()
         try:
             for message in prefetch.messages():
                 kind = message[0]
                 if kind == "total":
                     total = message[1]
                 elif kind == "previews":
-                    self.post_message(BatchesRead(tuple(message[1]), (0, total)))
-                    if message[2] == total:
+                    previews.extend(message[1])
+                    done = message[2] == total
+                    if done or time.monotonic() - posted >= PREVIEW_POST:
+                        self.post_message(BatchesRead(tuple(previews), (0, total)))
+                        previews, posted = [], time.monotonic()
+                    if done:
                         # Let the table paint before what comes next competes with it.
                         self._first_paint.wait(FIRST_PAINT_WAIT)
                 elif kind == "settled":

@@ -30,8 +30,9 @@ from typing import IO, Any
 PREVIEW_BYTES = 8192
 """Bytes read from the end of each run's metrics for the first paint (about 80 records)."""
 
-POST = 0.5
-"""Seconds of previewing per message (a huge ROOT shows up in parts, twice a second)."""
+POST = 0.1
+"""Seconds of previewing per message: the app unpickles one while the next is read (it
+shows them in parts of its own pace, :data:`tui.app.app.PREVIEW_POST`)."""
 
 # The child imports this module from where the app imported it.
 _BOOT = "import sys; sys.path.insert(0, {!r}); from tui.core.prefetch import serve; serve()"
