@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import wait_loaded
 
+import tui.core.prefetch as prefetch_module
 from tui.app.app import TrackApp
 from tui.core.engine import Engine
 from tui.core.prefetch import PREVIEW_BYTES, Prefetch, start
@@ -141,16 +142,19 @@ async def test_quitting_while_the_child_still_works_ends_it(tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize(
-    ("cores", "load", "started"),
-    [({0, 1}, 0.4, True), ({0, 1}, 1.6, False), ({0}, 0.0, False), (set(range(16)), 9.0, True)],
+    ("cores", "running", "started"),
+    [({0, 1}, 1, True), ({0, 1}, 2, False), ({0}, 1, False), (set(range(16)), 15, True)],
 )
 def test_the_child_is_started_only_when_a_core_is_likely_free(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cores: set[int], load: float, started: bool
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cores: set[int], running: int, started: bool
 ) -> None:
     """On a busy machine (or one core) the child would only add its own start to the load:
-    the app's reader reads the first paint itself."""
+    the app's reader reads the first paint itself. ``running``: the tasks the kernel counts
+    as running at the start, this one included."""
+    loadavg = tmp_path / "loadavg"
+    loadavg.write_text(f"1.50 0.80 0.40 {running}/345 12345\n")
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: cores)
-    monkeypatch.setattr("os.getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr(prefetch_module, "LOADAVG", str(loadavg))
     prefetch = start(tmp_path, PREVIEW_BYTES)
     try:
         assert (prefetch is not None) == started

@@ -34,6 +34,9 @@ POST = 0.1
 """Seconds of previewing per message: the app unpickles one while the next is read (it
 shows them in parts of its own pace, :data:`tui.app.app.PREVIEW_POST`)."""
 
+LOADAVG = "/proc/loadavg"
+"""Where the kernel counts the tasks running now (its fourth field, ``running/all``)."""
+
 # The child imports this module from where the app imported it.
 _BOOT = "import sys; sys.path.insert(0, {!r}); from tui.core.prefetch import serve; serve()"
 
@@ -102,14 +105,18 @@ def start(root: Path, tail_bytes: int) -> Prefetch | None:
 
 def core_free() -> bool:
     """Whether a core is likely idle for the child: two or more allowed to this process,
-    and the load of the last minute under their number minus one. On a busy machine the
-    child's own start (about 0.15 s of a core) would only add to what runs."""
+    and fewer tasks running right now than there are of them besides this one (the
+    kernel's count of runnable tasks, in /proc/loadavg; the load averages lag a minute
+    behind a machine that has just gone quiet). On a busy machine the child's own start
+    (about 0.15 s of a core) would only add to what runs."""
     try:
         cores = len(os.sched_getaffinity(0))
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):  # not Linux: no affinity or no load average
+        with open(LOADAVG, "rb") as handle:
+            running = int(handle.read().split()[3].split(b"/")[0])
+    except (AttributeError, OSError, IndexError, ValueError):  # not Linux
         return False
-    return cores >= 2 and load <= cores - 1
+    others = running - 1  # this process is one of them
+    return cores >= 2 and others <= cores - 2
 
 
 def serve() -> None:
