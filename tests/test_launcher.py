@@ -247,7 +247,10 @@ def test_a_terminal_that_stops_reading_loses_no_record(tmp_path: Path) -> None:
     # well after the launcher's grace for open pipes: output left in the command's pipe
     # must still reach metrics.jsonl and output.log.
     exited = tmp_path / "exited"
-    lines = 1500  # about 120 KB: more than one pipe holds, less than two
+    # About 93 KB: more than one pipe holds, and well under two. The command's pipe, ours
+    # and the chunk the launcher holds are all there is until the terminal reads again: with
+    # 140 KB (1,500 lines) the command blocked whenever the launcher read in small chunks.
+    lines = 1000
     code = (
         "import json, pathlib, sys\n"
         f"for step in range({lines}):\n"
