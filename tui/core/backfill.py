@@ -201,7 +201,7 @@ def _read_into(stream: IO[bytes], view: memoryview) -> None:
 def serve() -> None:
     """A worker's loop: read the sources asked for and answer, until stdin closes."""
     answers = os.fdopen(os.dup(1), "wb")
-    _quiet()
+    quiet()
     requests = os.fdopen(0, "rb")
     while True:
         try:
@@ -211,8 +211,9 @@ def serve() -> None:
         send(answers, read_sources(sources))
 
 
-def _quiet() -> None:
-    """Nothing a worker prints may reach the terminal the app draws on."""
+def quiet() -> None:
+    """Nothing a child process of the app prints may reach the terminal the app draws on
+    (its stdout and stderr go to /dev/null; a descriptor it answers on was taken before)."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)

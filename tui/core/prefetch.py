@@ -24,6 +24,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -61,7 +62,7 @@ class Prefetch:
         )
         self.root = root
 
-    def messages(self) -> Any:
+    def messages(self) -> Iterator[tuple[Any, ...]]:
         """What the child says, in order: ``("total", n)``, ``("previews", batches,
         done)`` (``done`` runs previewed so far) until every run is, ``("settled",
         batches)``, then ``("found", found, previewed, cached)``.
@@ -122,9 +123,11 @@ def core_free() -> bool:
 def serve() -> None:
     """The child: walk ROOT, preview every run (from the summary cache where it can), and
     say it all on stdout (see :meth:`Prefetch.messages`)."""
+    from tui.core.backfill import quiet
+
     gc.disable()  # short-lived, and what it makes lives until it is sent
     out = os.fdopen(os.dup(1), "wb")
-    _quiet()
+    quiet()
     root, tail_bytes = Path(sys.argv[1]), int(sys.argv[2])
     try:
         _serve(root, tail_bytes, out)
@@ -156,11 +159,3 @@ def _serve(root: Path, tail_bytes: int, out: IO[bytes]) -> None:
     send(out, ("settled", cache.settle(engine)))
     found, previewed = engine.handover()
     send(out, ("found", found, previewed, cache.cached()))
-
-
-def _quiet() -> None:
-    """Nothing the child prints may reach the terminal the app draws on."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    os.dup2(devnull, 2)
-    os.close(devnull)
