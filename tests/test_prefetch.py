@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import wait_loaded
+from conftest import wait_for, wait_loaded
 
 import tui.core.prefetch as prefetch_module
 from tui.app.app import TrackApp
@@ -161,3 +161,16 @@ def test_the_child_is_started_only_when_a_core_is_likely_free(
     finally:
         if prefetch is not None:
             prefetch.close()
+
+
+async def test_an_empty_root_read_by_the_child_still_shows_the_runs_that_come(
+    tmp_path: Path,
+) -> None:
+    """Nothing to preview: the app waits for runs, and one made later is found and read."""
+    app = TrackApp(tmp_path, watch="native", prefetch=Prefetch(tmp_path, PREVIEW_BYTES))
+    async with app.run_test(size=(120, 30)) as pilot:
+        await wait_for(pilot, lambda: app.engine.mode == "inotify")
+        assert not app.prefetch_failed and not app.store.runs
+        write_run(tmp_path, "late", 5)
+        await wait_loaded(pilot, runs=1)
+        assert app.store.runs["late"].series["loss"].count == 5
