@@ -46,6 +46,14 @@ def one_run(tmp_path: Path) -> tuple[Path, Path, Engine]:
     return root, log, engine
 
 
+def gathering(tmp_path: Path) -> tuple[Path, Engine, Clock, EvidenceGatherer]:
+    """:func:`one_run` with a gatherer on its own clock: the run's file, the engine, the
+    clock, the gatherer."""
+    root, log, engine = one_run(tmp_path)
+    clock = Clock()
+    return log, engine, clock, EvidenceGatherer(root, local=True, clock=clock)
+
+
 def test_run_files_are_reused_until_the_run_changes(tmp_path: Path) -> None:
     _, log, engine = one_run(tmp_path)
     generation, touched = engine.touched_since(0)
@@ -65,9 +73,7 @@ def test_run_files_are_reused_until_the_run_changes(tmp_path: Path) -> None:
 def test_a_recreated_file_is_found_when_the_engine_saw_it_change(
     tmp_path: Path, processes: Processes
 ) -> None:
-    root, log, engine = one_run(tmp_path)
-    clock = Clock()
-    gatherer = EvidenceGatherer(root, local=True, clock=clock)
+    log, engine, _, gatherer = gathering(tmp_path)
     assert gatherer.gather(engine.run_files()).processes == {}
     generation, _ = engine.touched_since(0)
 
@@ -83,9 +89,7 @@ def test_a_recreated_file_is_found_when_the_engine_saw_it_change(
 def test_a_change_nobody_reported_is_found_by_the_periodic_full_pass(
     tmp_path: Path, processes: Processes
 ) -> None:
-    root, log, engine = one_run(tmp_path)
-    clock = Clock()
-    gatherer = EvidenceGatherer(root, local=True, clock=clock)
+    log, engine, clock, gatherer = gathering(tmp_path)
     gatherer.gather(engine.run_files())
     writer = processes.python(WRITER, str(log))
     assert gatherer.gather(engine.run_files(), frozenset()).processes == {}
@@ -122,9 +126,7 @@ def test_the_scanning_process_is_never_a_runs_writer(tmp_path: Path, processes: 
 def test_with_nothing_changed_the_writers_found_are_rechecked_and_new_ones_found_later(
     tmp_path: Path, processes: Processes
 ) -> None:
-    root, log, engine = one_run(tmp_path)
-    clock = Clock()
-    gatherer = EvidenceGatherer(root, local=True, clock=clock)
+    log, engine, clock, gatherer = gathering(tmp_path)
     files = engine.run_files()
     first = gatherer.gather(files)
     assert first.processes == {}
@@ -148,9 +150,7 @@ def test_with_nothing_changed_the_writers_found_are_rechecked_and_new_ones_found
 def test_asked_to_look_the_gatherer_scans_the_processes_at_once(
     tmp_path: Path, processes: Processes
 ) -> None:
-    root, log, engine = one_run(tmp_path)
-    clock = Clock()
-    gatherer = EvidenceGatherer(root, local=True, clock=clock)
+    log, engine, _, gatherer = gathering(tmp_path)
     files = engine.run_files()
     assert gatherer.gather(files).processes == {}
     quiet = processes.python(QUIET_WRITER, str(log), stdin=subprocess.PIPE)  # holds it open

@@ -272,11 +272,9 @@ class SummaryCache:
         try:
             info = os.fstat(fd)
             if (
-                (info.st_dev, info.st_ino) != (entry.dev, entry.ino)
-                or info.st_size < entry.size
-                or (info.st_size == entry.size and info.st_mtime_ns != entry.mtime_ns)
+                (info.st_size == entry.size and info.st_mtime_ns != entry.mtime_ns)
                 or info.st_size - entry.size > GROWTH_LIMIT
-                or fingerprint(fd, entry.size) != entry.fingerprint
+                or not _covers(fd, info, entry)
             ):
                 self._forget(source.key)
                 return None
@@ -347,10 +345,7 @@ class SummaryCache:
         except (OSError, UnsafeFile):
             return False
         try:
-            info = os.fstat(fd)
-            return (info.st_dev, info.st_ino) == (entry.dev, entry.ino) and (
-                info.st_size >= entry.size and fingerprint(fd, entry.size) == entry.fingerprint
-            )
+            return _covers(fd, os.fstat(fd), entry)
         except OSError:
             return False
         finally:
@@ -469,6 +464,16 @@ def _meta_of(path: Path, root: Path) -> tuple[bytes, dict[str, Any] | None, tupl
         return _meta_digest(before), meta, ()
     kept = _whole(status_after)
     return _meta_digest(before), meta, kept if kept == _whole(status_before) else ()
+
+
+def _covers(fd: int, info: os.stat_result, entry: Entry) -> bool:
+    """Whether the open file (``info``: its status) still begins with the bytes ``entry``
+    summarised: the same file, no shorter, the same fingerprint (read last: it costs)."""
+    return (
+        (info.st_dev, info.st_ino) == (entry.dev, entry.ino)
+        and info.st_size >= entry.size
+        and fingerprint(fd, entry.size) == entry.fingerprint
+    )
 
 
 def _status(path: Path) -> os.stat_result | None:
