@@ -291,3 +291,57 @@ def test_a_later_piece_is_checked_where_it_lies_in_the_body(width: int) -> None:
             assert numeric_rows(rows + (line % 7).replace(b"7", bad) + rows, "\t", width) is None
         body = rows + (line % 7).replace(b"7", b"-0.0") + rows
         assert_exact(numeric_rows(body, "\t", width), table_of(body, "\t"))
+
+
+@pytest.mark.parametrize("width", [1, 2, 3])
+@pytest.mark.parametrize("block", [64, 128, 192])
+def test_a_body_of_many_blocks_is_checked_across_their_edges(width: int, block: int) -> None:
+    """numpy checks and frames a narrow body a block at a time: a row cut by a block's edge
+    is read, and rows that make up for each other across an edge are refused."""
+    line = b";".join([b"0.125"] * (width - 1) + [b"%d"]) + b"\n"
+    rows = [line % i for i in range(1, 60)]
+    body = b"".join(rows)
+    with patch.object(delimited, "_BLOCK", block):
+        assert_exact(numeric_rows(body, ";", width), table_of(body, ";"))
+        for at in range(1, 20):
+            if width == 1:
+                bad = [*rows[:at], b"1;2\n", *rows[at:]]
+            else:
+                short, long = rows[at].replace(b";", b"", 1), rows[at + 1].replace(b";", b";7;")
+                bad = [*rows[:at], short, long, *rows[at + 2 :]]
+            assert numeric_rows(b"".join(bad), ";", width) is None
+
+
+@pytest.mark.parametrize("delimiter", ["\t", ",", ";", "|", "~"])
+def test_any_delimiter_becomes_a_comma_and_nothing_else_does(delimiter: str) -> None:
+    body = "".join(f"{i}{delimiter}{i / 3!r}\n" for i in range(50)).encode()
+    assert_exact(numeric_rows(body, delimiter, 2), table_of(body, delimiter))
+    # A control byte where a line end or a delimiter should be is no delimiter.
+    for stray in (b"\x01", b"\x0b", b"\x0c"):
+        assert numeric_rows(body.replace(b"\n", stray, 1), delimiter, 2) is None
+        assert numeric_rows(body.replace(delimiter.encode(), stray, 1), delimiter, 2) is None
+
+
+@pytest.mark.parametrize("piece", range(2, 24))
+def test_a_piece_may_end_at_any_comma_and_an_empty_cell_is_still_refused(piece: int) -> None:
+    """Pieces of a narrow body end at any comma of the framed text, which is then a bracket
+    for a moment: every cell is still read once, and an empty one refuses the body."""
+    body = b"1,22\n333,-0.5\n4,5e-3\n6,nan\n7,inf\n"
+    with patch.object(delimited, "_PIECE", piece):
+        assert_exact(numeric_rows(body, ",", 2), table_of(body, ","))
+        for empty in (b"1,22\n,3\n", b"1,22\n3,\n4,5\n", b"1,\n,2\n"):
+            assert numeric_rows(empty, ",", 2) is None
+
+
+def test_a_body_shorter_than_the_kept_buffer_reads_only_itself() -> None:
+    """The framing buffer a thread keeps may be longer than the next body (what the last
+    one left there is not read), and a body beyond what is kept is read all the same."""
+    long = b"".join(b"%d\t%r\n" % (i, math.cos(i)) for i in range(3000))
+    assert_exact(numeric_rows(long, "\t", 2), table_of(long, "\t"))
+    for short in (b"1\t2\n", b"1\t0\n", b"-0.0\t5\n"):
+        assert_exact(numeric_rows(short, "\t", 2), table_of(short, "\t"))
+    assert numeric_rows(b"1\t-0\n", "\t", 2) is None
+    with patch.object(delimited, "_KEEP", 100):
+        assert_exact(numeric_rows(long, "\t", 2), table_of(long, "\t"))
+        head = long[: long.index(b"\n", 40) + 1]
+        assert_exact(numeric_rows(head, "\t", 2), table_of(head, "\t"))

@@ -3,8 +3,8 @@
 A body whose rows are all numbers becomes a float64 table through simdjson, with no Python
 object per row or per value: the delimiters and line ends become commas (with a marker
 number at each line end of a wide body, see below), the whole is framed as ``[0,`` ...
-``0]`` and read as one flat JSON array straight into a float64 buffer (a piece of whole
-lines at a time, ``_PIECE`` bytes or so).
+``0]`` and read as one flat JSON array straight into a float64 buffer (a piece at a time,
+``_PIECE`` bytes or so).
 
 The table holds exactly ``float()`` of each cell (the text between delimiters and line
 ends), for these reasons:
@@ -22,8 +22,9 @@ ends), for these reasons:
   ``float()`` gives -0.0, so such a cell refuses the body (``-0.0``, ``-0e0`` are exact).
 * The right shape. Every line must hold exactly ``width`` cells. In a narrow body, read
   in order, its delimiters and line ends must be ``width - 1`` delimiters then a line end,
-  over and over (numpy finds them): the array is then ``rows * width`` values between the
-  two framing zeros, row after row; its length is checked all the same. In a wide body
+  over and over (numpy checks: for two cells a line, that they alternate, on packed bits;
+  otherwise where they are): the array is then ``rows * width`` values between the two
+  framing zeros, row after row; its length is checked all the same. In a wide body
   (``_MARKED_WIDTH`` cells or more, where one more number per line costs simdjson less
   than numpy's pass over the bytes), each line end becomes a marker number as well: the
   markers must be every ``width + 1``-th value, and no cell may equal one (such a body is
@@ -43,7 +44,7 @@ from __future__ import annotations
 
 import math
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -66,25 +67,32 @@ _SIDES = int(np.frombuffer(b"\xde\xff\xff\xde", "<u4")[0])
 _NEGATIVE_ZERO = int(np.frombuffer(b",-0,", "<u4")[0]) & _SIDES
 
 _MARKED_WIDTH = 4
-"""Lines this wide or wider end with a marker number (see ``_piece_rows``); narrower
-ones are checked by numpy, which costs less than one more number per line to parse."""
+"""Lines this wide or wider end with a marker number (see ``_marked_rows``); narrower
+ones are checked by numpy (see ``_frame``), which costs less than one more number per
+line to parse."""
 
 _MARKER_VALUE = -7654321.0
 _MARKER = b",-7654321,"
 """What a line end becomes in a marked body: an integer (simdjson's quickest number) that
-no logger is likely to write; a cell equal to it refuses the body (see ``_piece_rows``)."""
-
-_OPEN, _CLOSE = np.frombuffer(b"[0,", np.uint8), np.frombuffer(b"0]", np.uint8)
-"""The framing of a body (see above)."""
+no logger is likely to write; a cell equal to it refuses the body (see ``_marked_rows``)."""
 
 _NEAR = 64
 """Lines found one by one from a piece's start (see ``_line_end``)."""
 
 _PIECE = 128 * 1024
-"""Bytes of body parsed at a time (see ``numeric_rows``)."""
+"""Bytes of text parsed by simdjson at a time (see ``numeric_rows``)."""
 
-_PARSERS = threading.local()
-"""Each thread's simdjson parser, kept: a new one allocates its buffers afresh, and their
+_BLOCK = 1024 * 1024
+"""Bytes of a narrow body checked and framed by numpy at a time (see ``_frame``): its
+masks stay in cache. A multiple of 64, so that a block's bits pack into whole words."""
+
+_KEEP = 8 * 1024 * 1024
+"""Largest framing buffer a thread keeps for its next body (see ``_buffers``)."""
+
+_Text = TypeVar("_Text", bytes, bytearray)
+
+_LOCAL = threading.local()
+"""Each thread's simdjson parser and numpy buffers, kept: new ones are fresh memory, whose
 page faults cost more than parsing a small file."""
 
 
@@ -106,17 +114,24 @@ def numeric_rows(body: bytes, delimiter: str, width: int, start: int = 0) -> np.
         return None
     if start >= len(body) or not body.endswith(b"\n"):
         return None
-    parser = getattr(_PARSERS, "parser", None)
+    if sep != b"," and body.find(b",", start) >= 0:
+        return None  # a comma inside a cell would pass for a delimiter
+    if any(body.find(refused, start) >= 0 for refused in _REFUSED if refused != sep):
+        return None
+    parser = getattr(_LOCAL, "parser", None)
     if parser is None:
-        parser = _PARSERS.parser = simdjson.Parser()
-    # Piece by piece: simdjson's buffers for a whole read (4 MiB) would be fresh memory each
-    # time, and their page faults cost more than the parse; a piece's fit in what it keeps.
+        parser = _LOCAL.parser = simdjson.Parser()
+    if width < _MARKED_WIDTH:
+        return _narrow_rows(parser, body, start, sep[0], width)
+    # Piece by piece: simdjson copies what it parses into a buffer of its size, which for a
+    # whole read (4 MiB) would be fresh memory each time, and its page faults cost more
+    # than the parse; a piece's fits in memory malloc keeps.
     tables = []
     while start < len(body):
         end = body.rfind(b"\n", start, start + _PIECE) + 1
         if end <= start:  # a line longer than a piece
             end = body.find(b"\n", start) + 1
-        table = _piece_rows(parser, body, start, end, sep, width)
+        table = _marked_rows(parser, body, start, end, sep, width)
         if table is None:
             return None
         tables.append(table)
@@ -124,66 +139,220 @@ def numeric_rows(body: bytes, delimiter: str, width: int, start: int = 0) -> np.
     return tables[0] if len(tables) == 1 else np.concatenate(tables)
 
 
-def _piece_rows(
+def _narrow_rows(
+    parser: simdjson.Parser, body: bytes, start: int, sep: int, width: int
+) -> np.ndarray | None:
+    """``numeric_rows`` of a body narrower than ``_MARKED_WIDTH``: framed whole in a kept
+    buffer by numpy (which checks its shape), then parsed a piece at a time.
+
+    A piece may end at any comma of the framed text, every one of which ends a cell: the
+    comma becomes ``]`` for this piece and ``[`` for the next, and a comma again after.
+    """
+    size = len(body) - start + 5
+    framed = _buffers(size)[0]
+    cells = _frame(body, start, sep, width, framed)
+    if cells < 0:
+        return None
+    text, replaced = _stand_in(body, start, len(body), framed, size)
+    length = size if text is framed else len(text)
+    flat = np.empty(cells + 2)
+    view = memoryview(text)
+    found = begin = 0
+    while begin < length - 1:
+        stop = length - 1  # the frame's closing bracket
+        if stop - begin > _PIECE:
+            stop = text.rfind(b",", begin + 1, begin + _PIECE)
+            if stop < 0:  # a cell longer than a piece
+                stop = text.find(b",", begin + _PIECE, length - 1)
+                stop = length - 1 if stop < 0 else stop
+        ends_piece = stop != length - 1
+        if begin:
+            text[begin] = ord("[")
+        if ends_piece:
+            text[stop] = ord("]")
+        values = _parse(parser, view[begin : stop + 1])
+        if begin:
+            text[begin] = ord(",")
+        if ends_piece:
+            text[stop] = ord(",")
+        # A piece of no value ("[]", between the two commas of an empty cell) parses: the
+        # count below refuses it.
+        if values is None or found + len(values) > len(flat):
+            return None
+        flat[found : found + len(values)] = values
+        found += len(values)
+        begin = stop
+    if found != len(flat):
+        return None
+    row = _checked(flat[1:-1], width, replaced)
+    if row is None:
+        return None
+    if row >= 0:
+        line_end = _line_end(body, start, row)
+        stop = size if line_end < 0 else line_end + 4
+        if _has_negative_zero(framed, stop):
+            return None
+    return flat[1:-1].reshape(-1, width)
+
+
+def _frame(body: bytes, start: int, sep: int, width: int, out: bytearray) -> int:
+    """Write ``body[start:]`` framed as ``[0,`` ... ``0]`` into ``out``, its delimiters and
+    line ends made commas; its number of cells, or -1 when its delimiters and line ends, in
+    order, are not ``width - 1`` delimiters then a line end, over and over.
+
+    Block by block, through kept buffers: temporaries the size of the body would be fresh
+    memory on every read, and their page faults cost more than the work.
+    """
+    codes = np.frombuffer(body, np.uint8, len(body) - start, start)
+    framed = np.frombuffer(out, np.uint8, len(codes), 3)
+    out[:3], out[3 + len(codes) : 5 + len(codes)] = b"[0,", b"0]"
+    _, seps, marks, commas = _buffers(0)
+    cells = parity = 0
+    for at in range(0, len(codes), _BLOCK):
+        block = codes[at : at + _BLOCK]
+        size = len(block)
+        here = np.equal(block, sep, out=seps[:size])
+        ends = np.equal(block, 10, out=marks[:size])
+        ends |= here
+        # The marked bytes made commas: raised to one (a line end, a tab), then brought
+        # down to one (a delimiter above the comma).
+        into = framed[at : at + size]
+        np.maximum(block, np.multiply(ends.view(np.uint8), ord(","), out=commas[:size]), out=into)
+        if sep > ord(","):
+            lowered = np.multiply(here.view(np.uint8), 255 - ord(","), out=commas[:size])
+            np.minimum(into, np.subtract(255, lowered, out=lowered), out=into)
+        if width == 2:
+            padded = -size % 64
+            seps[size : size + padded] = marks[size : size + padded] = False
+            parity, count = _alternate(seps[: size + padded], marks[: size + padded], parity)
+        else:
+            count = _in_order(block, ends, sep, width, cells % width)
+        if count < 0:
+            return -1
+        cells += count
+    return cells if parity == 0 else -1
+
+
+def _in_order(block: np.ndarray, marks: np.ndarray, sep: int, width: int, phase: int) -> int:
+    """How many ``marks`` (delimiters and line ends) the bytes ``block`` hold, or -1 unless,
+    read in order from the ``phase``-th of a line's, they are ``width - 1`` delimiters and a
+    line end, over and over (numpy finds where they are)."""
+    found = block[np.flatnonzero(marks)].tobytes()
+    line = bytes((sep,)) * (width - 1) + b"\n"
+    pattern = line * ((phase + len(found)) // width + 1)
+    return len(found) if pattern[phase : phase + len(found)] == found else -1
+
+
+def _alternate(seps: np.ndarray, marks: np.ndarray, parity: int) -> tuple[int, int]:
+    """Whether the marks (delimiters and line ends) of a block alternate delimiter, line
+    end, delimiter... given the parity of the marks before it: the parity after it, and
+    how many marks there are (-1 when they do not alternate).
+
+    On packed bits, 64 bytes to a word: each bit of a word's running XOR of the marks is
+    the parity of the marks up to that byte; the first of each pair (parity 1) must be a
+    delimiter and the second (parity 0) a line end.
+    """
+    tabs = np.packbits(seps, bitorder="little").view("<u8")
+    ends = np.packbits(marks, bitorder="little").view("<u8")
+    running = ends.copy()
+    for shift in (1, 2, 4, 8, 16, 32):
+        running ^= running << shift
+    # Each word's parity (its top bit), carried into the words after it.
+    carried = np.bitwise_xor.accumulate(running >> 63)
+    into = np.empty_like(carried)
+    into[0] = parity
+    np.bitwise_xor(carried[:-1], parity, out=into[1:])
+    running ^= into * 0xFFFF_FFFF_FFFF_FFFF
+    if ((running ^ tabs) & ends).any():
+        return parity, -1
+    return parity ^ int(carried[-1]), int(np.bitwise_count(ends).sum())
+
+
+def _buffers(size: int) -> tuple[bytearray, np.ndarray, np.ndarray, np.ndarray]:
+    """This thread's kept buffers: one of at least ``size`` bytes for a framed text (kept
+    up to ``_KEEP`` bytes), two masks and a byte buffer of ``_BLOCK`` for ``_frame``."""
+    kept = getattr(_LOCAL, "buffers", None)
+    if kept is None:
+        kept = _LOCAL.buffers = (
+            bytearray(),
+            np.empty(_BLOCK, np.bool_),
+            np.empty(_BLOCK, np.bool_),
+            np.empty(_BLOCK, np.uint8),
+        )
+    if len(kept[0]) >= size:
+        return kept
+    framed = bytearray(size)
+    if size <= _KEEP:
+        kept = _LOCAL.buffers = (framed, *kept[1:])
+    return (framed, *kept[1:])
+
+
+def _marked_rows(
     parser: simdjson.Parser, body: bytes, start: int, end: int, sep: bytes, width: int
 ) -> np.ndarray | None:
-    """``numeric_rows`` of the lines ``body[start:end]``, parsed by ``parser``.
+    """``numeric_rows`` of the lines ``body[start:end]`` of a wide body, parsed by
+    ``parser``: each line end becomes a marker number.
 
     The piece is searched in place, and copied only into the text parsed.
     """
-    if sep != b"," and body.find(b",", start, end) >= 0:
-        return None  # a comma inside a cell would pass for a delimiter
-    if any(body.find(refused, start, end) >= 0 for refused in _REFUSED if refused != sep):
-        return None
-    marks = None
-    text: bytes | memoryview
-    if width >= _MARKED_WIDTH:
-        piece = body if start == 0 and end == len(body) else body[start:end]
-        cells = piece if sep == b"," else piece.replace(sep, b",")
-        text = b"".join((b"[0,", cells.replace(b"\n", _MARKER), b"0]"))
-        stride = width + 1
-    else:
-        codes = np.frombuffer(body, np.uint8, end - start, start)
-        marks = _delimiters(codes, sep[0], width)
-        if marks is None:
-            return None
-        # The piece framed, its delimiters and line ends made commas where numpy found them.
-        buffer = np.empty(len(codes) + 5, np.uint8)
-        buffer[:3], buffer[-2:] = _OPEN, _CLOSE
-        framed_body = buffer[3:-2]
-        framed_body[:] = codes
-        framed_body[marks] = ord(",")
-        text = buffer.data
-        stride = width
-    plain = text
-    replaced = []
-    if body.find(b"n", start, end) >= 0:  # nan and inf both have one (a pass each to find)
-        text = bytes(text)
-        ends_with = (b",", b"\r,") if b"\r" in text else (b",",)  # a \r\n line's last cell
-        for token, sentinel, _ in _NON_FINITE:
-            before = len(text)
-            for after in ends_with:
-                cell, stand_in = b"," + token + after, b"," + sentinel + after
-                # Twice: a match ends on the comma that begins the next cell, which the
-                # first pass therefore skips.
-                text = text.replace(cell, stand_in).replace(cell, stand_in)
-            replaced.append((len(text) - before) // (len(sentinel) - len(token)))
+    piece = body if start == 0 and end == len(body) else body[start:end]
+    cells = piece if sep == b"," else piece.replace(sep, b",")
+    plain = b"".join((b"[0,", cells.replace(b"\n", _MARKER), b"0]"))
+    text, replaced = _stand_in(body, start, end, plain, len(plain))
     framed = _parse(parser, text)
     if framed is None:
         return None
     flat = framed[1:-1]
+    stride = width + 1
     if len(flat) % stride:
         return None
     table = flat.reshape(-1, stride)
-    if marks is None:
-        # Every line's marker where a line of ``width`` cells puts it, and no cell equal
-        # to it: then each marker ends a line, and every line holds ``width`` numbers.
-        ends = np.count_nonzero(flat == _MARKER_VALUE)
-        if ends != len(table) or not (table[:, width] == _MARKER_VALUE).all():
-            return None
-        table = table[:, :width]
-    elif len(flat) != len(marks):
+    # Every line's marker where a line of ``width`` cells puts it, and no cell equal to it:
+    # then each marker ends a line, and every line holds ``width`` numbers.
+    ends = np.count_nonzero(flat == _MARKER_VALUE)
+    if ends != len(table) or not (table[:, width] == _MARKER_VALUE).all():
         return None
+    row = _checked(flat, stride, replaced)
+    if row is None:
+        return None
+    if row >= 0:
+        line_end = _line_end(body, start, row)
+        stop = len(plain) if line_end < 0 else line_end + 4 + (len(_MARKER) - 1) * row
+        if _has_negative_zero(plain, stop):
+            return None
+    return table[:, :width]
+
+
+def _stand_in(body: bytes, start: int, end: int, text: _Text, size: int) -> tuple[_Text, list[int]]:
+    """The framed ``text`` (its first ``size`` bytes) of ``body[start:end]`` with each
+    non-finite cell replaced by its sentinel, and how many of each were replaced.
+
+    ``text`` itself (and no counts) when the body holds no ``n``, as nan and inf both do
+    (a pass over it for each to find).
+    """
+    if body.find(b"n", start, end) < 0:
+        return text, []
+    if len(text) != size:
+        text = text[:size]
+    ends_with = (b",", b"\r,") if b"\r" in text else (b",",)  # a \r\n line's last cell
+    replaced = []
+    for token, sentinel, _ in _NON_FINITE:
+        before = len(text)
+        for after in ends_with:
+            cell, stand_in = b"," + token + after, b"," + sentinel + after
+            # Twice: a match ends on the comma that begins the next cell, which the first
+            # pass therefore skips.
+            text = text.replace(cell, stand_in).replace(cell, stand_in)
+        replaced.append((len(text) - before) // (len(sentinel) - len(token)))
+    return text, replaced
+
+
+def _checked(flat: np.ndarray, stride: int, replaced: list[int]) -> int | None:
+    """Put the non-finite values back where their sentinels were read into the cells
+    ``flat`` (``stride`` values a line); ``None`` when a cell equals a sentinel used.
+
+    Returns the line of the last cell read as 0 (whose text may spell ``-0``), or -1.
+    """
     for (_, sentinel, value), count in zip(_NON_FINITE, replaced):
         if count:
             hits = flat == float(sentinel)
@@ -191,41 +360,9 @@ def _piece_rows(
                 return None  # a cell of the body equals the sentinel
             flat[hits] = value
     zero = flat == 0
-    if zero.any():
-        # The text before any sentinel, up to the end of the line holding the last zero.
-        row = (len(flat) - 1 - int(zero[::-1].argmax())) // stride
-        if marks is not None:
-            stop = int(marks[(row + 1) * width - 1]) + 4
-        else:
-            line_end = _line_end(body, start, row)
-            stop = len(plain) if line_end < 0 else line_end + 4 + (len(_MARKER) - 1) * row
-        if _has_negative_zero(plain, stop):
-            return None
-    return table
-
-
-def _delimiters(codes: np.ndarray, sep: int, width: int) -> np.ndarray | None:
-    """Where the delimiters and line ends of the lines ``codes`` (bytes) are, in order;
-    ``None`` unless every line holds ``width - 1`` delimiters.
-
-    Read in order, they must be ``width - 1`` delimiters and a line end, over and over.
-    """
-    if sep < 10:
-        # A tab: one comparison finds it and the line ends (and control bytes, which break
-        # the pattern, and are not JSON either).
-        marks = np.flatnonzero(codes <= 10)
-    elif sep <= ord(","):
-        # Below the digits, the sign and the point: only a few other bytes are found (a
-        # \r, the + of an exponent), and dropped.
-        marks = np.flatnonzero(codes <= sep)
-        found = codes[marks]
-        marks = marks[(found == sep) | (found == 10)]
-    else:
-        marks = np.flatnonzero((codes == sep) | (codes == 10))
-    rows, rest = divmod(len(marks), width)
-    if rest or codes[marks].tobytes() != (bytes((sep,)) * (width - 1) + b"\n") * rows:
-        return None  # short and long rows that make up for each other, or control bytes
-    return marks
+    if not zero.any():
+        return -1
+    return (len(flat) - 1 - int(zero[::-1].argmax())) // stride
 
 
 def _line_end(body: bytes, start: int, row: int) -> int:
@@ -256,7 +393,7 @@ def _parse(parser: simdjson.Parser, text: bytes | memoryview) -> np.ndarray | No
         return None
 
 
-def _has_negative_zero(text: bytes | memoryview, end: int) -> bool:
+def _has_negative_zero(text: bytes | bytearray, end: int) -> bool:
     """Whether a cell of framed ``text`` before byte ``end`` spells ``-0``.
 
     numpy compares four-byte words at the four alignments, in a fraction of the time
