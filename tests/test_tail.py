@@ -592,7 +592,7 @@ def test_tailer_model(tmp_path_factory: pytest.TempPathFactory, program: list[tu
 
     def drain(budget: int = 1 << 20) -> None:
         while True:
-            chunk = tail.read(budget)
+            chunk = tail.read(budget, scratch=budget % 2 == 1)  # odd budgets: the kept buffer
             for line in chunk.lines:
                 if line:
                     seen.append(json.loads(line)["i"])  # a torn line would fail here
@@ -659,3 +659,32 @@ def test_tailer_model(tmp_path_factory: pytest.TempPathFactory, program: list[tu
     drain()
     tail.close()
     assert sorted(seen) == expected
+
+
+def test_scratch_reads_give_the_same_lines_through_one_kept_buffer(tmp_path: Path) -> None:
+    """Reads with ``scratch`` land in the thread's kept buffer, which the next such read
+    overwrites: the lines and their numbers are those of a plain read, and a view of the
+    last buffer still held does not stop the next read."""
+    rows = [b"%d\t%r" % (i, i / 7) for i in range(3000)]
+    first, second = tmp_path / "a.tsv", tmp_path / "b.tsv"
+    first.write_bytes(b"\n".join(rows[:1500]) + b"\n")
+    second.write_bytes(b"\n".join(rows[:1400]) + b"\n")
+    a, b = FileTail(first), FileTail(second)
+    chunk = a.read(scratch=True)
+    kept = chunk.buffer
+    assert isinstance(kept, bytearray) and chunk.blob is None  # blob: only a buffer of its own
+    assert (bytes(kept), chunk.first_lineno, chunk.count) == (
+        b"\n".join(rows[:1500]) + b"\n",
+        1,
+        1500,
+    )
+    chunk = b.read(scratch=True)
+    assert chunk.buffer is kept and chunk.lines == rows[:1400]  # the same buffer, refilled
+    view = memoryview(kept)  # a reader still holding a view of it
+    append(first, b"\n".join(rows[1500:]) + b"\n")
+    chunk = a.read(scratch=True)
+    assert chunk.buffer is not kept and chunk.first_lineno == 1501
+    assert chunk.lines == rows[1500:]
+    assert bytes(view[:4]) == rows[0][:4]  # the view's buffer was left alone
+    plain = FileTail(first).read()
+    assert plain.blob is not None and plain.lines == rows

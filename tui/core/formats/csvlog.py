@@ -250,7 +250,7 @@ class CsvSource(Source):
 
     def _add(self, chunk: Lines, builder: RecordBuilder, bad: list[tuple[str, int, str]]) -> None:
         """Add the rows of ``chunk``: all numbers in bulk, anything else row by row."""
-        blob = chunk.blob
+        blob = chunk.buffer
         first = chunk.first_lineno
         if blob is None or self.pending:
             builder.add_records(self._parse(chunk.lines, first, bad))
@@ -258,15 +258,15 @@ class CsvSource(Source):
         cut = 0  # where the rows begin
         if self.header is None:
             cut = blob.find(b"\n") + 1
-            self._parse([blob[: cut - 1]], first, bad)
+            self._parse([bytes(blob[: cut - 1])], first, bad)
             first += 1
         if self.header is not None and self._add_table(blob, cut, builder):
             return
-        lines = blob[cut:].split(b"\n")
+        lines = bytes(memoryview(blob)[cut:]).split(b"\n")  # bytes: kept, and as typed
         lines.pop()
         builder.add_records(self._parse(lines, first, bad))
 
-    def _add_table(self, blob: bytes, start: int, builder: RecordBuilder) -> bool:
+    def _add_table(self, blob: bytes | bytearray, start: int, builder: RecordBuilder) -> bool:
         """Add the rows of ``blob`` from ``start`` as columns when they are all numbers;
         False (nothing added) if not."""
         header = self.header or []
@@ -312,7 +312,7 @@ class CsvSource(Source):
             self.tail = FileTail(self.file, self.root)
             self._reset()
             replace = True
-        chunk = self.tail.read(budget)
+        chunk = self.tail.read(budget, scratch=True)  # used up by _add below
         self.more = chunk.more
         if chunk.restarted:
             replace = replace or self.header is not None

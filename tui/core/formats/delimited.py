@@ -96,7 +96,9 @@ _LOCAL = threading.local()
 page faults cost more than parsing a small file."""
 
 
-def numeric_rows(body: bytes, delimiter: str, width: int, start: int = 0) -> np.ndarray | None:
+def numeric_rows(
+    body: bytes | bytearray, delimiter: str, width: int, start: int = 0
+) -> np.ndarray | None:
     """The rows of ``body[start:]`` as a ``(rows, width)`` float64 table, or ``None``.
 
     See above for when the body is refused.
@@ -140,7 +142,7 @@ def numeric_rows(body: bytes, delimiter: str, width: int, start: int = 0) -> np.
 
 
 def _narrow_rows(
-    parser: simdjson.Parser, body: bytes, start: int, sep: int, width: int
+    parser: simdjson.Parser, body: bytes | bytearray, start: int, sep: int, width: int
 ) -> np.ndarray | None:
     """``numeric_rows`` of a body narrower than ``_MARKED_WIDTH``: framed whole in a kept
     buffer by numpy (which checks its shape), then parsed a piece at a time.
@@ -195,7 +197,7 @@ def _narrow_rows(
     return flat[1:-1].reshape(-1, width)
 
 
-def _frame(body: bytes, start: int, sep: int, width: int, out: bytearray) -> int:
+def _frame(body: bytes | bytearray, start: int, sep: int, width: int, out: bytearray) -> int:
     """Write ``body[start:]`` framed as ``[0,`` ... ``0]`` into ``out``, its delimiters and
     line ends made commas; its number of cells, or -1 when its delimiters and line ends, in
     order, are not ``width - 1`` delimiters then a line end, over and over.
@@ -288,7 +290,12 @@ def _buffers(size: int) -> tuple[bytearray, np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _marked_rows(
-    parser: simdjson.Parser, body: bytes, start: int, end: int, sep: bytes, width: int
+    parser: simdjson.Parser,
+    body: bytes | bytearray,
+    start: int,
+    end: int,
+    sep: bytes,
+    width: int,
 ) -> np.ndarray | None:
     """``numeric_rows`` of the lines ``body[start:end]`` of a wide body, parsed by
     ``parser``: each line end becomes a marker number.
@@ -323,7 +330,9 @@ def _marked_rows(
     return table[:, :width]
 
 
-def _stand_in(body: bytes, start: int, end: int, text: _Text, size: int) -> tuple[_Text, list[int]]:
+def _stand_in(
+    body: bytes | bytearray, start: int, end: int, text: _Text, size: int
+) -> tuple[_Text, list[int]]:
     """The framed ``text`` (its first ``size`` bytes) of ``body[start:end]`` with each
     non-finite cell replaced by its sentinel, and how many of each were replaced.
 
@@ -365,7 +374,7 @@ def _checked(flat: np.ndarray, stride: int, replaced: list[int]) -> int | None:
     return (len(flat) - 1 - int(zero[::-1].argmax())) // stride
 
 
-def _line_end(body: bytes, start: int, row: int) -> int:
+def _line_end(body: bytes | bytearray, start: int, row: int) -> int:
     """Where the line end of line ``row`` of the lines from ``start`` is, counted from
     ``start``; -1 when that is far down (a search line by line would cost more than looking
     at the whole piece)."""

@@ -185,14 +185,14 @@ class DvcliveSource(Source):
 
     def _chunk(self, name: str, chunk: Lines, bad: list[tuple[str, int, str]]) -> Rows | Bulk:
         """The rows of one file's chunk: all numbers in bulk, anything else row by row."""
-        blob = chunk.blob
+        blob = chunk.buffer
         first = chunk.first_lineno
         if blob is None:
             return self._rows(name, chunk.lines, first, bad)
         cut = 0  # where the rows begin
         if name not in self._headers:
             cut = blob.find(b"\n") + 1
-            self._rows(name, [blob[: cut - 1]], first, bad)
+            self._rows(name, [bytes(blob[: cut - 1])], first, bad)
             first += 1
         header = self._headers.get(name)
         table = numeric_rows(blob, "\t", len(header), cut) if header else None
@@ -204,7 +204,7 @@ class DvcliveSource(Source):
                 values = list(columns.values())[-1]  # the last value cell wins, as row by row
                 times = None if stamps is None else stamps / 1000.0
                 return name[: -len(".tsv")], steps, values, times
-        lines = blob[cut:].split(b"\n")
+        lines = bytes(memoryview(blob)[cut:]).split(b"\n")  # bytes: kept, and as typed
         lines.pop()
         return self._rows(name, lines, first, bad)
 
@@ -260,12 +260,12 @@ class DvcliveSource(Source):
             tail = self._tails.get(name)
             if tail is None:
                 tail = self._tails[name] = FileTail(self.directory / METRICS_DIR / name, self.root)
-            chunk = tail.read(max(1, remaining))
+            chunk = tail.read(max(1, remaining), scratch=True)  # used up by _chunk below
             if chunk.restarted:
                 replace = True
                 self._headers.pop(name, None)
             notes.extend(chunk.notes)
-            blob = chunk.blob
+            blob = chunk.buffer
             remaining -= len(blob) if blob is not None else sum(len(n) + 1 for n in chunk.lines)
             parts.append(self._chunk(name, chunk, bad))
             self.more = self.more or chunk.more
