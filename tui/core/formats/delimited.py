@@ -208,7 +208,7 @@ def _frame(body: bytes | bytearray, start: int, sep: int, width: int, out: bytea
     codes = np.frombuffer(body, np.uint8, len(body) - start, start)
     framed = np.frombuffer(out, np.uint8, len(codes), 3)
     out[:3], out[3 + len(codes) : 5 + len(codes)] = b"[0,", b"0]"
-    _, seps, marks, commas = _buffers(0)
+    _, seps, marks, commas, _ = _buffers(0)
     cells = parity = 0
     for at in range(0, len(codes), _BLOCK):
         block = codes[at : at + _BLOCK]
@@ -255,24 +255,30 @@ def _alternate(seps: np.ndarray, marks: np.ndarray, parity: int) -> tuple[int, i
     delimiter and the second (parity 0) a line end.
     """
     tabs = np.packbits(seps, bitorder="little").view("<u8")
-    ends = np.packbits(marks, bitorder="little").view("<u8")
-    running = ends.copy()
+    running = np.packbits(marks, bitorder="little").view("<u8")
+    count = int(np.bitwise_count(running).sum())
+    ends = running.copy()
+    spare = _buffers(0)[4][: len(running)]
     for shift in (1, 2, 4, 8, 16, 32):
-        running ^= running << shift
-    # Each word's parity (its top bit), carried into the words after it.
-    carried = np.bitwise_xor.accumulate(running >> 63)
-    into = np.empty_like(carried)
-    into[0] = parity
-    np.bitwise_xor(carried[:-1], parity, out=into[1:])
-    running ^= into * 0xFFFF_FFFF_FFFF_FFFF
-    if ((running ^ tabs) & ends).any():
-        return parity, -1
-    return parity ^ int(carried[-1]), int(np.bitwise_count(ends).sum())
+        running ^= np.left_shift(running, shift, out=spare)
+    # Each word's parity (its top bit), carried into the words after it: all ones or none.
+    carried = np.right_shift(running, 63, out=spare)
+    np.bitwise_xor.accumulate(carried, out=carried)
+    after = parity ^ int(carried[-1])
+    carried[1:] = carried[:-1]
+    carried[0] = 0
+    if parity:
+        carried ^= 1
+    running ^= np.subtract(0, carried, out=carried)
+    running ^= tabs
+    running &= ends
+    return (parity, -1) if running.any() else (after, count)
 
 
-def _buffers(size: int) -> tuple[bytearray, np.ndarray, np.ndarray, np.ndarray]:
+def _buffers(size: int) -> tuple[bytearray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """This thread's kept buffers: one of at least ``size`` bytes for a framed text (kept
-    up to ``_KEEP`` bytes), two masks and a byte buffer of ``_BLOCK`` for ``_frame``."""
+    up to ``_KEEP`` bytes); two masks and a byte buffer of ``_BLOCK`` for ``_frame``, and
+    words for its packed bits."""
     kept = getattr(_LOCAL, "buffers", None)
     if kept is None:
         kept = _LOCAL.buffers = (
@@ -280,6 +286,7 @@ def _buffers(size: int) -> tuple[bytearray, np.ndarray, np.ndarray, np.ndarray]:
             np.empty(_BLOCK, np.bool_),
             np.empty(_BLOCK, np.bool_),
             np.empty(_BLOCK, np.uint8),
+            np.empty(_BLOCK // 64, np.uint64),
         )
     if len(kept[0]) >= size:
         return kept
