@@ -59,6 +59,8 @@ if ARGS.reopen is None:
 PREFETCH_ROOT = ARGS.reopen or data_root(ARGS)
 PREFETCH = start(PREFETCH_ROOT, PREVIEW_BYTES) if PREFETCH_ROOT.is_dir() else None
 load_numpy()
+if PREFETCH is not None:
+    PREFETCH.listen()
 
 import asyncio  # noqa: E402
 import json  # noqa: E402

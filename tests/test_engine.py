@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -378,3 +379,72 @@ def test_a_run_no_event_reported_is_found_by_the_walk_in_slices(
         assert len(store.runs) == 11 and engine.mode == "inotify"
     finally:
         engine.stop()
+
+
+def resident_pages(path: Path) -> int | None:
+    """Pages of ``path`` in the page cache (util-linux's fincore), or ``None``."""
+    try:
+        out = subprocess.run(
+            ["fincore", "--raw", "--noheadings", "--output", "PAGES", str(path)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return int(out.split()[0])
+
+
+def test_reading_ahead_brings_the_ends_of_runs_files_into_memory(tmp_path: Path) -> None:
+    """Before the first paint previews runs one by one, the kernel is asked to read the
+    ends of all their files at once: a file out of the page cache has its end back in it,
+    and only its end, without a byte read by us."""
+    run = tmp_path / "old"
+    run.mkdir()
+    (run / "run.json").write_text('{"name": "old", "status": "finished"}')
+    metrics = run / "metrics.jsonl"
+    line = '{"step": %d, "loss": 0.5}\n'
+    metrics.write_text("".join(line % step for step in range(100_000)))  # 2.7 MB
+    fd = os.open(metrics, os.O_RDONLY)
+    try:
+        os.fsync(fd)  # written back: its pages can leave the cache
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+    if resident_pages(metrics) != 0:
+        pytest.skip("fincore missing, or this filesystem keeps files in memory")
+    engine = Engine(tmp_path, watch="poll")
+    assert engine.scan() == ["old"]
+    engine.read_ahead(["old"], 8192)
+    deadline = time.monotonic() + 10
+    while not resident_pages(metrics) and time.monotonic() < deadline:
+        time.sleep(0.01)  # the kernel reads it in the background
+    pages = resident_pages(metrics)
+    assert pages is not None and 2 <= pages < metrics.stat().st_size // 4096 // 2
+
+
+def test_reading_ahead_opens_no_link_pipe_or_missing_file(tmp_path: Path) -> None:
+    """Hints only: a metrics file that is a named pipe (no writer: opening it to read
+    would wait for ever), a link to a file elsewhere, or a file gone since the walk are
+    passed over."""
+    outside = tmp_path / "outside.jsonl"
+    outside.write_text('{"step": 0, "loss": 1.0}\n')
+    root = tmp_path / "root"
+    for name in ("pipe", "link", "gone"):
+        run = root / name
+        run.mkdir(parents=True)
+        (run / "run.json").write_text(f'{{"name": "{name}"}}')
+        (run / "metrics.jsonl").write_text('{"step": 0, "loss": 1.0}\n')
+    engine = Engine(root, watch="poll")
+    keys = engine.scan()
+    assert keys == ["gone", "link", "pipe"]
+    os.remove(root / "pipe" / "metrics.jsonl")
+    os.mkfifo(root / "pipe" / "metrics.jsonl")
+    os.remove(root / "link" / "metrics.jsonl")
+    os.symlink(outside, root / "link" / "metrics.jsonl")
+    os.remove(root / "gone" / "metrics.jsonl")
+    done = threading.Event()
+    worker = threading.Thread(target=lambda: (engine.read_ahead(keys, 8192), done.set()))
+    worker.daemon = True
+    worker.start()
+    assert done.wait(10)  # it returned: nothing waited on the pipe

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
 import sys
 from pathlib import Path
 
@@ -91,12 +90,7 @@ async def test_a_reopened_root_is_painted_from_the_cache_by_the_child(tmp_path: 
 
 def stand_in(root: Path, command: list[str]) -> Prefetch:
     """A prefetch whose child is ``command`` instead (a child that misbehaves)."""
-    prefetch = Prefetch.__new__(Prefetch)
-    prefetch.root = root
-    prefetch.process = subprocess.Popen(
-        command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
-    )
-    return prefetch
+    return Prefetch(root, PREVIEW_BYTES, command)
 
 
 @pytest.mark.parametrize(
@@ -161,6 +155,19 @@ def test_the_child_is_started_only_when_a_core_is_likely_free(
     finally:
         if prefetch is not None:
             prefetch.close()
+
+
+def test_a_task_passing_at_the_start_is_not_taken_for_a_busy_core(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The count of running tasks is of one instant: busy counts followed by a free one
+    start the child; only counts that stay busy keep it from starting."""
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1})
+    for counts, free in (([3, 2, 1], True), ([2] * prefetch_module.SAMPLES, False)):
+        said = iter(counts)
+        monkeypatch.setattr(prefetch_module, "running_tasks", said.__next__)
+        assert prefetch_module.core_free() == free
+        assert next(said, None) is None  # every count was looked at
 
 
 async def test_an_empty_root_read_by_the_child_still_shows_the_runs_that_come(

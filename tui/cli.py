@@ -89,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
 
     prefetch = start(args.root, PREVIEW_BYTES)
     load_numpy()
+    if prefetch is not None:
+        prefetch.listen()  # what it says is unpickled while Textual and the app load
     from tui.app.app import run_app
 
     return run_app(args, prefetch)

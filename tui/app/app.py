@@ -52,6 +52,9 @@ if TYPE_CHECKING:  # the process machinery (psutil, NVML) is imported after the 
 
 FIRST_PAINT_WAIT = 2.0
 """Seconds the readers and the collector wait for the first table before going on anyway."""
+FIRST_FRAME_WAIT = 0.2
+"""Seconds the first frame waits for the prefetch child to preview every run (it shows those
+that have arrived by then)."""
 PREVIEW_POST = 0.5
 """Seconds of previewing per message in the first phase: one message, so one table build,
 for a thousand runs (about 0.2-0.4 s); a huge ROOT shows up twice a second meanwhile."""
@@ -143,6 +146,9 @@ class TrackApp(App[int]):
     ) -> None:
         super().__init__()
         self._prefetch = prefetch
+        if prefetch is not None:
+            prefetch.listen()  # its messages are read as they come, while the app loads
+        self._previewed = 0  # runs whose previews were applied before the first frame
         self.prefetch_failed = False
         """The prefetch child given failed: the reader read the first paint itself."""
         self._resume_gc = resume_gc
@@ -169,6 +175,7 @@ class TrackApp(App[int]):
         self._wake = threading.Event()
         self._evidence_wake = threading.Event()
         self._first_paint = threading.Event()
+        self._first_taken = threading.Event()  # the previews the first frame shows
         self._priority: list[str] = []
         self._killed_by_rule: set[tuple[str, str]] = set()
         self._killing: set[str] = set()  # runs with a kill being planned, confirmed or run
@@ -295,6 +302,7 @@ class TrackApp(App[int]):
             keys = engine.scan()
             engine.take_dirty()  # read below, preview first
             cache.load()
+            engine.read_ahead(cache.uncached(keys), PREVIEW_BYTES)
             previews: list[Batch] = []
             posted = time.monotonic()
             for done, key in enumerate(keys, 1):
@@ -344,18 +352,45 @@ class TrackApp(App[int]):
             backfill.close()
             cache.save()
 
+    def take_first_previews(self) -> None:
+        """Apply the previews the prefetch child reads, as they come, until it has read
+        every run or ``FIRST_FRAME_WAIT`` has passed: called by the runs screen as it
+        mounts, so its first frame shows the runs rather than an empty table (at 200 runs,
+        the rows came one frame and 0.1 s after it). Once; the reader takes what comes
+        after."""
+        prefetch = self._prefetch
+        if prefetch is None or self._first_taken.is_set():
+            return
+        deadline = time.monotonic() + FIRST_FRAME_WAIT
+        try:
+            while True:
+                previews, done = prefetch.arrived(deadline - time.monotonic())
+                total = prefetch.total
+                if not previews or not total:
+                    return
+                self._previewed = done
+                self._apply_read(BatchesRead(tuple(previews), (0, total)))
+                if done == total:
+                    return
+        finally:
+            self._first_taken.set()
+
     def _take_prefetch(self, cache: SummaryCache) -> tuple[list[str], list[Batch]] | None:
-        """The first paint as the prefetch child read it (:mod:`tui.core.prefetch`): its
-        previews are posted as they come; once the table is drawn, the runs it found are
-        adopted by the engine. Returns the new runs' keys and the batches the cache settled,
-        or ``None`` when the child failed (the caller then reads it all itself)."""
+        """The first paint as the prefetch child read it (:mod:`tui.core.prefetch`): the
+        previews not applied before the first frame are posted as they come; once the
+        table is drawn, the runs it found are adopted by the engine. Returns the new runs'
+        keys and the batches the cache settled, or ``None`` when the child failed (the
+        caller then reads it all itself)."""
         prefetch = self._prefetch
         assert prefetch is not None
-        total = 0
+        self._first_taken.wait(FIRST_PAINT_WAIT)  # the runs screen takes the first ones
+        total = prefetch.total or 0
         settled: list[Batch] = []
         previews: list[Batch] = []
         posted = time.monotonic()
         try:
+            if total and self._previewed == total:  # all drawn in the first frame
+                self._first_paint.wait(FIRST_PAINT_WAIT)
             for message in prefetch.messages():
                 kind = message[0]
                 if kind == "total":
@@ -453,6 +488,12 @@ class TrackApp(App[int]):
     @on(BatchesRead)
     def apply_batches(self, message: BatchesRead) -> None:
         """Apply what was read, derive status and verdicts, and tell the screens."""
+        update = self._apply_read(message)
+        if update is not None:
+            self._broadcast(update)
+
+    def _apply_read(self, message: BatchesRead) -> RunsUpdated | None:
+        """Apply what was read and derive status and verdicts; what to tell the screens."""
         if message.progress is not None:
             done, total = message.progress
             self.progress = None if done >= total and total else message.progress
@@ -460,16 +501,16 @@ class TrackApp(App[int]):
         for batch in message.batches:
             deltas.append(self.store.apply(batch))
         if not deltas and message.progress is None:
-            return
+            return None
         now = self.clock()
         for delta in deltas:
             run = self.store.runs[delta.key]
             self.color_of(delta.key)
             run.status = derive_status(run, now)
         self._evaluate([d.key for d in deltas], now)
-        self._broadcast(RunsUpdated(tuple(deltas)))
         if message.progress is not None and message.progress[0] == 0:
             self.call_after_refresh(self._painted)
+        return RunsUpdated(tuple(deltas))
 
     def _painted(self) -> None:
         """The table is on screen and its rows have their cells: let the reader and
@@ -799,6 +840,7 @@ class TrackApp(App[int]):
         # again and sleep a full pause, and quitting waits for every thread (5 s and more).
         self.workers.cancel_all()
         self._first_paint.set()  # threads waiting for a first frame that will not come
+        self._first_taken.set()
         self._wake.set()
         self._evidence_wake.set()
         self.telemetry.wake()

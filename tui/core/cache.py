@@ -183,6 +183,11 @@ class SummaryCache:
         return len(self._entries)
 
     # Reopening -------------------------------------------------------------------------
+    def uncached(self, keys: Iterable[str]) -> list[str]:
+        """The runs of ``keys`` the cache holds nothing for: their previews read files."""
+        entries = self._entries
+        return [key for key in keys if key not in entries]
+
     def preview(self, engine: Engine, key: str, tail_bytes: int) -> list[Batch]:
         """What the first paint shows of ``key``: its cached summary (and what grew since)
         when the cache holds one for its current bytes, with its cached metadata when

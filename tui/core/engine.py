@@ -488,6 +488,38 @@ class Engine:
                 self._files_view = (generation, view)
         return view
 
+    def read_ahead(self, keys: Iterable[str], tail_bytes: int) -> None:
+        """Ask the kernel to start reading the last ``tail_bytes`` of each of these runs'
+        files now, all at once, before their previews read them one after the other.
+
+        The files of runs not opened for a while are often out of the page cache: read
+        one by one, each preview waits for the disk in turn (200 runs: 80 ms against 36
+        with the files cached; with the hints, 41). It costs a few microseconds a file when
+        they are cached. Regular files only, links not followed; nothing is read here.
+        """
+        advise = getattr(os, "posix_fadvise", None)  # not on macOS
+        if advise is None:
+            return
+        flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
+        for key in keys:
+            source = self.sources.get(key)
+            if source is None:
+                continue
+            for path in source.watched_files():
+                try:
+                    fd = os.open(path, flags)
+                except OSError:
+                    continue
+                try:
+                    info = os.fstat(fd)
+                    if stat.S_ISREG(info.st_mode):
+                        start = max(0, info.st_size - tail_bytes)
+                        advise(fd, start, 0, os.POSIX_FADV_WILLNEED)
+                except OSError:
+                    pass
+                finally:
+                    os.close(fd)
+
     def preview(self, key: str, tail_bytes: int = 65536) -> Batch | None:
         """The end of a run's history for the first paint (see ``Source.preview``)."""
         source = self.sources[key]

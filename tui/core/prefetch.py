@@ -13,7 +13,10 @@ reader does the same work itself.
 
 The child is a plain process talking over its stdout (the backfill's framing: a pickle,
 then the store's columns raw); it reads run files only, prints nothing to the terminal,
-and exits when it has said everything or when the app stops listening.
+and exits when it has said everything or when the app stops listening. A thread of the app
+(:meth:`Prefetch.listen`) reads and unpickles what it says as it comes, while the app is
+still loading; the app applies the previews that have arrived before its first frame
+(:meth:`Prefetch.arrived`), so that frame shows the runs rather than an empty table.
 """
 
 from __future__ import annotations
@@ -23,20 +26,26 @@ import gc
 import os
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 PREVIEW_BYTES = 8192
 """Bytes read from the end of each run's metrics for the first paint (about 80 records)."""
 
-POST = 0.1
-"""Seconds of previewing per message: the app unpickles one while the next is read (it
-shows them in parts of its own pace, :data:`tui.app.app.PREVIEW_POST`)."""
+POST = 0.02
+"""Seconds of previewing per message: the app unpickles and applies one while the next is
+read (after its first frame, it shows them in parts of its own pace,
+:data:`tui.app.app.PREVIEW_POST`)."""
 
 LOADAVG = "/proc/loadavg"
 """Where the kernel counts the tasks running now (its fourth field, ``running/all``)."""
+
+SAMPLES = 5
+"""Looks at that count before saying no core is free (see :func:`core_free`)."""
 
 # The child imports this module from where the app imported it.
 _BOOT = "import sys; sys.path.insert(0, {!r}); from tui.core.prefetch import serve; serve()"
@@ -48,49 +57,113 @@ class Prefetch:
     Args:
         root: the ROOT the app opens.
         tail_bytes: how much of the end of each run's metrics a preview reads.
+        command: the child's command line, when it is not this module's own child.
     """
 
-    def __init__(self, root: Path, tail_bytes: int) -> None:
-        package_root = str(Path(__file__).resolve().parents[2])
+    def __init__(self, root: Path, tail_bytes: int, command: Sequence[str] | None = None) -> None:
+        if command is None:
+            package_root = str(Path(__file__).resolve().parents[2])
+            boot = _BOOT.format(package_root)
+            command = [sys.executable, "-c", boot, os.fspath(root), str(tail_bytes)]
         env = dict(os.environ, OPENBLAS_NUM_THREADS="1")  # the child's own: no algebra
         self.process = subprocess.Popen(
-            [sys.executable, "-c", _BOOT.format(package_root), os.fspath(root), str(tail_bytes)],
+            command,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             env=env,
         )
         self.root = root
+        self.total: int | None = None
+        """Runs the child found (once it has said so)."""
+        self._said: deque[tuple[Any, ...] | Exception] = deque()  # read, not yet taken
+        self._news = threading.Condition()
+        self._listener: threading.Thread | None = None
 
-    def messages(self) -> Iterator[tuple[Any, ...]]:
-        """What the child says, in order: ``("total", n)``, ``("previews", batches,
-        done)`` (``done`` runs previewed so far) until every run is, ``("settled",
-        batches)``, then ``("found", found, previewed, cached)``.
+    def listen(self) -> None:
+        """Read what the child says from now on, in a thread of this process (once; the
+        caller loads numpy first, with the threads it wants: the messages need it)."""
+        if self._listener is None:
+            self._listener = threading.Thread(target=self._listen, name="prefetch", daemon=True)
+            self._listener.start()
 
-        Raises:
-            EOFError: the child ended before saying everything (it failed, or was stopped).
-            Exception: what reading a damaged message raises (pickle's errors).
-        """
+    def _listen(self) -> None:
         from tui.core.backfill import receive
 
         stream = self.process.stdout
         assert stream is not None
         while True:
-            message = receive(stream)
+            try:
+                message: tuple[Any, ...] | Exception = receive(stream)
+            except Exception as error:  # it died, was stopped, or said something unreadable
+                message = error
+            with self._news:
+                if not isinstance(message, Exception) and message[0] == "total":
+                    self.total = message[1]
+                self._said.append(message)
+                self._news.notify()
+            if isinstance(message, Exception) or message[0] == "found":
+                return
+
+    def messages(self) -> Iterator[tuple[Any, ...]]:
+        """What the child says that :meth:`arrived` did not take, in order:
+        ``("total", n)``, ``("previews", batches, done)`` (``done`` runs previewed so far)
+        until every run is, ``("settled", batches)``, then ``("found", found, previewed,
+        cached)``.
+
+        Raises:
+            EOFError: the child ended before saying everything (it failed, or was stopped).
+            Exception: what reading a damaged message raises (pickle's errors).
+        """
+        self.listen()
+        while True:
+            with self._news:
+                while not self._said:
+                    self._news.wait()
+                message = self._said.popleft()
+            if isinstance(message, Exception):
+                raise message
             yield message
             if message[0] == "found":
                 return
+
+    def arrived(self, wait: float = 0.0) -> tuple[list[Any], int]:
+        """The previews read and not yet taken, and how many runs have been previewed with
+        them (0 when none has come).
+
+        Args:
+            wait: seconds to wait for some when none has come (at once when the child has
+                failed, or said more than previews).
+        """
+        previews: list[Any] = []
+        done = 0
+        deadline = time.monotonic() + wait
+        with self._news:
+            while True:
+                while self._said:
+                    message = self._said[0]
+                    if isinstance(message, Exception) or message[0] not in ("total", "previews"):
+                        return previews, done
+                    self._said.popleft()
+                    if message[0] == "previews":
+                        previews.extend(message[1])
+                        done = message[2]
+                left = deadline - time.monotonic()
+                if done or left <= 0 or not self._news.wait(left):
+                    return previews, done
 
     def close(self) -> None:
         """Stop listening: the child is ended if it is still at work, and waited for."""
         with contextlib.suppress(OSError):
             self.process.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=5)
+        if self._listener is not None:  # it reads to the end of the pipe, then stops
+            self._listener.join(timeout=5)
         stream = self.process.stdout
         if stream is not None:
             with contextlib.suppress(OSError):
                 stream.close()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout=5)
 
 
 def start(root: Path, tail_bytes: int) -> Prefetch | None:
@@ -106,18 +179,39 @@ def start(root: Path, tail_bytes: int) -> Prefetch | None:
 
 def core_free() -> bool:
     """Whether a core is likely idle for the child: two or more allowed to this process,
-    and fewer tasks running right now than there are of them besides this one (the
-    kernel's count of runnable tasks, in /proc/loadavg; the load averages lag a minute
-    behind a machine that has just gone quiet). On a busy machine the child's own start
-    (about 0.15 s of a core) would only add to what runs."""
+    and fewer tasks running than there are of them besides this one (the kernel's count of
+    runnable tasks, in /proc/loadavg; the load averages lag a minute behind a machine that
+    has just gone quiet). On a busy machine the child's own start (about 0.15 s of a core)
+    would only add to what runs.
+
+    The count is of this instant, and a passing task (a shell, the terminal's own work)
+    made one look in three say no on a quiet machine: it is read up to ``SAMPLES`` times,
+    a millisecond apart, and one look that finds the core free is enough (a busy one stays
+    busy through all of them: 5 ms lost, only then)."""
     try:
         cores = len(os.sched_getaffinity(0))
-        with open(LOADAVG, "rb") as handle:
-            running = int(handle.read().split()[3].split(b"/")[0])
-    except (AttributeError, OSError, IndexError, ValueError):  # not Linux
+    except AttributeError:  # not Linux
         return False
-    others = running - 1  # this process is one of them
-    return cores >= 2 and others <= cores - 2
+    if cores < 2:
+        return False
+    for sample in range(SAMPLES):
+        if sample:
+            time.sleep(0.001)
+        running = running_tasks()
+        if running is None:
+            return False
+        if running - 1 <= cores - 2:  # this process is one of them
+            return True
+    return False
+
+
+def running_tasks() -> int | None:
+    """The kernel's count of tasks running or runnable now (``None`` where unknown)."""
+    try:
+        with open(LOADAVG, "rb") as handle:
+            return int(handle.read().split()[3].split(b"/")[0])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def serve() -> None:
@@ -149,6 +243,7 @@ def _serve(root: Path, tail_bytes: int, out: IO[bytes]) -> None:
     send(out, ("total", len(keys)))
     cache = SummaryCache(engine.root)
     cache.load()
+    engine.read_ahead(cache.uncached(keys), tail_bytes)
     previews: list[Any] = []
     posted = time.monotonic()
     for done, key in enumerate(keys, 1):

@@ -170,6 +170,7 @@ class RunsScreen(StoreScreen):
         return self.query_one(ChartStrip)
 
     def on_mount(self) -> None:
+        self.track_app.take_first_previews()  # before the first frame, which shows them
         self.query_one("#filter", Input).display = False
         self.query_one(GpuPanel).display = False
         self.restore_view()
