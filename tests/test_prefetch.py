@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import math
 import sys
+import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -15,9 +17,10 @@ from conftest import wait_for, wait_loaded
 
 import tui.core.prefetch as prefetch_module
 from tui.app.app import TrackApp
+from tui.app.widgets.run_table import RunTable
 from tui.core.engine import Engine
 from tui.core.prefetch import PREVIEW_BYTES, Prefetch, start
-from tui.core.store import RunStore
+from tui.core.store import Run, RunStore
 
 
 def shown(store: RunStore) -> dict[str, object]:
@@ -86,6 +89,33 @@ async def test_a_reopened_root_is_painted_from_the_cache_by_the_child(tmp_path: 
     again = await loaded(tmp_path, Prefetch(tmp_path, PREVIEW_BYTES))
     assert not again.prefetch_failed
     assert shown(again.store) == shown(first.store)
+
+
+async def test_the_first_table_drawn_lists_the_runs_the_child_has_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A child that has read every run by the time the screen mounts: the first table the
+    screen draws lists them all (not an empty table and the rows a frame later), with
+    their values."""
+    for name in ("a", "b", "c"):
+        write_run(tmp_path, name, 30)
+    prefetch = Prefetch(tmp_path, PREVIEW_BYTES)
+    prefetch.listen()
+    deadline = time.monotonic() + 30
+    while prefetch.time_left() != 0.0:  # every preview has come
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    drawn: list[list[tuple[str, int]]] = []
+    show = RunTable.show
+
+    def recorded(table: RunTable, runs: Sequence[Run]) -> None:
+        drawn.append([(run.key, run.series["loss"].count) for run in runs])
+        show(table, runs)
+
+    monkeypatch.setattr(RunTable, "show", recorded)
+    app = await loaded(tmp_path, prefetch)
+    assert not app.prefetch_failed
+    assert drawn[0] == [("a", 30), ("b", 30), ("c", 30)]
 
 
 def stand_in(root: Path, command: list[str]) -> Prefetch:

@@ -36,10 +36,9 @@ from typing import IO, Any
 PREVIEW_BYTES = 8192
 """Bytes read from the end of each run's metrics for the first paint (about 80 records)."""
 
-POST = 0.02
-"""Seconds of previewing per message: the app unpickles and applies one while the next is
-read (after its first frame, it shows them in parts of its own pace,
-:data:`tui.app.app.PREVIEW_POST`)."""
+POST = 0.1
+"""Seconds of previewing per message: the app unpickles one while the next is read (it
+shows them in parts of its own pace, :data:`tui.app.app.PREVIEW_POST`)."""
 
 LOADAVG = "/proc/loadavg"
 """Where the kernel counts the tasks running now (its fourth field, ``running/all``)."""
@@ -76,6 +75,8 @@ class Prefetch:
         self.root = root
         self.total: int | None = None
         """Runs the child found (once it has said so)."""
+        self._pace: tuple[float, float, int] | None = None  # when it said the total, last
+        # said previews, and how many runs it had previewed then
         self._said: deque[tuple[Any, ...] | Exception] = deque()  # read, not yet taken
         self._news = threading.Condition()
         self._listener: threading.Thread | None = None
@@ -98,8 +99,13 @@ class Prefetch:
             except Exception as error:  # it died, was stopped, or said something unreadable
                 message = error
             with self._news:
-                if not isinstance(message, Exception) and message[0] == "total":
-                    self.total = message[1]
+                if not isinstance(message, Exception):
+                    if message[0] == "total":
+                        self.total = message[1]
+                        now = time.monotonic()
+                        self._pace = (now, now, 0)
+                    elif message[0] == "previews" and self._pace is not None:
+                        self._pace = (self._pace[0], time.monotonic(), message[2])
                 self._said.append(message)
                 self._news.notify()
             if isinstance(message, Exception) or message[0] == "found":
@@ -127,13 +133,28 @@ class Prefetch:
             if message[0] == "found":
                 return
 
+    def time_left(self) -> float | None:
+        """Seconds the child will likely take to preview the runs it has not sent yet, at
+        its pace so far (0 once every run's preview has come); ``None`` before it has sent
+        any (its pace is not known yet)."""
+        with self._news:
+            if self._pace is None or self.total is None:
+                return None
+            began, last, done = self._pace
+            if done >= self.total:
+                return 0.0
+            if not done or last <= began:
+                return None
+            per_run = (last - began) / done
+            return max(0.0, (self.total - done) * per_run - (time.monotonic() - last))
+
     def arrived(self, wait: float = 0.0) -> tuple[list[Any], int]:
         """The previews read and not yet taken, and how many runs have been previewed with
         them (0 when none has come).
 
         Args:
-            wait: seconds to wait for some when none has come (at once when the child has
-                failed, or said more than previews).
+            wait: seconds to wait for the previews of every run (what has come by then is
+                returned; at once when the child has failed, or said more than previews).
         """
         previews: list[Any] = []
         done = 0
@@ -149,7 +170,7 @@ class Prefetch:
                         previews.extend(message[1])
                         done = message[2]
                 left = deadline - time.monotonic()
-                if done or left <= 0 or not self._news.wait(left):
+                if done == self.total or left <= 0 or not self._news.wait(left):
                     return previews, done
 
     def close(self) -> None:
