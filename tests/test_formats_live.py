@@ -260,7 +260,7 @@ def test_dvclive_rows_merged_by_step_keep_every_point_as_row_by_row(
             append(metrics / "epoch.tsv", rows(list(range(300, 305)), 4).encode())
         read(sources[0], stores[0])
         with monkeypatch.context() as patch:
-            patch.setattr("tui.core.formats.dvclive.numeric_rows", lambda *args: None)
+            patch.setattr("tui.core.formats.dvclive.numeric_rows", lambda *args, **options: None)
             read(sources[1], stores[1])
         (bulk,), (by_row,) = stores
         assert len(bulk.steps) < len(by_row.steps)

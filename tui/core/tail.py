@@ -91,8 +91,10 @@ _BULK = 64 * 1024
 """Chunks from this size on are scanned by numpy (a pass costs it a few microseconds more
 to start, then runs several times faster than ``bytes.count`` or a regex)."""
 
-_KEEP = 8 * 1024 * 1024
-"""Largest read into a thread's kept buffer (see ``FileTail.read``)."""
+_KEEP = 1024 * 1024
+"""Largest read into a thread's kept buffer (see ``FileTail.read``): a bigger one (a long
+file's history) gets fresh memory, given back once it is used up, so that an idle reader
+thread holds little."""
 
 _KEPT = threading.local()
 """Each thread's kept read buffer (see ``_read_kept``)."""
@@ -198,28 +200,34 @@ def _line_ends(chunk: bytes | bytearray) -> tuple[int, bool]:
     return count, lone
 
 
-def _read_kept(fd: int, size: int, offset: int) -> bytes | bytearray:
-    """``os.pread(fd, size, offset)``, into this thread's kept buffer where that fits.
+def _read_kept(fd: int, size: int, offset: int, lead: bytes = b"") -> bytes | bytearray:
+    """``lead + os.pread(fd, size, offset)``, in this thread's kept buffer where that fits.
 
     The buffer keeps its memory from one read to the next: a new one the size of the read
     is fresh memory, whose page faults cost more than the read (1.5 ms for 5 MiB). Reads
     that would shrink its memory (under half of it) or grow it past ``_KEEP`` get a buffer
-    of their own.
+    of their own. ``lead`` (the unfinished line read before) is copied in front, which
+    spares a copy of the whole read to join them.
     """
+    whole = len(lead) + size
     kept: bytearray | None = getattr(_KEPT, "buffer", None)
     if kept is None:
         kept = _KEPT.buffer = bytearray()
-    if size > _KEEP or size < kept.__alloc__() // 2 or not hasattr(os, "preadv"):
-        return os.pread(fd, size, offset)
+    if whole > _KEEP or whole < kept.__alloc__() // 2 or not hasattr(os, "preadv"):
+        return lead + os.pread(fd, size, offset)
     try:
-        if len(kept) > size:
-            del kept[size:]
+        if len(kept) > whole:
+            del kept[whole:]
         else:
-            kept.extend(bytes(size - len(kept)))
+            kept.extend(bytes(whole - len(kept)))
     except BufferError:  # a view of the last read is still held: it keeps that buffer
-        kept = _KEPT.buffer = bytearray(size)
-    got = os.preadv(fd, [kept], offset)
-    return kept if got == size else kept[:got]
+        kept = _KEPT.buffer = bytearray(whole)
+    kept[: len(lead)] = lead
+    with memoryview(kept) as view:
+        got = os.preadv(fd, [view[len(lead) :]], offset)
+    if got < size:
+        del kept[len(lead) + got :]
+    return kept
 
 
 def open_regular(path: Path, root: Path | None = None) -> int:
@@ -834,6 +842,8 @@ class FileTail:
         """Read up to ``max_bytes`` of ``gen`` (into the kept buffer with ``scratch``);
         returns whether anything was read."""
         assert gen.fd is not None
+        # With ``scratch``, the unfinished line read before leads the buffer read into.
+        lead = gen.partial if scratch else b""
         try:
             # Sized to what the file holds: a read sized by the limit allocates all of it and
             # then shrinks it, which costs page faults on every big read (3 ms per 4 MiB).
@@ -841,27 +851,30 @@ class FileTail:
             want = min(max_bytes, size - gen.offset)
             raw: bytes | bytearray = b""
             if want > 0:
-                read = _read_kept if scratch else os.pread
-                raw = read(gen.fd, want, gen.offset)
+                if scratch:
+                    raw = _read_kept(gen.fd, want, gen.offset, lead)
+                else:
+                    raw = os.pread(gen.fd, want, gen.offset)
         except OSError as exc:
             if exc.errno not in (errno.EAGAIN, errno.EINTR):
                 self._set_error(f"{gen.label}: {exc.strerror or exc}", out)
             return False
-        if not raw:
+        got = len(raw) - len(lead)  # the bytes read, after the lead
+        if got <= 0:
             return False
-        if len(raw) == max_bytes:
+        if got == max_bytes:
             out.more = True
         start = gen.offset
-        gen.offset += len(raw)
+        gen.offset += got
         if len(gen.head) < FINGERPRINT:
-            gen.head += raw[: FINGERPRINT - len(gen.head)]
-        gen.window = (gen.window + raw[-WINDOW:])[-WINDOW:]
+            gen.head += raw[len(lead) : len(lead) + FINGERPRINT - len(gen.head)]
+        gen.window = (gen.window + raw[max(len(lead), len(raw) - WINDOW) :])[-WINDOW:]
         gen.marks.append((gen.offset, gen.window))
         del gen.marks[:-MARKS]
         gen.grew_at, gen.noted = now, False
         data = raw[len(_BOM) :] if start == 0 and raw.startswith(_BOM) else raw
         end = data.rfind(b"\n")
-        if gen.skipping:
+        if gen.skipping:  # no partial line, and so no lead
             if end < 0:
                 gen.skipping += len(data)
                 return True
@@ -870,15 +883,21 @@ class FileTail:
             data = data[first_nl + 1 :]
             end = data.rfind(b"\n")
         if end < 0:
-            gen.partial += data
+            gen.partial = bytes(data) if lead else gen.partial + data
             self._check_partial(gen)
             return True
-        if end == len(data) - 1:
-            chunk = gen.partial + data if gen.partial else data
+        chunk = data
+        if gen.partial and not lead:
+            chunk = gen.partial + data
+            end += len(gen.partial)
+        if end == len(chunk) - 1:
             gen.partial = b""
         else:
-            chunk = gen.partial + data[: end + 1] if gen.partial else data[: end + 1]
-            gen.partial = bytes(data[end + 1 :])
+            gen.partial = bytes(chunk[end + 1 :])
+            if isinstance(chunk, bytearray):
+                del chunk[end + 1 :]  # in place: no copy of the lines
+            else:
+                chunk = chunk[: end + 1]
         # memchr for any NUL or CR first; only then the rarer question of where they are.
         nul = b"\x00" in chunk and (b"\n\x00" in chunk or chunk[:1] == b"\x00")
         count, cr = _line_ends(chunk)

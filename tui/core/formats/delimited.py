@@ -86,8 +86,10 @@ _BLOCK = 1024 * 1024
 """Bytes of a narrow body checked and framed by numpy at a time (see ``_frame``): its
 masks stay in cache. A multiple of 64, so that a block's bits pack into whole words."""
 
-_KEEP = 8 * 1024 * 1024
-"""Largest framing buffer a thread keeps for its next body (see ``_buffers``)."""
+_KEEP = 1024 * 1024
+"""Largest framing buffer, and largest table, a thread keeps for its next body (see
+``_buffers``): a bigger body (a read of a long file's history) gets fresh memory, given
+back once it is parsed, so that an idle reader thread holds little."""
 
 _Text = TypeVar("_Text", bytes, bytearray)
 
@@ -97,7 +99,12 @@ page faults cost more than parsing a small file."""
 
 
 def numeric_rows(
-    body: bytes | bytearray, delimiter: str, width: int, start: int = 0
+    body: bytes | bytearray,
+    delimiter: str,
+    width: int,
+    start: int = 0,
+    *,
+    scratch: bool = False,
 ) -> np.ndarray | None:
     """The rows of ``body[start:]`` as a ``(rows, width)`` float64 table, or ``None``.
 
@@ -108,6 +115,9 @@ def numeric_rows(
         delimiter: the one-character cell delimiter.
         width: cells per row (the header's).
         start: where the rows begin (past a header line, say), saving a copy of the rest.
+        scratch: the table may be a view of this thread's kept memory, which the next
+            such call on the thread overwrites: the caller copies what it keeps (no fresh
+            memory for the whole table, of which it may keep a column).
     """
     import simdjson  # here: its C extension adds 7 ms to startup, and few runs are CSV
 
@@ -124,7 +134,7 @@ def numeric_rows(
     if parser is None:
         parser = _LOCAL.parser = simdjson.Parser()
     if width < _MARKED_WIDTH:
-        return _narrow_rows(parser, body, start, sep[0], width)
+        return _narrow_rows(parser, body, start, sep[0], width, scratch)
     # Piece by piece: simdjson copies what it parses into a buffer of its size, which for a
     # whole read (4 MiB) would be fresh memory each time, and its page faults cost more
     # than the parse; a piece's fits in memory malloc keeps.
@@ -142,7 +152,12 @@ def numeric_rows(
 
 
 def _narrow_rows(
-    parser: simdjson.Parser, body: bytes | bytearray, start: int, sep: int, width: int
+    parser: simdjson.Parser,
+    body: bytes | bytearray,
+    start: int,
+    sep: int,
+    width: int,
+    scratch: bool,
 ) -> np.ndarray | None:
     """``numeric_rows`` of a body narrower than ``_MARKED_WIDTH``: framed whole in a kept
     buffer by numpy (which checks its shape), then parsed a piece at a time.
@@ -157,7 +172,7 @@ def _narrow_rows(
         return None
     text, replaced = _stand_in(body, start, len(body), framed, size)
     length = size if text is framed else len(text)
-    flat = np.empty(cells + 2)
+    flat = _table(cells + 2) if scratch else np.empty(cells + 2)
     view = memoryview(text)
     found = begin = 0
     while begin < length - 1:
@@ -294,6 +309,17 @@ def _buffers(size: int) -> tuple[bytearray, np.ndarray, np.ndarray, np.ndarray, 
     if size <= _KEEP:
         kept = _LOCAL.buffers = (framed, *kept[1:])
     return (framed, *kept[1:])
+
+
+def _table(size: int) -> np.ndarray:
+    """``size`` float64 values of this thread's kept table (kept up to ``_KEEP`` bytes)."""
+    kept: np.ndarray | None = getattr(_LOCAL, "table", None)
+    if kept is not None and len(kept) >= size:
+        return kept[:size]
+    table = np.empty(size)
+    if size * table.itemsize <= _KEEP:
+        _LOCAL.table = table
+    return table
 
 
 def _marked_rows(

@@ -183,8 +183,19 @@ class DvcliveSource(Source):
             bad.append((label, first + i, "a row without a step and a number"))
         return records
 
-    def _chunk(self, name: str, chunk: Lines, bad: list[tuple[str, int, str]]) -> Rows | Bulk:
-        """The rows of one file's chunk: all numbers in bulk, anything else row by row."""
+    def _chunk(
+        self,
+        name: str,
+        chunk: Lines,
+        bad: list[tuple[str, int, str]],
+        steps_before: np.ndarray | None = None,
+    ) -> Rows | Bulk:
+        """The rows of one file's chunk: all numbers in bulk, anything else row by row.
+
+        ``steps_before``: the steps of the file parsed in bulk before it in this read,
+        which its steps become when they are the same (the files of one run most often
+        hold every step): one array for them all.
+        """
         blob = chunk.buffer
         first = chunk.first_lineno
         if blob is None:
@@ -195,15 +206,23 @@ class DvcliveSource(Source):
             self._rows(name, [bytes(blob[: cut - 1])], first, bad)
             first += 1
         header = self._headers.get(name)
-        table = numeric_rows(blob, "\t", len(header), cut) if header else None
+        # The table is the thread's scratch memory, which the next file's overwrites: what
+        # is kept of it is copied (a column, not the whole table, is fresh memory).
+        table = numeric_rows(blob, "\t", len(header), cut, scratch=True) if header else None
         if header is not None and table is not None:
             columns = dict(zip(header, table.T))
             steps = columns.pop("step")
             stamps = columns.pop("timestamp", None)
-            if columns and np.isfinite(steps).all():
+            if steps_before is not None and np.array_equal(steps, steps_before):
+                steps = steps_before  # finite, as every steps kept are
+            elif np.isfinite(steps).all():
+                steps = steps.copy()
+            else:
+                columns = {}
+            if columns:
                 values = list(columns.values())[-1]  # the last value cell wins, as row by row
                 times = None if stamps is None else stamps / 1000.0
-                return name[: -len(".tsv")], steps, values, times
+                return name[: -len(".tsv")], steps, values.copy(), times
         lines = bytes(memoryview(blob)[cut:]).split(b"\n")  # bytes: kept, and as typed
         lines.pop()
         return self._rows(name, lines, first, bad)
@@ -255,6 +274,7 @@ class DvcliveSource(Source):
         parts: list[Rows | Bulk] = []
         replace = False
         remaining = budget
+        steps_before: np.ndarray | None = None
         listed = self._metric_files()  # once a read: its files' times are the run's mtime
         for name in listed:
             tail = self._tails.get(name)
@@ -267,7 +287,10 @@ class DvcliveSource(Source):
             notes.extend(chunk.notes)
             blob = chunk.buffer
             remaining -= len(blob) if blob is not None else sum(len(n) + 1 for n in chunk.lines)
-            parts.append(self._chunk(name, chunk, bad))
+            parsed = self._chunk(name, chunk, bad, steps_before)
+            if not isinstance(parsed, list):
+                steps_before = parsed[1]
+            parts.append(parsed)
             self.more = self.more or chunk.more
             if remaining <= 0:
                 self.more = True
