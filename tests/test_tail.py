@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -688,3 +689,64 @@ def test_scratch_reads_give_the_same_lines_through_one_kept_buffer(tmp_path: Pat
     assert bytes(view[:4]) == rows[0][:4]  # the view's buffer was left alone
     plain = FileTail(first).read()
     assert plain.blob is not None and plain.lines == rows
+
+
+def test_scratch_reads_number_lines_exactly_whether_or_not_they_are_counted(
+    tmp_path: Path,
+) -> None:
+    """A scratch read's lines are counted only when their number is needed, or told by the
+    reader that parsed them: numbers stay exact across partial lines, odd budgets and
+    another file's reads into the same kept buffer (which the count must come before)."""
+    failures: list[BaseException] = []
+
+    def reader() -> None:  # a thread of its own: its kept buffer starts empty
+        try:
+            read_both()
+        except BaseException as exc:  # raised again in the test's thread
+            failures.append(exc)
+
+    def read_both() -> None:
+        rows = [b"%d\t%r" % (i, i / 3) for i in range(4000)]
+        paths = [tmp_path / "a.tsv", tmp_path / "b.tsv"]
+        for path in paths:
+            path.write_bytes(b"")
+        tails = [FileTail(path) for path in paths]
+        written = [b"", b""]
+        lines: list[list[bytes]] = [[], []]
+        kept = 0  # reads into the kept buffer
+        for step in range(60):
+            which = step % 2
+            start = step * 61 % 3900
+            data = b"\n".join(rows[start : start + 90 + step % 7]) + b"\n"
+            cut = len(data) - step % 5  # the writer may stop mid-line
+            append(paths[which], data[:cut])
+            written[which] += data[:cut]
+            chunk = tails[which].read(1201 + step * 37 % 300, scratch=True)
+            kept += isinstance(chunk.buffer, bytearray)
+            assert chunk.first_lineno == len(lines[which]) + 1
+            buffer = chunk.buffer
+            got = [] if buffer is None else bytes(buffer).split(b"\n")[:-1]
+            if step % 3 == 0:
+                chunk.counted(len(got))  # told by its reader, as a bulk parse does
+            elif step % 3 == 1 and buffer is not None:
+                assert chunk.count == len(got)  # asked
+            lines[which].extend(got)  # otherwise neither: counted when its number is needed
+            append(paths[which], data[cut:])
+            written[which] += data[cut:]
+        assert kept > 40
+        for which, tail in enumerate(tails):
+            while True:
+                chunk = tail.read(4096, scratch=True)
+                assert chunk.first_lineno == len(lines[which]) + 1
+                if chunk.buffer is not None:
+                    lines[which].extend(bytes(chunk.buffer).split(b"\n")[:-1])
+                if not chunk.more:
+                    break
+            assert tail.lineno == len(lines[which]) == written[which].count(b"\n")
+            assert b"".join(line + b"\n" for line in lines[which]) == written[which]
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    thread.join()
+    if failures:
+        raise failures[0]

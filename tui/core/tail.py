@@ -123,20 +123,43 @@ class Lines:
     skipped: list[tuple[int, str]] = field(default_factory=list)
     more: bool = False
     restarted: bool = False
-    count: int = 0
+    known: int = 0
+    """Lines counted so far; a buffer's may wait in ``tally`` (see ``count``)."""
+    tally: _Tally | None = None
 
     def __bool__(self) -> bool:
-        return bool(self.count or self.notes or self.skipped)
+        return bool(self.known or self.tally or self.notes or self.skipped)
+
+    @property
+    def count(self) -> int:
+        """How many lines (a buffer's are counted when first asked, unless ``counted``
+        told them)."""
+        if self.tally is not None:
+            self.known += self.tally.lines()
+            self.tally = None
+        return self.known
+
+    def counted(self, lines: int) -> None:
+        """Tell the lines that ``buffer`` holds (its reader parsed them all), sparing a
+        count of its newlines; the numbers of the lines read after it rest on this."""
+        if self.tally is not None:
+            self.tally.tell(lines)
 
     def add(self, lines: list[bytes]) -> None:
         """Append already split lines."""
         self.pieces.append(lines)
-        self.count += len(lines)
+        self.known += len(lines)
 
-    def add_blob(self, blob: bytes | bytearray, count: int) -> None:
-        """Append ``count`` complete lines held in one newline-terminated buffer."""
+    def add_blob(self, blob: bytes | bytearray, count: int | _Tally) -> None:
+        """Append complete lines held in one newline-terminated buffer: ``count`` of them,
+        or as many as the tally will find."""
+        if isinstance(count, int):
+            self.pieces.append(blob)
+            self.known += count
+            return
+        self.count  # noqa: B018 - one tally at a time: an earlier buffer's is counted now
         self.pieces.append(blob)
-        self.count += count
+        self.tally = count
 
     @property
     def lines(self) -> list[bytes]:
@@ -151,6 +174,8 @@ class Lines:
                 out.extend(split)
             else:
                 out.extend(piece)
+        if self.tally is not None:  # the buffer's lines, and the lines before it (known)
+            self.tally.tell(len(out) - self.known)
         self.pieces = [out]
         return out
 
@@ -171,13 +196,41 @@ class Lines:
         return None
 
 
-def _line_ends(chunk: bytes | bytearray) -> tuple[int, bool]:
+class _Tally:
+    """The lines of one newline-terminated buffer, counted when first asked (or told by
+    its reader, who parsed them): a count is a pass over the bytes, and a reader that
+    parsed them all knows it already.
+
+    A tally of this thread's kept buffer is counted before the buffer is read into again
+    (see ``_read_kept``).
+    """
+
+    __slots__ = ("buffer", "found")
+
+    def __init__(self, buffer: bytes | bytearray) -> None:
+        self.buffer: bytes | bytearray | None = buffer
+        self.found = -1
+
+    def tell(self, lines: int) -> None:
+        """The reader found ``lines`` lines in the buffer."""
+        if self.found < 0:
+            self.found, self.buffer = lines, None
+
+    def lines(self) -> int:
+        """The lines of the buffer."""
+        if self.buffer is not None:
+            self.found, self.buffer = _line_ends(self.buffer, lone=False)[0], None
+        return self.found
+
+
+def _line_ends(chunk: bytes | bytearray, *, lone: bool = True) -> tuple[int, bool]:
     """The newlines in ``chunk`` (which ends with one), and whether it holds a lone ``\\r``.
 
     The lone carriage return is looked for only when ``chunk`` holds one at all (memchr):
-    most files hold none, and CRLF files hold one on every line.
+    most files hold none, and CRLF files hold one on every line. With ``lone`` false, it
+    is not looked for (and the answer says none).
     """
-    returns = b"\r" in chunk
+    returns = lone and b"\r" in chunk
     if len(chunk) < _BULK:
         return chunk.count(b"\n"), returns and _LONE_CR.search(chunk) is not None
     # Block by block through small buffers: temporaries the size of the chunk would be fresh
@@ -213,6 +266,10 @@ def _read_kept(fd: int, size: int, offset: int, lead: bytes = b"") -> bytes | by
     kept: bytearray | None = getattr(_KEPT, "buffer", None)
     if kept is None:
         kept = _KEPT.buffer = bytearray()
+    tally: _Tally | None = getattr(_KEPT, "tally", None)
+    if tally is not None:  # the lines of the last read, untold: counted before they go
+        tally.lines()
+        _KEPT.tally = None
     if whole > _KEEP or whole < kept.__alloc__() // 2 or not hasattr(os, "preadv"):
         return lead + os.pread(fd, size, offset)
     try:
@@ -278,13 +335,16 @@ class _Generation:
     still holds them is the same file, grown. ``marks`` keep the window at the end of the
     last few reads, to recognise a copy that ends before ``offset``. ``history`` marks a
     rotated file that was already there when following began (older than us, never read).
+    ``counted`` lines were consumed, and those of the last read's buffer wait in ``tally``
+    (see ``lineno``).
     """
 
     identity: Identity
     fd: int | None
     label: str
     offset: int = 0
-    lineno: int = 0
+    counted: int = 0
+    tally: _Tally | None = None
     partial: bytes = b""
     skipping: int = 0
     head: bytes = b""
@@ -294,6 +354,22 @@ class _Generation:
     until: float = 0.0
     noted: bool = False
     history: bool = False
+
+    @property
+    def lineno(self) -> int:
+        """Lines consumed (the last read's counted now, if its reader did not tell them)."""
+        if self.tally is not None:
+            self.counted += self.tally.lines()
+            self.tally = None
+        return self.counted
+
+    @lineno.setter
+    def lineno(self, value: int) -> None:
+        self.counted, self.tally = value, None
+
+    def count_later(self, tally: _Tally) -> None:
+        """Add the lines of a buffer just consumed when they are first asked for."""
+        self.counted, self.tally = self.lineno, tally
 
     def close(self) -> None:
         if self.fd is not None:
@@ -563,7 +639,7 @@ class FileTail:
             None,
             gen.label,
             offset=gen.offset,
-            lineno=gen.lineno,
+            counted=gen.lineno,
             partial=gen.partial,
             skipping=gen.skipping,
             head=gen.head,
@@ -900,11 +976,17 @@ class FileTail:
                 chunk = chunk[: end + 1]
         # memchr for any NUL or CR first; only then the rarer question of where they are.
         nul = b"\x00" in chunk and (b"\n\x00" in chunk or chunk[:1] == b"\x00")
-        count, cr = _line_ends(chunk)
+        count, cr = _line_ends(chunk) if b"\r" in chunk else (-1, False)
         if not nul and not cr and not self._has_long_line(chunk):
-            # No line needs changing: keep the buffer whole, split only if asked.
-            gen.lineno += count
-            out.add_blob(chunk, count)
+            # No line needs changing: keep the buffer whole, split only if asked; its lines
+            # are counted when their number is first needed (or told by the reader).
+            tally = _Tally(chunk)
+            if count >= 0:
+                tally.tell(count)
+            elif isinstance(chunk, bytearray):
+                _KEPT.tally = tally  # counted before the kept buffer is read into again
+            gen.count_later(tally)
+            out.add_blob(chunk, tally)
         else:
             lines = bytes(chunk).split(b"\n")
             lines.pop()

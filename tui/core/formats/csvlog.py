@@ -260,25 +260,28 @@ class CsvSource(Source):
             cut = blob.find(b"\n") + 1
             self._parse([bytes(blob[: cut - 1])], first, bad)
             first += 1
-        if self.header is not None and self._add_table(blob, cut, builder):
+        rows = self._add_table(blob, cut, builder) if self.header is not None else 0
+        if rows:
+            chunk.counted(rows + first - chunk.first_lineno)  # spares the tail a count
             return
         lines = bytes(memoryview(blob)[cut:]).split(b"\n")  # bytes: kept, and as typed
         lines.pop()
+        chunk.counted(len(lines) + first - chunk.first_lineno)
         builder.add_records(self._parse(lines, first, bad))
 
-    def _add_table(self, blob: bytes | bytearray, start: int, builder: RecordBuilder) -> bool:
+    def _add_table(self, blob: bytes | bytearray, start: int, builder: RecordBuilder) -> int:
         """Add the rows of ``blob`` from ``start`` as columns when they are all numbers;
-        False (nothing added) if not."""
+        how many (0: none added, not all numbers)."""
         header = self.header or []
         table = numeric_rows(blob, self.delimiter, len(header), start)
         if table is None:
-            return False
+            return 0
         columns: dict[str, tuple[np.ndarray | None, np.ndarray]] = {
             name: (None, table[:, j]) for j, name in enumerate(header)
         }
         times = columns.pop(TIME_KEY, None)
         builder.add_columns(len(table), columns, None if times is None else times[1])
-        return True
+        return len(table)
 
     def _meta_of(self, columns: list[str] | None) -> dict[str, Any]:
         return finish_meta(

@@ -220,11 +220,13 @@ class DvcliveSource(Source):
             else:
                 columns = {}
             if columns:
+                chunk.counted(len(table) + first - chunk.first_lineno)
                 values = list(columns.values())[-1]  # the last value cell wins, as row by row
                 times = None if stamps is None else stamps / 1000.0
                 return name[: -len(".tsv")], steps, values.copy(), times
         lines = bytes(memoryview(blob)[cut:]).split(b"\n")  # bytes: kept, and as typed
         lines.pop()
+        chunk.counted(len(lines) + first - chunk.first_lineno)
         return self._rows(name, lines, first, bad)
 
     def _read_params(self, notes: list[str]) -> bool:
