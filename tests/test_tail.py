@@ -12,11 +12,13 @@ from hypothesis import strategies as st
 from tui.core.tail import (
     _BULK,
     _LONE_CR,
+    _SCAN,
     DRAIN_GRACE,
     INCOMPLETE_AFTER,
     FileTail,
     UnsafeFile,
-    _line_ends,
+    _count_lines,
+    _lone_return,
     open_regular,
 )
 
@@ -494,9 +496,9 @@ def test_crlf_lines_are_kept_whole(tmp_path: Path) -> None:
 
 @settings(max_examples=200)
 @given(
-    size=st.integers(1, 3 * _BULK),
+    size=st.integers(1, 3 * _SCAN),
     crlf=st.booleans(),
-    returns=st.lists(st.integers(0, 3 * _BULK), max_size=3),
+    returns=st.lists(st.integers(0, 3 * _SCAN), max_size=3),
     line=st.integers(1, 300),
 )
 def test_line_ends_counts_newlines_and_finds_lone_returns(
@@ -512,12 +514,13 @@ def test_line_ends_counts_newlines_and_finds_lone_returns(
                 chunk[end - 1] = 13
     for where in returns:
         chunk[min(where, size - 1)] = 13
-    for edge in (_BULK - 1, _BULK, 2 * _BULK - 1):
+    for edge in (_BULK - 1, _BULK, _SCAN - 1, _SCAN, 2 * _SCAN - 1):
         if returns and edge < size - 1:
             chunk[edge] = 13
     chunk[-1] = 10
     data = bytes(chunk)
-    assert _line_ends(data) == (data.count(b"\n"), _LONE_CR.search(data) is not None)
+    assert _count_lines(data) == data.count(b"\n")
+    assert _lone_return(data) == (_LONE_CR.search(data) is not None)
 
 
 def test_a_big_read_keeps_crlf_whole_and_redraws_lone_returns(tmp_path: Path) -> None:

@@ -91,6 +91,10 @@ _BULK = 64 * 1024
 """Chunks from this size on are scanned by numpy (a pass costs it a few microseconds more
 to start, then runs several times faster than ``bytes.count`` or a regex)."""
 
+_SCAN = 256 * 1024
+"""Bytes numpy scans at a time (see ``_masks``): fewer calls than smaller blocks, and the
+masks stay in cache."""
+
 _KEEP = 1024 * 1024
 """Largest read into a thread's kept buffer (see ``FileTail.read``): a bigger one (a long
 file's history) gets fresh memory, given back once it is used up, so that an idle reader
@@ -219,38 +223,54 @@ class _Tally:
     def lines(self) -> int:
         """The lines of the buffer."""
         if self.buffer is not None:
-            self.found, self.buffer = _line_ends(self.buffer, lone=False)[0], None
+            self.found, self.buffer = _count_lines(self.buffer), None
         return self.found
 
 
-def _line_ends(chunk: bytes | bytearray, *, lone: bool = True) -> tuple[int, bool]:
-    """The newlines in ``chunk`` (which ends with one), and whether it holds a lone ``\\r``.
+def _masks() -> np.ndarray:
+    """This thread's kept masks for a pass over a chunk (``2 * _SCAN`` flags): new ones
+    would be fresh memory on every read, whose page faults cost more than the pass."""
+    kept: np.ndarray | None = getattr(_KEPT, "masks", None)
+    if kept is None:
+        kept = _KEPT.masks = np.empty(2 * _SCAN, np.bool_)
+    return kept
 
-    The lone carriage return is looked for only when ``chunk`` holds one at all (memchr):
-    most files hold none, and CRLF files hold one on every line. With ``lone`` false, it
-    is not looked for (and the answer says none).
-    """
-    returns = lone and b"\r" in chunk
+
+def _count_lines(chunk: bytes | bytearray) -> int:
+    """The newlines in ``chunk``."""
     if len(chunk) < _BULK:
-        return chunk.count(b"\n"), returns and _LONE_CR.search(chunk) is not None
-    # Block by block through small buffers: temporaries the size of the chunk would be fresh
-    # memory on every read, and their page faults cost more than the scan.
-    codes = np.frombuffer(chunk, np.uint8)
-    newlines, returned = np.empty(_BULK, np.bool_), np.empty(_BULK, np.bool_)
-    count, lone = 0, False
-    for start in range(0, len(codes), _BULK):
-        block = codes[start : start + _BULK]
-        ends = np.equal(block, 10, out=newlines[: len(block)])
-        count += int(np.count_nonzero(ends))
-        if returns and not lone:
-            # A return whose next byte is no newline: within the block, the newlines just
-            # found tell; the block's last byte is followed by the next block's first (the
-            # chunk's own last byte is a newline, so there always is one after a return).
-            here = np.equal(block, 13, out=returned[: len(block)])
-            lone = bool(np.greater(here[:-1], ends[1:], out=here[:-1]).any())
-            if not lone and here[-1]:
-                lone = bool(codes[start + len(block)] != 10)
-    return count, lone
+        return chunk.count(b"\n")
+    codes, newlines = np.frombuffer(chunk, np.uint8), _masks()[:_SCAN]
+    count = 0
+    for start in range(0, len(codes), _SCAN):
+        block = codes[start : start + _SCAN]
+        count += int(np.count_nonzero(np.equal(block, 10, out=newlines[: len(block)])))
+    return count
+
+
+def _lone_return(chunk: bytes | bytearray) -> bool:
+    """Whether ``chunk`` (which ends with a newline) holds a lone ``\\r``.
+
+    Looked for only when ``chunk`` holds a return at all (memchr): most files hold none,
+    and CRLF files hold one on every line.
+    """
+    if b"\r" not in chunk:
+        return False
+    if len(chunk) < _BULK:
+        return _LONE_CR.search(chunk) is not None
+    codes, masks = np.frombuffer(chunk, np.uint8), _masks()
+    for start in range(0, len(codes), _SCAN):
+        block = codes[start : start + _SCAN]
+        ends = np.equal(block, 10, out=masks[: len(block)])
+        here = np.equal(block, 13, out=masks[_SCAN : _SCAN + len(block)])
+        # A return whose next byte is no newline: within the block, the newlines tell; the
+        # block's last byte is followed by the next block's first (the chunk's own last
+        # byte is a newline, so there always is one after a return).
+        if np.greater(here[:-1], ends[1:], out=here[:-1]).any():
+            return True
+        if here[-1] and codes[start + len(block)] != 10:
+            return True
+    return False
 
 
 def _read_kept(fd: int, size: int, offset: int, lead: bytes = b"") -> bytes | bytearray:
@@ -976,14 +996,12 @@ class FileTail:
                 chunk = chunk[: end + 1]
         # memchr for any NUL or CR first; only then the rarer question of where they are.
         nul = b"\x00" in chunk and (b"\n\x00" in chunk or chunk[:1] == b"\x00")
-        count, cr = _line_ends(chunk) if b"\r" in chunk else (-1, False)
+        cr = _lone_return(chunk)
         if not nul and not cr and not self._has_long_line(chunk):
             # No line needs changing: keep the buffer whole, split only if asked; its lines
             # are counted when their number is first needed (or told by the reader).
             tally = _Tally(chunk)
-            if count >= 0:
-                tally.tell(count)
-            elif isinstance(chunk, bytearray):
+            if isinstance(chunk, bytearray):
                 _KEPT.tally = tally  # counted before the kept buffer is read into again
             gen.count_later(tally)
             out.add_blob(chunk, tally)
