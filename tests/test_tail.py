@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -753,3 +754,31 @@ def test_scratch_reads_number_lines_exactly_whether_or_not_they_are_counted(
     thread.join()
     if failures:
         raise failures[0]
+
+
+def test_tails_in_one_directory_find_a_rotation_after_sharing_its_listing(
+    tmp_path: Path,
+) -> None:
+    """The tails of files in one directory share its listing while its stamp holds; a
+    rotation changes the stamp, and the closed tail finds its file under the new name."""
+    first, second = tmp_path / "a.log", tmp_path / "b.log"
+    first.write_bytes(b"a1\n")
+    second.write_bytes(b"b1\n")
+    old = time.time() - 60
+    os.utime(tmp_path, (old, old))  # an old stamp: trusted, so the listing is kept
+    tails = FileTail(first), FileTail(second)
+    assert [tail.read().lines for tail in tails] == [[b"a1"], [b"b1"]]
+    tails[0].close()
+    append(first, b"a2\n")
+    first.rename(tmp_path / "a.log.1")
+    first.write_bytes(b"a3\n")
+    os.utime(tmp_path, (old + 1, old + 1))  # old again, but not the stamp listed
+    assert tails[1].read().lines == []  # lists the directory anew
+    seen: list[bytes] = []
+    while True:
+        chunk = tails[0].read()
+        seen.extend(chunk.lines)
+        assert not [note for note in chunk.notes if "possible gap" in note]
+        if not chunk.more:
+            break
+    assert seen == [b"a2", b"a3"]

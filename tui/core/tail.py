@@ -103,6 +103,13 @@ thread holds little."""
 _KEPT = threading.local()
 """Each thread's kept read buffer (see ``_read_kept``)."""
 
+_LISTINGS: dict[str, tuple[tuple[int, int], list[str]]] = {}
+"""Directories' names, listed when their stamp was the one kept (see ``_listing``)."""
+
+_LISTED_DIRECTORIES = 256
+_LISTED_NAMES = 256
+"""Most directories whose names are kept, and most names a directory kept may hold."""
+
 Identity = tuple[int, int]
 
 
@@ -305,6 +312,31 @@ def _read_kept(fd: int, size: int, offset: int, lead: bytes = b"") -> bytes | by
     if got < size:
         del kept[len(lead) + got :]
     return kept
+
+
+def _listing(directory: Path) -> tuple[tuple[int, int], list[str]]:
+    """The stamp (inode, mtime) of ``directory`` and the names in it.
+
+    Shared by the tails of files in one directory (DVCLive's, one per metric), which list
+    it once while it is unchanged: a name added, removed or renamed changes its mtime. A
+    stamp less than ``FRESH_DIRECTORY`` seconds old may yet hide a change in the same
+    clock tick, and is not trusted.
+
+    Raises:
+        OSError: the directory cannot be read.
+    """
+    info = os.stat(directory)
+    stamp = (info.st_ino, info.st_mtime_ns)
+    key = os.fspath(directory)
+    listed = _LISTINGS.get(key)
+    if listed is not None and listed[0] == stamp:
+        return listed
+    names = os.listdir(directory)
+    if time.time() - info.st_mtime >= FRESH_DIRECTORY and len(names) <= _LISTED_NAMES:
+        if len(_LISTINGS) >= _LISTED_DIRECTORIES:
+            _LISTINGS.clear()
+        _LISTINGS[key] = (stamp, names)  # iterated, never changed
+    return stamp, names
 
 
 def open_regular(path: Path, root: Path | None = None) -> int:
@@ -716,24 +748,22 @@ class FileTail:
         name = self.path.name
         found: list[tuple[str, os.stat_result]] = []
         try:
-            info = os.stat(self.path.parent)
-            self._directory = (info.st_ino, info.st_mtime_ns)
-            with os.scandir(self.path.parent) as entries:
-                for entry in entries:
-                    if (
-                        not entry.name.startswith(name)
-                        or _ROTATED_SUFFIX.fullmatch(entry.name, len(name)) is None
-                        or entry.name.lower().endswith(_COMPRESSED)
-                    ):
-                        continue
-                    try:
-                        info = entry.stat(follow_symlinks=False)
-                    except OSError:
-                        continue
-                    if stat.S_ISREG(info.st_mode):
-                        found.append((entry.name, info))
+            self._directory, names = _listing(self.path.parent)
         except OSError:
             return []
+        for entry in names:
+            if (
+                not entry.startswith(name)
+                or _ROTATED_SUFFIX.fullmatch(entry, len(name)) is None
+                or entry.lower().endswith(_COMPRESSED)
+            ):
+                continue
+            try:
+                info = os.lstat(self.path.parent / entry)
+            except OSError:
+                continue
+            if stat.S_ISREG(info.st_mode):
+                found.append((entry, info))
         found.sort(key=_age)
         return found
 
