@@ -171,6 +171,7 @@ class RunsScreen(StoreScreen):
 
     def on_mount(self) -> None:
         self.track_app.take_first_previews()  # before the first frame, which shows them
+        self._fit_strip(self.app.size.height)  # as the first frame is drawn, not after it
         self.query_one("#filter", Input).display = False
         self.query_one(GpuPanel).display = False
         self.restore_view()
@@ -626,8 +627,10 @@ class RunsScreen(StoreScreen):
         self.strip.full_range = not self.strip.full_range
 
     def on_resize(self) -> None:
-        # A short terminal keeps its rows for the table.
-        height = self.size.height
+        self._fit_strip(self.size.height)
+
+    def _fit_strip(self, height: int) -> None:
+        """A short terminal keeps its rows for the table."""
         self.strip.styles.height = 10 if height >= 36 else 7 if height >= 20 else 0
 
     # Export -------------------------------------------------------------------------------
