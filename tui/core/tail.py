@@ -164,13 +164,13 @@ class Lines:
     def add_blob(self, blob: bytes | bytearray, count: int | _Tally) -> None:
         """Append complete lines held in one newline-terminated buffer: ``count`` of them,
         or as many as the tally will find."""
-        if isinstance(count, int):
-            self.pieces.append(blob)
-            self.known += count
-            return
-        self.count  # noqa: B018 - one tally at a time: an earlier buffer's is counted now
+        if self.tally is not None:  # one tally at a time: an earlier buffer's is counted now
+            self.known += self.tally.lines()
         self.pieces.append(blob)
-        self.tally = count
+        if isinstance(count, int):
+            self.known, self.tally = self.known + count, None
+        else:
+            self.tally = count
 
     @property
     def lines(self) -> list[bytes]:
@@ -1028,10 +1028,13 @@ class FileTail:
         nul = b"\x00" in chunk and (b"\n\x00" in chunk or chunk[:1] == b"\x00")
         cr = _lone_return(chunk)
         if not nul and not cr and not self._has_long_line(chunk):
-            # No line needs changing: keep the buffer whole, split only if asked; its lines
-            # are counted when their number is first needed (or told by the reader).
+            # No line needs changing: keep the buffer whole, split only if asked. A scratch
+            # read's lines are counted when their number is first needed (or told by its
+            # reader, which parses them all); a plain read's at once, as its readers ask.
             tally = _Tally(chunk)
-            if isinstance(chunk, bytearray):
+            if not scratch:
+                tally.lines()
+            elif isinstance(chunk, bytearray):
                 _KEPT.tally = tally  # counted before the kept buffer is read into again
             gen.count_later(tally)
             out.add_blob(chunk, tally)
