@@ -56,13 +56,14 @@ SPELLINGS = st.one_of(
     data=st.data(),
     delimiter=st.sampled_from([",", "\t", ";"]),
     line_end=st.sampled_from(["\n", "\r\n"]),
+    scratch=st.booleans(),
 )
 def test_any_table_reads_as_float_of_each_cell_or_not_at_all(
-    width: int, data: st.DataObject, delimiter: str, line_end: str
+    width: int, data: st.DataObject, delimiter: str, line_end: str, scratch: bool
 ) -> None:
     rows = data.draw(st.lists(st.lists(SPELLINGS, min_size=width, max_size=width), min_size=1))
     body = "".join(delimiter.join(row) + line_end for row in rows).encode()
-    table = numeric_rows(body, delimiter, width)
+    table = numeric_rows(body, delimiter, width, scratch=scratch)
     if table is not None:
         assert_exact(table, [[float(cell) for cell in row] for row in rows])
 
@@ -345,3 +346,20 @@ def test_a_body_shorter_than_the_kept_buffer_reads_only_itself() -> None:
         assert_exact(numeric_rows(long, "\t", 2), table_of(long, "\t"))
         head = long[: long.index(b"\n", 40) + 1]
         assert_exact(numeric_rows(head, "\t", 2), table_of(head, "\t"))
+
+
+def test_scratch_tables_are_the_same_numbers_while_their_memory_is_reused() -> None:
+    """With ``scratch``, the table may be the thread's kept memory, which the next such
+    parse fills: a copy taken before stays exact, and a table too big to keep is its own."""
+    small = b"".join(b"%d\t%r\n" % (i, math.sin(i)) for i in range(3000))
+    other = b"".join(b"%d\t%r\n" % (i, math.cos(i)) for i in range(2000))
+    big = b"".join(b"%d\t%r\n" % (i, i / 7) for i in range(70_000))  # over 1 MiB of table
+    first = numeric_rows(small, "\t", 2, scratch=True)
+    assert first is not None
+    kept = first.copy()
+    assert_exact(numeric_rows(other, "\t", 2, scratch=True), table_of(other, "\t"))
+    assert_exact(kept, table_of(small, "\t"))
+    table = numeric_rows(big, "\t", 2, scratch=True)
+    assert_exact(table, table_of(big, "\t"))
+    assert_exact(numeric_rows(small, "\t", 2, scratch=True), table_of(small, "\t"))
+    assert_exact(table, table_of(big, "\t"))  # not the kept memory: left alone
