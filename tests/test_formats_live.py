@@ -209,6 +209,38 @@ def test_dvclive_tsv_body_in_bulk_with_timestamps_nan_and_a_bad_step(tmp_path: P
     source.close()
 
 
+def test_dvclive_files_read_in_small_budgets_number_a_later_bad_row_exactly(
+    tmp_path: Path,
+) -> None:
+    """Reads cut mid-line by small budgets, their rows parsed in bulk (which tells the tail
+    how many lines it read, sparing it a count), keep every point and the line numbers."""
+    folder = tmp_path / "dvclive"
+    metrics = folder / "plots" / "metrics"
+    metrics.mkdir(parents=True)
+    (folder / "params.yaml").write_text("lr: 0.1\n")
+    for name in ("acc", "loss"):
+        rows = [f"{i}\t{i / 7!r}" for i in range(700)]
+        (metrics / f"{name}.tsv").write_text(f"step\t{name}\n" + "\n".join(rows) + "\n")
+    source = DvcliveSource(tmp_path, "dvclive", folder)
+    store = RunStore()
+    while True:
+        batch = source.read(3001)
+        if batch is not None:
+            store.apply(batch)
+        if not source.more:
+            break
+    (run,) = store
+    for series in run.series.values():  # read apart, so not merged by step across reads
+        assert [run.steps[i] for i in series.positions()] == list(range(700))
+        assert series.array().tolist() == [np.float32(i / 7) for i in range(700)]
+    append(metrics / "loss.tsv", b"700\t0.5\nseven\tbroken\n")
+    batch = source.read()
+    assert batch is not None and batch.bad_lines == (
+        ("plots/metrics/loss.tsv", 703, "a row without a step and a number"),
+    )
+    source.close()
+
+
 @pytest.mark.parametrize("budget", [4 * 1024 * 1024, 2000])
 def test_dvclive_rows_merged_by_step_keep_every_point_as_row_by_row(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, budget: int
