@@ -448,3 +448,21 @@ def test_reading_ahead_opens_no_link_pipe_or_missing_file(tmp_path: Path) -> Non
     worker.daemon = True
     worker.start()
     assert done.wait(10)  # it returned: nothing waited on the pipe
+
+
+def test_runs_whose_files_are_in_memory_are_not_read_ahead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files just written are in the page cache: the sample of them says so, and no hint
+    is asked for (they would cost a few microseconds a file for nothing)."""
+    for name in ("a", "b", "c"):
+        run = tmp_path / name
+        run.mkdir()
+        (run / "run.json").write_text(f'{{"name": "{name}"}}')
+        (run / "metrics.jsonl").write_text('{"step": 0, "loss": 1.0}\n' * 1000)
+    engine = Engine(tmp_path, watch="poll")
+    keys = engine.scan()
+    hints: list[int] = []
+    monkeypatch.setattr(os, "posix_fadvise", lambda fd, start, length, advice: hints.append(fd))
+    engine.read_ahead(keys, 8192)
+    assert hints == []

@@ -102,7 +102,7 @@ async def test_the_first_table_drawn_lists_the_runs_the_child_has_read(
     prefetch = Prefetch(tmp_path, PREVIEW_BYTES)
     prefetch.listen()
     deadline = time.monotonic() + 30
-    while prefetch.time_left() != 0.0:  # every preview has come
+    while not prefetch.previews_soon(0):  # until every preview has come
         assert time.monotonic() < deadline
         time.sleep(0.01)
     drawn: list[list[tuple[str, int]]] = []

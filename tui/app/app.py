@@ -53,8 +53,8 @@ if TYPE_CHECKING:  # the process machinery (psutil, NVML) is imported after the 
 FIRST_PAINT_WAIT = 2.0
 """Seconds the readers and the collector wait for the first table before going on anyway."""
 FIRST_FRAME_WAIT = 0.1
-"""Seconds the first frame waits for the prefetch child to preview every run (it shows those
-that have arrived by then)."""
+"""Seconds the first frame waits for the prefetch child to preview every run, when its pace
+says it will have by then (otherwise it is not waited for)."""
 PREVIEW_POST = 0.5
 """Seconds of previewing per message in the first phase: one message, so one table build,
 for a thousand runs (about 0.2-0.4 s); a huge ROOT shows up twice a second meanwhile."""
@@ -367,10 +367,9 @@ class TrackApp(App[int]):
         if prefetch is None or self._first_taken.is_set():
             return
         try:
-            left = prefetch.time_left()
-            if left is None or left > FIRST_FRAME_WAIT:
+            if not prefetch.previews_soon(FIRST_FRAME_WAIT):
                 return
-            previews, done = prefetch.arrived(FIRST_FRAME_WAIT)
+            previews, done = prefetch.arrived()
             total = prefetch.total
             if previews and total:
                 self._previewed = done

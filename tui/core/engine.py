@@ -494,27 +494,23 @@ class Engine:
 
         The files of runs not opened for a while are often out of the page cache: read
         one by one, each preview waits for the disk in turn (200 runs: 80 ms against 36
-        with the files cached; with the hints, 41). It costs a few microseconds a file when
-        they are cached. Regular files only, links not followed; nothing is read here.
+        with the files cached; with the hints, 41). When a sample of the runs finds their
+        ends in memory, nothing is asked (the hints cost 15 us a run, which 1,000 cached
+        runs' first paint felt). Regular files only, links not followed; nothing is read
+        here but a byte of each sampled file, and only from memory.
         """
         advise = getattr(os, "posix_fadvise", None)  # not on macOS
-        if advise is None:
+        sources = [self.sources[key] for key in keys if key in self.sources]
+        if advise is None or not sources or _in_memory(sources):
             return
-        flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
-        for key in keys:
-            source = self.sources.get(key)
-            if source is None:
-                continue
+        for source in sources:
             for path in source.watched_files():
-                try:
-                    fd = os.open(path, flags)
-                except OSError:
+                fd = _open_regular(path)
+                if fd is None:
                     continue
                 try:
-                    info = os.fstat(fd)
-                    if stat.S_ISREG(info.st_mode):
-                        start = max(0, info.st_size - tail_bytes)
-                        advise(fd, start, 0, os.POSIX_FADV_WILLNEED)
+                    size = os.fstat(fd).st_size
+                    advise(fd, max(0, size - tail_bytes), 0, os.POSIX_FADV_WILLNEED)
                 except OSError:
                     pass
                 finally:
@@ -1046,3 +1042,49 @@ class Engine:
             self._thread.join(timeout=2)
         for source in self.sources.values():
             source.close()
+
+
+PROBES = 16
+"""Runs whose files are looked at to tell whether a ROOT's files are in the page cache."""
+
+
+def _open_regular(path: Path) -> int | None:
+    """A descriptor on ``path`` when it is a regular file (links not followed; a pipe or a
+    device is not waited on), else ``None``."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            return fd
+    except OSError:
+        pass
+    os.close(fd)
+    return None
+
+
+def _in_memory(sources: Sequence[Source]) -> bool:
+    """Whether the last byte of the first file of up to ``PROBES`` of these runs, spread
+    over them, is in the page cache: each asked of the kernel with ``RWF_NOWAIT``, which
+    answers from memory or not at all. ``False`` where that cannot be asked."""
+    nowait = getattr(os, "RWF_NOWAIT", None)
+    if nowait is None:
+        return False
+    byte = bytearray(1)
+    for source in sources[:: max(1, len(sources) // PROBES)][:PROBES]:
+        files = source.watched_files()
+        fd = _open_regular(files[0]) if files else None
+        if fd is None:
+            continue
+        try:
+            size = os.fstat(fd).st_size
+            if size:
+                os.preadv(fd, [byte], size - 1, nowait)
+        except BlockingIOError:  # on disk: the runs' files are worth reading ahead
+            return False
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    return True

@@ -40,6 +40,10 @@ POST = 0.1
 """Seconds of previewing per message: the app unpickles one while the next is read (it
 shows them in parts of its own pace, :data:`tui.app.app.PREVIEW_POST`)."""
 
+FIRST_POST = 0.02
+"""Seconds of previewing before the first message: its count tells the app the child's pace
+(:meth:`Prefetch.previews_soon`)."""
+
 LOADAVG = "/proc/loadavg"
 """Where the kernel counts the tasks running now (its fourth field, ``running/all``)."""
 
@@ -78,6 +82,8 @@ class Prefetch:
         self._pace: tuple[float, float, int] | None = None  # when it said the total, last
         # said previews, and how many runs it had previewed then
         self._said: deque[tuple[Any, ...] | Exception] = deque()  # read, not yet taken
+        self._heard_all = False  # it has said everything, or failed
+        self._asked = threading.Event()  # the app wants what follows the previews
         self._news = threading.Condition()
         self._listener: threading.Thread | None = None
 
@@ -107,9 +113,23 @@ class Prefetch:
                     elif message[0] == "previews" and self._pace is not None:
                         self._pace = (self._pace[0], time.monotonic(), message[2])
                 self._said.append(message)
-                self._news.notify()
-            if isinstance(message, Exception) or message[0] == "found":
+                ended = isinstance(message, Exception) or message[0] == "found"
+                self._heard_all = ended
+                last = (
+                    not isinstance(message, Exception)
+                    and message[0] == "previews"
+                    and message[2] == self.total
+                )
+                if last:
+                    self._asked.clear()  # set again by a reader waiting for more
+                self._news.notify_all()
+            if ended:
                 return
+            if last:
+                # What follows (the batches the cache settles, the runs found) waits until
+                # the app asks for it, after its first frame: unpickled meanwhile, the runs
+                # found held the GIL for 40 ms (1,000 runs) while that frame was drawn.
+                self._asked.wait()
 
     def messages(self) -> Iterator[tuple[Any, ...]]:
         """What the child says that :meth:`arrived` did not take, in order:
@@ -125,6 +145,7 @@ class Prefetch:
         while True:
             with self._news:
                 while not self._said:
+                    self._asked.set()
                     self._news.wait()
                 message = self._said.popleft()
             if isinstance(message, Exception):
@@ -133,48 +154,49 @@ class Prefetch:
             if message[0] == "found":
                 return
 
-    def time_left(self) -> float | None:
-        """Seconds the child will likely take to preview the runs it has not sent yet, at
-        its pace so far (0 once every run's preview has come); ``None`` before it has sent
-        any (its pace is not known yet)."""
-        with self._news:
-            if self._pace is None or self.total is None:
-                return None
-            began, last, done = self._pace
-            if done >= self.total:
-                return 0.0
-            if not done or last <= began:
-                return None
-            per_run = (last - began) / done
-            return max(0.0, (self.total - done) * per_run - (time.monotonic() - last))
+    def previews_soon(self, within: float) -> bool:
+        """Wait for the previews of every run while the child's pace says they will all
+        have come within ``within`` seconds; whether they all have.
 
-    def arrived(self, wait: float = 0.0) -> tuple[list[Any], int]:
-        """The previews read and not yet taken, and how many runs have been previewed with
-        them (0 when none has come).
-
-        Args:
-            wait: seconds to wait for the previews of every run (what has come by then is
-                returned; at once when the child has failed, or said more than previews).
+        Its first previews come ``FIRST_POST`` after its total, which tells its pace; a
+        child further behind, or one that has ended or failed, is not waited for.
         """
-        previews: list[Any] = []
-        done = 0
-        deadline = time.monotonic() + wait
+        deadline = time.monotonic() + within
         with self._news:
             while True:
-                while self._said:
-                    message = self._said[0]
-                    if isinstance(message, Exception) or message[0] not in ("total", "previews"):
-                        return previews, done
-                    self._said.popleft()
-                    if message[0] == "previews":
-                        previews.extend(message[1])
-                        done = message[2]
-                left = deadline - time.monotonic()
-                if done == self.total or left <= 0 or not self._news.wait(left):
-                    return previews, done
+                if self._pace is None or self.total is None:
+                    return False  # still walking ROOT
+                began, last, done = self._pace
+                if done >= self.total:
+                    return True
+                now = time.monotonic()
+                if done and last > began:
+                    per_run = (last - began) / done
+                    if last + (self.total - done) * per_run > deadline:
+                        return False
+                if now >= deadline or self._heard_all:
+                    return False
+                self._news.wait(deadline - now)
+
+    def arrived(self) -> tuple[list[Any], int]:
+        """The previews read and not yet taken (taken off :meth:`messages`), and how many
+        runs have been previewed with them (0 when none has come)."""
+        previews: list[Any] = []
+        done = 0
+        with self._news:
+            while self._said:
+                message = self._said[0]
+                if isinstance(message, Exception) or message[0] not in ("total", "previews"):
+                    break
+                self._said.popleft()
+                if message[0] == "previews":
+                    previews.extend(message[1])
+                    done = message[2]
+        return previews, done
 
     def close(self) -> None:
         """Stop listening: the child is ended if it is still at work, and waited for."""
+        self._asked.set()
         with contextlib.suppress(OSError):
             self.process.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -266,12 +288,12 @@ def _serve(root: Path, tail_bytes: int, out: IO[bytes]) -> None:
     cache.load()
     engine.read_ahead(cache.uncached(keys), tail_bytes)
     previews: list[Any] = []
-    posted = time.monotonic()
+    posted, pause = time.monotonic(), FIRST_POST
     for done, key in enumerate(keys, 1):
         previews.extend(cache.preview(engine, key, tail_bytes))
-        if done == len(keys) or time.monotonic() - posted >= POST:
+        if done == len(keys) or time.monotonic() - posted >= pause:
             send(out, ("previews", previews, done))
-            previews, posted = [], time.monotonic()
+            previews, posted, pause = [], time.monotonic(), POST
     send(out, ("settled", cache.settle(engine)))
     found, previewed = engine.handover()
     send(out, ("found", found, previewed, cache.cached()))
