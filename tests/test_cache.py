@@ -267,3 +267,32 @@ async def test_a_reopened_app_shows_every_history_once(tmp_path: Path, state_hom
             run = app.store.runs["a"]
             assert len(run.series["loss"].values) == 2000 and list(run.log) == ["epoch 1"]
     assert cache_path(tmp_path).is_file()
+
+
+async def test_rules_judge_a_reopened_root_once_its_points_come(
+    tmp_path: Path, state_home: Path
+) -> None:
+    """A reopen paints rows from the cache's summaries, whose series hold no points yet: the
+    rules wait for the full read (they raised an IndexError on every run, each told in a
+    notification) and then give the verdicts of the first opening."""
+    make_root(tmp_path)
+    (tmp_path / "tracktui.toml").write_text(
+        '[[rule]]\nname = "diverged"\nmetric = "loss"\nwhen = "nonfinite"\n'
+        '[[rule]]\nname = "high"\nmetric = "loss"\nwhen = "above"\nvalue = 0.5\n'
+    )
+    age(tmp_path)  # still files: known from the cache by their status alone
+    verdicts = []
+    for session in ("first", "reopened"):
+        app = TrackApp(tmp_path, watch="poll")
+        told: list[str] = []
+        app.notify = lambda message, told=told, **_: told.append(str(message))  # type: ignore[method-assign]
+        async with app.run_test(size=(120, 30)) as pilot:
+            await wait_for(pilot, lambda app=app: loaded(app, 3))
+            await pilot.pause(0.2)
+            verdicts.append(
+                {key: sorted((v.rule, v.state) for v in app.verdicts[key]) for key in "abc"}
+            )
+        assert not [t for t in told if "rule evaluation failed" in t], (session, told)
+    assert verdicts[1] == verdicts[0]
+    assert ("diverged", "triggered") in verdicts[0]["a"]
+    assert ("high", "triggered") in verdicts[0]["c"]
