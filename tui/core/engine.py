@@ -77,6 +77,9 @@ PROBES = 8
 MAX_RESTARTS = 3
 """Watcher restarts after a thread died; after that the engine polls."""
 
+CACHE_PROBES = 16
+"""Runs whose files are looked at to tell whether a ROOT's files are in the page cache."""
+
 GONE = "ROOT is gone (deleted, renamed or unmounted): waiting for it to return"
 """:attr:`Engine.mode` while ROOT is missing."""
 
@@ -1044,10 +1047,6 @@ class Engine:
             source.close()
 
 
-PROBES = 16
-"""Runs whose files are looked at to tell whether a ROOT's files are in the page cache."""
-
-
 def _open_regular(path: Path) -> int | None:
     """A descriptor on ``path`` when it is a regular file (links not followed; a pipe or a
     device is not waited on), else ``None``."""
@@ -1065,14 +1064,14 @@ def _open_regular(path: Path) -> int | None:
 
 
 def _in_memory(sources: Sequence[Source]) -> bool:
-    """Whether the last byte of the first file of up to ``PROBES`` of these runs, spread
+    """Whether the last byte of the first file of up to ``CACHE_PROBES`` of these runs, spread
     over them, is in the page cache: each asked of the kernel with ``RWF_NOWAIT``, which
     answers from memory or not at all. ``False`` where that cannot be asked."""
     nowait = getattr(os, "RWF_NOWAIT", None)
     if nowait is None:
         return False
     byte = bytearray(1)
-    for source in sources[:: max(1, len(sources) // PROBES)][:PROBES]:
+    for source in sources[:: max(1, len(sources) // CACHE_PROBES)][:CACHE_PROBES]:
         files = source.watched_files()
         fd = _open_regular(files[0]) if files else None
         if fd is None:
