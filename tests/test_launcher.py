@@ -242,15 +242,15 @@ def test_partial_line_reaches_output_log_while_the_run_waits(tmp_path: Path) -> 
     assert out == b"epoch 1: 50%\r100%\n" and log.read_bytes() == out
 
 
-def test_a_terminal_that_stops_reading_loses_no_record(tmp_path: Path) -> None:
-    # The command writes more than our stdout's pipe holds and exits; we read nothing until
-    # well after the launcher's grace for open pipes: output left in the command's pipe
-    # must still reach metrics.jsonl and output.log.
+def test_a_terminal_that_stops_reading_stops_neither_the_command_nor_a_record(
+    tmp_path: Path,
+) -> None:
+    # The command writes far more than the pipes hold (2 MB) and exits while we read
+    # nothing, until well after the launcher's grace for open pipes: it must not wait for
+    # the terminal (a stalled SSH link stopped training), and every byte must still reach
+    # metrics.jsonl, output.log and, once it reads again, the terminal.
     exited = tmp_path / "exited"
-    # About 93 KB: more than one pipe holds, and well under two. The command's pipe, ours
-    # and the chunk the launcher holds are all there is until the terminal reads again: with
-    # 140 KB (1,500 lines) the command blocked whenever the launcher read in small chunks.
-    lines = 1000
+    lines = 20_000
     code = (
         "import json, pathlib, sys\n"
         f"for step in range({lines}):\n"
@@ -276,3 +276,27 @@ def test_a_terminal_that_stops_reading_loses_no_record(tmp_path: Path) -> None:
     assert len(records) == lines and json.loads(records[-1])["step"] == lines - 1
     assert (run_dir / "output.log").read_bytes() == out and len(out.splitlines()) == lines
     assert meta_of(run_dir)["status"] == "finished"
+
+
+def test_output_past_what_is_held_for_a_stalled_terminal_is_dropped_and_told(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What a terminal that is not reading cannot be given is dropped, oldest first, from
+    the terminal only (output.log has it), and the terminal is told how much once it reads
+    again."""
+    monkeypatch.setattr(launch, "_ECHO_HELD", 1000)
+    read_end, write_end = os.pipe()
+    echo = launch._Echo(write_end, "stdout")
+    for letter in b"abcd":  # 2,400 bytes while the terminal takes none
+        echo.write(bytes([letter]) * 600)
+    assert echo.behind()
+    echo.start()
+    echo.end()
+    echo.join(timeout=30)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as terminal:
+        shown = terminal.read()
+    note, rest = shown.split(b"]\n", 1)
+    assert b"1,800 bytes of output not shown" in note
+    assert rest == b"d" * 600  # the newest, whole; the oldest three dropped
+    assert not echo.behind()

@@ -2,7 +2,8 @@
 
 The command starts in its own session (so a kill can take its whole tree and Ctrl-C reaches
 it only through us). Its stdout and stderr are copied byte for byte to ``output.log`` and to
-our own terminal, and every JSON-object line on stdout becomes a record of ``metrics.jsonl``
+our own terminal (whose copy waits in memory while the terminal is not reading, so the
+command never does), and every JSON-object line on stdout becomes a record of ``metrics.jsonl``
 stamped with ``_time`` (Valohai's convention: an unmodified Valohai-style script works as
 is). When the command ends, ``run.json`` gets ``ended_at``, the exit code or signal, and the
 final status. While it runs, a thread samples its process tree (CPU, memory, IO, GPU) into
@@ -21,6 +22,7 @@ import sys
 import termios
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
@@ -33,6 +35,10 @@ from tui.core.timefmt import utc_iso
 _CHUNK = 65536
 _MAX_RECORD = 16 * 1024 * 1024  # a longer stdout "line" is kept in output.log only
 _PARTIAL_LINE_WAIT = 0.2  # seconds a partial line waits for its end before it is logged
+_ECHO_HELD = 8 * 1024 * 1024
+"""Bytes of output held for a terminal that is not reading (Ctrl-S, a stalled SSH link, a
+paused pager) while the command goes on; past that, the oldest are left out of the terminal
+(output.log has every byte)."""
 _DRAIN_WAIT = 3.0  # seconds a drained pipe may stay open after the command exits
 _DRAIN_MOST = 60.0  # seconds the pumps may take to copy what the command left in its pipes
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -93,11 +99,72 @@ class _Sink:
                     pass
 
 
+class _Echo(threading.Thread):
+    """Copies output to a terminal in a thread of its own: a terminal that stops reading
+    holds back neither the pump nor, through a full pipe, the command (training stopped
+    while an SSH link stalled). Up to ``_ECHO_HELD`` bytes wait for it; past that the oldest
+    are dropped from the terminal, which is told how many when it reads again."""
+
+    def __init__(self, fd: int | None, what: str) -> None:
+        super().__init__(daemon=True, name=f"echo {what}")
+        self.sink = _Sink(fd, what, warn=False)
+        self._held: deque[bytes] = deque()
+        self._size = 0
+        self._dropped = 0
+        self._writing = False
+        self._ended = False
+        self._news = threading.Condition()
+
+    def write(self, data: bytes) -> None:
+        """Hold ``data`` for the terminal; never waits for it."""
+        if self.sink.fd is None:
+            return
+        with self._news:
+            self._held.append(data)
+            self._size += len(data)
+            while self._size > _ECHO_HELD and len(self._held) > 1:
+                oldest = self._held.popleft()
+                self._size -= len(oldest)
+                self._dropped += len(oldest)
+            self._news.notify()
+
+    def behind(self) -> bool:
+        """Whether output waits for the terminal."""
+        with self._news:
+            return bool(self._held) or self._writing
+
+    def end(self) -> None:
+        """No more output: what is held is written, then the thread ends."""
+        with self._news:
+            self._ended = True
+            self._news.notify()
+
+    def run(self) -> None:
+        while True:
+            with self._news:
+                while not self._held and not self._ended:
+                    self._news.wait()
+                if not self._held:
+                    return
+                held, dropped = b"".join(self._held), self._dropped
+                self._held.clear()
+                self._size = self._dropped = 0
+                self._writing = True
+            if dropped:
+                self.sink.write(
+                    f"\n[tracktui run: {dropped:,} bytes of output not shown while the terminal"
+                    " was not reading; output.log has them]\n".encode()
+                )
+            self.sink.write(held)
+            with self._news:
+                self._writing = False
+
+
 class _Pump(threading.Thread):
     """Copies one pipe to output.log and a terminal fd; on stdout, also to metrics.jsonl."""
 
     def __init__(
-        self, source: int, log: _Sink, echo: _Sink, on_line: Callable[[bytes], None] | None
+        self, source: int, log: _Sink, echo: _Echo, on_line: Callable[[bytes], None] | None
     ) -> None:
         super().__init__(daemon=True)
         self.source = source
@@ -111,6 +178,8 @@ class _Pump(threading.Thread):
     def behind(self) -> bool:
         """Whether bytes the command wrote are still to be copied: unread in the pipe, or
         read and not yet written (a terminal that does not take them, a full disk)."""
+        if self.echo.behind():
+            return True
         with self._lock:
             if self._closed:
                 return False
@@ -124,6 +193,8 @@ class _Pump(threading.Thread):
             return int.from_bytes(unread, sys.byteorder) > 0
 
     def run(self) -> None:
+        if self.echo.sink.fd is not None:
+            self.echo.start()
         pending = bytearray()
         unlogged = bytearray()
         skipping = False
@@ -173,6 +244,9 @@ class _Pump(threading.Thread):
         with self._lock:
             self._closed = True
             os.close(self.source)
+        self.echo.end()
+        if self.echo.is_alive():
+            self.echo.join()  # the pump stays alive (and waited for) until the terminal has it
 
 
 def _drain(pumps: list[_Pump]) -> None:
@@ -283,13 +357,13 @@ def _run_child(
         _Pump(
             os.dup(child.stdout.fileno()),
             _Sink(log_fd, OUTPUT, warn=True),
-            _Sink(_echo_fd(sys.stdout, 1) if echo else None, "stdout", warn=False),
+            _Echo(_echo_fd(sys.stdout, 1) if echo else None, "stdout"),
             record,
         ),
         _Pump(
             os.dup(child.stderr.fileno()),
             _Sink(log_fd, OUTPUT, warn=True),
-            _Sink(_echo_fd(sys.stderr, 2) if echo else None, "stderr", warn=False),
+            _Echo(_echo_fd(sys.stderr, 2) if echo else None, "stderr"),
             None,
         ),
     ]
