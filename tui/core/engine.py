@@ -32,6 +32,7 @@ from tui.core.discover import Found, UnreadableSource, Walk, walk
 from tui.core.formats import default_adapters
 from tui.core.formats.base import READ_BUDGET, Adapter, Source
 from tui.core.store import Batch
+from tui.core.tail import UnsafeFile, open_regular
 
 if TYPE_CHECKING:  # watchdog is imported when watching starts (it may be unavailable)
     from watchdog.observers.api import BaseObserver
@@ -1048,19 +1049,11 @@ class Engine:
 
 
 def _open_regular(path: Path) -> int | None:
-    """A descriptor on ``path`` when it is a regular file (links not followed; a pipe or a
-    device is not waited on), else ``None``."""
+    """:func:`~tui.core.tail.open_regular` without a root (links refused), or ``None``."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
+        return open_regular(path)
+    except (UnsafeFile, OSError):
         return None
-    try:
-        if stat.S_ISREG(os.fstat(fd).st_mode):
-            return fd
-    except OSError:
-        pass
-    os.close(fd)
-    return None
 
 
 def _in_memory(sources: Sequence[Source]) -> bool:
