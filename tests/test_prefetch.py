@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -19,7 +21,7 @@ import tui.core.prefetch as prefetch_module
 from tui.app.app import TrackApp
 from tui.app.widgets.run_table import RunTable
 from tui.core.engine import Engine
-from tui.core.prefetch import PREVIEW_BYTES, Prefetch, start
+from tui.core.prefetch import PREVIEW_BYTES, Forked, Prefetch, start
 from tui.core.store import Run, RunStore
 
 
@@ -47,17 +49,68 @@ async def loaded(root: Path, prefetch: Prefetch | None) -> TrackApp:
     return app
 
 
+@pytest.mark.parametrize("fork", [True, False], ids=["forked", "fresh interpreter"])
 async def test_the_childs_first_paint_leads_to_what_the_apps_own_reader_shows(
-    samples: Path,
+    samples: Path, fork: bool
 ) -> None:
     """Every format of the samples (and the hostile fixtures): the runs the app ends up
-    with are the same, whichever process read the first paint."""
+    with are the same, whichever process read the first paint, and however it began."""
     own = await loaded(samples, None)
-    prefetch = Prefetch(samples, PREVIEW_BYTES)
+    prefetch = Prefetch(samples, PREVIEW_BYTES, fork=fork)
+    assert isinstance(prefetch.process, Forked) == fork
     child = await loaded(samples, prefetch)
     assert not child.prefetch_failed
     assert shown(child.store) == shown(own.store)
     assert prefetch.process.returncode is not None  # the child is gone, and waited for
+
+
+# What the command line does: numpy loaded, no thread started yet, then the child.
+CLI_START = """
+import os, sys
+from pathlib import Path
+from tui.cli import load_numpy
+load_numpy()
+from tui.core.prefetch import PREVIEW_BYTES, Forked, Prefetch
+prefetch = Prefetch(Path(sys.argv[1]), PREVIEW_BYTES)
+kinds = [m[0] for m in prefetch.messages()]
+prefetch.close()
+print(type(prefetch.process).__name__, prefetch.process.returncode, prefetch.total, kinds[-1])
+try:
+    os.waitpid(prefetch.process.pid, os.WNOHANG)
+except ChildProcessError:
+    print("reaped")
+"""
+
+
+def test_the_command_lines_child_is_a_fork_that_prints_nothing(tmp_path: Path) -> None:
+    """In a process with no other thread (the command line's, before Textual loads) the
+    child is a fork: it says everything, prints nothing on the streams it shares with the
+    app's terminal, and is waited for (no zombie left)."""
+    for name in ("a", "b"):
+        write_run(tmp_path, name, 50)
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "metrics.jsonl").write_bytes(b'{"step": 1, "loss": \xff}\n{oops\n')
+    done = subprocess.run(
+        [sys.executable, "-c", CLI_START, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "Forked 0 3 found\nreaped\n"
+    assert done.stderr == ""
+
+
+def test_a_forked_child_ended_early_is_waited_for(tmp_path: Path) -> None:
+    """Closed at once (the user quit as the app started): the fork is killed and reaped."""
+    for name in ("a", "b"):
+        write_run(tmp_path, name, 50)
+    prefetch = Prefetch(tmp_path, PREVIEW_BYTES, fork=True)
+    prefetch.close()
+    assert prefetch.process.returncode is not None
+    with pytest.raises(ChildProcessError):  # nothing left to wait for: no zombie
+        os.waitpid(prefetch.process.pid, os.WNOHANG)
 
 
 def write_run(root: Path, name: str, steps: int) -> None:
@@ -127,14 +180,15 @@ def stand_in(root: Path, command: list[str]) -> Prefetch:
     "child",
     [
         "killed at once",
+        "killed at once, forked",
         "says nonsense",
         "stops half way",
     ],
 )
 async def test_a_child_that_fails_leaves_the_app_to_read_it_all(samples: Path, child: str) -> None:
     expected = shown((await loaded(samples, None)).store)
-    if child == "killed at once":
-        prefetch = Prefetch(samples, PREVIEW_BYTES)
+    if child.startswith("killed at once"):
+        prefetch = Prefetch(samples, PREVIEW_BYTES, fork="fork" in child)
         prefetch.process.kill()
     elif child == "says nonsense":
         prefetch = stand_in(samples, [sys.executable, "-c", "print('x' * 100000)"])

@@ -32,9 +32,6 @@ from tui.app.screens.base import StoreScreen
 from tui.app.screens.runs import RunsScreen
 from tui.app.telemetry import Telemetry
 from tui.app.widgets.palette import use_sixteen_colors
-from tui.core.backfill import Backfill
-from tui.core.cache import SummaryCache
-from tui.core.engine import Engine
 from tui.core.prefetch import PREVIEW_BYTES
 from tui.core.rules import RULES_FILE, RuleEngine, RulesFile, RulesLoad, Verdict
 from tui.core.sanitize import escape_path, unescape_path
@@ -42,8 +39,10 @@ from tui.core.status import derive_status
 from tui.core.store import Batch, Delta, Run, RunStore
 from tui.core.views import View, load_view, save_view
 
-if TYPE_CHECKING:  # the process machinery (psutil, NVML) is imported after the first frame
+if TYPE_CHECKING:  # the process machinery (psutil, NVML) is imported after the first frame,
+    # and the engine (every format's reader) by the reader thread (see ``TrackApp.engine``)
     from tui.core import procs
+    from tui.core.engine import Engine
     from tui.core.evidence import EvidenceGatherer
     from tui.core.gpu import GpuProvider
     from tui.core.openfiles import RunProcess
@@ -155,7 +154,9 @@ class TrackApp(App[int]):
         self._telemetry_due = True
         self.root = Path(os.path.abspath(root))
         self.root_label = str(root)  # as the user typed it: shorter than the absolute path
-        self.engine = engine or Engine(self.root, watch=watch)
+        self._engine = engine
+        self._engine_lock = threading.Lock()
+        self._watch = watch
         self.store = RunStore()
         self._evidence = evidence
         self._evidence_seen: tuple[object, tuple[str, ...]] | None = None
@@ -273,9 +274,31 @@ class TrackApp(App[int]):
         return self._evidence
 
     @property
+    def engine(self) -> Engine:
+        """Finds, reads and watches the runs. Made on first use: by the reader thread, once
+        the first frame is drawn where the prefetch child read what it shows, so that
+        importing every format's reader (about 15 ms) is not in the way of that frame."""
+        engine = self._engine
+        if engine is None:
+            with self._engine_lock:
+                engine = self._engine
+                if engine is None:
+                    from tui.core.engine import Engine
+
+                    engine = self._engine = Engine(self.root, watch=self._watch)
+        return engine
+
+    @property
     def watch_mode(self) -> str:
         """How files are watched (``inotify``, or polling and why)."""
-        return self.engine.mode
+        engine = self._engine
+        return engine.mode if engine is not None else "not watching"
+
+    @property
+    def root_gone(self) -> bool:
+        """ROOT was deleted, renamed or unmounted while watched (and has not come back)."""
+        engine = self._engine
+        return engine is not None and engine.root_gone
 
     def prioritize(self, keys: Iterable[str]) -> None:
         """Ask the reader to load these runs' full histories first (the visible ones)."""
@@ -297,11 +320,14 @@ class TrackApp(App[int]):
     def read_runs(self) -> None:
         """Discover, preview (last lines first), backfill, then follow. All file IO is here."""
         worker = get_current_worker()
-        engine = self.engine
-        cache = SummaryCache(self.root)  # exact values of unchanged runs, from the last visit
-        handed = self._take_prefetch(cache) if self._prefetch is not None else None
+        handed = self._take_prefetch() if self._prefetch is not None else None
         if worker.is_cancelled:  # quitting (a prefetch child is ended then)
             return
+        from tui.core.backfill import Backfill  # after the first frame where the child read it
+        from tui.core.cache import SummaryCache
+
+        engine = self.engine
+        cache = SummaryCache(self.root)  # exact values of unchanged runs, from the last visit
         if handed is None:
             keys = engine.scan()
             engine.take_dirty()  # read below, preview first
@@ -320,7 +346,11 @@ class TrackApp(App[int]):
             self._first_paint.wait(FIRST_PAINT_WAIT)
             settled = cache.settle(engine)  # the runs the first paint took from the cache alone
         else:
-            keys, settled = handed
+            found, previewed, cached, settled = handed
+            keys = engine.adopt_walk(found, previewed)
+            engine.take_dirty()  # read by the backfill, as after a scan
+            cache.load()
+            cache.adopt_cached(cached)
         if worker.is_cancelled:
             return
         total = len(keys)
@@ -377,12 +407,12 @@ class TrackApp(App[int]):
         finally:
             self._first_taken.set()
 
-    def _take_prefetch(self, cache: SummaryCache) -> tuple[list[str], list[Batch]] | None:
+    def _take_prefetch(self) -> tuple[Any, Any, Any, list[Batch]] | None:
         """The first paint as the prefetch child read it (:mod:`tui.core.prefetch`): the
-        previews not applied before the first frame are posted as they come; once the
-        table is drawn, the runs it found are adopted by the engine. Returns the new runs'
-        keys and the batches the cache settled, or ``None`` when the child failed (the
-        caller then reads it all itself)."""
+        previews not applied before the first frame are posted as they come. Once the
+        table is drawn, returns what the child found for the engine to adopt (the runs,
+        which were previewed, which the cache held) and the batches the cache settled, or
+        ``None`` when the child failed (the caller then reads it all itself)."""
         prefetch = self._prefetch
         assert prefetch is not None
         self._first_taken.wait(FIRST_PAINT_WAIT)  # the runs screen takes the first ones
@@ -415,11 +445,7 @@ class TrackApp(App[int]):
             return None
         finally:
             prefetch.close()
-        keys = self.engine.adopt_walk(found, previewed)
-        self.engine.take_dirty()  # read by the backfill, as after a scan
-        cache.load()
-        cache.adopt_cached(cached)
-        return keys, settled
+        return found, previewed, cached, settled
 
     def stop_prefetch(self) -> None:
         """End the prefetch child, if it still runs (quitting: a reader waiting on it is
@@ -847,7 +873,8 @@ class TrackApp(App[int]):
         self._evidence_wake.set()
         self.telemetry.wake()
         self.stop_prefetch()
-        self.engine.stop()
+        if self._engine is not None:
+            self._engine.stop()
 
 
 def run_app(args: argparse.Namespace, prefetch: Prefetch | None = None) -> int:

@@ -37,7 +37,6 @@ from tui.app.widgets.run_columns import (
     text_column,
 )
 from tui.app.widgets.run_table import FROZEN, RunTable
-from tui.core.engine import GONE
 from tui.core.names import unique_names
 from tui.core.query import Query, QueryError, parse_query
 from tui.core.sanitize import escape_path
@@ -128,6 +127,7 @@ class RunsScreen(StoreScreen):
         self._rebuild_scheduled = False
         self._resort_pending = False
         self._watch_shown: str | None = None
+        self._gone_shown = False  # ROOT was gone when the watch mode was last told
         self._pending: set[str] = set()
         self._flush_timer: Timer | None = None
         self._flushed_at = 0.0
@@ -293,13 +293,14 @@ class RunsScreen(StoreScreen):
     def _tell_watch_change(self, mode: str, gone: bool) -> None:
         """Notify once when watching changes while running, or starts without inotify."""
         before, self._watch_shown = self._watch_shown, mode
+        was_gone, self._gone_shown = self._gone_shown, gone
         if mode == before or mode == "not watching":
             return
         starting = before is None or before == "not watching"
         if starting and not (mode.startswith("polling") and "inotify" in mode):
             return  # polling as asked, or for a network filesystem: the top bar says it
         severity: SeverityLevel = "error" if gone else "warning"
-        if before == GONE and not gone:
+        if was_gone and not gone:
             mode, severity = f"ROOT is back; watching again ({mode})", "information"
         self.notify(mode, title="Watching files", severity=severity, timeout=10, markup=False)
 
@@ -419,11 +420,11 @@ class RunsScreen(StoreScreen):
         top = Text("tracktui ", style="bold")
         top.append(escape_path(app.root_label), style="cyan")
         mode = app.watch_mode
-        if app.engine.root_gone:
+        if app.root_gone:
             top.append(f"  · {mode}", style="bold red")
         else:
             top.append(f"  · watch: {mode}", style="dim")
-        self._tell_watch_change(mode, app.engine.root_gone)
+        self._tell_watch_change(mode, app.root_gone)
         if app.progress is not None:
             done, total = app.progress
             top.append(f"  · loading history {done}/{total}", style="yellow")
