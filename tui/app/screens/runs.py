@@ -84,8 +84,7 @@ class RunsScreen(StoreScreen):
     one rebuild of the table, however many change at once.
     """
 
-    CSS_PATH = "runs.tcss"
-    BINDINGS = [
+    BINDINGS = [  # its style, screens/runs.tcss, is loaded with the app's (TrackApp.CSS_PATH)
         Binding("enter", "open", "Open"),
         Binding("slash", "filter", "Filter", key_display="/"),
         Binding("space", "mark", "Mark"),
