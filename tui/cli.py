@@ -84,12 +84,13 @@ def main(argv: list[str] | None = None) -> int:
     # freezes them and resumes collecting once its table is drawn.
     gc.disable()
     # The first paint's reading starts now, in a child process on the other core, while
-    # this one loads Textual and the app (about 0.25 s of one core). The child is a fork
-    # of this process, made once numpy has loaded: it has numpy and the interpreter ready.
-    load_numpy()
+    # this one loads numpy, Textual and the app (about 0.3 s of one core). The child is a
+    # fork of this process while it is still small (a fork made later costs this process
+    # a copy of every page it writes that the child still shares).
     from tui.core.prefetch import PREVIEW_BYTES, start
 
     prefetch = start(args.root, PREVIEW_BYTES)
+    load_numpy()
     if prefetch is not None:
         prefetch.listen()  # what it says is unpickled while Textual and the app load
     from tui.app.app import run_app

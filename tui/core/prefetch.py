@@ -11,10 +11,11 @@ app carries on from there as if its own reader had done it (:meth:`Prefetch.mess
 :meth:`tui.core.engine.Engine.adopt_walk`); when the child fails in any way, the app's
 reader does the same work itself.
 
-The child is a fork of the app's process, made as soon as numpy has loaded and before any
-thread starts: it has the interpreter and numpy already, so it walks ROOT about 0.1 s
-sooner than a fresh interpreter would (which had to start and import them again, 0.15-0.2 s
-of the other core). Where a fork is not safe (a process with threads, as under a test
+The child is a fork of the app's process, made first thing, before any thread starts and
+while the process is small: it has a started interpreter, so it walks ROOT about 0.05 s
+sooner than a fresh one would. (Forked once numpy had loaded, it gained another 0.05 s, but
+the app then paid for it: every page it wrote that the child still shared was copied,
+1,700 of them while it loaded Textual.) Where a fork is not safe (a process with threads, as under a test
 runner) it is a fresh interpreter running :func:`serve`. Either way it talks over a pipe
 (the backfill's framing: a pickle, then the store's columns raw), reads run files only,
 prints nothing to the terminal (its standard streams are /dev/null), and exits when it has
@@ -248,6 +249,7 @@ class Forked:
                 for stream in (0, 1, 2):  # nothing it does reaches the terminal
                     os.dup2(devnull, stream)
                 os.close(devnull)
+                os.environ["OPENBLAS_NUM_THREADS"] = "1"  # numpy loads here: no algebra
                 with os.fdopen(writing, "wb") as out:
                     _serve(root, tail_bytes, out)
             except BaseException:  # the app stopped listening, or a read failed: it will
@@ -302,8 +304,7 @@ def may_fork() -> bool:
 
 def start(root: Path, tail_bytes: int) -> Prefetch | None:
     """Start reading ``root``'s first paint in a child process; ``None`` when it would not
-    pay (:func:`core_free`) or cannot be started: the app's reader then does it. Called
-    once numpy has loaded, a forked child has it already."""
+    pay (:func:`core_free`) or cannot be started: the app's reader then does it."""
     if not core_free():
         return None
     try:
