@@ -64,14 +64,14 @@ async def test_the_childs_first_paint_leads_to_what_the_apps_own_reader_shows(
     assert prefetch.process.returncode is not None  # the child is gone, and waited for
 
 
-# What the command line does: numpy loaded, no thread started yet, then the child.
+# What the command line does: the child first, from a process with no thread and no numpy.
 CLI_START = """
 import os, sys
 from pathlib import Path
-from tui.cli import load_numpy
-load_numpy()
 from tui.core.prefetch import PREVIEW_BYTES, Forked, Prefetch
 prefetch = Prefetch(Path(sys.argv[1]), PREVIEW_BYTES)
+from tui.cli import load_numpy
+load_numpy()
 kinds = [m[0] for m in prefetch.messages()]
 prefetch.close()
 print(type(prefetch.process).__name__, prefetch.process.returncode, prefetch.total, kinds[-1])
