@@ -363,3 +363,50 @@ def test_scratch_tables_are_the_same_numbers_while_their_memory_is_reused() -> N
     assert_exact(table, table_of(big, "\t"))
     assert_exact(numeric_rows(small, "\t", 2, scratch=True), table_of(small, "\t"))
     assert_exact(table, table_of(big, "\t"))  # not the kept memory: left alone
+
+
+def test_a_wide_body_whose_lines_shorten_is_read_whole() -> None:
+    """A wide body's table is sized from its first piece's bytes per line: shorter lines
+    further down need more room, and every row still comes out once, in order."""
+    long = [b"%d,%r,%r,%r,%r\r\n" % (i, math.sin(i), math.cos(i), i / 7, -i / 3) for i in range(40)]
+    short = [b"%d,1,2,3,%d\r\n" % (i, i % 5) for i in range(40, 400)]
+    body = b"".join(long + short)
+    with patch.object(delimited, "_PIECE", 512):
+        assert_exact(numeric_rows(body, ",", 5), table_of(body.replace(b"\r", b""), ","))
+    assert_exact(numeric_rows(body, ",", 5), table_of(body.replace(b"\r", b""), ","))
+
+
+def test_a_wide_body_table_holds_each_column_in_one_piece_of_memory() -> None:
+    """The store reads each column of a CSV whole (extremes, float32): column by column."""
+    body = b"".join(b"%d,%r,%r,%r\n" % (i, i / 3, i / 7, i / 9) for i in range(100))
+    table = numeric_rows(body, ",", 4)
+    assert table is not None and all(table[:, j].flags.c_contiguous for j in range(4))
+
+
+def test_sentinels_of_a_wide_body_are_counted_over_all_its_pieces() -> None:
+    """A non-finite cell in one piece and a cell equal to its sentinel in another: the
+    counts of all pieces together tell them apart, as within one piece."""
+    rows = [b"%d,0.5,0.25,%d,1\n" % (i, i) for i in range(60)]
+    rows[3] = b"3,nan,0.25,3,inf\n"
+    rows[50] = b"50,0.5,-inf,50,nan\n"
+    body = b"".join(rows)
+    with patch.object(delimited, "_PIECE", 200):
+        assert_exact(numeric_rows(body, ",", 5), table_of(body, ","))
+        for sentinel in (b"5e302", b"4e303", b"3e304"):
+            bad = body.replace(b"40,0.5", b"40," + sentinel)
+            assert numeric_rows(bad, ",", 5) is None
+    unused = (
+        body.replace(b"3,nan", b"3,0").replace(b"50,nan", b"50,0").replace(b"40,0.5", b"40,5e302")
+    )
+    assert_exact(numeric_rows(unused, ",", 5), table_of(unused, ","))
+
+
+@pytest.mark.parametrize("cell", [b'"7"', b"{}", b"7]", b'"a,b"', b"{7", b"7}"])
+def test_quotes_and_braces_refuse_a_wide_body_in_any_piece(cell: bytes) -> None:
+    """Quotes, braces and a closing bracket are not searched for: the parse refuses them
+    (no JSON, or a string or object where numbers are read)."""
+    rows = [b"%d,0.5,0.25,%d,1\n" % (i, i) for i in range(60)]
+    rows[45] = b"45,0.5," + cell + b",45,1\n"
+    with patch.object(delimited, "_PIECE", 200):
+        assert numeric_rows(b"".join(rows), ",", 5) is None
+        assert numeric_rows(b"".join(rows), ",", 5 + cell.count(b",")) is None

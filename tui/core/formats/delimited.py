@@ -9,12 +9,14 @@ number at each line end of a wide body, see below), the whole is framed as ``[0,
 The table holds exactly ``float()`` of each cell (the text between delimiters and line
 ends), for these reasons:
 
-* One number per cell. The body holds no quote, bracket, brace, space or tab (it is
-  refused otherwise), so a value cannot be a string, an array (simdjson would flatten it)
-  or an object; an empty cell, text or two numbers in a cell make the JSON invalid, and
-  ``true``, ``false`` and ``null`` are not numbers: all refuse the body. A ``\\r`` (the
-  csv module ends lines with ``\\r\\n``) is whitespace that JSON and ``float()`` both
-  skip beside a number.
+* One number per cell. The body holds no ``[``, space or tab (it is refused otherwise),
+  so a value cannot be an array (simdjson would flatten it) nor hide a ``-0`` behind
+  whitespace. A quote, a brace or a ``]`` is not searched for: with no ``[`` each makes
+  the JSON invalid, or a string or an object, which is no number and refuses the body
+  when the array is read as numbers. An empty cell, text or two numbers in a cell make
+  the JSON invalid, and ``true``, ``false`` and ``null`` are not numbers: all refuse the
+  body. A ``\\r`` (the csv module ends lines with ``\\r\\n``) is whitespace that JSON
+  and ``float()`` both skip beside a number.
 * The same number. JSON's numbers are a subset of the spellings ``float()`` accepts, and
   both round correctly (subnormals included). JSON rejects ``1.``, ``.5``, ``01``,
   ``+1``, ``1e400`` (out of range) and integers beyond 64 bits, which refuse the body. One
@@ -58,8 +60,8 @@ _NON_FINITE = (
 )
 """Python's non-finite cells, the sentinel numbers that stand in for them, their values."""
 
-_REFUSED = (b'"', b"[", b"]", b"{", b" ", b"\t")
-"""Bytes a body may not hold besides its delimiter (see above)."""
+_REFUSED = (b"[", b" ", b"\t")
+"""Bytes a body may not hold besides its delimiter, searched for (see above)."""
 
 _SIDES = int(np.frombuffer(b"\xde\xff\xff\xde", "<u4")[0])
 """Clears the bits in which ``,`` and ``\\r`` differ, in the first and last byte of a word."""
@@ -136,20 +138,7 @@ def numeric_rows(
         parser = _LOCAL.parser = simdjson.Parser()
     if width < _MARKED_WIDTH:
         return _narrow_rows(parser, body, start, sep[0], width, scratch)
-    # Piece by piece: simdjson copies what it parses into a buffer of its size, which for a
-    # whole read (4 MiB) would be fresh memory each time, and its page faults cost more
-    # than the parse; a piece's fits in memory malloc keeps.
-    tables = []
-    while start < len(body):
-        end = body.rfind(b"\n", start, start + _PIECE) + 1
-        if end <= start:  # a line longer than a piece
-            end = body.find(b"\n", start) + 1
-        table = _marked_rows(parser, body, start, end, sep, width)
-        if table is None:
-            return None
-        tables.append(table)
-        start = end
-    return tables[0] if len(tables) == 1 else np.concatenate(tables)
+    return _marked_rows(parser, body, start, sep, width)
 
 
 def _narrow_rows(
@@ -324,17 +313,68 @@ def _table(size: int) -> np.ndarray:
 
 
 def _marked_rows(
+    parser: simdjson.Parser, body: bytes | bytearray, start: int, sep: bytes, width: int
+) -> np.ndarray | None:
+    """``numeric_rows`` of a body ``_MARKED_WIDTH`` cells wide or wider: each line end
+    becomes a marker number, and the lines are parsed a piece at a time (see
+    ``_marked_piece``) into a table held column by column.
+
+    Piece by piece: simdjson copies what it parses into a buffer of its size, which for a
+    whole read (4 MiB) would be fresh memory each time, and its page faults cost more than
+    the parse; a piece's fits in memory malloc keeps. Column by column: each column is
+    then contiguous, which the store's passes over a column (extremes, float32) read
+    several times faster than every ``width``-th value of rows.
+    """
+    stride = width + 1
+    columns = np.empty((stride, 0))  # the marker last: a row of the columns
+    rows = 0
+    replaced = [0] * len(_NON_FINITE)
+    while start < len(body):
+        end = body.rfind(b"\n", start, start + _PIECE) + 1
+        if end <= start:  # a line longer than a piece
+            end = body.find(b"\n", start) + 1
+        piece = _marked_piece(parser, body, start, end, sep, stride)
+        if piece is None:
+            return None
+        values, counts = piece
+        lines = len(values) // stride
+        if rows + lines > columns.shape[1]:
+            # Room for the lines still to come at this piece's bytes per line, and a tenth
+            # more: a long body fills it once, without a copy.
+            more = lines * (len(body) - end) // (end - start)
+            grown = np.empty((stride, rows + lines + more + more // 10))
+            grown[:, :rows] = columns[:, :rows]
+            columns = grown
+        columns[:, rows : rows + lines] = values.reshape(lines, stride).T
+        rows += lines
+        if counts:  # none: the piece holds no ``n``, and so no nan or inf
+            replaced = [total + count for total, count in zip(replaced, counts)]
+        start = end
+    # Every line's marker where a line of ``width`` cells puts it, and no cell equal to it:
+    # then each marker ends a line, and every line holds ``width`` numbers.
+    cells = columns[:width, :rows]
+    if not (columns[width, :rows] == _MARKER_VALUE).all() or (cells == _MARKER_VALUE).any():
+        return None
+    if not _restored(cells, replaced):
+        return None
+    return np.transpose(cells)
+
+
+def _marked_piece(
     parser: simdjson.Parser,
     body: bytes | bytearray,
     start: int,
     end: int,
     sep: bytes,
-    width: int,
-) -> np.ndarray | None:
-    """``numeric_rows`` of the lines ``body[start:end]`` of a wide body, parsed by
-    ``parser``: each line end becomes a marker number.
+    stride: int,
+) -> tuple[np.ndarray, list[int]] | None:
+    """The values of the lines ``body[start:end]`` of a wide body, parsed by ``parser``,
+    each line's followed by its marker (``stride`` values a line unless refused), and how
+    many cells of each non-finite spelling were replaced by their sentinels; ``None``
+    when refused.
 
-    The piece is searched in place, and copied only into the text parsed.
+    The piece is searched in place, and copied only into the text parsed. A cell read as
+    0 may be spelled ``-0``: looked for in the text up to the last line holding one.
     """
     piece = body if start == 0 and end == len(body) else body[start:end]
     cells = piece if sep == b"," else piece.replace(sep, b",")
@@ -343,25 +383,16 @@ def _marked_rows(
     framed = _parse(parser, text)
     if framed is None:
         return None
-    flat = framed[1:-1]
-    stride = width + 1
-    if len(flat) % stride:
+    values = framed[1:-1]
+    if len(values) % stride:
         return None
-    table = flat.reshape(-1, stride)
-    # Every line's marker where a line of ``width`` cells puts it, and no cell equal to it:
-    # then each marker ends a line, and every line holds ``width`` numbers.
-    ends = np.count_nonzero(flat == _MARKER_VALUE)
-    if ends != len(table) or not (table[:, width] == _MARKER_VALUE).all():
-        return None
-    row = _checked(flat, stride, replaced)
-    if row is None:
-        return None
-    if row >= 0:
+    if np.count_nonzero(values) < len(values):
+        row = int(np.flatnonzero(values == 0)[-1]) // stride
         line_end = _line_end(body, start, row)
         stop = len(plain) if line_end < 0 else line_end + 4 + (len(_MARKER) - 1) * row
         if _has_negative_zero(plain, stop):
             return None
-    return table[:, :width]
+    return values, replaced
 
 
 def _stand_in(
@@ -396,16 +427,25 @@ def _checked(flat: np.ndarray, stride: int, replaced: list[int]) -> int | None:
 
     Returns the line of the last cell read as 0 (whose text may spell ``-0``), or -1.
     """
-    for (_, sentinel, value), count in zip(_NON_FINITE, replaced):
-        if count:
-            hits = flat == float(sentinel)
-            if np.count_nonzero(hits) != count:
-                return None  # a cell of the body equals the sentinel
-            flat[hits] = value
+    if not _restored(flat, replaced):
+        return None
     zero = flat == 0
     if not zero.any():
         return -1
     return (len(flat) - 1 - int(zero[::-1].argmax())) // stride
+
+
+def _restored(cells: np.ndarray, replaced: list[int]) -> bool:
+    """Put the non-finite values back where their sentinels were read into ``cells``
+    (``replaced``: how many cells each sentinel replaced); False when a cell equals a
+    sentinel used."""
+    for (_, sentinel, value), count in zip(_NON_FINITE, replaced):
+        if count:
+            hits = cells == float(sentinel)
+            if np.count_nonzero(hits) != count:
+                return False  # a cell of the body equals the sentinel
+            cells[hits] = value
+    return True
 
 
 def _line_end(body: bytes | bytearray, start: int, row: int) -> int:
