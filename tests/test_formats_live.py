@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from unittest.mock import patch
 
 import numpy as np
 import pytest
@@ -27,6 +28,7 @@ from conftest import read_to_end
 
 from tui.core import tail as tail_module
 from tui.core.engine import Engine
+from tui.core.formats import delimited
 from tui.core.formats.csvlog import CsvSource
 from tui.core.formats.dvclive import DvcliveSource
 from tui.core.formats.sacred import SacredSource
@@ -166,6 +168,48 @@ def test_csv_all_number_body_keeps_exact_values_nan_and_waits_for_a_cut_line(
     assert batch is not None and batch.records is not None
     assert batch.records.steps.tolist() == [300.0]
     assert batch.records.scalars["acc"][1].tolist() == [0.25]
+    source.close()
+
+
+def test_wide_crlf_csv_in_many_pieces_with_a_rewritten_line_and_a_cut_line(
+    tmp_path: Path,
+) -> None:
+    """A wide Keras log (line-end markers, pieces, columns) with CRLF line ends: a line
+    rewritten with a carriage return keeps what a terminal shows last (the whole chunk
+    read line by line), later chunks are read in bulk, and a line cut by a read waits."""
+    log = tmp_path / "training.log"
+    rows = [f"{i},{i / 3!r},{CELLS[i % len(CELLS)]},{-i / 7!r},{i * 0.5}" for i in range(300)]
+    rows[120] = "120,9,9,9,9\r120,0.5,0.25,0.125,2"  # rewritten before its line end
+    log.write_bytes(("epoch,loss,acc,lr,val\r\n" + "\r\n".join(rows) + "\r\n").encode())
+    source = CsvSource(tmp_path, "training.log", log, "keras")
+    with patch.object(delimited, "_PIECE", 2048):
+        store = RunStore()
+        while True:
+            batch = source.read(budget=16384)
+            if batch is not None:
+                store.apply(batch)
+            if not source.more:
+                break
+        run = next(iter(store))
+        expected = [float(CELLS[i % len(CELLS)]) for i in range(300)]
+        expected[120] = 0.25
+        acc = run.series["acc"].array()
+        assert np.array_equal(acc, np.array(expected, dtype=np.float32), equal_nan=True)
+        assert run.steps.tolist() == list(range(300))
+        assert run.series["val"].array()[120] == 2.0 and run.health.bad_lines == 0
+        later = "".join(f"{i},{i / 3!r},0.5,{-i / 7!r},1\r\n" for i in range(300, 700))
+        append(log, later.encode() + b"700,0.5,0.5,0.5,0.")
+        batch = source.read()
+        assert batch is not None and batch.records is not None
+        assert batch.records.steps.tolist() == [float(i) for i in range(300, 700)]
+        lr = batch.records.scalars["lr"][1]
+        assert lr.tolist() == [-i / 7 for i in range(300, 700)]  # float64, exactly float()
+        assert source.read() is None  # the cut line waits
+        append(log, b"25\r\n")
+        batch = source.read()
+        assert batch is not None and batch.records is not None
+        assert batch.records.steps.tolist() == [700.0]
+        assert batch.records.scalars["val"][1].tolist() == [0.25]
     source.close()
 
 

@@ -172,7 +172,9 @@ class CsvSource(Source):
             os.close(fd)
         if head.startswith(b"\xef\xbb\xbf"):
             head = head[3:]
-        return not head.startswith(self.header_raw + b"\n")
+        # Without its line end: a chunk read line by line (one holding a progress bar's
+        # lone \r) gives the header its \r\n already stripped.
+        return not head.startswith((self.header_raw + b"\n", self.header_raw + b"\r\n"))
 
     def _reset(self) -> None:
         self.ordinal = 0
@@ -212,7 +214,7 @@ class CsvSource(Source):
                     bad.append((name, lineno, "not a CSV header with an epoch or step column"))
                     continue
                 self.delimiter, self.header = parsed
-                self.header_raw = raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw
+                self.header_raw = line[3:] if line.startswith(b"\xef\xbb\xbf") else line
                 continue
             if self.pending:
                 self.pending.append(line)
