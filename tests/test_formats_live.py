@@ -162,13 +162,19 @@ def test_csv_all_number_body_keeps_exact_values_nan_and_waits_for_a_cut_line(
     assert loss.nonfinite == 3 * 300 // len(CELLS) and loss.first_nonfinite_step == 2.0
     assert run.series["acc"].last == 299 * 0.1
     append(log, b"300,0.5,0.")
-    assert source.read() is None  # the cut line waits
+    assert_cut_line_waits(source, log, 300, "acc")
+    source.close()
+
+
+def assert_cut_line_waits(source: CsvSource, log: Path, step: int, name: str) -> None:
+    """The log ends in a line cut after ``0.``: nothing is read until the rest (``25``
+    and a CRLF) comes, then the line is ``step`` with ``name`` = 0.25."""
+    assert source.read() is None
     append(log, b"25\r\n")
     batch = source.read()
     assert batch is not None and batch.records is not None
-    assert batch.records.steps.tolist() == [300.0]
-    assert batch.records.scalars["acc"][1].tolist() == [0.25]
-    source.close()
+    assert batch.records.steps.tolist() == [float(step)]
+    assert batch.records.scalars[name][1].tolist() == [0.25]
 
 
 def test_wide_crlf_csv_in_many_pieces_with_a_rewritten_line_and_a_cut_line(
@@ -204,12 +210,7 @@ def test_wide_crlf_csv_in_many_pieces_with_a_rewritten_line_and_a_cut_line(
         assert batch.records.steps.tolist() == [float(i) for i in range(300, 700)]
         lr = batch.records.scalars["lr"][1]
         assert lr.tolist() == [-i / 7 for i in range(300, 700)]  # float64, exactly float()
-        assert source.read() is None  # the cut line waits
-        append(log, b"25\r\n")
-        batch = source.read()
-        assert batch is not None and batch.records is not None
-        assert batch.records.steps.tolist() == [700.0]
-        assert batch.records.scalars["val"][1].tolist() == [0.25]
+        assert_cut_line_waits(source, log, 700, "val")
     source.close()
 
 

@@ -13,13 +13,13 @@ reader does the same work itself.
 
 The child is a fork of the app's process, made first thing, before any thread starts and
 while the process is small: it has a started interpreter, so it walks ROOT about 0.05 s
-sooner than a fresh one would. (Forked once numpy had loaded, it gained another 0.05 s, but
-the app then paid for it: every page it wrote that the child still shared was copied,
-1,700 of them while it loaded Textual.) Where a fork is not safe (a process with threads, as under a test
-runner) it is a fresh interpreter running :func:`serve`. Either way it talks over a pipe
-(the backfill's framing: a pickle, then the store's columns raw), reads run files only,
-prints nothing to the terminal (its standard streams are /dev/null), and exits when it has
-said everything or when the app stops listening. A thread of the app
+sooner than a fresh one would. (Forked once numpy had loaded, it gained another 0.05 s,
+but the app then paid for it: every page it wrote that the child still shared was copied,
+1,700 of them while it loaded Textual.) Where a fork is not safe (a process with threads,
+as under a test runner) it is a fresh interpreter running :func:`serve`. Either way it
+talks over a pipe (the backfill's framing: a pickle, then the store's columns raw), reads
+run files only, prints nothing to the terminal (its standard streams are /dev/null), and
+exits when it has said everything or when the app stops listening. A thread of the app
 (:meth:`Prefetch.listen`) reads and unpickles what it says as it comes, while the app is
 still loading; the app applies the previews that have arrived before its first frame
 (:meth:`Prefetch.arrived`), so that frame shows the runs rather than an empty table.
