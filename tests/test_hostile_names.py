@@ -233,9 +233,17 @@ async def test_the_app_kills_a_run_in_a_hostile_directory(tmp_path: Path, proces
         assert CONTROL.search(text.replace("\n", " ")) is None
         await pilot.press("y")
         await wait_for(pilot, lambda: not marked(processes.marker), timeout=15)
+        # The audit log is opened before the first signal and its line written once the
+        # tree is gone: wait for the line, not for the file.
         audit = tmp_path / ".tracktui" / "audit.jsonl"
-        await wait_for(pilot, audit.exists)
-        entries = [json.loads(line) for line in audit.open()]
-        assert any(entry.get("run") == str(directory) for entry in entries), entries
+
+        def stopped() -> bool:
+            if not audit.exists():
+                return False
+            lines = audit.read_bytes().splitlines(keepends=True)
+            entries = [json.loads(line) for line in lines if line.endswith(b"\n")]
+            return any(entry.get("run") == str(directory) for entry in entries)
+
+        await wait_for(pilot, stopped, timeout=15)
         # our audit log, matched to the run by its raw path, now says who stopped it
         await wait_for(pilot, lambda: app.store.runs[key].status == "killed", timeout=20)
