@@ -17,7 +17,9 @@ from tui.core.sizes import parse_size
 _ORDER_OPS = frozenset({"<", "<=", ">", ">="})
 _NUMBER = re.compile(r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf(?:inity)?|nan)", re.I)
 Predicate: TypeAlias = Callable[[Any, Mapping[str, object] | None], bool]
-Test = Callable[[Any], bool]
+"""Whether a run (with the fields the app computed for it) passes."""
+
+Test = Callable[[Any], bool]  # one value against a comparison's operator and value
 
 
 def _number(value: object) -> float | None:

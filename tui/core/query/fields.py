@@ -10,6 +10,8 @@ from typing import Any, TypeAlias
 from tui.core.query.syntax import Invalid, say
 
 LISTS = (list, tuple, set, frozenset)
+"""Values that hold several (a config list, a set of rules): any element may match."""
+
 _SPECIAL = frozenset({"name", "path", "key", "status", "format", "group", "step"})
 _GPU_KEYS = frozenset({"gpu_mem", "gpu_util"})
 _TAG_KEYS = frozenset({"tag", "tags"})
@@ -41,6 +43,8 @@ class _Missing:
 
 
 MISSING: Any = _Missing()
+"""What a getter returns for a key the run does not have."""
+
 Getter: TypeAlias = Callable[[Any, Mapping[str, object] | None], Any]
 
 
