@@ -37,8 +37,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tui.core.engine import POLL_SHARE, Engine, filesystem_type
+from tui.core.engine import POLL_SHARE, Engine
 from tui.core.evidence import FULL_SECONDS, SCAN_SECONDS, EvidenceGatherer
+from tui.core.filesystems import filesystem_type
 from tui.core.openfiles import SCAN_INTERVAL
 from tui.core.slurm import SlurmClient, SlurmTracker, run_command
 

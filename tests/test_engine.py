@@ -224,7 +224,7 @@ def test_network_filesystem_selects_polling(
 
 
 def test_filesystem_type_reads_the_mount_table() -> None:
-    from tui.core.engine import filesystem_type
+    from tui.core.filesystems import filesystem_type
 
     kind = filesystem_type(Path("/proc"))
     assert kind == "proc"

@@ -408,7 +408,8 @@ def test_events_for_every_format_keep_inotify_trusted(samples: Path) -> None:
 FUSE_SERVER = r"""
 import ctypes, errno, json, os, stat, struct, sys, threading
 
-from tui.core.engine import Engine, filesystem_type, is_network_filesystem
+from tui.core.engine import Engine
+from tui.core.filesystems import filesystem_type, is_network_filesystem
 
 base = sys.argv[1]
 point = os.path.join(base, "données x")  # mountinfo spells the space \040, the accent raw

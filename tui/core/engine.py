@@ -18,7 +18,6 @@ import contextlib
 import dataclasses
 import errno
 import os
-import re
 import stat
 import threading
 import time
@@ -29,6 +28,16 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from tui.core.discover import Found, UnreadableSource, Walk, walk
+from tui.core.filesystems import (
+    directory_identity,
+    filesystem_type,
+    inotify_fds,
+    is_remote,
+    kernel_device,
+    open_file_budget,
+    probe_watch,
+    watched_inodes,
+)
 from tui.core.formats import default_adapters
 from tui.core.formats.base import READ_BUDGET, Adapter, Source
 from tui.core.store import Batch
@@ -37,26 +46,6 @@ from tui.core.tail import UnsafeFile, open_regular
 if TYPE_CHECKING:  # watchdog is imported when watching starts (it may be unavailable)
     from watchdog.observers.api import BaseObserver
 
-NETWORK_FS = frozenset(
-    {
-        "nfs",
-        "nfs4",
-        "cifs",
-        "smb3",
-        "smbfs",
-        "9p",
-        "lustre",
-        "gpfs",
-        "beegfs",
-        "ceph",
-        "glusterfs",
-        "afs",
-        "fuse.sshfs",
-        "fuse.s3fs",
-        "fuse.gcsfuse",
-        "virtiofs",
-    }
-)
 RECONCILE_SHARE = 0.001
 """Most of a core the safety-net reconcile may use while inotify does the work."""
 
@@ -86,141 +75,6 @@ GONE = "ROOT is gone (deleted, renamed or unmounted): waiting for it to return"
 
 _IGNORED_EVENTS = frozenset({"opened", "closed_no_write"})
 _ROOT_EVENTS = frozenset({"deleted", "moved"})
-
-
-def open_file_budget() -> int:
-    """How many runs may keep their files open, after raising the soft descriptor limit.
-
-    A run holds up to two descriptors (metrics and log). The soft limit is often 1,024
-    while the hard one is far higher, so it is raised first; what remains beyond a
-    reserve for everything else is shared out, and the least recently read runs close
-    their files when it is exceeded (they reopen, and re-verify identity, when read).
-    """
-    try:
-        import resource
-    except ImportError:  # not POSIX
-        return 256
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
-    if soft != resource.RLIM_INFINITY and soft < wanted:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
-            soft = wanted
-        except (ValueError, OSError):
-            pass
-    limit = 65536 if soft == resource.RLIM_INFINITY else soft
-    return max(8, (limit - 256) // 3)
-
-
-def is_network_filesystem(path: Path) -> bool:
-    """True when ``path`` is on a filesystem other machines may write (NFS, Lustre, FUSE...)."""
-    return _remote(filesystem_type(path))
-
-
-def _remote(kind: str | None) -> bool:
-    # Every FUSE mount counts: ``fuse.sshfs`` and friends, and plain ``fuse`` (a mount with
-    # no subtype says nothing of where its files live; its writers may be anywhere).
-    kind = kind or ""
-    return kind in NETWORK_FS or kind.startswith("fuse")
-
-
-_OCTAL = re.compile(rb"\\([0-7]{3})")
-
-
-def _mount_point(field: bytes) -> str:
-    """A mount point as mountinfo spells it (space, tab, newline, backslash as ``\\ooo``)."""
-    return os.fsdecode(_OCTAL.sub(lambda m: bytes([int(m.group(1), 8) & 0xFF]), field))
-
-
-def filesystem_type(path: Path) -> str | None:
-    """The type of the filesystem holding ``path`` (from /proc/self/mountinfo), if known.
-
-    The longest mount point above ``path`` wins; of several at the same point, the last
-    mounted (it hides the others).
-    """
-    try:
-        text = Path("/proc/self/mountinfo").read_bytes()
-    except OSError:
-        return None
-    target = os.path.realpath(path)
-    best, kind = "", None
-    for line in text.splitlines():
-        left, _, right = line.partition(b" - ")
-        fields = left.split()
-        if len(fields) < 5 or not right.split():
-            continue
-        mount = _mount_point(fields[4])
-        inside = target == mount or target.startswith(mount.rstrip("/") + "/")
-        if inside and len(mount) >= len(best):
-            best, kind = mount, os.fsdecode(right.split()[0])
-    return kind
-
-
-def _identity(path: Path) -> tuple[int, int] | None:
-    """``(device, inode)`` of the directory at ``path``; ``None`` when there is none."""
-    try:
-        info = os.stat(path)
-    except OSError:
-        return None
-    return (info.st_dev, info.st_ino) if stat.S_ISDIR(info.st_mode) else None
-
-
-def _inotify_fds() -> set[int]:
-    """This process's open inotify descriptors."""
-    found: set[int] = set()
-    try:
-        names = os.listdir("/proc/self/fd")
-    except OSError:
-        return found
-    for name in names:
-        with contextlib.suppress(OSError, ValueError):
-            if os.readlink(f"/proc/self/fd/{name}") == "anon_inode:inotify":
-                found.add(int(name))
-    return found
-
-
-_WATCH_LINE = re.compile(r"^inotify wd:\S+ ino:([0-9a-f]+) sdev:([0-9a-f]+)", re.M)
-
-
-def _watched(fds: Iterable[int]) -> set[tuple[int, int]] | None:
-    """``(kernel device, inode)`` of everything the kernel watches for these inotify
-    descriptors (``/proc/self/fdinfo``: the truth, whatever the watcher library believes);
-    ``None`` when that cannot be read."""
-    out: set[tuple[int, int]] = set()
-    for fd in fds:
-        try:
-            text = Path(f"/proc/self/fdinfo/{fd}").read_text()
-        except OSError:
-            return None
-        out.update((int(dev, 16), int(ino, 16)) for ino, dev in _WATCH_LINE.findall(text))
-    return out
-
-
-def _kernel_device(device: int) -> int:
-    """``st_dev`` as the kernel writes it in fdinfo (``MKDEV``: major << 20 | minor)."""
-    return (os.major(device) << 20) | os.minor(device)
-
-
-_IN_ATTRIB = 0x00000004
-_IN_ONLYDIR_DONT_FOLLOW = 0x01000000 | 0x02000000
-
-
-def _probe_watch(path: Path) -> int:
-    """Why the kernel would refuse to watch ``path`` now: an errno (ENOSPC: the watch limit;
-    EMFILE: the instance limit; EACCES...), or 0 when it would not."""
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
-    if fd < 0:
-        return ctypes.get_errno() or errno.EMFILE
-    try:
-        mask = _IN_ATTRIB | _IN_ONLYDIR_DONT_FOLLOW
-        if libc.inotify_add_watch(fd, os.fsencode(path), mask) < 0:
-            return ctypes.get_errno() or errno.EINVAL
-        return 0
-    finally:
-        os.close(fd)
 
 
 def _stopped(thread: threading.Thread) -> bool:
@@ -617,7 +471,7 @@ class Engine:
     def start(self, on_dirty: Callable[[], None] | None = None) -> None:
         """Start watching (watchdog or polling) and the reconcile loop."""
         self._on_dirty = on_dirty
-        self._root_id = _identity(self.root)
+        self._root_id = directory_identity(self.root)
         with self._watch_lock:
             self.mode = self._attach()
         if self._observer is not None:
@@ -634,7 +488,7 @@ class Engine:
         kind = filesystem_type(self.root)
         if request == "poll":
             return _polling("requested")
-        if (request == "auto" and _remote(kind)) or (kind or "").startswith("fuse"):
+        if (request == "auto" and is_remote(kind)) or (kind or "").startswith("fuse"):
             return _polling(f"{kind} is a network filesystem")
         return self._start_observer()
 
@@ -694,7 +548,7 @@ class Engine:
                 except Exception:  # a handler exception would kill the observer thread
                     pass
 
-        before = _inotify_fds()
+        before = inotify_fds()
         try:
             observer = Observer()  # opens the inotify instance: the instance limit bites here
         except OSError as exc:
@@ -709,7 +563,7 @@ class Engine:
                 observer.stop()
             return _polling(_limit_reason(exc))
         self._observer = observer
-        self._observer_fds = frozenset(_inotify_fds() - before)
+        self._observer_fds = frozenset(inotify_fds() - before)
         self._unwatched = set()
         problem = self._check_watches([self.root, *self._directories])
         if problem is not None:
@@ -759,11 +613,11 @@ class Engine:
         seen = (self._observer_fds, frozenset(map(str, directories)))
         if seen == self._all_watched:
             return None
-        watched = _watched(self._observer_fds)
-        root = _identity(self.root)
+        watched = watched_inodes(self._observer_fds)
+        root = directory_identity(self.root)
         if not watched or root is None:
             return None
-        if (_kernel_device(root[0]), root[1]) not in watched:
+        if (kernel_device(root[0]), root[1]) not in watched:
             # Identities differ (btrfs, overlay, a ROOT that is a symbolic link): cannot tell,
             # now or later.
             self._all_watched = seen
@@ -778,7 +632,7 @@ class Engine:
             except OSError:
                 continue
             if stat.S_ISDIR(info.st_mode) and (
-                (_kernel_device(info.st_dev), info.st_ino) not in watched
+                (kernel_device(info.st_dev), info.st_ino) not in watched
             ):
                 missing.append(directory)
         if not missing:
@@ -787,7 +641,7 @@ class Engine:
             return None
         unexplained = set(missing)
         for directory in missing[:PROBES]:
-            code = _probe_watch(directory)
+            code = probe_watch(directory)
             if code in (errno.ENOSPC, errno.EMFILE):
                 reason = _limit_reason(OSError(code, os.strerror(code)))
                 return f"{reason}; {_directories(len(missing))} under ROOT not watched"
@@ -857,7 +711,7 @@ class Engine:
         for which no file event came within :data:`MISS_GRACE`: events cannot be trusted,
         so polling.
         """
-        identity = _identity(self.root)
+        identity = directory_identity(self.root)
         if self.root_gone:
             if identity is not None:
                 self._reattach(identity)

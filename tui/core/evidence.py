@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tui.core.audit import AuditReader, Stop, logs_for
-from tui.core.engine import is_network_filesystem
+from tui.core.filesystems import is_network_filesystem
 from tui.core.openfiles import (
     SCAN_INTERVAL,
     FileId,
