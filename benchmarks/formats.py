@@ -45,7 +45,8 @@ from tui.core.formats.dvclive import DvcliveSource
 from tui.core.formats.huggingface import TrainerSource
 from tui.core.formats.sacred import SacredSource
 from tui.core.formats.tensorboard import TensorBoardSource
-from tui.core.formats.wandb import FILE_HEADER, WandbSource, split, transaction_log
+from tui.core.formats.wandb import WandbSource, transaction_log
+from tui.core.formats.wandb_log import FILE_HEADER, split
 from tui.core.store import RunStore
 
 METRICS = 10

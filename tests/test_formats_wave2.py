@@ -23,7 +23,7 @@ import pytest
 from conftest import read_to_end
 
 from tui.core.engine import Engine
-from tui.core.formats.wandb import BLOCK, FILE_HEADER
+from tui.core.formats.wandb_log import BLOCK, FILE_HEADER
 from tui.core.store import Run, RunStore
 
 pytest.importorskip("wandb")
@@ -202,6 +202,7 @@ def test_wandb_corrupt_block_is_skipped_with_a_note(copy) -> None:  # type: igno
 def test_wandb_bulk_read_equals_the_record_by_record_read(copy, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """The fast scan with one decode of every value gives the field-by-field reader's runs."""
     from tui.core.formats import wandb as wandb_format
+    from tui.core.formats import wandb_log
 
     def columns(root: Path) -> dict[str, Any]:
         live = Live(root)
@@ -221,14 +222,15 @@ def test_wandb_bulk_read_equals_the_record_by_record_read(copy, monkeypatch) -> 
 
     root = copy("wandb_offline")
     bulk = columns(root)
-    monkeypatch.setattr(wandb_format, "simple_items", lambda payload, keys, raws: None)
+    for module in (wandb_format, wandb_log):  # the history's scan, and the summaries'
+        monkeypatch.setattr(module, "simple_items", lambda payload, keys, raws: None)
     one_by_one = columns(root)
     assert repr(bulk) == repr(one_by_one)  # repr: NaN summaries compare equal
     assert bulk["lr1.0"][1]["loss"][2] == WANDB_STEPS - WANDB_STEPS // 2
 
 
 def test_wandb_json_numbers_decodes_tokens_and_refuses_anything_else() -> None:
-    from tui.core.formats.wandb import json_numbers, simple_items
+    from tui.core.formats.wandb_log import json_numbers, simple_items
 
     values = json_numbers([b"1", b"-0.5", b"NaN", b"Infinity", b"-Infinity", b"1e-300"])
     assert values is not None
