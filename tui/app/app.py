@@ -42,6 +42,7 @@ from tui.core.views import View, load_view, save_view
 if TYPE_CHECKING:  # the process machinery (psutil, NVML) is imported after the first frame,
     # and the engine (every format's reader) by the reader thread (see ``TrackApp.engine``)
     from tui.core import procs
+    from tui.core.discover import Found
     from tui.core.engine import Engine
     from tui.core.evidence import EvidenceGatherer
     from tui.core.gpu import GpuProvider
@@ -410,7 +411,7 @@ class TrackApp(App[int]):
         finally:
             self._first_taken.set()
 
-    def _take_prefetch(self) -> tuple[Any, Any, Any, list[Batch]] | None:
+    def _take_prefetch(self) -> tuple[Found, list[str], list[str], list[Batch]] | None:
         """The first paint as the prefetch child read it (:mod:`tui.core.prefetch`): the
         previews not applied before the first frame are posted as they come. Once the
         table is drawn, returns what the child found for the engine to adopt (the runs,

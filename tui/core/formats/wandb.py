@@ -2,10 +2,8 @@
 
 Everything a run logged is in its transaction log ``run-<id>.wandb`` (``files/config.yaml``
 and ``wandb-summary.json`` appear only once a run is synced, so they are not read). The
-log is LevelDB's log format after a 7-byte header (``:W&B``, magic ``0xBEE1``, version 0):
-32 KiB blocks of physical records, each a CRC-32 (IEEE, over the type byte and the data),
-a 2-byte length and a type (full, first, middle, last: a logical record may span blocks);
-fewer than 7 bytes left in a block are zero padding. Each logical record is a
+log's framing (LevelDB's log format after a 7-byte header) and the decoding of the records'
+items are :mod:`tui.core.formats.wandb_log`'s. Each logical record is a
 ``wandb_internal.Record`` protocol buffer, decoded from the wire format
 (:mod:`tui.core.formats.protowire`) for the fields shown, with field numbers from
 wandb's ``wandb_internal.proto``:
@@ -23,8 +21,7 @@ wandb's ``wandb_internal.proto``:
 The log is read from a byte offset like wandb's own reader: a record cut short (wandb's
 process is mid-write) waits for the rest; a physical record failing its checksum, or a
 header that cannot be right, makes the rest of its block skipped with a note, and reading
-resumes at the next block. The framing and the decoding of the records' items are
-:mod:`tui.core.formats.wandb_log`'s.
+resumes at the next block.
 """
 
 from __future__ import annotations
